@@ -1,0 +1,99 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "pgreflex",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pgreflex", targets: ["pgreflex"]),
+        .library(name: "PGReflexWire", targets: ["PGReflexWire"]),
+        .library(name: "PGReflexTransport", targets: ["PGReflexTransport"]),
+        .library(name: "PGReflexCore", targets: ["PGReflexCore"]),
+        .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // libpq, seen through pkg-config. Only PGReflexTransport may import it.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // Pure wire formats: LSNs, the replication CopyData frames and pgoutput. No I/O.
+        .target(
+            name: "PGReflexWire",
+            swiftSettings: strictSettings
+        ),
+        // The one module that talks to libpq: connections, slots, publications, the stream.
+        .target(
+            name: "PGReflexTransport",
+            dependencies: [
+                "CLibPQ",
+                "PGReflexWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Change assembly (transactions, streamed transactions) and JSON output.
+        .target(
+            name: "PGReflexCore",
+            dependencies: [
+                "PGReflexWire",
+                "PGReflexTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "pgreflex",
+            dependencies: [
+                "PGReflexCore",
+                "PGReflexTransport",
+                "PGReflexWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Throwaway PostgreSQL clusters for tests and benchmarks.
+        .target(
+            name: "PGReflexTestSupport",
+            dependencies: ["PGReflexTransport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexWireTests",
+            dependencies: ["PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexCoreTests",
+            dependencies: ["PGReflexCore", "PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexIntegrationTests",
+            dependencies: [
+                "pgreflex",
+                "PGReflexCore",
+                "PGReflexTransport",
+                "PGReflexWire",
+                "PGReflexTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

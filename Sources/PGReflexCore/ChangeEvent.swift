@@ -1,0 +1,63 @@
+public import PGReflexWire
+
+/// One change, in the order it committed, with its transaction's context.
+public struct ChangeEvent: Sendable {
+    public enum Operation: UInt8, Sendable {
+        case create = 0x63  // c
+        case update = 0x75  // u
+        case delete = 0x64  // d
+        case truncate = 0x74  // t
+        case message = 0x6D  // m
+    }
+
+    public var operation: Operation
+    /// Where the change was decoded (for a logical message, the message's own LSN).
+    /// Several changes can share one (a multi-row INSERT): `ordinal` tells them apart.
+    public var lsn: LSN
+    /// The (sub)transaction id; 0 for a non-transactional message.
+    public var xid: UInt32
+    /// The commit record's LSN; `.invalid` for a non-transactional message.
+    public var commitLSN: LSN
+    public var commitTime: PostgresTimestamp?
+    /// Position of this event among its transaction's events, from 0.
+    public var ordinal: Int
+    public var relation: RelationDescriptor?
+    public var before: TupleData?
+    /// The before image holds only the replica identity key (the other columns are absent).
+    public var beforeIsKeyOnly: Bool
+    public var after: TupleData?
+    public var message: PgOutputMessage.LogicalMessage?
+    public var truncateOptions: PgOutputMessage.Truncate.Options
+    public var origin: String?
+
+    public init(
+        operation: Operation, lsn: LSN, xid: UInt32, commitLSN: LSN = .invalid, commitTime: PostgresTimestamp? = nil,
+        ordinal: Int = 0, relation: RelationDescriptor? = nil, before: TupleData? = nil, beforeIsKeyOnly: Bool = false,
+        after: TupleData? = nil, message: PgOutputMessage.LogicalMessage? = nil,
+        truncateOptions: PgOutputMessage.Truncate.Options = [], origin: String? = nil
+    ) {
+        self.operation = operation
+        self.lsn = lsn
+        self.xid = xid
+        self.commitLSN = commitLSN
+        self.commitTime = commitTime
+        self.ordinal = ordinal
+        self.relation = relation
+        self.before = before
+        self.beforeIsKeyOnly = beforeIsKeyOnly
+        self.after = after
+        self.message = message
+        self.truncateOptions = truncateOptions
+        self.origin = origin
+    }
+}
+
+/// A transaction's end: what a consumer confirms once its events are durable.
+public struct TransactionCommit: Sendable, Equatable {
+    public var xid: UInt32
+    public var commitLSN: LSN
+    /// Confirming this LSN tells the slot the whole transaction is done.
+    public var endLSN: LSN
+    public var commitTime: PostgresTimestamp
+    public var eventCount: Int
+}

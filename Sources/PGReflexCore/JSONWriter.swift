@@ -1,0 +1,115 @@
+/// Appends JSON to a byte buffer by hand. Foundation's encoders cost more per change than
+/// pgreflex's whole per-change budget; this writes straight from the row's bytes.
+public struct JSONWriter: Sendable {
+    public var bytes: [UInt8]
+
+    public init(capacity: Int = 0) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    @inline(__always)
+    public mutating func raw(_ byte: UInt8) {
+        bytes.append(byte)
+    }
+
+    @inline(__always)
+    public mutating func raw(_ literal: StaticString) {
+        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func raw<C: Collection<UInt8>>(_ other: C) {
+        bytes.append(contentsOf: other)
+    }
+
+    public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { string(utf8: $0) }
+    }
+
+    /// A JSON string from UTF-8 bytes, escaping quotes, backslashes and control characters.
+    public mutating func string(utf8 source: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        var runStart = 0
+        var index = 0
+        let count = source.count
+        while index < count {
+            let byte = source[index]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
+                index += 1
+                continue
+            }
+            if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[runStart..<index])) }
+            escape(byte)
+            index += 1
+            runStart = index
+        }
+        if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[runStart..<count])) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func string(storage: [UInt8], range: Range<Int>) {
+        storage.withUnsafeBufferPointer { string(utf8: UnsafeBufferPointer(rebasing: $0[range])) }
+    }
+
+    private mutating func escape(_ byte: UInt8) {
+        bytes.append(UInt8(ascii: "\\"))
+        switch byte {
+        case 0x22: bytes.append(0x22)
+        case 0x5C: bytes.append(0x5C)
+        case 0x0A: bytes.append(UInt8(ascii: "n"))
+        case 0x0D: bytes.append(UInt8(ascii: "r"))
+        case 0x09: bytes.append(UInt8(ascii: "t"))
+        case 0x08: bytes.append(UInt8(ascii: "b"))
+        case 0x0C: bytes.append(UInt8(ascii: "f"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            bytes.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30])
+            hex.withUTF8Buffer { h in
+                bytes.append(h[Int(byte >> 4)])
+                bytes.append(h[Int(byte & 0xF)])
+            }
+        }
+    }
+
+    public mutating func integer<T: BinaryInteger>(_ value: T) {
+        if value == 0 {
+            bytes.append(UInt8(ascii: "0"))
+            return
+        }
+        var magnitude = value.magnitude
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let start = bytes.count
+        while magnitude > 0 {
+            bytes.append(UInt8(truncatingIfNeeded: magnitude % 10) + 48)
+            magnitude /= 10
+        }
+        bytes[start...].reverse()
+    }
+
+    public mutating func bool(_ value: Bool) {
+        value ? raw("true") : raw("false")
+    }
+
+    public mutating func null() {
+        raw("null")
+    }
+
+    /// Standard base64 with padding.
+    public mutating func base64String<C: Collection<UInt8>>(_ data: C) {
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        bytes.append(UInt8(ascii: "\""))
+        alphabet.withUTF8Buffer { table in
+            var iterator = data.makeIterator()
+            while let b0 = iterator.next() {
+                let b1 = iterator.next()
+                let b2 = iterator.next()
+                bytes.append(table[Int(b0 >> 2)])
+                bytes.append(table[Int((b0 & 0x03) << 4 | (b1 ?? 0) >> 4)])
+                bytes.append(b1 == nil ? UInt8(ascii: "=") : table[Int(((b1 ?? 0) & 0x0F) << 2 | (b2 ?? 0) >> 6)])
+                bytes.append(b2 == nil ? UInt8(ascii: "=") : table[Int((b2 ?? 0) & 0x3F)])
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

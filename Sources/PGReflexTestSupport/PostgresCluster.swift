@@ -1,0 +1,191 @@
+import Foundation
+
+/// A throwaway PostgreSQL cluster with `wal_level = logical`: initdb into a fresh temp
+/// directory, a free port, the Unix socket in that directory. When running as root, the
+/// server runs as the `postgres` OS user (PostgreSQL refuses root), as `runuser` allows.
+public final class PostgresCluster: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Holds the socket, the data directory and the server log.
+    public let directory: String
+    public let port: Int
+    public let binDirectory: String
+    private let osUser: String?
+
+    public var dataDirectory: String { directory + "/data" }
+    public var logFile: String { directory + "/postgres.log" }
+
+    /// libpq conninfo for an ordinary session.
+    public var conninfo: String { "host=\(directory) port=\(port) user=postgres dbname=postgres" }
+
+    private init(directory: String, port: Int, binDirectory: String, osUser: String?) {
+        self.directory = directory
+        self.port = port
+        self.binDirectory = binDirectory
+        self.osUser = osUser
+    }
+
+    /// initdb and start. `settings` are appended to postgresql.conf.
+    public static func start(settings: [String] = []) throws -> PostgresCluster {
+        let bin = try findBinDirectory()
+        let directory = try makeShortTempDirectory()
+        let osUser: String? = getuid() == 0 ? "postgres" : nil
+        if let osUser {
+            if run(["/usr/bin/id", "-u", osUser]).status != 0 {
+                _ = run(["/usr/sbin/useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", osUser])
+            }
+            _ = run(["/bin/chown", osUser, directory])
+        }
+        let cluster = PostgresCluster(directory: directory, port: try freePort(), binDirectory: bin, osUser: osUser)
+        do {
+            try cluster.initdb(settings: settings)
+            try cluster.startServer()
+        } catch {
+            cluster.destroy()
+            throw error
+        }
+        return cluster
+    }
+
+    private func asServerUser(_ command: [String]) -> [String] {
+        guard let osUser else { return command }
+        return ["/usr/sbin/runuser", "-u", osUser, "--"] + command
+    }
+
+    private func initdb(settings: [String]) throws {
+        let result = Self.run(asServerUser([
+            binDirectory + "/initdb", "-D", dataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+        ]), directory: directory)
+        guard result.status == 0 else { throw Failure(description: "initdb failed: \(result.output)") }
+        let conf = """
+
+            # pgreflex test cluster
+            port = \(port)
+            listen_addresses = '127.0.0.1'
+            unix_socket_directories = '\(directory)'
+            wal_level = logical
+            max_replication_slots = 20
+            max_wal_senders = 20
+            fsync = off
+            synchronous_commit = off
+            full_page_writes = off
+            logical_decoding_work_mem = '64kB'
+            \(settings.joined(separator: "\n"))
+
+            """
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(conf.utf8))
+        try handle.close()
+    }
+
+    public func startServer() throws {
+        let result = Self.run(asServerUser([
+            binDirectory + "/pg_ctl", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", "-p \(port)", "start",
+        ]), directory: directory)
+        guard result.status == 0 else {
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            throw Failure(description: "pg_ctl start failed: \(result.output)\n\(log.suffix(2000))")
+        }
+    }
+
+    public func stopServer(mode: String = "fast") {
+        _ = Self.run(asServerUser([binDirectory + "/pg_ctl", "-D", dataDirectory, "-w", "-t", "60", "-m", mode, "stop"]),
+                     directory: directory)
+    }
+
+    public func restart() throws {
+        stopServer()
+        try startServer()
+    }
+
+    /// Stops the server (immediately: the data is thrown away) and removes the directory.
+    public func destroy() {
+        if FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") {
+            stopServer(mode: "immediate")
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs SQL through psql (for scripts that CALL procedures with COMMIT inside).
+    @discardableResult
+    public func psql(_ sql: String) throws -> String {
+        let result = Self.run(["psql", conninfo, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        guard result.status == 0 else { throw Failure(description: "psql failed: \(result.output)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func psqlFile(_ path: String) throws {
+        let result = Self.run(["psql", conninfo, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-f", path])
+        guard result.status == 0 else { throw Failure(description: "psql -f failed: \(result.output)") }
+    }
+
+    // MARK: helpers
+
+    static func findBinDirectory() throws -> String {
+        if let bin = ProcessInfo.processInfo.environment["PGBIN"] { return bin }
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .compactMap { Int($0) }.sorted(by: >)
+        for version in versions where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
+            return "\(root)/\(version)/bin"
+        }
+        throw Failure(description: "no PostgreSQL server binaries found under \(root); install postgresql (apt-get install postgresql) or set PGBIN")
+    }
+
+    /// Unix socket paths are limited to 107 bytes: keep the directory short.
+    static func makeShortTempDirectory() throws -> String {
+        var template = Array("/tmp/pgr-XXXXXX".utf8CString)
+        guard let pointer = mkdtemp(&template) else { throw Failure(description: "mkdtemp failed: \(errno)") }
+        let path = String(cString: pointer)
+        chmod(path, 0o755)
+        return path
+    }
+
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { throw Failure(description: "bind failed") }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    public struct RunResult: Sendable {
+        public var status: Int32
+        public var output: String
+    }
+
+    /// Runs a command, returning its exit status and combined output.
+    @discardableResult
+    public static func run(_ command: [String], directory: String? = nil, environment: [String: String]? = nil) -> RunResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : "/usr/bin/env")
+        process.arguments = command[0].hasPrefix("/") ? Array(command.dropFirst()) : command
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment { process.environment = environment }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do {
+            try process.run()
+        } catch {
+            return RunResult(status: -1, output: "\(error)")
+        }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return RunResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,333 @@
+import CLibPQ
+import Logging
+public import PGReflexWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What START_REPLICATION asks pgoutput for.
+public struct ReplicationStreamOptions: Sendable {
+    public enum Streaming: String, Sendable {
+        /// Large transactions are sent whole at commit (the server may spill them to disk).
+        case off
+        /// Large in-progress transactions are streamed in blocks (protocol 2+, PostgreSQL 14+).
+        case on
+        /// As `on`, with abort LSN and time on Stream Abort (protocol 4, PostgreSQL 16+).
+        case parallel
+    }
+
+    public var slot: String
+    public var publications: [String]
+    /// `0/0` starts at the slot's confirmed position.
+    public var startLSN: LSN
+    public var protocolVersion: Int
+    public var streaming: Streaming
+    /// Deliver `pg_logical_emit_message` messages.
+    public var messages: Bool
+    public var statusInterval: Duration
+    /// When set, an empty batch is delivered after each such stretch without frames, so a
+    /// consumer can act on silence (for example, exit when idle) without a timer of its own.
+    public var idleTick: Duration?
+
+    public init(
+        slot: String, publications: [String], startLSN: LSN = .invalid, protocolVersion: Int = 2,
+        streaming: Streaming = .on, messages: Bool = true, statusInterval: Duration = .seconds(10),
+        idleTick: Duration? = nil
+    ) {
+        self.idleTick = idleTick
+        self.slot = slot
+        self.publications = publications
+        self.startLSN = startLSN
+        self.protocolVersion = protocolVersion
+        self.streaming = streaming
+        self.messages = messages
+        self.statusInterval = statusInterval
+    }
+
+    /// The highest protocol version a server supports: 1 before 14, 2 on 14, 3 on 15, 4 from 16.
+    public static func maximumProtocolVersion(serverVersion: Int) -> Int {
+        switch serverVersion {
+        case ..<140000: 1
+        case ..<150000: 2
+        case ..<160000: 3
+        default: 4
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Starts streaming and runs `body` with the stream. When `body` returns or throws, the
+    /// stream is stopped cleanly (final status update, CopyDone, results drained) before this
+    /// returns. The connection can run commands again afterwards.
+    public nonisolated func withReplicationStream<R: Sendable>(
+        _ options: ReplicationStreamOptions,
+        _ body: @escaping @Sendable (ReplicationStream) async throws -> R
+    ) async throws -> R {
+        try await startReplication(options)
+        let shared = StreamShared()
+        let stream = ReplicationStream(shared: shared)
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask {
+                await self.pump(shared, statusInterval: options.statusInterval, idleTick: options.idleTick)
+                return nil
+            }
+            group.addTask {
+                defer { shared.requestStop() }
+                return try await body(stream)
+            }
+            var result: R?
+            while let value = try await group.next() {
+                if let value { result = value }
+            }
+            return result!
+        }
+    }
+
+    private func startReplication(_ options: ReplicationStreamOptions) throws(ReplicationError) {
+        let pg = try connection()
+        let maximum = ReplicationStreamOptions.maximumProtocolVersion(serverVersion: pg.serverVersion)
+        if options.protocolVersion > maximum || options.protocolVersion < 1 {
+            throw ReplicationError(
+                code: .unsupportedServer,
+                message: "pgoutput protocol version \(options.protocolVersion) needs a newer server: this one "
+                    + "(server_version_num \(pg.serverVersion)) supports up to \(maximum). Ask for \(maximum) or lower")
+        }
+        if options.streaming == .parallel && options.protocolVersion < 4 {
+            throw ReplicationError(code: .unsupportedServer, message: "streaming = parallel needs protocol version 4 (PostgreSQL 16+)")
+        }
+        if options.streaming != .off && options.protocolVersion < 2 {
+            throw ReplicationError(code: .unsupportedServer, message: "streaming of large transactions needs protocol version 2 or later; use --streaming off with protocol 1")
+        }
+        var parameters = [
+            "proto_version \(Self.replicationLiteral(String(options.protocolVersion)))",
+            "publication_names \(Self.replicationLiteral(options.publications.map(Self.replicationIdentifier).joined(separator: ",")))",
+        ]
+        if options.messages { parameters.append("messages 'true'") }
+        if options.protocolVersion >= 2 { parameters.append("streaming \(Self.replicationLiteral(options.streaming.rawValue))") }
+        let command = "START_REPLICATION SLOT \(Self.replicationIdentifier(options.slot)) LOGICAL \(options.startLSN) "
+            + "(\(parameters.joined(separator: ", ")))"
+        guard let result = pg.execute(command) else { throw ReplicationError.classifyLost(pg.errorMessage) }
+        if result.status != PGRES_COPY_BOTH {
+            throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
+        }
+        logger.info("replication started", metadata: [
+            "replication.slot": "\(options.slot)", "replication.start_lsn": "\(options.startLSN)",
+            "replication.proto_version": "\(options.protocolVersion)", "replication.streaming": "\(options.streaming.rawValue)",
+        ])
+    }
+
+    /// The replication grammar takes plain '…' literals only (no E'' escapes).
+    static func replicationLiteral(_ value: String) -> String {
+        "'" + value.replacingAll("'", with: "''") + "'"
+    }
+
+    static func replicationIdentifier(_ value: String) -> String {
+        "\"" + value.replacingAll("\"", with: "\"\"") + "\""
+    }
+
+    /// The read loop. Runs on the connection's own thread and blocks it (in `poll`) until the
+    /// stream ends; it never suspends.
+    private func pump(_ shared: StreamShared, statusInterval: Duration, idleTick: Duration?) {
+        guard let pg = try? connection() else {
+            shared.finish(error: ReplicationError(code: .connectionLost, message: "the connection is closed"))
+            return
+        }
+        var loop = PumpLoop(conn: pg.handle, shared: shared, statusInterval: statusInterval, idleTick: idleTick)
+        let error = loop.run()
+        if let error {
+            logger.warning("replication stream ended with an error", metadata: ["error.code": "\(error.code)"])
+        }
+        shared.finish(error: error)
+    }
+}
+
+/// The body of the read loop, kept apart from the actor so that its state is plain locals.
+private struct PumpLoop {
+    let conn: OpaquePointer
+    let shared: StreamShared
+    let statusInterval: Duration
+    let idleTick: Duration?
+    let clock = ContinuousClock()
+
+    static let maxFramesPerBatch = 2048
+    static let maxBytesPerBatch = 4 << 20
+
+    init(conn: OpaquePointer, shared: StreamShared, statusInterval: Duration, idleTick: Duration?) {
+        self.conn = conn
+        self.shared = shared
+        self.statusInterval = statusInterval
+        self.idleTick = idleTick
+    }
+
+    mutating func run() -> ReplicationError? {
+        PQsetnonblocking(conn, 1)
+        defer { PQsetnonblocking(conn, 0) }
+        let socket = PQsocket(conn)
+        var nextStatus = clock.now.advanced(by: statusInterval)
+        var outputPending = false
+        var lastDelivery = clock.now
+
+        while true {
+            let control = shared.control()
+            if control.stop { return shutdown() }
+            var sendStatus = control.statusRequested || clock.now >= nextStatus
+            var batchFull = false
+
+            if !control.paused {
+                var batch = ReplicationBatch()
+                batch.storage.reserveCapacity(256 << 10)
+                while true {
+                    if batch.frames.count >= Self.maxFramesPerBatch || batch.storage.count >= Self.maxBytesPerBatch {
+                        batchFull = true
+                        break
+                    }
+                    var buffer: UnsafeMutablePointer<CChar>?
+                    let n = Int(PQgetCopyData(conn, &buffer, 1))
+                    if n > 0, let buffer {
+                        let start = batch.storage.count
+                        batch.storage.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: n))
+                        PQfreemem(buffer)
+                        let frame: ReplicationFrame
+                        do {
+                            frame = try ReplicationFrame.decode(storage: batch.storage, range: start..<(start + n))
+                        } catch {
+                            return ReplicationError.decoding(error)
+                        }
+                        if case .primaryKeepalive(let keepalive) = frame, keepalive.replyRequested {
+                            sendStatus = true
+                        }
+                        batch.frames.append(frame)
+                    } else if n == 0 {
+                        break
+                    } else if n == -1 {
+                        if !batch.frames.isEmpty { shared.push(batch) }
+                        return serverEndedCopy()
+                    } else {
+                        return ReplicationError.classifyLost(errorMessage)
+                    }
+                }
+                if !batch.frames.isEmpty {
+                    shared.push(batch)
+                    lastDelivery = clock.now
+                } else if let idleTick, lastDelivery.duration(to: clock.now) >= idleTick {
+                    shared.push(batch)
+                    lastDelivery = clock.now
+                }
+            }
+
+            if sendStatus {
+                if let error = sendStandbyStatus() { return error }
+                nextStatus = clock.now.advanced(by: statusInterval)
+            }
+            switch PQflush(conn) {
+            case 0: outputPending = false
+            case 1: outputPending = true
+            default: return ReplicationError.classifyLost(errorMessage)
+            }
+            if batchFull { continue }
+
+            let paused = shared.control().paused
+            var fds = [pollfd(fd: shared.wakePipe.readFD, events: Int16(POLLIN), revents: 0)]
+            let socketEvents = (paused ? 0 : Int16(POLLIN)) | (outputPending ? Int16(POLLOUT) : 0)
+            fds.append(pollfd(fd: socket, events: socketEvents, revents: 0))
+            var wakeAt = nextStatus
+            if let idleTick { wakeAt = min(wakeAt, lastDelivery.advanced(by: idleTick)) }
+            let wait = clock.now.duration(to: wakeAt)
+            let timeoutMS = max(0, Int32(min(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000, 60_000)))
+            let ready = poll(&fds, nfds_t(fds.count), timeoutMS)
+            if ready < 0 && errno != EINTR {
+                return ReplicationError(code: .connectionLost, message: "poll failed on the replication socket (errno \(errno))")
+            }
+            if fds[0].revents & Int16(POLLIN) != 0 {
+                shared.wakePipe.drain()
+            }
+            if fds[1].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+                if PQconsumeInput(conn) == 0 { return ReplicationError.classifyLost(errorMessage) }
+            }
+        }
+    }
+
+    var errorMessage: String {
+        PGConnection.trim(String(cString: PQerrorMessage(conn)))
+    }
+
+    func sendStandbyStatus() -> ReplicationError? {
+        let positions = shared.positionsForStatus()
+        let now = PostgresTimestamp(unixMicroseconds: Self.unixMicroseconds())
+        let update = StandbyStatusUpdate(write: positions.write, flush: positions.flush, apply: positions.apply, clientTime: now)
+        let bytes = update.encode()
+        let sent = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
+        }
+        if sent != 1 { return ReplicationError.classifyLost(errorMessage) }
+        return nil
+    }
+
+    /// Final status, CopyDone, then read until the server's CopyDone and the command's results.
+    /// Messages that arrive meanwhile are dropped: they were never confirmed, so the slot sends them again.
+    mutating func shutdown() -> ReplicationError? {
+        if let error = sendStandbyStatus() { return error }
+        if PQputCopyEnd(conn, nil) != 1 { return ReplicationError.classifyLost(errorMessage) }
+        let deadline = clock.now.advanced(by: .seconds(30))
+        let socket = PQsocket(conn)
+        while PQflush(conn) == 1 {
+            if clock.now >= deadline { return ReplicationError.classifyLost("timed out sending CopyDone") }
+            var fd = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&fd, 1, 1000)
+        }
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let n = PQgetCopyData(conn, &buffer, 1)
+            if n > 0 {
+                PQfreemem(buffer)
+                continue
+            }
+            if n == -1 { break }
+            if n == -2 { return ReplicationError.classifyLost(errorMessage) }
+            if clock.now >= deadline { return ReplicationError.classifyLost("timed out waiting for the server to end the stream") }
+            var fd = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            _ = poll(&fd, 1, 1000)
+            if PQconsumeInput(conn) == 0 { return ReplicationError.classifyLost(errorMessage) }
+        }
+        return drainResults()
+    }
+
+    /// The server ended the COPY on its own: its result says why.
+    func serverEndedCopy() -> ReplicationError? {
+        drainResults() ?? ReplicationError(
+            code: .connectionLost,
+            message: "the server ended the replication stream (it may be shutting down). "
+                + "Restart to resume from the slot's confirmed position")
+    }
+
+    func drainResults() -> ReplicationError? {
+        PQsetnonblocking(conn, 0)
+        var firstError: ReplicationError?
+        while let raw = PQgetResult(conn) {
+            let result = PGResult(raw)
+            let status = result.status
+            if status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR, firstError == nil {
+                firstError = ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? errorMessage)
+            }
+        }
+        return firstError
+    }
+
+    static func unixMicroseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        out.reserveCapacity(utf8.count)
+        for c in self {
+            if c == target { out += replacement } else { out.append(c) }
+        }
+        return out
+    }
+}

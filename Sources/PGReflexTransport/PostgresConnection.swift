@@ -1,0 +1,135 @@
+import CLibPQ
+public import Logging
+public import PGReflexWire
+
+/// A libpq connection, confined to a thread of its own (its actor executor).
+///
+/// In `.replication` mode it is a logical replication connection (`replication=database`):
+/// it runs replication commands (IDENTIFY_SYSTEM, slots, START_REPLICATION) and simple SQL.
+/// In `.sql` mode it is an ordinary session. Either way, every libpq call for it happens on
+/// its thread, so blocking calls never stall Swift's cooperative pool.
+public actor PostgresConnection {
+    public enum Mode: Sendable {
+        case replication
+        case sql
+    }
+
+    private let thread: ConnectionThread
+    private var pg: PGConnection?
+    public nonisolated let mode: Mode
+    public nonisolated let logger: Logger
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        thread.asUnownedSerialExecutor()
+    }
+
+    private init(mode: Mode, logger: Logger) {
+        self.mode = mode
+        self.logger = logger
+        self.thread = ConnectionThread()
+    }
+
+    deinit {
+        thread.shutdown()
+    }
+
+    /// Opens a connection from a conninfo string (`host=… dbname=…`) or a `postgresql://` URI.
+    public static func connect(
+        _ conninfo: String, mode: Mode = .replication, applicationName: String = "pgreflex", logger: Logger
+    ) async throws(ReplicationError) -> PostgresConnection {
+        try ConnInfo.validate(conninfo)
+        let connection = PostgresConnection(mode: mode, logger: logger)
+        try await connection.open(conninfo, applicationName: applicationName)
+        return connection
+    }
+
+    private func open(_ conninfo: String, applicationName: String) throws(ReplicationError) {
+        // Later keywords override what the expanded conninfo says: replication mode is ours to set.
+        var keywords = ["application_name", "dbname"]
+        var values = [applicationName, conninfo]
+        if mode == .replication {
+            keywords.append("replication")
+            values.append("database")
+        }
+        let handle = ConnInfo.withCStringArrays(keywords, values) { k, v in PQconnectdbParams(k, v, 1) }
+        guard let handle else {
+            throw ReplicationError(code: .connectionFailed, message: "libpq could not allocate a connection (out of memory)")
+        }
+        let connection = PGConnection(handle: handle)
+        guard connection.isOK else {
+            throw ReplicationError.classifyConnectFailure(connection.errorMessage, endpoint: connection.endpoint)
+        }
+        pg = connection
+        logger.debug("connected", metadata: ["postgres.endpoint": "\(connection.endpoint)",
+                                             "postgres.server_version": "\(connection.serverVersion)"])
+    }
+
+    /// Closes the connection now. Further calls fail with `connection_lost`.
+    public func close() {
+        pg = nil
+    }
+
+    func connection() throws(ReplicationError) -> PGConnection {
+        guard let pg else {
+            throw ReplicationError(code: .connectionLost, message: "the connection is closed")
+        }
+        return pg
+    }
+
+    /// `server_version_num`, for example 150018.
+    public var serverVersion: Int {
+        get throws(ReplicationError) { try connection().serverVersion }
+    }
+
+    /// `user@host:port/dbname`, safe to log.
+    public var endpoint: String {
+        get throws(ReplicationError) { try connection().endpoint }
+    }
+
+    /// Runs one or more statements with the simple query protocol (the only one a replication
+    /// connection accepts) and returns the last result's rows as text.
+    @discardableResult
+    public func execute(_ sql: String) throws(ReplicationError) -> [[String?]] {
+        let pg = try connection()
+        guard let result = pg.execute(sql) else {
+            throw ReplicationError.classifyLost(pg.errorMessage)
+        }
+        switch result.status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return result.rows
+        default:
+            throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
+        }
+    }
+
+    /// `SHOW name`.
+    public func setting(_ name: String) throws(ReplicationError) -> String? {
+        try execute("SHOW \(try connection().escapeIdentifier(name))").first?.first ?? nil
+    }
+
+    public func quoteLiteral(_ value: String) throws(ReplicationError) -> String {
+        try connection().escapeLiteral(value)
+    }
+
+    public func quoteIdentifier(_ value: String) throws(ReplicationError) -> String {
+        try connection().escapeIdentifier(value)
+    }
+
+    /// IDENTIFY_SYSTEM: the cluster id, timeline, current WAL flush position and database.
+    public func identifySystem() throws(ReplicationError) -> SystemIdentity {
+        let rows = try execute("IDENTIFY_SYSTEM")
+        guard let row = rows.first, row.count >= 4, let id = row[0], let timeline = row[1].flatMap({ Int($0) }),
+              let position = row[2].flatMap({ LSN($0) })
+        else {
+            throw ReplicationError(code: .protocolViolation, message: "IDENTIFY_SYSTEM returned an unexpected row")
+        }
+        return SystemIdentity(systemID: id, timeline: timeline, xLogPosition: position, database: row[3])
+    }
+}
+
+public struct SystemIdentity: Sendable, Equatable {
+    public var systemID: String
+    public var timeline: Int
+    public var xLogPosition: LSN
+    public var database: String?
+}

@@ -1,0 +1,123 @@
+public import ArgumentParser
+import Logging
+import PGReflexCore
+import PGReflexTransport
+public import PGReflexWire
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tail",
+        abstract: "Stream changes from a logical slot and print one JSON object per change.")
+
+    @Option(help: "libpq connection string or postgresql:// URI.")
+    var dsn: String
+
+    @Option(help: "Logical replication slot (pgoutput).")
+    var slot: String
+
+    @Option(help: "Publication to stream.")
+    var publication: String
+
+    @Option(help: "Tables the publication must include, as schema.table (comma-separated).",
+            transform: { try parseTables($0) })
+    var tables: [TableName] = []
+
+    @Flag(help: "Create the slot if it does not exist.")
+    var createSlot = false
+
+    @Flag(help: "Create the publication (or add the missing --tables to it).")
+    var createPublication = false
+
+    @Flag(help: "With --create-publication and no --tables: publish FOR ALL TABLES.")
+    var allTables = false
+
+    @Option(help: "Start at this LSN (X/Y) if the slot still has it.")
+    var startLSN: LSN?
+
+    @Option(help: "Stop once everything committed before this LSN (X/Y) has been printed, and confirm it.")
+    var endLSN: LSN?
+
+    @Option(help: "Stop after this many seconds without changes.")
+    var idleExit: Double?
+
+    @Option(help: "pgoutput protocol version (1-4). Default: 2 where the server supports it.")
+    var protoVersion: Int?
+
+    @Option(help: "Stream large in-progress transactions: on or off.")
+    var streaming: StreamingMode = .on
+
+    @OptionGroup var global: GlobalOptions
+
+    enum StreamingMode: String, ExpressibleByArgument {
+        case on, off
+    }
+
+    func validate() throws {
+        if endLSN != nil && idleExit != nil {
+            throw ValidationError("--end-lsn and --idle-exit are exclusive: pick one way to stop")
+        }
+        if let idleExit, idleExit <= 0 {
+            throw ValidationError("--idle-exit takes a positive number of seconds")
+        }
+        if let protoVersion, !(1...4).contains(protoVersion) {
+            throw ValidationError("--proto-version must be 1, 2, 3 or 4")
+        }
+        if allTables && !createPublication {
+            throw ValidationError("--all-tables only applies with --create-publication")
+        }
+    }
+
+    func run() async throws {
+        global.bootstrapLogging()
+        // A closed stdout must surface as EPIPE (handled: stop without confirming), not kill us.
+        signal(SIGPIPE, SIG_IGN)
+        let logger = Logger(label: "pgreflex.tail")
+        let options = TailPipeline.Options(
+            dsn: dsn, slot: slot, publication: publication, tables: tables, createSlot: createSlot,
+            createPublication: createPublication, allTables: allTables, startLSN: startLSN, endLSN: endLSN,
+            idleExit: idleExit.map { .milliseconds(Int64($0 * 1000)) }, protocolVersion: protoVersion,
+            streaming: streaming == .on ? .on : .off)
+        let service = TailService(pipeline: TailPipeline(options: options, logger: logger), output: .standardOutput)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                             failureTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        switch service.result {
+        case .failure(let error): throw fail(error)
+        case .success, nil: break
+        }
+    }
+}
+
+func parseTables(_ text: String) throws -> [TableName] {
+    try text.split(separator: ",").map { part in
+        let trimmed = part.trimmingCharacters(in: " ")
+        guard let table = TableName(parsing: trimmed) else {
+            throw ValidationError("--tables: '\(trimmed)' is not a table name; use schema.table or table")
+        }
+        return table
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}
+
+extension LSN: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(argument)
+    }
+}

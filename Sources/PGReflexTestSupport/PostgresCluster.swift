@@ -6,6 +6,7 @@ import Foundation
 public final class PostgresCluster: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Holds the socket, the data directory and the server log.
@@ -139,7 +140,7 @@ public final class PostgresCluster: Sendable {
     static func makeShortTempDirectory() throws -> String {
         var template = Array("/tmp/pgr-XXXXXX".utf8CString)
         guard let pointer = mkdtemp(&template) else { throw Failure(description: "mkdtemp failed: \(errno)") }
-        let path = String(cString: pointer)
+        let path = String(cString: UnsafePointer(pointer))
         chmod(path, 0o755)
         return path
     }
@@ -168,24 +169,43 @@ public final class PostgresCluster: Sendable {
         public var output: String
     }
 
-    /// Runs a command, returning its exit status and combined output.
+    /// Runs a command, returning its exit status and combined output. Output goes through a
+    /// temp file, not a pipe, so a daemon that inherits it (the postmaster) cannot hold us up.
     @discardableResult
     public static func run(_ command: [String], directory: String? = nil, environment: [String: String]? = nil) -> RunResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : "/usr/bin/env")
-        process.arguments = command[0].hasPrefix("/") ? Array(command.dropFirst()) : command
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        if let environment { process.environment = environment }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do {
-            try process.run()
-        } catch {
-            return RunResult(status: -1, output: "\(error)")
+        var template = Array("/tmp/pgr-out-XXXXXX".utf8CString)
+        let outFD = mkstemp(&template)
+        guard outFD >= 0 else { return RunResult(status: -1, output: "mkstemp failed") }
+        let outPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer {
+            close(outFD)
+            unlink(outPath)
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return RunResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outFD, 1)
+        posix_spawn_file_actions_adddup2(&actions, outFD, 2)
+        // env -C: run in `directory` (initdb and pg_ctl complain about an unreadable cwd such as /root).
+        let command = directory.map { ["/usr/bin/env", "-C", $0] + command } ?? command
+        let argv = command.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env: [UnsafeMutablePointer<CChar>?]
+        if let environment {
+            env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        } else {
+            env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        }
+        defer { env.forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, command[0], &actions, nil, argv, env)
+        guard rc == 0 else { return RunResult(status: -1, output: "cannot run \(command[0]): error \(rc)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return RunResult(status: exitStatus, output: output)
     }
 }

@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import PGReflexCore
+import PGReflexTestSupport
+import PGReflexTransport
+import PGReflexWire
+import Testing
+
+/// A decoded line of `pgreflex tail` output.
+struct TailLine {
+    let json: [String: Any]
+    var op: String { json["op"] as! String }
+    var table: String? { json["table"] as? String }
+    var lsn: LSN { LSN(json["lsn"] as! String)! }
+    var after: [String: Any]? { json["after"] as? [String: Any] }
+    var before: [String: Any]? { json["before"] as? [String: Any] }
+    var xid: Int { json["xid"] as! Int }
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "pgreflex.test")
+    logger.logLevel = .warning
+    return logger
+}()
+
+extension PostgresCluster {
+    func currentInsertLSN() throws -> LSN {
+        LSN(try psql("SELECT pg_current_wal_insert_lsn()"))!
+    }
+
+    func createSlot(_ name: String) throws {
+        try psql("SELECT pg_create_logical_replication_slot('\(name)', 'pgoutput')")
+    }
+
+    /// The LSNs of row changes and messages as PostgreSQL's test_decoding sees them, from a
+    /// copy of `slot` (the original is left untouched).
+    func testDecodingLSNs(copying slot: String, upTo end: LSN) throws -> [(lsn: LSN, data: String)] {
+        let copy = slot + "_td"
+        try psql("SELECT pg_copy_logical_replication_slot('\(slot)', '\(copy)', false, 'test_decoding')")
+        defer { _ = try? psql("SELECT pg_drop_replication_slot('\(copy)')") }
+        let out = try psql("SELECT lsn || E'\\t' || replace(data, E'\\n', ' ') FROM pg_logical_slot_peek_changes('\(copy)', '\(end)', NULL)")
+        return out.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "\t", maxSplits: 1)
+            guard parts.count == 2, let lsn = LSN(String(parts[0])) else { return nil }
+            return (lsn, String(parts[1]))
+        }
+    }
+}
+
+/// Runs the tail pipeline in-process into a temp file and returns the parsed lines.
+func runTail(_ options: TailPipeline.Options) async throws -> (lines: [TailLine], summary: TailPipeline.Summary) {
+    let path = NSTemporaryDirectory() + "pgreflex-tail-\(UUID().uuidString).jsonl"
+    let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0o600)
+    #expect(fd >= 0)
+    defer {
+        close(fd)
+        unlink(path)
+    }
+    let summary = try await TailPipeline(options: options, logger: testLogger).run(output: FileDescriptorWriter(fd: fd))
+    return (try parseLines(Data(contentsOf: URL(fileURLWithPath: path))), summary)
+}
+
+func parseLines(_ data: Data) throws -> [TailLine] {
+    try data.split(separator: UInt8(ascii: "\n")).map { line in
+        TailLine(json: try JSONSerialization.jsonObject(with: Data(line)) as! [String: Any])
+    }
+}
+
+/// The built `pgreflex` executable, next to the test bundle.
+func pgreflexExecutable() throws -> String {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    for candidate in [bundle.deletingLastPathComponent(), bundle.deletingLastPathComponent().deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("pgreflex").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/pgreflex"
+    if FileManager.default.isExecutableFile(atPath: fallback) { return fallback }
+    throw PostgresCluster.Failure(description: "pgreflex executable not found near \(bundle.path); run swift build first")
+}

@@ -1,0 +1,143 @@
+import Foundation
+import PGReflexCore
+import PGReflexTestSupport
+import PGReflexTransport
+import PGReflexWire
+import Testing
+
+/// Each misconfiguration fails early with its own code and a message that says the fix.
+@Suite(.postgresCluster(settings: ["max_replication_slots = 3"]), .serialized)
+struct PreflightErrorTests {
+    func connect(_ conninfo: String? = nil) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(conninfo ?? PostgresCluster.required().conninfo, logger: testLogger)
+    }
+
+    func expectCode(_ code: ReplicationError.Code, mentioning words: [String] = [], _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("expected \(code), got success")
+        } catch let error as ReplicationError {
+            #expect(error.code == code, "\(error)")
+            for word in words { #expect(error.message.contains(word), "\(error.message) should mention \(word)") }
+        } catch {
+            Issue.record("expected ReplicationError \(code), got \(error)")
+        }
+    }
+
+    @Test func malformedConnInfoNeverEchoesIt() async throws {
+        await expectCode(.invalidConnInfo, mentioning: ["key=value"]) { _ = try await connect("host=/tmp port") }
+        await expectCode(.invalidConnInfo, mentioning: ["empty"]) { _ = try await connect("  ") }
+        do {
+            _ = try await connect("password=hunter2secret bogus_option=1")
+            Issue.record("connected with a bogus option")
+        } catch {
+            #expect(!"\(error)".contains("hunter2secret"))
+        }
+    }
+
+    @Test func unreachableServer() async throws {
+        let port = try PostgresCluster.freePort()
+        await expectCode(.connectionFailed, mentioning: ["running", "127.0.0.1"]) {
+            _ = try await connect("host=127.0.0.1 port=\(port) user=postgres dbname=postgres connect_timeout=2")
+        }
+    }
+
+    @Test func wrongPasswordIsAnAuthenticationFailure() async throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("CREATE ROLE pwuser LOGIN REPLICATION PASSWORD 'right-password'")
+        let hba = cluster.dataDirectory + "/pg_hba.conf"
+        let original = try String(contentsOfFile: hba, encoding: .utf8)
+        try ("host all pwuser 127.0.0.1/32 scram-sha-256\n" + original).write(toFile: hba, atomically: true, encoding: .utf8)
+        try cluster.psql("SELECT pg_reload_conf()")
+        await expectCode(.authenticationFailed, mentioning: ["pg_hba.conf", "password"]) {
+            _ = try await connect("host=127.0.0.1 port=\(cluster.port) user=pwuser password=wrong-guess dbname=postgres")
+        }
+        let ok = try await connect("host=127.0.0.1 port=\(cluster.port) user=pwuser password=right-password dbname=postgres")
+        #expect(try await ok.identifySystem().timeline == 1)
+    }
+
+    @Test func roleWithoutReplicationPrivilege() async throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("CREATE ROLE plainuser LOGIN")
+        await expectCode(.missingReplicationPrivilege, mentioning: ["ALTER ROLE", "REPLICATION"]) {
+            _ = try await connect("host=\(cluster.directory) port=\(cluster.port) user=plainuser dbname=postgres")
+        }
+    }
+
+    @Test func slotsAndPublications() async throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("CREATE TABLE pf_a (id int PRIMARY KEY); CREATE TABLE pf_b (id int PRIMARY KEY); CREATE PUBLICATION pf_pub FOR TABLE pf_a;")
+        let connection = try await connect()
+
+        await expectCode(.slotNotFound, mentioning: ["--create-slot"]) {
+            _ = try await connection.preflight(slot: "pf_none", publications: ["pf_pub"], tables: [])
+        }
+        _ = try await connection.createSlot("pf_slot")
+        await expectCode(.slotAlreadyExists) { _ = try await connection.createSlot("pf_slot") }
+        await expectCode(.publicationMissing, mentioning: ["CREATE PUBLICATION", "--create-publication"]) {
+            _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_missing"], tables: [])
+        }
+        await expectCode(.publicationLacksTable, mentioning: ["public.pf_b", "ALTER PUBLICATION"]) {
+            _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_pub"],
+                                               tables: [TableName(schema: "public", name: "pf_b")])
+        }
+        await expectCode(.tableNotFound, mentioning: ["public.pf_nope"]) {
+            try await connection.ensurePublication("pf_new", tables: [TableName(schema: "public", name: "pf_nope")], create: true)
+        }
+        // Created when asked, for the named tables only: never FOR ALL TABLES unless asked.
+        try await connection.ensurePublication("pf_new", tables: [TableName(schema: "public", name: "pf_b")], create: true)
+        #expect(try cluster.psql("SELECT puballtables FROM pg_publication WHERE pubname = 'pf_new'") == "f")
+        try await connection.ensurePublication("pf_pub", tables: [TableName(schema: "public", name: "pf_b")], create: true)
+        #expect(try cluster.psql("SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pf_pub'") == "2")
+        _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_pub"], tables: [TableName(schema: "public", name: "pf_b")])
+
+        // A slot another consumer is streaming from.
+        let streaming = try await connect()
+        let started = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await streaming.withReplicationStream(ReplicationStreamOptions(slot: "pf_slot", publications: ["pf_pub"])) { stream in
+                started.continuation.yield()
+                for try await _ in stream {}
+            }
+        }
+        var waiter = started.stream.makeAsyncIterator()
+        _ = await waiter.next()
+        for _ in 0..<50 where try cluster.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'pf_slot'") != "t" {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        await expectCode(.slotInUse, mentioning: ["active for PID"]) {
+            _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_pub"], tables: [])
+        }
+        let second = try await connect()
+        await expectCode(.slotInUse, mentioning: ["another slot"]) {
+            try await second.withReplicationStream(ReplicationStreamOptions(slot: "pf_slot", publications: ["pf_pub"])) { _ in }
+        }
+        holder.cancel()
+        _ = try? await holder.value
+
+        // max_replication_slots = 3: pf_slot plus two more fill it.
+        _ = try await connection.createSlot("pf_fill1")
+        _ = try await connection.createSlot("pf_fill2")
+        await expectCode(.slotsExhausted, mentioning: ["max_replication_slots"]) { _ = try await connection.createSlot("pf_fill3") }
+        for name in ["pf_fill1", "pf_fill2", "pf_slot"] { try await connection.dropSlot(name, wait: true) }
+    }
+}
+
+@Suite(.postgresCluster(settings: ["wal_level = replica"]))
+struct WalLevelTests {
+    @Test func replicaWalLevelSaysHowToFixIt() async throws {
+        let cluster = try PostgresCluster.required()
+        let connection = try await PostgresConnection.connect(cluster.conninfo, logger: testLogger)
+        for attempt in 0..<2 {
+            do {
+                if attempt == 0 { try await connection.requireWalLevelLogical() } else { _ = try await connection.createSlot("s") }
+                Issue.record("wal_level = replica was accepted")
+            } catch {
+                #expect(error.code == .walLevelNotLogical)
+                #expect(error.message.contains("wal_level = logical"))
+                #expect(error.message.contains("replica"))
+                #expect(error.message.contains("restart"))
+            }
+        }
+    }
+}

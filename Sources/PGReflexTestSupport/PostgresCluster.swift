@@ -172,7 +172,9 @@ public final class PostgresCluster: Sendable {
     /// Runs a command, returning its exit status and combined output. Output goes through a
     /// temp file, not a pipe, so a daemon that inherits it (the postmaster) cannot hold us up.
     @discardableResult
-    public static func run(_ command: [String], directory: String? = nil, environment: [String: String]? = nil) -> RunResult {
+    public static func run(
+        _ command: [String], directory: String? = nil, environment: [String: String]? = nil, standardOutput: String? = nil
+    ) -> RunResult {
         var template = Array("/tmp/pgr-out-XXXXXX".utf8CString)
         let outFD = mkstemp(&template)
         guard outFD >= 0 else { return RunResult(status: -1, output: "mkstemp failed") }
@@ -185,7 +187,11 @@ public final class PostgresCluster: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outFD, 1)
+        if let standardOutput {
+            posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, outFD, 1)
+        }
         posix_spawn_file_actions_adddup2(&actions, outFD, 2)
         // env -C: run in `directory` (initdb and pg_ctl complain about an unreadable cwd such as /root).
         let command = directory.map { ["/usr/bin/env", "-C", $0] + command } ?? command

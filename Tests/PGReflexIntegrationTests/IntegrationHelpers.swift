@@ -28,6 +28,12 @@ extension PostgresCluster {
         LSN(try psql("SELECT pg_current_wal_insert_lsn()"))!
     }
 
+    /// The SQL decoding functions stop at the flushed WAL; with synchronous_commit = off the
+    /// last commits may not be flushed yet.
+    func waitForFlush(_ lsn: LSN) throws {
+        try psql("DO $$ BEGIN WHILE pg_current_wal_flush_lsn() < '\(lsn)' LOOP PERFORM pg_sleep(0.01); END LOOP; END $$")
+    }
+
     func createSlot(_ name: String) throws {
         try psql("SELECT pg_create_logical_replication_slot('\(name)', 'pgoutput')")
     }
@@ -36,14 +42,27 @@ extension PostgresCluster {
     /// copy of `slot` (the original is left untouched).
     func testDecodingLSNs(copying slot: String, upTo end: LSN) throws -> [(lsn: LSN, data: String)] {
         let copy = slot + "_td"
+        try waitForFlush(end)
         try psql("SELECT pg_copy_logical_replication_slot('\(slot)', '\(copy)', false, 'test_decoding')")
         defer { _ = try? psql("SELECT pg_drop_replication_slot('\(copy)')") }
         let out = try psql("SELECT lsn || E'\\t' || replace(data, E'\\n', ' ') FROM pg_logical_slot_peek_changes('\(copy)', '\(end)', NULL)")
-        return out.split(separator: "\n").compactMap { line in
+        return out.split(separator: "\n", omittingEmptySubsequences: true).compactMap { line in
             let parts = line.split(separator: "\t", maxSplits: 1)
-            guard parts.count == 2, let lsn = LSN(String(parts[0])) else { return nil }
+            guard parts.count == 2, let lsn = LSN(String(parts[0])) else {
+                Issue.record("unparsed test_decoding line: \(line.prefix(120))")
+                return nil
+            }
             return (lsn, String(parts[1]))
         }
+    }
+
+    /// How many row changes test_decoding decodes from a copy of `slot`, counted by the server.
+    func testDecodingRowChanges(copying slot: String, upTo end: LSN) throws -> Int {
+        let copy = slot + "_count"
+        try waitForFlush(end)
+        try psql("SELECT pg_copy_logical_replication_slot('\(slot)', '\(copy)', false, 'test_decoding')")
+        defer { _ = try? psql("SELECT pg_drop_replication_slot('\(copy)')") }
+        return Int(try psql("SELECT count(*) FROM pg_logical_slot_peek_changes('\(copy)', '\(end)', NULL) WHERE data LIKE 'table %'"))!
     }
 }
 

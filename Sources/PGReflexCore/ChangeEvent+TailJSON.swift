@@ -5,32 +5,49 @@ extension ChangeEvent {
     /// spelled as Debezium spells it so existing consumers recognise it.
     public static let unavailableValuePlaceholder: StaticString = "__debezium_unavailable_value"
 
+    /// The per-transaction part of a tail line, formatted once per transaction.
+    public struct TransactionFieldsCache: Sendable {
+        var commitLSN = LSN(UInt64.max)
+        var xid: UInt32 = 0
+        var bytes: [UInt8] = []
+
+        public init() {}
+    }
+
     /// Appends this event as one line of `pgreflex tail` output:
-    /// `{"lsn","commit_lsn","xid","ordinal","commit_ts","schema","table","op","before","after"}`
+    /// `{"lsn","commit_lsn","xid","commit_ts","ordinal","schema","table","op","before","after"}`
     /// plus `message` for logical messages, then a newline.
-    public func writeTailJSON(into writer: inout JSONWriter) {
+    public func writeTailJSON(into writer: inout JSONWriter, cache: inout TransactionFieldsCache) {
         writer.raw("{\"lsn\":\"")
         lsn.write(into: &writer.bytes)
-        writer.raw("\",\"commit_lsn\":")
-        if commitLSN == .invalid {
-            writer.null()
-        } else {
-            writer.raw(UInt8(ascii: "\""))
-            commitLSN.write(into: &writer.bytes)
-            writer.raw(UInt8(ascii: "\""))
+        writer.raw(UInt8(ascii: "\""))
+        if cache.commitLSN != commitLSN || cache.xid != xid || commitLSN == .invalid {
+            cache.commitLSN = commitLSN
+            cache.xid = xid
+            var fields = JSONWriter(capacity: 96)
+            fields.raw(",\"commit_lsn\":")
+            if commitLSN == .invalid {
+                fields.null()
+            } else {
+                fields.raw(UInt8(ascii: "\""))
+                commitLSN.write(into: &fields.bytes)
+                fields.raw(UInt8(ascii: "\""))
+            }
+            fields.raw(",\"xid\":")
+            fields.integer(xid)
+            fields.raw(",\"commit_ts\":")
+            if let commitTime {
+                fields.raw(UInt8(ascii: "\""))
+                commitTime.writeISO8601(into: &fields.bytes)
+                fields.raw(UInt8(ascii: "\""))
+            } else {
+                fields.null()
+            }
+            cache.bytes = fields.bytes
         }
-        writer.raw(",\"xid\":")
-        writer.integer(xid)
+        writer.raw(cache.bytes)
         writer.raw(",\"ordinal\":")
         writer.integer(ordinal)
-        writer.raw(",\"commit_ts\":")
-        if let commitTime {
-            writer.raw(UInt8(ascii: "\""))
-            commitTime.writeISO8601(into: &writer.bytes)
-            writer.raw(UInt8(ascii: "\""))
-        } else {
-            writer.null()
-        }
         writer.raw(",\"schema\":")
         if let relation { writer.raw(relation.schemaJSON) } else { writer.null() }
         writer.raw(",\"table\":")

@@ -94,124 +94,34 @@ public final class TailPipeline: Sendable {
             defer { self.stopState.withLock { $0.stream = nil } }
             if self.stopRequested { stream.stop() }
 
-            var decoder = PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel)
-            var assembler = TransactionAssembler()
-            var out = JSONWriter(capacity: 1 << 20)
-            var events = 0
-            var transactions = 0
-            var lastCommitEnd = LSN.invalid
-            var confirmed = LSN.invalid
-            var stopReason: StopReason = .requested
+            var consumer = TailConsumer(
+                decoder: PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel),
+                endLSN: options.endLSN, output: output, stream: stream)
             let clock = ContinuousClock()
             var lastActivity = clock.now
-
-            /// Writes what is buffered, then confirms the last transaction wholly written.
-            func flush() throws -> Bool {
-                if !out.bytes.isEmpty {
-                    do {
-                        try output.write(out.bytes)
-                    } catch let error where error.isBrokenPipe {
-                        return false
-                    }
-                    out.bytes.removeAll(keepingCapacity: true)
-                }
-                if lastCommitEnd > confirmed {
-                    confirmed = lastCommitEnd
-                    stream.confirm(flush: confirmed)
-                }
-                return true
-            }
-
-            batches: for try await batch in stream {
-                var done = false
+            var stopReason = StopReason.requested
+            for try await batch in stream {
                 if batch.frames.isEmpty {
                     if let idle = options.idleExit, lastActivity.duration(to: clock.now) >= idle {
                         stopReason = .idle
-                        break batches
+                        break
                     }
                     continue
                 }
-                frames: for frame in batch.frames {
-                    switch frame {
-                    case .xLogData(let data):
-                        let message: PgOutputMessage
-                        do {
-                            message = try decoder.decode(storage: batch.storage, range: data.data)
-                        } catch {
-                            throw ReplicationError(code: .protocolViolation, message: "\(error) (at WAL \(data.walStart))")
-                        }
-                        switch try assembler.handle(message, at: data.walStart) {
-                        case .none:
-                            break
-                        case .begin(_, let finalLSN, _):
-                            if let end = options.endLSN, finalLSN >= end {
-                                stopReason = .endLSN
-                                done = true
-                                break frames
-                            }
-                        case .event(let event):
-                            event.writeTailJSON(into: &out)
-                            events += 1
-                        case .events(let list):
-                            for event in list { event.writeTailJSON(into: &out) }
-                            events += list.count
-                        case .commit(let commit):
-                            lastCommitEnd = commit.endLSN
-                            transactions += 1
-                            if let end = options.endLSN, commit.endLSN >= end {
-                                stopReason = .endLSN
-                                done = true
-                                break frames
-                            }
-                        case .streamedCommit(let list, let commit):
-                            if let end = options.endLSN, commit.commitLSN >= end {
-                                stopReason = .endLSN
-                                done = true
-                                break frames
-                            }
-                            for event in list { event.writeTailJSON(into: &out) }
-                            events += list.count
-                            lastCommitEnd = commit.endLSN
-                            transactions += 1
-                            if let end = options.endLSN, commit.endLSN >= end {
-                                stopReason = .endLSN
-                                done = true
-                                break frames
-                            }
-                        }
-                        if out.bytes.count >= 1 << 20 {
-                            guard try flush() else {
-                                stopReason = .outputClosed
-                                break batches
-                            }
-                        }
-                    case .primaryKeepalive(let keepalive):
-                        // Everything committed before walEnd has been sent; with no transaction
-                        // open, nothing before the end LSN is still to come.
-                        if let end = options.endLSN, keepalive.walEnd >= end, !assembler.inTransaction {
-                            stopReason = .endLSN
-                            done = true
-                            break frames
-                        }
-                    }
-                }
                 lastActivity = clock.now
-                guard try flush() else {
-                    stopReason = .outputClosed
-                    break batches
+                if let reason = try consumer.consume(batch) {
+                    stopReason = reason
+                    break
                 }
-                if done { break batches }
-                if self.stopRequested {
-                    stopReason = .requested
-                    break batches
-                }
+                if self.stopRequested { break }
             }
-            _ = try flush()
+            if try !consumer.flush() { stopReason = .outputClosed }
             logger.info("tail stopped", metadata: [
-                "tail.events": "\(events)", "tail.transactions": "\(transactions)",
-                "replication.confirmed_lsn": "\(confirmed)", "tail.stop_reason": "\(stopReason.rawValue)",
+                "tail.events": "\(consumer.events)", "tail.transactions": "\(consumer.transactions)",
+                "replication.confirmed_lsn": "\(consumer.confirmed)", "tail.stop_reason": "\(stopReason.rawValue)",
             ])
-            return Summary(events: events, transactions: transactions, confirmedLSN: confirmed, stopReason: stopReason)
+            return Summary(events: consumer.events, transactions: consumer.transactions,
+                           confirmedLSN: consumer.confirmed, stopReason: stopReason)
         }
     }
 

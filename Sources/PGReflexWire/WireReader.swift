@@ -28,84 +28,84 @@ public struct WireReader: Sendable {
     public var remaining: Int { end - position }
     public var offset: Int { position - start }
 
-    public func error(_ code: WireDecodingError.Code, _ field: String) -> WireDecodingError {
-        WireDecodingError(code: code, message: message, field: field, offset: offset)
+    public func error(_ code: WireDecodingError.Code, _ field: @autoclosure () -> String) -> WireDecodingError {
+        WireDecodingError(code: code, message: message, field: field(), offset: offset)
     }
 
     @inline(__always)
-    private func need(_ count: Int, _ field: String) throws(WireDecodingError) {
-        if remaining < count { throw error(.shortMessage, field) }
+    private func need(_ count: Int, _ field: @autoclosure () -> String) throws(WireDecodingError) {
+        if remaining < count { throw error(.shortMessage, field()) }
     }
 
-    public mutating func readUInt8(_ field: String) throws(WireDecodingError) -> UInt8 {
-        try need(1, field)
+    public mutating func readUInt8(_ field: @autoclosure () -> String) throws(WireDecodingError) -> UInt8 {
+        try need(1, field())
         defer { position += 1 }
         return storage[position]
     }
 
-    public mutating func readInt16(_ field: String) throws(WireDecodingError) -> Int16 {
-        try need(2, field)
+    public mutating func readInt16(_ field: @autoclosure () -> String) throws(WireDecodingError) -> Int16 {
+        try need(2, field())
         defer { position += 2 }
         return Int16(bitPattern: UInt16(storage[position]) << 8 | UInt16(storage[position + 1]))
     }
 
-    public mutating func readUInt32(_ field: String) throws(WireDecodingError) -> UInt32 {
-        try need(4, field)
+    public mutating func readUInt32(_ field: @autoclosure () -> String) throws(WireDecodingError) -> UInt32 {
+        try need(4, field())
         defer { position += 4 }
         var value: UInt32 = 0
         for i in 0..<4 { value = value << 8 | UInt32(storage[position + i]) }
         return value
     }
 
-    public mutating func readInt32(_ field: String) throws(WireDecodingError) -> Int32 {
-        Int32(bitPattern: try readUInt32(field))
+    public mutating func readInt32(_ field: @autoclosure () -> String) throws(WireDecodingError) -> Int32 {
+        Int32(bitPattern: try readUInt32(field()))
     }
 
-    public mutating func readUInt64(_ field: String) throws(WireDecodingError) -> UInt64 {
-        try need(8, field)
+    public mutating func readUInt64(_ field: @autoclosure () -> String) throws(WireDecodingError) -> UInt64 {
+        try need(8, field())
         defer { position += 8 }
         var value: UInt64 = 0
         for i in 0..<8 { value = value << 8 | UInt64(storage[position + i]) }
         return value
     }
 
-    public mutating func readInt64(_ field: String) throws(WireDecodingError) -> Int64 {
-        Int64(bitPattern: try readUInt64(field))
+    public mutating func readInt64(_ field: @autoclosure () -> String) throws(WireDecodingError) -> Int64 {
+        Int64(bitPattern: try readUInt64(field()))
     }
 
-    public mutating func readLSN(_ field: String) throws(WireDecodingError) -> LSN {
-        LSN(try readUInt64(field))
+    public mutating func readLSN(_ field: @autoclosure () -> String) throws(WireDecodingError) -> LSN {
+        LSN(try readUInt64(field()))
     }
 
-    public mutating func readTimestamp(_ field: String) throws(WireDecodingError) -> PostgresTimestamp {
-        PostgresTimestamp(rawValue: try readInt64(field))
+    public mutating func readTimestamp(_ field: @autoclosure () -> String) throws(WireDecodingError) -> PostgresTimestamp {
+        PostgresTimestamp(rawValue: try readInt64(field()))
     }
 
     /// A NUL-terminated UTF-8 string.
-    public mutating func readCString(_ field: String) throws(WireDecodingError) -> String {
+    public mutating func readCString(_ field: @autoclosure () -> String) throws(WireDecodingError) -> String {
         guard let nul = storage[position..<end].firstIndex(of: 0) else {
-            throw error(.invalidString, field)
+            throw error(.invalidString, field())
         }
         guard let string = String(validating: storage[position..<nul], as: UTF8.self) else {
-            throw error(.invalidString, field)
+            throw error(.invalidString, field())
         }
         position = nul + 1
         return string
     }
 
     /// The range of the next `count` bytes within ``storage``.
-    public mutating func readBytes(_ count: Int, _ field: String) throws(WireDecodingError) -> Range<Int> {
-        if count < 0 { throw error(.invalidValue, field) }
-        try need(count, field)
+    public mutating func readBytes(_ count: Int, _ field: @autoclosure () -> String) throws(WireDecodingError) -> Range<Int> {
+        if count < 0 { throw error(.invalidValue, field()) }
+        try need(count, field())
         defer { position += count }
         return position..<(position + count)
     }
 
     /// A length-prefixed (Int32) byte string.
-    public mutating func readLengthPrefixedBytes(_ field: String) throws(WireDecodingError) -> Range<Int> {
-        let length = try readInt32(field + " length")
-        if length < 0 { throw error(.invalidValue, field + " length") }
-        return try readBytes(Int(length), field)
+    public mutating func readLengthPrefixedBytes(_ field: @autoclosure () -> String) throws(WireDecodingError) -> Range<Int> {
+        let length = try readInt32(field() + " length")
+        if length < 0 { throw error(.invalidValue, field() + " length") }
+        return try readBytes(Int(length), field())
     }
 
     public mutating func readRemaining() -> Range<Int> {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# pgreflex tail vs pg_recvlogical on the same WAL (1M inserts, 100 rows per transaction).
+# Uses the shared bench scripts (../shared/bench): every consumer drains a copy of one base
+# slot, so both decode identical WAL. The postmaster (and so each walsender) is pinned to
+# CPU 0 and the consumer to CPU 1, as the bench README advises. Prints one JSON line per
+# median and then the pgreflex/pg_recvlogical ratio of each round.
+#   Benchmarks/tail-vs-recvlogical.sh [ROUNDS] [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+N=${2:-1000000}
+BENCH=${BENCH_DIR:-../shared/bench}
+DIR=$(mktemp -d /tmp/pgreflex-bench-XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export BENCH_STATE="$DIR/state.json"
+trap '"$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true' EXIT
+
+swift build -c release --product pgreflex >&2
+PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
+export BENCH_CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
+python3 "$BENCH/bench.py" prepare --n "$N" --scenarios a >&2
+taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
+export CLIENT_WRAP="taskset -c 1"
+OUT="$DIR/results.jsonl"
+for _ in $(seq "$ROUNDS"); do
+  python3 "$BENCH/bench.py" run --scenario a --consumer recv-pgoutput --reps 3 | tail -n 1 | tee -a "$OUT"
+  python3 "$BENCH/bench.py" run --scenario a --reps 3 \
+    --consumer "cmd:$PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning" \
+    | tail -n 1 | tee -a "$OUT"
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ref = [r for r in rows if r["consumer"] == "recv-pgoutput"]
+ours = [r for r in rows if r["consumer"] != "recv-pgoutput"]
+ratios = [b["changes_per_s"] / a["changes_per_s"] for a, b in zip(ref, ours)]
+print(json.dumps({"ratio_per_round": [round(x, 3) for x in ratios], "median_ratio": round(statistics.median(ratios), 3),
+                  "pgreflex_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ours) / rows[0]["n"] * 1e6, 2),
+                  "recvlogical_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ref) / rows[0]["n"] * 1e6, 2)}))
+PY

@@ -61,11 +61,6 @@ public struct ReplicationStream: AsyncSequence, Sendable {
     public func stop() {
         shared.requestStop()
     }
-
-    /// The flush LSN last reported to the server.
-    public var reportedFlush: LSN {
-        shared.state.withLock { $0.reportedFlush }
-    }
 }
 
 /// State shared by the connection thread (producer) and the consumer task.
@@ -81,7 +76,6 @@ final class StreamShared: Sendable {
         var write = LSN.invalid
         var flush = LSN.invalid
         var apply = LSN.invalid
-        var reportedFlush = LSN.invalid
     }
 
     let state = Mutex(State())
@@ -175,12 +169,8 @@ final class StreamShared: Sendable {
         }
     }
 
-    /// The positions to report, recorded as reported.
     func positionsForStatus() -> (write: LSN, flush: LSN, apply: LSN) {
-        state.withLock { s in
-            s.reportedFlush = s.flush
-            return (s.write, s.flush, s.apply)
-        }
+        state.withLock { s in (s.write, s.flush, s.apply) }
     }
 
     func push(_ batch: ReplicationBatch) {

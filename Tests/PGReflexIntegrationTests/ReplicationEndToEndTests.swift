@@ -136,6 +136,21 @@ struct ReplicationEndToEndTests {
         #expect(second.compactMap { $0.after?["id"] as? Int }.min() == 1001)
     }
 
+    @Test func slotWithExportedSnapshotAndIdentifySystem() async throws {
+        let cluster = try PostgresCluster.required()
+        let connection = try await PostgresConnection.connect(cluster.conninfo, logger: testLogger)
+        let identity = try await connection.identifySystem()
+        #expect(identity.database == "postgres")
+        #expect(identity.xLogPosition > LSN.invalid)
+        let created = try await connection.createSlot("snap_slot", snapshot: .export)
+        #expect(created.snapshotName?.isEmpty == false)
+        #expect(created.consistentPoint >= identity.xLogPosition)
+        let info = try #require(try await connection.slot(named: "snap_slot"))
+        #expect(info.plugin == "pgoutput" && !info.active && info.slotType == "logical")
+        try await connection.dropSlot("snap_slot")
+        #expect(try await connection.slot(named: "snap_slot") == nil)
+    }
+
     @Test func idleExitStopsAfterQuiet() async throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql("CREATE TABLE idle (id int PRIMARY KEY); CREATE PUBLICATION idle_pub FOR TABLE idle;")

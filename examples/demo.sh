@@ -45,7 +45,7 @@ INSERT INTO inventory VALUES ('SKU-1', 1, 40, '{"color": "red"}');
 SQL
 
 "$PGREFLEX" slot create --dsn "$DSN" --slot demo_slot >/dev/null
-psql "$DSN" -Xq -v ON_ERROR_STOP=1 <<'SQL'
+psql "$DSN" -Xq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE PUBLICATION demo_pub FOR TABLE orders, support_tickets, inventory;
 INSERT INTO orders (customer_id, total_amount, status, is_first_order) VALUES (42, 725.00, 'pending', true), (7, 19.99, 'paid', false);
 INSERT INTO support_tickets (order_id, priority, subject, tags) VALUES (1, 2, 'Where is my parcel?', ARRAY['shipping', 'urgent']);

@@ -9,36 +9,43 @@ struct SlotCommand: AsyncParsableCommand {
         abstract: "Create, show or drop a logical replication slot.",
         subcommands: [Create.self, Show.self, Drop.self])
 
-    struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a pgoutput slot and print its consistent point.")
+    /// What every slot subcommand takes, and the one way they connect.
+    struct Options: ParsableArguments {
         @Option(help: "libpq connection string or postgresql:// URI.") var dsn: String
         @Option(help: "Slot name.") var slot: String
         @OptionGroup var global: GlobalOptions
 
-        func run() async throws {
+        /// Connects, runs `body`, and turns any error into the standard message and exit code.
+        func withConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
             global.bootstrapLogging()
             do {
-                let connection = try await PostgresConnection.connect(dsn, logger: Logger(label: "pgreflex.slot"))
-                let created = try await connection.createSlot(slot)
-                print("\(created.name) \(created.consistentPoint)")
+                try await body(try await PostgresConnection.connect(dsn, logger: Logger(label: "pgreflex.slot")))
             } catch {
                 throw fail(error)
             }
         }
     }
 
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a slot's state.")
-        @Option(help: "libpq connection string or postgresql:// URI.") var dsn: String
-        @Option(help: "Slot name.") var slot: String
-        @OptionGroup var global: GlobalOptions
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a pgoutput slot and print its consistent point.")
+        @OptionGroup var options: Options
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
-                let connection = try await PostgresConnection.connect(dsn, logger: Logger(label: "pgreflex.slot"))
-                guard let info = try await connection.slot(named: slot) else {
-                    throw ReplicationError(code: .slotNotFound, message: "replication slot \"\(slot)\" does not exist")
+            try await options.withConnection { connection in
+                let created = try await connection.createSlot(options.slot)
+                print("\(created.name) \(created.consistentPoint)")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a slot's state.")
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            try await options.withConnection { connection in
+                guard let info = try await connection.slot(named: options.slot) else {
+                    throw ReplicationError(code: .slotNotFound, message: "replication slot \"\(options.slot)\" does not exist")
                 }
                 print("""
                     slot: \(info.name)
@@ -48,26 +55,18 @@ struct SlotCommand: AsyncParsableCommand {
                     confirmed_flush_lsn: \(info.confirmedFlushLSN.map(\.description) ?? "-")
                     wal_status: \(info.walStatus ?? "-")
                     """)
-            } catch {
-                throw fail(error)
             }
         }
     }
 
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop a slot (waits for an active consumer with --wait).")
-        @Option(help: "libpq connection string or postgresql:// URI.") var dsn: String
-        @Option(help: "Slot name.") var slot: String
+        @OptionGroup var options: Options
         @Flag(help: "Wait until the slot is no longer active.") var wait = false
-        @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
-                let connection = try await PostgresConnection.connect(dsn, logger: Logger(label: "pgreflex.slot"))
-                try await connection.dropSlot(slot, wait: wait)
-            } catch {
-                throw fail(error)
+            try await options.withConnection { connection in
+                try await connection.dropSlot(options.slot, wait: wait)
             }
         }
     }

@@ -94,6 +94,7 @@ let package = Package(
                 "PGReflexTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Golden"],
             swiftSettings: strictSettings
         ),
     ]

@@ -21,6 +21,8 @@ public struct ChangeEvent: Sendable {
     public var commitTime: PostgresTimestamp?
     /// Position of this event among its transaction's events, from 0.
     public var ordinal: Int
+    /// Position of this event among its transaction's events for the same table, from 1.
+    public var dataCollectionOrder: Int
     public var relation: RelationDescriptor?
     public var before: TupleData?
     /// The before image holds only the replica identity key (the other columns are absent).
@@ -32,8 +34,8 @@ public struct ChangeEvent: Sendable {
 
     public init(
         operation: Operation, lsn: LSN, xid: UInt32, commitLSN: LSN = .invalid, commitTime: PostgresTimestamp? = nil,
-        ordinal: Int = 0, relation: RelationDescriptor? = nil, before: TupleData? = nil, beforeIsKeyOnly: Bool = false,
-        after: TupleData? = nil, message: PgOutputMessage.LogicalMessage? = nil,
+        ordinal: Int = 0, dataCollectionOrder: Int = 1, relation: RelationDescriptor? = nil, before: TupleData? = nil,
+        beforeIsKeyOnly: Bool = false, after: TupleData? = nil, message: PgOutputMessage.LogicalMessage? = nil,
         truncateOptions: PgOutputMessage.Truncate.Options = [], origin: String? = nil
     ) {
         self.operation = operation
@@ -42,6 +44,7 @@ public struct ChangeEvent: Sendable {
         self.commitLSN = commitLSN
         self.commitTime = commitTime
         self.ordinal = ordinal
+        self.dataCollectionOrder = dataCollectionOrder
         self.relation = relation
         self.before = before
         self.beforeIsKeyOnly = beforeIsKeyOnly
@@ -50,6 +53,40 @@ public struct ChangeEvent: Sendable {
         self.truncateOptions = truncateOptions
         self.origin = origin
     }
+
+    /// A stable, unique id: the commit LSN (or, for a non-transactional message, its own LSN)
+    /// and the ordinal within the transaction, both fixed-width hex so ids sort in commit order.
+    /// Replaying the same WAL gives the same ids; a multi-row INSERT's changes share an LSN but
+    /// not an id.
+    public func writeID(into buffer: inout [UInt8]) {
+        let base = commitLSN == .invalid ? lsn : commitLSN
+        Self.appendHex(base.rawValue, digits: 16, into: &buffer)
+        buffer.append(UInt8(ascii: "-"))
+        Self.appendHex(UInt64(ordinal), digits: 8, into: &buffer)
+    }
+
+    public var id: String {
+        var bytes: [UInt8] = []
+        writeID(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func appendHex(_ value: UInt64, digits: Int, into buffer: inout [UInt8]) {
+        var shift = digits * 4
+        while shift > 0 {
+            shift -= 4
+            let nibble = UInt8((value >> UInt64(shift)) & 0xF)
+            buffer.append(nibble < 10 ? nibble + 48 : nibble + 87)
+        }
+    }
+}
+
+/// How many events of one table a transaction had.
+public struct DataCollectionCount: Sendable, Equatable {
+    public var relationOID: UInt32
+    public var schema: String
+    public var table: String
+    public var eventCount: Int
 }
 
 /// A transaction's end: what a consumer confirms once its events are durable.
@@ -60,4 +97,6 @@ public struct TransactionCommit: Sendable, Equatable {
     public var endLSN: LSN
     public var commitTime: PostgresTimestamp
     public var eventCount: Int
+    /// Events per table, in order of each table's first event.
+    public var dataCollections: [DataCollectionCount]
 }

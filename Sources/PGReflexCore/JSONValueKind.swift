@@ -21,3 +21,23 @@ enum JSONValueKind: Sendable {
         }
     }
 }
+
+extension JSONValueKind {
+    func write(_ text: UnsafeBufferPointer<UInt8>, into writer: inout JSONWriter) {
+        switch self {
+        case .integer, .json:
+            writer.raw(text)
+        case .float:
+            // NaN, Infinity and -Infinity are not JSON numbers.
+            if let last = text.last, last == UInt8(ascii: "N") || last == UInt8(ascii: "y") {
+                writer.string(utf8: text)
+            } else {
+                writer.raw(text)
+            }
+        case .boolean:
+            writer.bool(text.first == UInt8(ascii: "t"))
+        case .string:
+            writer.string(utf8: text)
+        }
+    }
+}

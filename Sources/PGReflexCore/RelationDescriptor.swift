@@ -1,5 +1,15 @@
 public import PGReflexWire
 
+/// What the catalog adds to a Relation message.
+public struct RelationDetails: Sendable, Equatable {
+    /// Primary key columns, in key order; nil when the table has none.
+    public var primaryKey: [String]?
+
+    public init(primaryKey: [String]?) {
+        self.primaryKey = primaryKey
+    }
+}
+
 /// A relation as the decoder last described it, with what encoding needs precomputed:
 /// each column's JSON key bytes and value kind. Immutable and shared by every event of the
 /// relation, so an event costs one reference, not a copy of the column list.
@@ -8,11 +18,14 @@ public final class RelationDescriptor: Sendable {
     /// `"name":` for each column, already escaped.
     let columnKeys: [[UInt8]]
     let columnKinds: [JSONValueKind]
-    let keyColumnIndexes: [Int]
+    /// The columns of the event key: the primary key when the catalog told us one, else the
+    /// replica identity key (DEFAULT or INDEX). Empty (no key) under FULL without a primary
+    /// key, and under NOTHING.
+    public let keyColumnIndexes: [Int]
     let schemaJSON: [UInt8]
     let tableJSON: [UInt8]
 
-    public init(_ relation: PgOutputMessage.Relation) {
+    public init(_ relation: PgOutputMessage.Relation, details: RelationDetails? = nil) {
         self.relation = relation
         columnKeys = relation.columns.map { column in
             var writer = JSONWriter()
@@ -21,7 +34,14 @@ public final class RelationDescriptor: Sendable {
             return writer.bytes
         }
         columnKinds = relation.columns.map { JSONValueKind(typeOID: $0.typeOID) }
-        keyColumnIndexes = relation.columns.indices.filter { relation.columns[$0].isKey }
+        if let primaryKey = details?.primaryKey {
+            keyColumnIndexes = primaryKey.compactMap { name in relation.columns.firstIndex { $0.name == name } }
+        } else if relation.replicaIdentity == .default || relation.replicaIdentity == .index {
+            keyColumnIndexes = relation.columns.indices.filter { relation.columns[$0].isKey }
+        } else {
+            // Under FULL pgoutput flags every column as key; that is no key to group by.
+            keyColumnIndexes = []
+        }
         var schema = JSONWriter()
         schema.string(relation.namespace)
         schemaJSON = schema.bytes
@@ -30,10 +50,11 @@ public final class RelationDescriptor: Sendable {
         tableJSON = table.bytes
     }
 
-    public var table: TableNameParts { TableNameParts(schema: relation.namespace, name: relation.name) }
-}
-
-public struct TableNameParts: Sendable, Hashable {
-    public var schema: String
-    public var name: String
+    /// Whether an update moved the row to another key (then it is a delete and a create).
+    func keyChanged(from old: PgOutputMessage.OldTuple, to new: TupleData) -> Bool {
+        let oldTuple = old.tuple
+        return keyColumnIndexes.contains { index in
+            new.columns[index] != .unchangedToast && !oldTuple.columnEquals(index, new)
+        }
+    }
 }

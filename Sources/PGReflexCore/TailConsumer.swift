@@ -1,31 +1,41 @@
+import Logging
 import PGReflexTransport
 import PGReflexWire
 
-/// The body of `tail`: decodes batches, writes JSON lines, and confirms a transaction's end
+/// The body of `tail`: decodes batches, writes envelopes, and confirms a transaction's end
 /// LSN only once every line up to its commit has been written.
 struct TailConsumer {
     var decoder: PgOutputDecoder
     var assembler = TransactionAssembler()
+    var envelopes: EnvelopeWriter
     var out = JSONWriter(capacity: 1 << 20)
-    var transactionFields = ChangeEvent.TransactionFieldsCache()
+    let catalog: RelationCatalog?
     let endLSN: LSN?
     let output: FileDescriptorWriter
     let stream: ReplicationStream
+    let logger: Logger
     private(set) var events = 0
     private(set) var transactions = 0
     /// The end LSN of the last transaction whose lines are all in `out` or written.
     private var lastCommitEnd = LSN.invalid
     private(set) var confirmed = LSN.invalid
+    private var warnedNoIdentity = Set<UInt32>()
+    private var processing = EnvelopeWriter.ProcessingTime.now()
 
-    init(decoder: PgOutputDecoder, endLSN: LSN?, output: FileDescriptorWriter, stream: ReplicationStream) {
+    init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
+         output: FileDescriptorWriter, stream: ReplicationStream, logger: Logger) {
         self.decoder = decoder
+        self.envelopes = envelopes
+        self.catalog = catalog
         self.endLSN = endLSN
         self.output = output
         self.stream = stream
+        self.logger = logger
     }
 
     /// Handles one batch; returns a reason when tail should stop.
-    mutating func consume(_ batch: ReplicationBatch) throws -> TailPipeline.StopReason? {
+    mutating func consume(_ batch: ReplicationBatch) async throws -> TailPipeline.StopReason? {
+        processing = .now()
         var reason: TailPipeline.StopReason?
         frames: for frame in batch.frames {
             switch frame {
@@ -35,6 +45,10 @@ struct TailConsumer {
                     message = try decoder.decode(storage: batch.storage, range: data.data)
                 } catch {
                     throw ReplicationError(code: .protocolViolation, message: "\(error) (at WAL \(data.walStart))")
+                }
+                if case .relation(let relation) = message, let catalog,
+                   assembler.relations[relation.oid]?.relation != relation {
+                    assembler.register(RelationDescriptor(relation, details: try await catalog.details(for: relation)))
                 }
                 if handle(try assembler.handle(message, at: data.walStart)) {
                     reason = .endLSN
@@ -56,34 +70,55 @@ struct TailConsumer {
         return reason
     }
 
+    private mutating func write(_ event: ChangeEvent) {
+        if let relation = event.relation, relation.relation.replicaIdentity == .nothing,
+           event.operation == .update || event.operation == .delete,
+           warnedNoIdentity.insert(relation.relation.oid).inserted {
+            logger.warning(
+                "table has REPLICA IDENTITY NOTHING: its updates and deletes carry no before image. Set a primary key or ALTER TABLE … REPLICA IDENTITY FULL",
+                metadata: ["table": "\(relation.relation.namespace).\(relation.relation.name)"])
+        }
+        envelopes.write(event, at: processing, into: &out)
+        events += 1
+    }
+
     /// Writes the lines an action produces; returns true once the end LSN is reached.
     private mutating func handle(_ action: TransactionAssembler.Action) -> Bool {
         switch action {
         case .none:
             return false
-        case .begin(_, let finalLSN, _):
+        case .begin(let xid, let finalLSN, let commitTime):
             // Commits at or after the end: not printed.
-            return endLSN.map { finalLSN >= $0 } ?? false
+            if let endLSN, finalLSN >= endLSN { return true }
+            if envelopes.options.transactionEvents {
+                envelopes.writeBegin(xid: xid, commitLSN: finalLSN, commitTime: commitTime, into: &out)
+            }
+            return false
         case .event(let event):
-            event.writeTailJSON(into: &out, cache: &transactionFields)
-            events += 1
+            write(event)
             return false
         case .events(let list):
-            for event in list { event.writeTailJSON(into: &out, cache: &transactionFields) }
-            events += list.count
+            for event in list { write(event) }
             return false
         case .commit(let commit):
-            lastCommitEnd = commit.endLSN
-            transactions += 1
+            finish(commit)
             return endLSN.map { commit.endLSN >= $0 } ?? false
         case .streamedCommit(let list, let commit):
             if let endLSN, commit.commitLSN >= endLSN { return true }
-            for event in list { event.writeTailJSON(into: &out, cache: &transactionFields) }
-            events += list.count
-            lastCommitEnd = commit.endLSN
-            transactions += 1
+            if envelopes.options.transactionEvents {
+                envelopes.writeBegin(xid: commit.xid, commitLSN: commit.commitLSN, commitTime: commit.commitTime, into: &out)
+            }
+            for event in list { write(event) }
+            finish(commit)
             return endLSN.map { commit.endLSN >= $0 } ?? false
         }
+    }
+
+    private mutating func finish(_ commit: TransactionCommit) {
+        if envelopes.options.transactionEvents { envelopes.writeEnd(commit, into: &out) }
+        envelopes.committed(commit)
+        lastCommitEnd = commit.endLSN
+        transactions += 1
     }
 
     /// Writes what is buffered, then confirms the last transaction wholly written. Returns

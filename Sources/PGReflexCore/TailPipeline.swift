@@ -25,12 +25,22 @@ public final class TailPipeline: Sendable {
         /// nil: the highest version up to 2 that the server supports.
         public var protocolVersion: Int?
         public var streaming: ReplicationStreamOptions.Streaming
+        /// `source.name` in envelopes (Debezium's topic prefix).
+        public var serverName: String
+        public var unavailableValuePlaceholder: String
+        /// Emit BEGIN and END transaction events.
+        public var transactionEvents: Bool
 
         public init(
             dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
             createPublication: Bool = false, allTables: Bool = false, startLSN: LSN? = nil, endLSN: LSN? = nil,
-            idleExit: Duration? = nil, protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on
+            idleExit: Duration? = nil, protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on,
+            serverName: String = "pgreflex", unavailableValuePlaceholder: String = "__debezium_unavailable_value",
+            transactionEvents: Bool = false
         ) {
+            self.serverName = serverName
+            self.unavailableValuePlaceholder = unavailableValuePlaceholder
+            self.transactionEvents = transactionEvents
             self.dsn = dsn
             self.slot = slot
             self.publication = publication
@@ -84,6 +94,11 @@ public final class TailPipeline: Sendable {
     public func run(output: FileDescriptorWriter) async throws -> Summary {
         let connection = try await PostgresConnection.connect(options.dsn, mode: .replication, logger: logger)
         let streamOptions = try await prepare(connection)
+        // Catalog lookups (primary keys, types) need an ordinary session beside the replication one.
+        let catalog = RelationCatalog(connection: try await PostgresConnection.connect(options.dsn, mode: .sql, logger: logger))
+        let envelopeOptions = EnvelopeWriter.Options(
+            serverName: options.serverName, database: try await connection.database,
+            unavailableValuePlaceholder: options.unavailableValuePlaceholder, transactionEvents: options.transactionEvents)
         let decoderVersion = streamOptions.protocolVersion
         let parallel = streamOptions.streaming == .parallel
         let options = self.options
@@ -96,7 +111,8 @@ public final class TailPipeline: Sendable {
 
             var consumer = TailConsumer(
                 decoder: PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel),
-                endLSN: options.endLSN, output: output, stream: stream)
+                envelopes: EnvelopeWriter(options: envelopeOptions), catalog: catalog,
+                endLSN: options.endLSN, output: output, stream: stream, logger: logger)
             let clock = ContinuousClock()
             var lastActivity = clock.now
             var stopReason = StopReason.requested
@@ -109,7 +125,7 @@ public final class TailPipeline: Sendable {
                     continue
                 }
                 lastActivity = clock.now
-                if let reason = try consumer.consume(batch) {
+                if let reason = try await consumer.consume(batch) {
                     stopReason = reason
                     break
                 }

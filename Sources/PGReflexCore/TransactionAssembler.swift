@@ -33,6 +33,26 @@ public struct TransactionAssembler: Sendable {
         var commitTime: PostgresTimestamp
         var ordinal = 0
         var origin: String?
+        var counts = CollectionCounter()
+    }
+
+    /// Events per table within one transaction, in order of first appearance.
+    struct CollectionCounter: Sendable {
+        private(set) var entries: [DataCollectionCount] = []
+        private var index: [UInt32: Int] = [:]
+
+        /// Counts one more event of `relation` and returns its position (from 1) within the table.
+        mutating func next(_ relation: RelationDescriptor) -> Int {
+            let oid = relation.relation.oid
+            if let i = index[oid] {
+                entries[i].eventCount += 1
+                return entries[i].eventCount
+            }
+            index[oid] = entries.count
+            entries.append(DataCollectionCount(relationOID: oid, schema: relation.relation.namespace,
+                                               table: relation.relation.name, eventCount: 1))
+            return 1
+        }
     }
 
     public private(set) var relations: [UInt32: RelationDescriptor] = [:]
@@ -63,14 +83,18 @@ public struct TransactionAssembler: Sendable {
             open = nil
             return .commit(TransactionCommit(
                 xid: transaction.xid, commitLSN: commit.commitLSN, endLSN: commit.endLSN,
-                commitTime: commit.commitTime, eventCount: transaction.ordinal))
+                commitTime: commit.commitTime, eventCount: transaction.ordinal,
+                dataCollections: transaction.counts.entries))
 
         case .origin(let origin):
             open?.origin = origin.name
             return .none
 
         case .relation(let relation):
-            relations[relation.oid] = RelationDescriptor(relation)
+            // An owner with catalog access registers a richer descriptor first (see `register`).
+            if relations[relation.oid]?.relation != relation {
+                relations[relation.oid] = RelationDescriptor(relation)
+            }
             return .none
 
         case .type(let type):
@@ -85,8 +109,23 @@ public struct TransactionAssembler: Sendable {
         case .update(let update):
             let relation = try descriptor(update.relationOID, tuple: update.newTuple)
             if let old = update.old { _ = try descriptor(update.relationOID, tuple: old.tuple) }
-            var event = ChangeEvent(operation: .update, lsn: lsn, xid: update.xid ?? 0, relation: relation,
-                                    after: update.newTuple)
+            var after = update.newTuple
+            if case .full(let old) = update.old, after.columns.contains(.unchangedToast) {
+                // REPLICA IDENTITY FULL logs the whole old row, unchanged TOAST values included.
+                after = after.fillingUnchangedToast(from: old)
+            }
+            if let old = update.old, relation.keyChanged(from: old, to: after) {
+                // Like Debezium: a change of primary key is a delete of the old key, then a create.
+                var delete = ChangeEvent(operation: .delete, lsn: lsn, xid: update.xid ?? 0, relation: relation, before: old.tuple)
+                if case .key = old { delete.beforeIsKeyOnly = true }
+                let create = ChangeEvent(operation: .create, lsn: lsn, xid: update.xid ?? 0, relation: relation, after: after)
+                var events: [ChangeEvent] = []
+                for event in [delete, create] {
+                    if case .event(let placed) = try place(event, streamXid: update.xid) { events.append(placed) }
+                }
+                return events.isEmpty ? .none : .events(events)
+            }
+            var event = ChangeEvent(operation: .update, lsn: lsn, xid: update.xid ?? 0, relation: relation, after: after)
             if let old = update.old {
                 event.before = old.tuple
                 if case .key = old { event.beforeIsKeyOnly = true }
@@ -131,15 +170,17 @@ public struct TransactionAssembler: Sendable {
 
         case .streamCommit(let commit):
             var events = streamed.removeValue(forKey: commit.xid) ?? []
+            var counts = CollectionCounter()
             for index in events.indices {
                 events[index].xid = commit.xid
                 events[index].commitLSN = commit.commitLSN
                 events[index].commitTime = commit.commitTime
                 events[index].ordinal = index
+                if let relation = events[index].relation { events[index].dataCollectionOrder = counts.next(relation) }
             }
             return .streamedCommit(events, TransactionCommit(
                 xid: commit.xid, commitLSN: commit.commitLSN, endLSN: commit.endLSN,
-                commitTime: commit.commitTime, eventCount: events.count))
+                commitTime: commit.commitTime, eventCount: events.count, dataCollections: counts.entries))
 
         case .streamAbort(let abort):
             if abort.xid == abort.subxid {
@@ -152,6 +193,12 @@ public struct TransactionAssembler: Sendable {
         case .beginPrepare, .prepare, .commitPrepared, .rollbackPrepared, .streamPrepare:
             throw AssemblyError(message: "two-phase commit messages arrived, but pgreflex does not ask for two_phase")
         }
+    }
+
+    /// Registers a descriptor built with catalog details (primary key, type details) for the
+    /// changes that follow; a later Relation message equal to it keeps it.
+    public mutating func register(_ descriptor: RelationDescriptor) {
+        relations[descriptor.relation.oid] = descriptor
     }
 
     private func descriptor(_ oid: UInt32, tuple: TupleData) throws(AssemblyError) -> RelationDescriptor {
@@ -183,6 +230,7 @@ public struct TransactionAssembler: Sendable {
         event.commitTime = transaction.commitTime
         event.ordinal = transaction.ordinal
         event.origin = transaction.origin
+        if let relation = event.relation { event.dataCollectionOrder = transaction.counts.next(relation) }
         transaction.ordinal += 1
         open = transaction
         return .event(event)

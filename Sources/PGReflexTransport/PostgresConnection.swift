@@ -81,6 +81,11 @@ public actor PostgresConnection {
         get throws(ReplicationError) { try connection().serverVersion }
     }
 
+    /// The database connected to.
+    public var database: String {
+        get throws(ReplicationError) { try connection().database }
+    }
+
     /// `user@host:port/dbname`, safe to log.
     public var endpoint: String {
         get throws(ReplicationError) { try connection().endpoint }

@@ -52,6 +52,15 @@ struct TailCommand: AsyncParsableCommand {
     @Option(help: "Stream large in-progress transactions: on or off.")
     var streaming: StreamingMode = .on
 
+    @Option(help: "source.name in the envelopes (Debezium's topic prefix).")
+    var serverName = "pgreflex"
+
+    @Option(help: "Value written for a TOASTed column an update did not send.")
+    var unavailableValuePlaceholder = "__debezium_unavailable_value"
+
+    @Flag(help: "Also print Debezium's BEGIN and END transaction events.")
+    var transactionEvents = false
+
     @OptionGroup var global: GlobalOptions
 
     enum StreamingMode: String, ExpressibleByArgument {
@@ -82,7 +91,8 @@ struct TailCommand: AsyncParsableCommand {
             dsn: dsn, slot: slot, publication: publication, tables: tables, createSlot: createSlot,
             createPublication: createPublication, allTables: allTables, startLSN: startLSN, endLSN: endLSN,
             idleExit: idleExit.map { .milliseconds(Int64($0 * 1000)) }, protocolVersion: protoVersion,
-            streaming: streaming == .on ? .on : .off)
+            streaming: streaming == .on ? .on : .off, serverName: serverName,
+            unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents)
         let service = TailService(pipeline: TailPipeline(options: options, logger: logger), output: .standardOutput)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,

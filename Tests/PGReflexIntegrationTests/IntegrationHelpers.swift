@@ -9,12 +9,24 @@ import Testing
 /// A decoded line of `pgreflex tail` output.
 struct TailLine {
     let json: [String: Any]
+    /// The line as printed, for checks of field order.
+    var raw: String = ""
     var op: String { json["op"] as! String }
-    var table: String? { json["table"] as? String }
-    var lsn: LSN { LSN(json["lsn"] as! String)! }
+    var source: [String: Any] { json["source"] as! [String: Any] }
+    var transaction: [String: Any]? { json["transaction"] as? [String: Any] }
+    var table: String? { source["table"] as? String }
+    var lsn: LSN { LSN(UInt64(source["lsn"] as! Int)) }
     var after: [String: Any]? { json["after"] as? [String: Any] }
     var before: [String: Any]? { json["before"] as? [String: Any] }
-    var xid: Int { json["xid"] as! Int }
+    var key: [String: Any]? { json["key"] as? [String: Any] }
+    var xid: Int? { source["txId"] as? Int }
+    var id: String { json["id"] as! String }
+    /// Position in the transaction, from 0.
+    var ordinal: Int? { (transaction?["total_order"] as? Int).map { $0 - 1 } }
+    /// The commit LSN, from the transaction id `xid:lsn`.
+    var commitLSN: LSN? {
+        (transaction?["id"] as? String).flatMap { $0.split(separator: ":").last }.flatMap { UInt64($0) }.map { LSN($0) }
+    }
 }
 
 let testLogger: Logger = {
@@ -81,7 +93,7 @@ func runTail(_ options: TailPipeline.Options) async throws -> (lines: [TailLine]
 
 func parseLines(_ data: Data) throws -> [TailLine] {
     try data.split(separator: UInt8(ascii: "\n")).map { line in
-        TailLine(json: try JSONSerialization.jsonObject(with: Data(line)) as! [String: Any])
+        TailLine(json: try JSONSerialization.jsonObject(with: Data(line)) as! [String: Any], raw: String(decoding: line, as: UTF8.self))
     }
 }
 

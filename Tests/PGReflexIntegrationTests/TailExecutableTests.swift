@@ -30,7 +30,7 @@ struct TailExecutableTests {
         var seen = Set<String>()
         var problems: [String] = []
         for line in lines {
-            let identity = "\(line.json["commit_lsn"]!)/\(line.json["ordinal"]!)"
+            let identity = line.id
             if !seen.insert(identity).inserted { problems.append("repeated \(identity)") }
             let table = line.table!
             let after = line.after.map { row in Dictionary(uniqueKeysWithValues: row.map { ($0.key, MixedWorkload.text($0.value, column: $0.key)) }) }
@@ -68,7 +68,7 @@ struct TailExecutableTests {
         }
         #expect(problems.isEmpty, "\(problems.prefix(10))")
         let confirmed = try cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'w_slot'")
-        #expect(LSN(confirmed)! >= LSN(lines.last!.json["commit_lsn"] as! String)!)
+        #expect(LSN(confirmed)! >= lines.last!.commitLSN!)
     }
 
     @Test func badFlagsAndMissingSlotFailClearly() throws {

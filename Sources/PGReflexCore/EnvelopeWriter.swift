@@ -1,0 +1,270 @@
+public import PGReflexWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes change events as Debezium-compatible envelopes (JSON with schemas disabled), one per
+/// line, with the field order of Debezium's code:
+/// `before, after, source, transaction, op, ts_ms, ts_us, ts_ns`, then pgreflex's own `id`
+/// (stable across replays) and `key` (the key columns), and `message` for logical messages.
+public struct EnvelopeWriter: Sendable {
+    public struct Options: Sendable {
+        /// `source.name`: Debezium's `topic.prefix`.
+        public var serverName: String
+        /// `source.db`.
+        public var database: String
+        /// Stands for a TOASTed value the change did not send (Debezium's default spelling).
+        public var unavailableValuePlaceholder: String
+        /// Emit BEGIN and END transaction events, as Debezium's `provide.transaction.metadata`.
+        public var transactionEvents: Bool
+
+        public init(serverName: String = "pgreflex", database: String,
+                    unavailableValuePlaceholder: String = "__debezium_unavailable_value", transactionEvents: Bool = false) {
+            self.serverName = serverName
+            self.database = database
+            self.unavailableValuePlaceholder = unavailableValuePlaceholder
+            self.transactionEvents = transactionEvents
+        }
+    }
+
+    /// When pgreflex handled the event: the envelope's top-level `ts_*`.
+    public struct ProcessingTime: Sendable {
+        public var unixMicroseconds: Int64
+
+        public init(unixMicroseconds: Int64) {
+            self.unixMicroseconds = unixMicroseconds
+        }
+
+        public static func now() -> ProcessingTime {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            return ProcessingTime(unixMicroseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
+        }
+    }
+
+    public static let version = "0.1.0"
+
+    public let options: Options
+    /// `{"version":…,"connector":"postgresql","name":…,` precomputed.
+    private let sourceHead: [UInt8]
+    /// `"snapshot":"false","db":…,"sequence":"[` precomputed.
+    private let sourceDatabase: [UInt8]
+    private let placeholder: [UInt8]
+    /// The commit LSN of the transaction before the current one: `sequence`'s first element.
+    public private(set) var previousCommitLSN: LSN?
+    private var cachedCommitLSN = LSN(UInt64.max)
+    private var cachedTransactionID: [UInt8] = []
+
+    public init(options: Options) {
+        self.options = options
+        var head = JSONWriter()
+        head.raw("{\"version\":")
+        head.string(Self.version)
+        head.raw(",\"connector\":\"postgresql\",\"name\":")
+        head.string(options.serverName)
+        head.raw(",\"ts_ms\":")
+        sourceHead = head.bytes
+        var db = JSONWriter()
+        db.raw(",\"snapshot\":\"false\",\"db\":")
+        db.string(options.database)
+        db.raw(",\"sequence\":\"[")
+        sourceDatabase = db.bytes
+        var placeholder = JSONWriter()
+        placeholder.string(options.unavailableValuePlaceholder)
+        self.placeholder = placeholder.bytes
+    }
+
+    /// Call after a transaction's events are written: later events cite its commit LSN.
+    public mutating func committed(_ commit: TransactionCommit) {
+        previousCommitLSN = commit.commitLSN
+    }
+
+    // MARK: change events
+
+    public mutating func write(_ event: ChangeEvent, at processing: ProcessingTime, into writer: inout JSONWriter) {
+        writer.raw("{\"before\":")
+        if let before = event.before, let relation = event.relation {
+            writeRow(before, relation: relation, keyOnly: event.beforeIsKeyOnly, into: &writer)
+        } else {
+            writer.null()
+        }
+        writer.raw(",\"after\":")
+        if let after = event.after, let relation = event.relation {
+            writeRow(after, relation: relation, keyOnly: false, into: &writer)
+        } else {
+            writer.null()
+        }
+        writer.raw(",\"source\":")
+        writeSource(event, processing: processing, into: &writer)
+        writer.raw(",\"transaction\":")
+        let transactional = event.commitLSN != .invalid
+        if transactional {
+            writer.raw("{\"id\":\"")
+            writeTransactionID(xid: event.xid, commitLSN: event.commitLSN, into: &writer)
+            writer.raw("\",\"total_order\":")
+            writer.integer(event.ordinal + 1)
+            writer.raw(",\"data_collection_order\":")
+            writer.integer(event.dataCollectionOrder)
+            writer.raw(UInt8(ascii: "}"))
+        } else {
+            writer.null()
+        }
+        writer.raw(",\"op\":\"")
+        writer.raw(event.operation.rawValue)
+        writer.raw("\",")
+        Self.writeTimes(processing.unixMicroseconds, into: &writer)
+        if let message = event.message {
+            writer.raw(",\"message\":{\"prefix\":")
+            writer.string(message.prefix)
+            writer.raw(",\"content\":")
+            writer.base64String(message.content.bytes)
+            writer.raw(UInt8(ascii: "}"))
+        }
+        writer.raw(",\"id\":\"")
+        event.writeID(into: &writer.bytes)
+        writer.raw("\",\"key\":")
+        writeKey(event, into: &writer)
+        writer.raw("}\n")
+    }
+
+    private mutating func writeSource(_ event: ChangeEvent, processing: ProcessingTime, into writer: inout JSONWriter) {
+        let micros = event.commitTime?.unixMicroseconds ?? processing.unixMicroseconds
+        writer.raw(sourceHead)
+        writer.integer(micros / 1000)
+        writer.raw(sourceDatabase)
+        if let previousCommitLSN {
+            writer.raw("\\\"")
+            writer.integer(previousCommitLSN.rawValue)
+            writer.raw("\\\"")
+        } else {
+            writer.raw("null")
+        }
+        writer.raw(",\\\"")
+        writer.integer(event.lsn.rawValue)
+        writer.raw("\\\"]\",")
+        Self.writeTimes(micros, skipMilliseconds: true, into: &writer)
+        writer.raw(",\"schema\":")
+        if let relation = event.relation { writer.raw(relation.schemaJSON) } else { writer.null() }
+        writer.raw(",\"table\":")
+        if let relation = event.relation { writer.raw(relation.tableJSON) } else { writer.null() }
+        writer.raw(",\"txId\":")
+        if event.commitLSN != .invalid { writer.integer(event.xid) } else { writer.null() }
+        writer.raw(",\"lsn\":")
+        writer.integer(event.lsn.rawValue)
+        writer.raw(",\"xmin\":null")
+        if let origin = event.origin {
+            writer.raw(",\"origin\":")
+            writer.string(origin)
+        }
+        writer.raw(UInt8(ascii: "}"))
+    }
+
+    /// `xid:commitLSN`, as Debezium writes a PostgreSQL transaction id; cached per transaction.
+    private mutating func writeTransactionID(xid: UInt32, commitLSN: LSN, into writer: inout JSONWriter) {
+        if cachedCommitLSN != commitLSN {
+            var id = JSONWriter(capacity: 32)
+            id.integer(xid)
+            id.raw(UInt8(ascii: ":"))
+            id.integer(commitLSN.rawValue)
+            cachedTransactionID = id.bytes
+            cachedCommitLSN = commitLSN
+        }
+        writer.raw(cachedTransactionID)
+    }
+
+    /// `"ts_ms":…,"ts_us":…,"ts_ns":…` (or without `ts_ms`).
+    private static func writeTimes(_ micros: Int64, skipMilliseconds: Bool = false, into writer: inout JSONWriter) {
+        if !skipMilliseconds {
+            writer.raw("\"ts_ms\":")
+            writer.integer(micros / 1000)
+            writer.raw(UInt8(ascii: ","))
+        }
+        writer.raw("\"ts_us\":")
+        writer.integer(micros)
+        writer.raw(",\"ts_ns\":")
+        writer.integer(micros * 1000)
+    }
+
+    private func writeKey(_ event: ChangeEvent, into writer: inout JSONWriter) {
+        guard let relation = event.relation, !relation.keyColumnIndexes.isEmpty,
+              let row = event.after ?? event.before
+        else {
+            writer.null()
+            return
+        }
+        writer.raw(UInt8(ascii: "{"))
+        row.storage.withUnsafeBufferPointer { storage in
+            for (n, index) in relation.keyColumnIndexes.enumerated() {
+                if n > 0 { writer.raw(UInt8(ascii: ",")) }
+                writer.raw(relation.columnKeys[index])
+                writeValue(row.columns[index], storage: storage, kind: relation.columnKinds[index], into: &writer)
+            }
+        }
+        writer.raw(UInt8(ascii: "}"))
+    }
+
+    private func writeRow(_ tuple: TupleData, relation: RelationDescriptor, keyOnly: Bool, into writer: inout JSONWriter) {
+        writer.raw(UInt8(ascii: "{"))
+        tuple.storage.withUnsafeBufferPointer { storage in
+            var first = true
+            for index in tuple.columns.indices {
+                if keyOnly && !relation.relation.columns[index].isKey { continue }
+                if !first { writer.raw(UInt8(ascii: ",")) }
+                first = false
+                writer.raw(relation.columnKeys[index])
+                writeValue(tuple.columns[index], storage: storage, kind: relation.columnKinds[index], into: &writer)
+            }
+        }
+        writer.raw(UInt8(ascii: "}"))
+    }
+
+    private func writeValue(_ column: TupleData.Column, storage: UnsafeBufferPointer<UInt8>, kind: JSONValueKind,
+                            into writer: inout JSONWriter) {
+        switch column {
+        case .null:
+            writer.null()
+        case .unchangedToast:
+            writer.raw(placeholder)
+        case .binary(let range):
+            writer.base64String(UnsafeBufferPointer(rebasing: storage[range]))
+        case .text(let range):
+            kind.write(UnsafeBufferPointer(rebasing: storage[range]), into: &writer)
+        }
+    }
+
+    // MARK: transaction events
+
+    /// Debezium's transaction BEGIN event.
+    public func writeBegin(xid: UInt32, commitLSN: LSN, commitTime: PostgresTimestamp, into writer: inout JSONWriter) {
+        writer.raw("{\"status\":\"BEGIN\",\"id\":\"")
+        writer.integer(xid)
+        writer.raw(UInt8(ascii: ":"))
+        writer.integer(commitLSN.rawValue)
+        writer.raw("\",\"event_count\":null,\"data_collections\":null,\"ts_ms\":")
+        writer.integer(commitTime.unixMicroseconds / 1000)
+        writer.raw("}\n")
+    }
+
+    /// Debezium's transaction END event, with the events per table.
+    public func writeEnd(_ commit: TransactionCommit, into writer: inout JSONWriter) {
+        writer.raw("{\"status\":\"END\",\"id\":\"")
+        writer.integer(commit.xid)
+        writer.raw(UInt8(ascii: ":"))
+        writer.integer(commit.commitLSN.rawValue)
+        writer.raw("\",\"event_count\":")
+        writer.integer(commit.eventCount)
+        writer.raw(",\"data_collections\":[")
+        for (n, collection) in commit.dataCollections.enumerated() {
+            if n > 0 { writer.raw(UInt8(ascii: ",")) }
+            writer.raw("{\"data_collection\":")
+            writer.string("\(collection.schema).\(collection.table)")
+            writer.raw(",\"event_count\":")
+            writer.integer(collection.eventCount)
+            writer.raw(UInt8(ascii: "}"))
+        }
+        writer.raw("],\"ts_ms\":")
+        writer.integer(commit.commitTime.unixMicroseconds / 1000)
+        writer.raw("}\n")
+    }
+}

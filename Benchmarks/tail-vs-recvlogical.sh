@@ -24,8 +24,10 @@ export CLIENT_WRAP="taskset -c 1"
 OUT="$DIR/results.jsonl"
 for _ in $(seq "$ROUNDS"); do
   python3 "$BENCH/bench.py" run --scenario a --consumer recv-pgoutput --reps 3 | tail -n 1 | tee -a "$OUT"
+  # > /dev/null inside the command: bench.py would otherwise pipe stdout through Python,
+  # while pg_recvlogical writes to -f /dev/null.
   python3 "$BENCH/bench.py" run --scenario a --reps 3 \
-    --consumer "cmd:$PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning" \
+    --consumer "cmd:sh -c 'exec $PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning > /dev/null'" \
     | tail -n 1 | tee -a "$OUT"
 done
 python3 - "$OUT" <<'PY'

@@ -113,7 +113,12 @@ public struct EnvelopeWriter: Sendable {
         writer.raw(",\"op\":\"")
         writer.raw(event.operation.rawValue)
         writer.raw("\",")
-        Self.writeTimes(processing.unixMicroseconds, into: &writer)
+        if processingCache.micros != processing.unixMicroseconds {
+            var times = JSONWriter(capacity: 80)
+            Self.writeTimes(processing.unixMicroseconds, into: &times)
+            processingCache = (processing.unixMicroseconds, times.bytes)
+        }
+        writer.raw(processingCache.bytes)
         if let message = event.message {
             writer.raw(",\"message\":{\"prefix\":")
             writer.string(message.prefix)
@@ -128,30 +133,62 @@ public struct EnvelopeWriter: Sendable {
         writer.raw("}\n")
     }
 
-    private mutating func writeSource(_ event: ChangeEvent, processing: ProcessingTime, into writer: inout JSONWriter) {
+    /// The parts of `source` that are the same for every event of a transaction, so each
+    /// event only formats its own LSN and table.
+    private struct SourceSegments {
+        var key: (commitLSN: LSN, xid: UInt32, micros: Int64, previous: LSN?)?
+        /// From `{"version"` through `"sequence":"[<previous>,\"`.
+        var head: [UInt8] = []
+        /// `\"]","ts_us":…,"ts_ns":…,"schema":`.
+        var middle: [UInt8] = []
+        /// `,"txId":…,"lsn":`.
+        var tail: [UInt8] = []
+    }
+
+    private var segments = SourceSegments()
+    private var processingCache: (micros: Int64, bytes: [UInt8]) = (.min, [])
+
+    private mutating func prepareSegments(_ event: ChangeEvent, processing: ProcessingTime) {
         let micros = event.commitTime?.unixMicroseconds ?? processing.unixMicroseconds
-        writer.raw(sourceHead)
-        writer.integer(micros / 1000)
-        writer.raw(sourceDatabase)
-        if let previousCommitLSN {
-            writer.raw("\\\"")
-            writer.integer(previousCommitLSN.rawValue)
-            writer.raw("\\\"")
-        } else {
-            writer.raw("null")
+        let transactional = event.commitLSN != .invalid
+        if let key = segments.key, transactional, key.commitLSN == event.commitLSN, key.xid == event.xid,
+           key.micros == micros, key.previous == previousCommitLSN {
+            return
         }
-        writer.raw(",\\\"")
-        writer.integer(event.lsn.rawValue)
-        writer.raw("\\\"]\",")
-        Self.writeTimes(micros, skipMilliseconds: true, into: &writer)
-        writer.raw(",\"schema\":")
+        var head = JSONWriter(capacity: 160)
+        head.raw(sourceHead)
+        head.integer(micros / 1000)
+        head.raw(sourceDatabase)
+        if let previousCommitLSN {
+            head.raw("\\\"")
+            head.unsigned(previousCommitLSN.rawValue)
+            head.raw("\\\"")
+        } else {
+            head.raw("null")
+        }
+        head.raw(",\\\"")
+        var middle = JSONWriter(capacity: 64)
+        middle.raw("\\\"]\",")
+        Self.writeTimes(micros, skipMilliseconds: true, into: &middle)
+        middle.raw(",\"schema\":")
+        var tail = JSONWriter(capacity: 32)
+        tail.raw(",\"txId\":")
+        if transactional { tail.integer(event.xid) } else { tail.null() }
+        tail.raw(",\"lsn\":")
+        segments = SourceSegments(key: transactional ? (event.commitLSN, event.xid, micros, previousCommitLSN) : nil,
+                                  head: head.bytes, middle: middle.bytes, tail: tail.bytes)
+    }
+
+    private mutating func writeSource(_ event: ChangeEvent, processing: ProcessingTime, into writer: inout JSONWriter) {
+        prepareSegments(event, processing: processing)
+        writer.raw(segments.head)
+        writer.unsigned(event.lsn.rawValue)
+        writer.raw(segments.middle)
         if let relation = event.relation { writer.raw(relation.schemaJSON) } else { writer.null() }
         writer.raw(",\"table\":")
         if let relation = event.relation { writer.raw(relation.tableJSON) } else { writer.null() }
-        writer.raw(",\"txId\":")
-        if event.commitLSN != .invalid { writer.integer(event.xid) } else { writer.null() }
-        writer.raw(",\"lsn\":")
-        writer.integer(event.lsn.rawValue)
+        writer.raw(segments.tail)
+        writer.unsigned(event.lsn.rawValue)
         writer.raw(",\"xmin\":null")
         if let origin = event.origin {
             writer.raw(",\"origin\":")
@@ -193,27 +230,39 @@ public struct EnvelopeWriter: Sendable {
             writer.null()
             return
         }
-        writer.raw(UInt8(ascii: "{"))
-        row.storage.withUnsafeBufferPointer { storage in
-            for (n, index) in relation.keyColumnIndexes.enumerated() {
-                if n > 0 { writer.raw(UInt8(ascii: ",")) }
-                writer.raw(relation.columnKeys[index])
-                writeValue(row.columns[index], storage: storage, kind: relation.columnKinds[index], into: &writer)
-            }
-        }
-        writer.raw(UInt8(ascii: "}"))
+        writeColumns(row, relation: relation, indexes: relation.keyColumnIndexes, into: &writer)
     }
 
     private func writeRow(_ tuple: TupleData, relation: RelationDescriptor, keyOnly: Bool, into writer: inout JSONWriter) {
+        if keyOnly {
+            writeColumns(tuple, relation: relation, indexes: tuple.columns.indices.filter { relation.isIdentityColumn[$0] },
+                         into: &writer)
+        } else {
+            writeColumns(tuple, relation: relation, indexes: tuple.columns.indices, into: &writer)
+        }
+    }
+
+    /// `{"col":value,…}` for the given columns, reading names, kinds and values through
+    /// buffer pointers taken once per row.
+    private func writeColumns<Indexes: Collection<Int>>(
+        _ tuple: TupleData, relation: RelationDescriptor, indexes: Indexes, into writer: inout JSONWriter
+    ) {
         writer.raw(UInt8(ascii: "{"))
         tuple.storage.withUnsafeBufferPointer { storage in
-            var first = true
-            for index in tuple.columns.indices {
-                if keyOnly && !relation.relation.columns[index].isKey { continue }
-                if !first { writer.raw(UInt8(ascii: ",")) }
-                first = false
-                writer.raw(relation.columnKeys[index])
-                writeValue(tuple.columns[index], storage: storage, kind: relation.columnKinds[index], into: &writer)
+            relation.columnKeyBytes.withUnsafeBufferPointer { keys in
+                relation.columnKeyRanges.withUnsafeBufferPointer { keyRanges in
+                    relation.columnKinds.withUnsafeBufferPointer { kinds in
+                        tuple.columns.withUnsafeBufferPointer { columns in
+                            var first = true
+                            for index in indexes {
+                                if !first { writer.raw(UInt8(ascii: ",")) }
+                                first = false
+                                writer.raw(UnsafeBufferPointer(rebasing: keys[keyRanges[index]]))
+                                writeValue(columns[index], storage: storage, kind: kinds[index], into: &writer)
+                            }
+                        }
+                    }
+                }
             }
         }
         writer.raw(UInt8(ascii: "}"))

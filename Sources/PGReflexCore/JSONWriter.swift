@@ -73,18 +73,26 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func integer<T: BinaryInteger>(_ value: T) {
-        if value == 0 {
-            bytes.append(UInt8(ascii: "0"))
-            return
+        if value < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            unsigned(UInt64(value.magnitude))
+        } else {
+            unsigned(UInt64(value))
         }
-        var magnitude = value.magnitude
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        let start = bytes.count
-        while magnitude > 0 {
-            bytes.append(UInt8(truncatingIfNeeded: magnitude % 10) + 48)
-            magnitude /= 10
+    }
+
+    /// Decimal digits of `value`, formatted on the stack and appended once.
+    public mutating func unsigned(_ value: UInt64) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var v = value
+            var i = 20
+            repeat {
+                i -= 1
+                digits[i] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+                v /= 10
+            } while v > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i..<20]))
         }
-        bytes[start...].reverse()
     }
 
     public mutating func bool(_ value: Bool) {

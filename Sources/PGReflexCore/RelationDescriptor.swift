@@ -15,9 +15,13 @@ public struct RelationDetails: Sendable, Equatable {
 /// relation, so an event costs one reference, not a copy of the column list.
 public final class RelationDescriptor: Sendable {
     public let relation: PgOutputMessage.Relation
-    /// `"name":` for each column, already escaped.
-    let columnKeys: [[UInt8]]
+    /// `"name":` for every column, escaped, back to back; `columnKeyRanges[i]` is column i's.
+    /// One buffer, so writing a row touches one array, not one per column.
+    let columnKeyBytes: [UInt8]
+    let columnKeyRanges: [Range<Int>]
     let columnKinds: [JSONValueKind]
+    /// Part of the replica identity key (pgoutput's flag): what a key-only before image holds.
+    let isIdentityColumn: [Bool]
     /// The columns of the event key: the primary key when the catalog told us one, else the
     /// replica identity key (DEFAULT or INDEX). Empty (no key) under FULL without a primary
     /// key, and under NOTHING.
@@ -27,12 +31,17 @@ public final class RelationDescriptor: Sendable {
 
     public init(_ relation: PgOutputMessage.Relation, details: RelationDetails? = nil) {
         self.relation = relation
-        columnKeys = relation.columns.map { column in
-            var writer = JSONWriter()
-            writer.string(column.name)
-            writer.raw(UInt8(ascii: ":"))
-            return writer.bytes
+        var keys = JSONWriter()
+        var ranges: [Range<Int>] = []
+        for column in relation.columns {
+            let start = keys.bytes.count
+            keys.string(column.name)
+            keys.raw(UInt8(ascii: ":"))
+            ranges.append(start..<keys.bytes.count)
         }
+        columnKeyBytes = keys.bytes
+        columnKeyRanges = ranges
+        isIdentityColumn = relation.columns.map(\.isKey)
         columnKinds = relation.columns.map { JSONValueKind(typeOID: $0.typeOID) }
         if let primaryKey = details?.primaryKey {
             keyColumnIndexes = primaryKey.compactMap { name in relation.columns.firstIndex { $0.name == name } }

@@ -18,8 +18,10 @@ public struct ReplicationBatch: Sendable {
 }
 
 /// The server's replication stream as an async sequence of batches, with backpressure:
-/// when the consumer falls behind by `highWatermark` batches the reader stops reading the
+/// when the consumer falls behind by `highWatermark` bytes the reader stops reading the
 /// socket (so the server's walsender waits) until the consumer is down to `lowWatermark`.
+/// Bytes, not batches: a reader that outpaces the server makes many small batches, and a
+/// count of batches would then buffer almost nothing.
 ///
 /// The consumer controls what is confirmed: ``confirm(flush:)`` is the only way a flush LSN
 /// reaches the server, and it never moves backwards.
@@ -67,6 +69,7 @@ public struct ReplicationStream: AsyncSequence, Sendable {
 final class StreamShared: Sendable {
     struct State: ~Copyable {
         var queue: [ReplicationBatch] = []
+        var queuedBytes = 0
         var waiter: CheckedContinuation<ReplicationBatch?, any Error>?
         var paused = false
         var finished = false
@@ -84,7 +87,7 @@ final class StreamShared: Sendable {
     let highWatermark: Int
     let lowWatermark: Int
 
-    init(highWatermark: Int = 32, lowWatermark: Int = 8) {
+    init(highWatermark: Int = 16 << 20, lowWatermark: Int = 4 << 20) {
         precondition(lowWatermark < highWatermark)
         self.highWatermark = highWatermark
         self.lowWatermark = lowWatermark
@@ -101,8 +104,9 @@ final class StreamShared: Sendable {
         let step = state.withLock { s -> Step in
             if !s.queue.isEmpty {
                 let batch = s.queue.removeFirst()
+                s.queuedBytes -= batch.storage.count
                 var wake = false
-                if s.paused && s.queue.count <= lowWatermark {
+                if s.paused && s.queuedBytes <= lowWatermark {
                     s.paused = false
                     wake = true
                 }
@@ -123,7 +127,11 @@ final class StreamShared: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let immediate = state.withLock { s -> Result<ReplicationBatch?, ReplicationError>? in
-                    if !s.queue.isEmpty { return .success(s.queue.removeFirst()) }
+                    if !s.queue.isEmpty {
+                        let batch = s.queue.removeFirst()
+                        s.queuedBytes -= batch.storage.count
+                        return .success(batch)
+                    }
                     if let error = s.error { return .failure(error) }
                     if s.finished { return .success(nil) }
                     s.waiter = continuation
@@ -180,7 +188,8 @@ final class StreamShared: Sendable {
                 return waiter
             }
             s.queue.append(batch)
-            if s.queue.count >= highWatermark { s.paused = true }
+            s.queuedBytes += batch.storage.count
+            if s.queuedBytes >= highWatermark { s.paused = true }
             return nil
         }
         waiter?.resume(returning: batch)

@@ -18,9 +18,13 @@ public struct EnvelopeWriter: Sendable {
         public var unavailableValuePlaceholder: String
         /// Emit BEGIN and END transaction events, as Debezium's `provide.transaction.metadata`.
         public var transactionEvents: Bool
+        /// How numeric and money values are written (Debezium's `decimal.handling.mode`).
+        public var decimalHandling: DecimalHandling
 
         public init(serverName: String = "pgreflex", database: String,
-                    unavailableValuePlaceholder: String = "__debezium_unavailable_value", transactionEvents: Bool = false) {
+                    unavailableValuePlaceholder: String = "__debezium_unavailable_value", transactionEvents: Bool = false,
+                    decimalHandling: DecimalHandling = .string) {
+            self.decimalHandling = decimalHandling
             self.serverName = serverName
             self.database = database
             self.unavailableValuePlaceholder = unavailableValuePlaceholder
@@ -268,7 +272,7 @@ public struct EnvelopeWriter: Sendable {
         writer.raw(UInt8(ascii: "}"))
     }
 
-    private func writeValue(_ column: TupleData.Column, storage: UnsafeBufferPointer<UInt8>, kind: JSONValueKind,
+    private func writeValue(_ column: TupleData.Column, storage: UnsafeBufferPointer<UInt8>, kind: ValueKind,
                             into writer: inout JSONWriter) {
         switch column {
         case .null:
@@ -278,7 +282,7 @@ public struct EnvelopeWriter: Sendable {
         case .binary(let range):
             writer.base64String(UnsafeBufferPointer(rebasing: storage[range]))
         case .text(let range):
-            kind.write(UnsafeBufferPointer(rebasing: storage[range]), into: &writer)
+            kind.write(UnsafeBufferPointer(rebasing: storage[range]), decimal: options.decimalHandling, into: &writer)
         }
     }
 

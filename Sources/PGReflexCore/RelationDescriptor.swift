@@ -4,9 +4,14 @@ public import PGReflexWire
 public struct RelationDetails: Sendable, Equatable {
     /// Primary key columns, in key order; nil when the table has none.
     public var primaryKey: [String]?
+    /// Each column's kind, resolved through the catalog; nil to use built-in types only.
+    public var columnKinds: [ValueKind]?
+    /// Types written as their text form for want of a better mapping (each warned about once).
+    public var unknownTypes: [String] = []
 
-    public init(primaryKey: [String]?) {
+    public init(primaryKey: [String]?, columnKinds: [ValueKind]? = nil) {
         self.primaryKey = primaryKey
+        self.columnKinds = columnKinds
     }
 }
 
@@ -19,7 +24,7 @@ public final class RelationDescriptor: Sendable {
     /// One buffer, so writing a row touches one array, not one per column.
     let columnKeyBytes: [UInt8]
     let columnKeyRanges: [Range<Int>]
-    let columnKinds: [JSONValueKind]
+    let columnKinds: [ValueKind]
     /// Part of the replica identity key (pgoutput's flag): what a key-only before image holds.
     let isIdentityColumn: [Bool]
     /// The columns of the event key: the primary key when the catalog told us one, else the
@@ -42,7 +47,11 @@ public final class RelationDescriptor: Sendable {
         columnKeyBytes = keys.bytes
         columnKeyRanges = ranges
         isIdentityColumn = relation.columns.map(\.isKey)
-        columnKinds = relation.columns.map { JSONValueKind(typeOID: $0.typeOID) }
+        if let kinds = details?.columnKinds, kinds.count == relation.columns.count {
+            columnKinds = kinds
+        } else {
+            columnKinds = relation.columns.map { ValueKind.builtin($0.typeOID) ?? .string }
+        }
         if let primaryKey = details?.primaryKey {
             keyColumnIndexes = primaryKey.compactMap { name in relation.columns.firstIndex { $0.name == name } }
         } else if relation.replicaIdentity == .default || relation.replicaIdentity == .index {

@@ -20,6 +20,7 @@ struct TailConsumer {
     private var lastCommitEnd = LSN.invalid
     private(set) var confirmed = LSN.invalid
     private var warnedNoIdentity = Set<UInt32>()
+    private var warnedTypes = Set<String>()
     private var processing = EnvelopeWriter.ProcessingTime.now()
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
@@ -48,7 +49,12 @@ struct TailConsumer {
                 }
                 if case .relation(let relation) = message, let catalog,
                    assembler.relations[relation.oid]?.relation != relation {
-                    assembler.register(RelationDescriptor(relation, details: try await catalog.details(for: relation)))
+                    let details = try await catalog.details(for: relation)
+                    for type in details.unknownTypes where warnedTypes.insert(type).inserted {
+                        logger.warning("no JSON mapping for this type: its values are written as their text form",
+                                       metadata: ["type": "\(type)"])
+                    }
+                    assembler.register(RelationDescriptor(relation, details: details))
                 }
                 if handle(try assembler.handle(message, at: data.walStart)) {
                     reason = .endLSN

@@ -30,14 +30,16 @@ public final class TailPipeline: Sendable {
         public var unavailableValuePlaceholder: String
         /// Emit BEGIN and END transaction events.
         public var transactionEvents: Bool
+        public var decimalHandling: DecimalHandling
 
         public init(
             dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
             createPublication: Bool = false, allTables: Bool = false, startLSN: LSN? = nil, endLSN: LSN? = nil,
             idleExit: Duration? = nil, protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on,
             serverName: String = "pgreflex", unavailableValuePlaceholder: String = "__debezium_unavailable_value",
-            transactionEvents: Bool = false
+            transactionEvents: Bool = false, decimalHandling: DecimalHandling = .string
         ) {
+            self.decimalHandling = decimalHandling
             self.serverName = serverName
             self.unavailableValuePlaceholder = unavailableValuePlaceholder
             self.transactionEvents = transactionEvents
@@ -98,7 +100,8 @@ public final class TailPipeline: Sendable {
         let catalog = RelationCatalog(connection: try await PostgresConnection.connect(options.dsn, mode: .sql, logger: logger))
         let envelopeOptions = EnvelopeWriter.Options(
             serverName: options.serverName, database: try await connection.database,
-            unavailableValuePlaceholder: options.unavailableValuePlaceholder, transactionEvents: options.transactionEvents)
+            unavailableValuePlaceholder: options.unavailableValuePlaceholder, transactionEvents: options.transactionEvents,
+            decimalHandling: options.decimalHandling)
         let decoderVersion = streamOptions.protocolVersion
         let parallel = streamOptions.streaming == .parallel
         let options = self.options

@@ -33,6 +33,10 @@ public actor PostgresConnection {
         thread.shutdown()
     }
 
+    /// Session settings of every replication connection (they replace any `options` in the conninfo).
+    public static let replicationSessionOptions =
+        "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex"
+
     /// Opens a connection from a conninfo string (`host=… dbname=…`) or a `postgresql://` URI.
     public static func connect(
         _ conninfo: String, mode: Mode = .replication, applicationName: String = "pgreflex", logger: Logger
@@ -50,6 +54,10 @@ public actor PostgresConnection {
         if mode == .replication {
             keywords.append("replication")
             values.append("database")
+            // pgoutput formats values in the walsender's session: pin the settings that shape
+            // text forms, so timestamps arrive in UTC, intervals in ISO-8601, floats exact.
+            keywords.append("options")
+            values.append(Self.replicationSessionOptions)
         }
         let handle = ConnInfo.withCStringArrays(keywords, values) { k, v in PQconnectdbParams(k, v, 1) }
         guard let handle else {

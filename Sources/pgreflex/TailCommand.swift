@@ -61,6 +61,9 @@ struct TailCommand: AsyncParsableCommand {
     @Flag(help: "Also print Debezium's BEGIN and END transaction events.")
     var transactionEvents = false
 
+    @Option(help: "numeric and money as: string (exact, default), double, or precise ({scale, value: base64}).")
+    var decimalHandlingMode: DecimalHandling = .string
+
     @OptionGroup var global: GlobalOptions
 
     enum StreamingMode: String, ExpressibleByArgument {
@@ -92,7 +95,8 @@ struct TailCommand: AsyncParsableCommand {
             createPublication: createPublication, allTables: allTables, startLSN: startLSN, endLSN: endLSN,
             idleExit: idleExit.map { .milliseconds(Int64($0 * 1000)) }, protocolVersion: protoVersion,
             streaming: streaming == .on ? .on : .off, serverName: serverName,
-            unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents)
+            unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
+            decimalHandling: decimalHandlingMode)
         let service = TailService(pipeline: TailPipeline(options: options, logger: logger), output: .standardOutput)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -131,3 +135,5 @@ extension LSN: ExpressibleByArgument {
         self.init(argument)
     }
 }
+
+extension DecimalHandling: ExpressibleByArgument {}

@@ -84,7 +84,8 @@ struct PostgresTextParser {
             value.append(current)
             index += 1
         }
-        return (value, false)
+        // PostgreSQL quotes an empty string; an empty unquoted element is malformed.
+        return value.isEmpty ? nil : (value, false)
     }
 
     /// `(1,"a b",)`: an empty field is NULL; quotes are doubled or backslash-escaped inside.

@@ -3,10 +3,13 @@ extension ValueKind {
     /// replication connection pins: TimeZone UTC, DateStyle ISO, IntervalStyle iso_8601).
     func write(_ text: UnsafeBufferPointer<UInt8>, decimal: DecimalHandling, into writer: inout JSONWriter) {
         switch self {
-        case .integer, .json:
+        case .json:
             if text.isEmpty { writer.null() } else { writer.raw(text) }
+        case .integer:
+            // Checked, not trusted: anything but an integer's text is kept as a string.
+            if Self.isInteger(text) { writer.raw(text) } else { writer.string(utf8: text) }
         case .float:
-            if Self.isSpecialNumber(text) { writer.string(utf8: text) } else { writer.raw(text) }
+            if Self.isFloat(text) { writer.raw(text) } else { writer.string(utf8: text) }
         case .numeric:
             Self.writeDecimal(text, mode: decimal, into: &writer)
         case .money:
@@ -47,6 +50,37 @@ extension ValueKind {
         }
     }
 
+    static func isInteger(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        var digits = 0
+        for (i, byte) in text.enumerated() {
+            if byte >= 48 && byte <= 57 { digits += 1 } else if !(i == 0 && byte == UInt8(ascii: "-")) { return false }
+        }
+        return digits > 0 && !(text.count > 1 && text[text[0] == UInt8(ascii: "-") ? 1 : 0] == 48 && digits > 1)
+    }
+
+    /// A JSON number as PostgreSQL prints floats: -?digits[.digits][e[+-]digits]. NaN and
+    /// the infinities fail, and are written as strings.
+    static func isFloat(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        func digits() -> Int {
+            let start = i
+            while i < text.count, text[i] >= 48, text[i] <= 57 { i += 1 }
+            return i - start
+        }
+        if i < text.count, text[i] == UInt8(ascii: "-") { i += 1 }
+        guard digits() > 0 else { return false }
+        if i < text.count, text[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { return false }
+        }
+        if i < text.count, text[i] == UInt8(ascii: "e") || text[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < text.count, text[i] == UInt8(ascii: "+") || text[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return i == text.count
+    }
+
     /// NaN, Infinity, -Infinity (the words PostgreSQL prints): not JSON numbers.
     static func isSpecialNumber(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let last = text.last else { return true }
@@ -60,7 +94,7 @@ extension ValueKind {
         }
         switch mode {
         case .string: writer.string(utf8: text)
-        case .double: writer.raw(text)
+        case .double: if isFloat(text) { writer.raw(text) } else { writer.string(utf8: text) }
         case .precise: writePrecise(text, into: &writer)
         }
     }
@@ -138,7 +172,11 @@ extension ValueKind {
     /// `2024-01-31 12:34:56.789+00` → `2024-01-31T12:34:56.789Z`. Other offsets are kept as
     /// `+hh:mm`; infinities and BC dates stay as PostgreSQL prints them.
     static func writeTimestamp(_ text: UnsafeBufferPointer<UInt8>, utc: Bool, into writer: inout JSONWriter) {
-        guard text.count >= 19, text[10] == UInt8(ascii: " "), text.last != UInt8(ascii: "C") else {
+        guard text.count >= 19, text[10] == UInt8(ascii: " "), text.last != UInt8(ascii: "C"),
+              Self.isDate(UnsafeBufferPointer(rebasing: text[0..<10])),
+              text[11...].allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".")
+                  || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") })
+        else {
             writer.string(utf8: text)
             return
         }
@@ -166,6 +204,13 @@ extension ValueKind {
         writer.raw(UInt8(ascii: "\""))
     }
 
+    /// `YYYY-MM-DD`.
+    static func isDate(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        text.count == 10 && text.enumerated().allSatisfy { i, byte in
+            i == 4 || i == 7 ? byte == UInt8(ascii: "-") : byte >= 48 && byte <= 57
+        }
+    }
+
     /// `+05` → `+05:00`, `+05:30` as is.
     static func writeOffset(_ offset: UnsafeBufferPointer<UInt8>, into writer: inout JSONWriter) {
         writer.raw(offset)
@@ -188,8 +233,10 @@ extension ValueKind {
             }
             return value
         }
+        let fraction = offsetStart > 8 ? UnsafeBufferPointer(rebasing: text[8..<offsetStart]) : UnsafeBufferPointer(rebasing: text[0..<0])
         guard offsetStart > 0, let hours = number(0..<2), let minutes = number(3..<5), let seconds = number(6..<8),
-              let offsetHours = number((offsetStart + 1)..<(offsetStart + 3))
+              let offsetHours = number((offsetStart + 1)..<(offsetStart + 3)),
+              fraction.isEmpty || (fraction[0] == UInt8(ascii: ".") && fraction.dropFirst().allSatisfy { $0 >= 48 && $0 <= 57 })
         else {
             writer.string(utf8: text)
             return
@@ -205,7 +252,7 @@ extension ValueKind {
             writer.integer(value)
             writer.raw(contentsOf: separator.utf8)
         }
-        writer.raw(UnsafeBufferPointer(rebasing: text[8..<offsetStart]))  // fractional seconds, if any
+        writer.raw(fraction)
         writer.raw("Z\"")
     }
 }

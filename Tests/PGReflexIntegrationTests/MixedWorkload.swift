@@ -46,14 +46,14 @@ enum MixedWorkload {
     /// Each table's rows as text, keyed by primary key (`id`, or `sku|warehouse`).
     static func snapshot(_ cluster: PostgresCluster) throws -> [String: [String: [String: String?]]] {
         let queries = [
-            "w_orders": "SELECT json_build_object('id', id::text, 'customer_id', customer_id::text, 'total', total::text, 'status', status, 'first_order', first_order::text, 'email', email, 'created_at', created_at::text, 'notes', notes) FROM w_orders",
-            "w_tickets": "SELECT json_build_object('id', id::text, 'order_id', order_id::text, 'priority', priority::text, 'subject', subject, 'tags', tags::text, 'opened_at', opened_at::text) FROM w_tickets",
+            "w_orders": "SELECT json_build_object('id', id::text, 'customer_id', customer_id::text, 'total', total::text, 'status', status, 'first_order', first_order::text, 'email', email, 'created_at', to_jsonb(created_at) #>> '{}', 'notes', notes) FROM w_orders",
+            "w_tickets": "SELECT json_build_object('id', id::text, 'order_id', order_id::text, 'priority', priority::text, 'subject', subject, 'tags', array_to_json(tags)::text, 'opened_at', to_jsonb(opened_at) #>> '{}') FROM w_tickets",
             "w_stock": "SELECT json_build_object('sku', sku, 'warehouse', warehouse::text, 'qty', qty::text, 'attrs', attrs::text) FROM w_stock",
         ]
         var result: [String: [String: [String: String?]]] = [:]
         for (table, query) in queries {
             var rows: [String: [String: String?]] = [:]
-            let out = try cluster.psql(query)
+            let out = try cluster.psql("SET TimeZone = 'UTC'; " + query)
             for line in out.split(separator: "\n") {
                 let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
                 let row = object.mapValues { $0 as? String }
@@ -81,13 +81,14 @@ enum MixedWorkload {
         }
     }
 
-    /// Compares text forms, treating json by value and booleans as PostgreSQL prints them.
+    /// Compares values: json and arrays by value, timestamps with to_jsonb's +00:00 read as Z.
     static func same(_ ours: String?, _ theirs: String?, column: String) -> Bool {
         if ours == theirs { return true }
         guard let ours, let theirs else { return false }
-        if column == "attrs" {
-            let a = try? JSONSerialization.jsonObject(with: Data(ours.utf8)) as? NSDictionary
-            let b = try? JSONSerialization.jsonObject(with: Data(theirs.utf8)) as? NSDictionary
+        if theirs.hasSuffix("+00:00"), ours == theirs.dropLast(6) + "Z" { return true }
+        if column == "attrs" || column == "tags" {
+            let a = try? JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(ours.utf8)), options: .sortedKeys)
+            let b = try? JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(theirs.utf8)), options: .sortedKeys)
             return a != nil && a == b
         }
         return false

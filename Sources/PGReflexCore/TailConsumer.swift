@@ -2,6 +2,10 @@ import Logging
 import PGReflexTransport
 import PGReflexWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The body of `tail`: decodes batches, writes envelopes, and confirms a transaction's end
 /// LSN only once every line up to its commit has been written.
 struct TailConsumer {
@@ -19,12 +23,16 @@ struct TailConsumer {
     /// The end LSN of the last transaction whose lines are all in `out` or written.
     private var lastCommitEnd = LSN.invalid
     private(set) var confirmed = LSN.invalid
+    private var spill: StreamedTransactionSpill
+    /// Descriptors with catalog details, by relation OID, reused while the relation is unchanged.
+    private var described: [UInt32: RelationDescriptor] = [:]
     private var warnedNoIdentity = Set<UInt32>()
     private var warnedTypes = Set<String>()
     private var processing = EnvelopeWriter.ProcessingTime.now()
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
-         output: FileDescriptorWriter, stream: ReplicationStream, logger: Logger) {
+         output: FileDescriptorWriter, stream: ReplicationStream, logger: Logger) throws {
+        spill = try StreamedTransactionSpill()
         self.decoder = decoder
         self.envelopes = envelopes
         self.catalog = catalog
@@ -47,16 +55,14 @@ struct TailConsumer {
                 } catch {
                     throw ReplicationError(code: .protocolViolation, message: "\(error) (at WAL \(data.walStart))")
                 }
-                if case .relation(let relation) = message, let catalog,
+                if case .relation(let relation) = message, message.streamXid == nil,
                    assembler.relations[relation.oid]?.relation != relation {
-                    let details = try await catalog.details(for: relation)
-                    for type in details.unknownTypes where warnedTypes.insert(type).inserted {
-                        logger.warning("no JSON mapping for this type: its values are written as their text form",
-                                       metadata: ["type": "\(type)"])
-                    }
-                    assembler.register(RelationDescriptor(relation, details: details))
+                    assembler.register(try await describe(relation))
                 }
-                if handle(try assembler.handle(message, at: data.walStart)) {
+                let action = try assembler.handle(message, at: data.walStart)
+                if case .hold(let xid) = action {
+                    try spill.hold(xid: xid, lsn: data.walStart, storage: batch.storage, range: data.data)
+                } else if try await handle(action) {
                     reason = .endLSN
                     break frames
                 }
@@ -88,8 +94,59 @@ struct TailConsumer {
         events += 1
     }
 
+    /// A descriptor with the catalog's details (when there is a catalog), looked up once per
+    /// relation shape.
+    private mutating func describe(_ relation: PgOutputMessage.Relation) async throws -> RelationDescriptor {
+        if let known = described[relation.oid], known.relation == relation { return known }
+        guard let catalog else { return RelationDescriptor(relation) }
+        let details = try await catalog.details(for: relation)
+        for type in details.unknownTypes where warnedTypes.insert(type).inserted {
+            logger.warning("no JSON mapping for this type: its values are written as their text form",
+                           metadata: ["type": "\(type)"])
+        }
+        let descriptor = RelationDescriptor(relation, details: details)
+        described[relation.oid] = descriptor
+        return descriptor
+    }
+
+    /// Replays a committed streamed transaction from its spill file, one message at a time.
+    private mutating func replay(_ commit: PgOutputMessage.StreamCommit) async throws -> TransactionCommit {
+        var (reader, aborted) = try spill.release(xid: commit.xid)
+        var replay = StreamedTransactionReplay(commit: commit, abortedSubtransactions: aborted)
+        if envelopes.options.transactionEvents {
+            envelopes.writeBegin(xid: commit.xid, commitLSN: commit.commitLSN, commitTime: commit.commitTime, into: &out)
+        }
+        while let (lsn, bytes) = try reader.next() {
+            let message: PgOutputMessage
+            do {
+                message = try PgOutputMessage.decode(storage: bytes, range: 0..<bytes.count, protocolVersion: decoder.protocolVersion,
+                                                     streamed: true, parallelStreaming: decoder.parallelStreaming)
+            } catch {
+                throw ReplicationError(code: .protocolViolation, message: "\(error) (replaying WAL \(lsn))")
+            }
+            if case .relation(let relation) = message, replay.relations[relation.oid]?.relation != relation {
+                replay.register(try await describe(relation))
+            }
+            for event in try replay.handle(message, at: lsn) { write(event) }
+            if out.bytes.count >= 1 << 20, try !flush() { throw FileDescriptorWriter.WriteError(errno: EPIPE) }
+        }
+        // On a streamed commit pgoutput counts the relations it sent in the stream as sent for
+        // every later transaction too: they become the live ones. (After an abort it resends.)
+        for descriptor in replay.relations.values {
+            var relation = descriptor.relation
+            relation.xid = nil
+            assembler.register(try await describe(relation))
+        }
+        return replay.commit
+    }
+
+    /// Removes what is still spilled (transactions that never committed while we ran).
+    mutating func close() {
+        spill.removeAll()
+    }
+
     /// Writes the lines an action produces; returns true once the end LSN is reached.
-    private mutating func handle(_ action: TransactionAssembler.Action) -> Bool {
+    private mutating func handle(_ action: TransactionAssembler.Action) async throws -> Bool {
         switch action {
         case .none:
             return false
@@ -109,13 +166,14 @@ struct TailConsumer {
         case .commit(let commit):
             finish(commit)
             return endLSN.map { commit.endLSN >= $0 } ?? false
-        case .streamedCommit(let list, let commit):
+        case .hold:
+            return false  // handled by the caller, which has the message's bytes
+        case .discard(let xid, let subxid):
+            spill.discard(xid: xid, subxid: subxid)
+            return false
+        case .releaseStreamed(let commit):
             if let endLSN, commit.commitLSN >= endLSN { return true }
-            if envelopes.options.transactionEvents {
-                envelopes.writeBegin(xid: commit.xid, commitLSN: commit.commitLSN, commitTime: commit.commitTime, into: &out)
-            }
-            for event in list { write(event) }
-            finish(commit)
+            finish(try await replay(commit))
             return endLSN.map { commit.endLSN >= $0 } ?? false
         }
     }

@@ -112,10 +112,11 @@ public final class TailPipeline: Sendable {
             defer { self.stopState.withLock { $0.stream = nil } }
             if self.stopRequested { stream.stop() }
 
-            var consumer = TailConsumer(
+            var consumer = try TailConsumer(
                 decoder: PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel),
                 envelopes: EnvelopeWriter(options: envelopeOptions), catalog: catalog,
                 endLSN: options.endLSN, output: output, stream: stream, logger: logger)
+            defer { consumer.close() }
             let clock = ContinuousClock()
             var lastActivity = clock.now
             var stopReason = StopReason.requested

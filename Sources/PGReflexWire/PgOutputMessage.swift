@@ -156,8 +156,9 @@ extension PgOutputMessage {
         return message
     }
 
-    /// The xid prefix a change message carries inside a stream block, if any.
-    var streamXid: UInt32? {
+    /// The xid prefix a change message carries inside a stream block, if any: the xid of the
+    /// (sub)transaction it belongs to.
+    public var streamXid: UInt32? {
         switch self {
         case .relation(let m): m.xid
         case .type(let m): m.xid

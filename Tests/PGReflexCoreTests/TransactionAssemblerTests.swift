@@ -31,32 +31,45 @@ import Testing
         #expect(!assembler.inTransaction)
     }
 
-    @Test func streamedTransactionsWaitForCommitAndAbortsDropSubtransactions() throws {
+    @Test func streamedMessagesAreHeldAndReleasedAtCommit() throws {
         var assembler = TransactionAssembler()
         _ = try assembler.handle(.streamStart(.init(xid: 50, firstSegment: true)), at: LSN(1))
         var rel = relation
         rel.xid = 50
-        _ = try assembler.handle(.relation(rel), at: LSN(1))
-        #expect(try assembler.handle(.insert(.init(xid: 50, relationOID: 1, newTuple: row(1))), at: LSN(2)).isNone)
-        #expect(try assembler.handle(.insert(.init(xid: 51, relationOID: 1, newTuple: row(2))), at: LSN(3)).isNone)
-        #expect(try assembler.handle(.insert(.init(xid: 50, relationOID: 1, newTuple: row(3))), at: LSN(4)).isNone)
+        guard case .hold(let xid) = try assembler.handle(.relation(rel), at: LSN(1)) else { Issue.record("not held"); return }
+        #expect(xid == 50)
+        guard case .hold = try assembler.handle(.insert(.init(xid: 51, relationOID: 1, newTuple: row(2))), at: LSN(3)) else {
+            Issue.record("not held"); return
+        }
         _ = try assembler.handle(.streamStop, at: LSN(5))
-        #expect(assembler.bufferedStreamedEvents == 3)
-        _ = try assembler.handle(.streamAbort(.init(xid: 50, subxid: 51)), at: LSN(6))
-        #expect(assembler.bufferedStreamedEvents == 2)
-        guard case .streamedCommit(let events, let commit) = try assembler.handle(
-            .streamCommit(.init(xid: 50, commitLSN: LSN(7), endLSN: LSN(8), commitTime: .init(rawValue: 1))), at: LSN(7))
-        else { Issue.record("no commit"); return }
+        guard case .discard(50, 51) = try assembler.handle(.streamAbort(.init(xid: 50, subxid: 51)), at: LSN(6)) else {
+            Issue.record("no discard"); return
+        }
+        let commit = PgOutputMessage.StreamCommit(xid: 50, commitLSN: LSN(7), endLSN: LSN(8), commitTime: .init(rawValue: 1))
+        guard case .releaseStreamed(commit) = try assembler.handle(.streamCommit(commit), at: LSN(7)) else {
+            Issue.record("no release"); return
+        }
+        #expect(throws: TransactionAssembler.AssemblyError.self) {
+            try assembler.handle(.insert(.init(xid: 60, relationOID: 1, newTuple: row(1))), at: LSN(9))
+        }
+    }
+
+    @Test func replayStampsCommitAndSkipsAbortedSubtransactions() throws {
+        let commit = PgOutputMessage.StreamCommit(xid: 50, commitLSN: LSN(7), endLSN: LSN(8), commitTime: .init(rawValue: 1))
+        var replay = StreamedTransactionReplay(commit: commit, abortedSubtransactions: [51])
+        var rel = relation
+        rel.xid = 50
+        var events: [ChangeEvent] = []
+        events += try replay.handle(.relation(rel), at: LSN(1))
+        events += try replay.handle(.insert(.init(xid: 50, relationOID: 1, newTuple: row(1))), at: LSN(2))
+        events += try replay.handle(.insert(.init(xid: 51, relationOID: 1, newTuple: row(2))), at: LSN(3))
+        events += try replay.handle(.insert(.init(xid: 50, relationOID: 1, newTuple: row(3))), at: LSN(4))
         #expect(events.map(\.lsn) == [LSN(2), LSN(4)])
         #expect(events.map(\.ordinal) == [0, 1])
+        #expect(events.map(\.dataCollectionOrder) == [1, 2])
         #expect(events.allSatisfy { $0.xid == 50 && $0.commitLSN == LSN(7) })
-        #expect(commit.eventCount == 2)
-
-        _ = try assembler.handle(.streamStart(.init(xid: 60, firstSegment: true)), at: LSN(9))
-        _ = try assembler.handle(.insert(.init(xid: 60, relationOID: 1, newTuple: row(1))), at: LSN(10))
-        _ = try assembler.handle(.streamStop, at: LSN(11))
-        _ = try assembler.handle(.streamAbort(.init(xid: 60, subxid: 60)), at: LSN(12))
-        #expect(assembler.bufferedStreamedEvents == 0)
+        #expect(replay.commit.eventCount == 2)
+        #expect(replay.commit.endLSN == LSN(8))
     }
 
     @Test func inconsistentStreamsAreErrors() throws {

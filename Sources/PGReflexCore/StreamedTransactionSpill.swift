@@ -1,0 +1,144 @@
+import PGReflexWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the messages of in-progress streamed transactions wait for their commit: one file per
+/// transaction in a private temp directory, written through a small buffer. Nothing here needs
+/// to survive a crash (the slot resends an unconfirmed transaction), so nothing is fsynced.
+struct StreamedTransactionSpill {
+    struct SpillError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { "spilling a large streamed transaction to disk failed: \(message). Check free space in TMPDIR" }
+    }
+
+    private struct Held {
+        var fd: Int32
+        var path: String
+        var buffer: [UInt8] = []
+        var abortedSubtransactions: Set<UInt32> = []
+    }
+
+    static let bufferLimit = 256 << 10
+    let directory: String
+    private var held: [UInt32: Held] = [:]
+
+    init() throws {
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(base)/pgreflex-spill-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw SpillError(message: "cannot create a directory in \(base) (errno \(errno))") }
+        directory = String(cString: UnsafePointer(made))
+    }
+
+    /// Appends one message (its LSN and bytes) to `xid`'s file.
+    mutating func hold(xid: UInt32, lsn: LSN, storage: [UInt8], range: Range<Int>) throws {
+        if held[xid] == nil {
+            let path = "\(directory)/\(xid)"
+            let fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw SpillError(message: "cannot create \(path) (errno \(errno))") }
+            held[xid] = Held(fd: fd, path: path)
+        }
+        var length = UInt32(range.count).littleEndian
+        var position = lsn.rawValue.littleEndian
+        withUnsafeBytes(of: &length) { held[xid]!.buffer.append(contentsOf: $0) }
+        withUnsafeBytes(of: &position) { held[xid]!.buffer.append(contentsOf: $0) }
+        held[xid]!.buffer.append(contentsOf: storage[range])
+        if held[xid]!.buffer.count >= Self.bufferLimit { try flush(xid) }
+    }
+
+    private mutating func flush(_ xid: UInt32) throws {
+        guard var entry = held[xid], !entry.buffer.isEmpty else { return }
+        var offset = 0
+        while offset < entry.buffer.count {
+            let n = entry.buffer.withUnsafeBytes { write(entry.fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpillError(message: "write to \(entry.path) failed (errno \(errno))")
+            }
+            offset += n
+        }
+        entry.buffer.removeAll(keepingCapacity: true)
+        held[xid] = entry
+    }
+
+    /// Forgets a subtransaction's messages (they are skipped at replay), or the whole transaction's.
+    mutating func discard(xid: UInt32, subxid: UInt32) {
+        if xid == subxid {
+            if let entry = held.removeValue(forKey: xid) { close(entry.fd); unlink(entry.path) }
+        } else {
+            held[xid]?.abortedSubtransactions.insert(subxid)
+        }
+    }
+
+    /// Hands `xid`'s messages over for replay, in the order they were held.
+    mutating func release(xid: UInt32) throws -> (reader: Reader, abortedSubtransactions: Set<UInt32>) {
+        try flush(xid)
+        guard let entry = held.removeValue(forKey: xid) else { return (Reader(fd: -1, path: nil), []) }
+        lseek(entry.fd, 0, SEEK_SET)
+        return (Reader(fd: entry.fd, path: entry.path), entry.abortedSubtransactions)
+    }
+
+    /// Removes every file and the directory.
+    mutating func removeAll() {
+        for xid in Array(held.keys) { discard(xid: xid, subxid: xid) }
+        rmdir(directory)
+    }
+
+    /// Reads held messages back; closes and removes the file when done.
+    struct Reader {
+        private var fd: Int32
+        private let path: String?
+        private var buffer: [UInt8] = []
+        private var start = 0
+
+        init(fd: Int32, path: String?) {
+            self.fd = fd
+            self.path = path
+        }
+
+        mutating func next() throws -> (lsn: LSN, bytes: [UInt8])? {
+            guard fd >= 0 else { return nil }
+            guard try fill(12) else {
+                finish()
+                return nil
+            }
+            let length = buffer[start..<(start + 4)].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+            let lsn = buffer[(start + 4)..<(start + 12)].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            guard try fill(12 + Int(length)) else { throw SpillError(message: "\(path ?? "spill file") ends inside a record") }
+            let bytes = Array(buffer[(start + 12)..<(start + 12 + Int(length))])
+            start += 12 + Int(length)
+            return (LSN(lsn), bytes)
+        }
+
+        /// Makes `count` bytes available from `start`; false at a clean end of file.
+        private mutating func fill(_ count: Int) throws -> Bool {
+            if start > 0 && start >= buffer.count / 2 {
+                buffer.removeSubrange(0..<start)
+                start = 0
+            }
+            while buffer.count - start < count {
+                var chunk = [UInt8](repeating: 0, count: max(Self.chunk, count))
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SpillError(message: "read from \(path ?? "spill file") failed (errno \(errno))")
+                }
+                if n == 0 {
+                    if buffer.count - start == 0 { return false }
+                    throw SpillError(message: "\(path ?? "spill file") ends inside a record")
+                }
+                buffer.append(contentsOf: chunk[0..<n])
+            }
+            return true
+        }
+
+        static let chunk = 256 << 10
+
+        private mutating func finish() {
+            if fd >= 0 { close(fd) }
+            if let path { unlink(path) }
+            fd = -1
+        }
+    }
+}

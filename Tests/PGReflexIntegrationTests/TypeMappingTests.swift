@@ -155,6 +155,24 @@ struct TypeMappingTests {
         return data.map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
     }
 
+    /// pgvector is not packaged for this machine's Debian, so the real extension cannot be tested
+    /// here. This stand-in is a type named `vector` whose text forms are pgvector's (`[1,2,3]`):
+    /// it exercises the by-name mapping through the real wire and catalog.
+    @Test func aTypeNamedVectorBecomesAnArrayOfFloats() async throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("""
+            CREATE SCHEMA vec; CREATE TYPE vec.vector AS ENUM ('[1,2.5,-3]', '[0.125]');
+            CREATE TABLE vectors (id int PRIMARY KEY, embedding vec.vector, many vec.vector[]);
+            CREATE PUBLICATION vec_pub FOR TABLE vectors;
+            """)
+        try cluster.createSlot("vec_slot")
+        try cluster.psql("INSERT INTO vectors VALUES (1, '[1,2.5,-3]', ARRAY['[0.125]'::vec.vector])")
+        let lines = try await runTail(TailPipeline.Options(dsn: cluster.conninfo, slot: "vec_slot", publication: "vec_pub",
+                                                           endLSN: try cluster.currentInsertLSN())).lines
+        #expect(lines.first?.after?["embedding"] as? [Double] == [1, 2.5, -3])
+        #expect(lines.first?.after?["many"] as? [[Double]] == [[0.125]])
+    }
+
     /// to_jsonb writes UTC timestamps with +00:00; pgreflex with Z.
     static func normalize(_ value: Any) -> Any {
         switch value {

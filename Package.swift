@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PGReflexWire", targets: ["PGReflexWire"]),
         .library(name: "PGReflexTransport", targets: ["PGReflexTransport"]),
         .library(name: "PGReflexCore", targets: ["PGReflexCore"]),
+        .library(name: "PGReflexJournal", targets: ["PGReflexJournal"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
     dependencies: [
@@ -68,6 +69,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The durable local journal: segments of CRC-checked records, and the acknowledgement watermark.
+        .target(
+            name: "PGReflexJournal",
+            dependencies: ["PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
         // Throwaway PostgreSQL clusters for tests and benchmarks.
         .target(
             name: "PGReflexTestSupport",
@@ -76,7 +83,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexWireTests",
-            dependencies: ["PGReflexWire"],
+            dependencies: ["PGReflexWire", "PGReflexTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexJournalTests",
+            dependencies: ["PGReflexJournal", "PGReflexWire", "PGReflexTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

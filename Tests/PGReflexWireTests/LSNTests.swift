@@ -1,4 +1,5 @@
 import PGReflexWire
+import PGReflexTestSupport
 import Testing
 
 @Suite struct LSNTests {
@@ -41,18 +42,5 @@ import Testing
     @Test func leapDays() {
         // 2024-02-29T12:00:00Z
         #expect(PostgresTimestamp(unixMicroseconds: 1_709_208_000_000_000).iso8601 == "2024-02-29T12:00:00.000000Z")
-    }
-}
-
-/// A small, seedable generator so that every random test is reproducible from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,4 @@
+import PGReflexTestSupport
 import PGReflexWire
 
 /// Random, valid pgoutput messages for property tests, reproducible from a seed.

@@ -1,3 +1,4 @@
+import PGReflexTestSupport
 import PGReflexWire
 import Testing
 

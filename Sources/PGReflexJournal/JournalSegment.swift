@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One segment file of the journal: a header, then framed records (``JournalRecord``).
+public enum JournalSegment {
+    /// `PGRJ` and format version 1.
+    public static let header: [UInt8] = Array("PGRJ".utf8) + [1, 0, 0, 0]
+
+    /// What a scan found.
+    public struct Scan: Sendable, Equatable {
+        public var records: Int
+        /// Offset just past the last good record.
+        public var validEnd: Int
+        public var fileSize: Int
+        /// A partial last record (a crash mid-write): the bytes from `validEnd` on are not a record.
+        public var tornTail: Bool { validEnd < fileSize }
+    }
+
+    /// Reads and verifies every record, in order. A torn last record (short, or failing its
+    /// checksum with nothing after it) ends the scan with `tornTail`; a bad record with more
+    /// after it is corruption, and throws with the segment and offset.
+    public static func scan(_ path: String, visit: (JournalRecord, _ offset: Int) throws -> Void = { _, _ in }) throws -> Scan {
+        let bytes = try readFile(path)
+        if bytes.count < header.count {
+            // A crash while creating the segment: an empty (or partial) header is a torn tail.
+            if header.starts(with: bytes) { return Scan(records: 0, validEnd: 0, fileSize: bytes.count) }
+            throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
+                               message: "not a pgreflex journal segment (bad header); move it out of the journal directory")
+        }
+        guard bytes.starts(with: header) else {
+            throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
+                               message: "not a pgreflex journal segment, or a newer format; move it out of the journal directory")
+        }
+        var offset = header.count
+        var records = 0
+        while offset < bytes.count {
+            let remaining = bytes.count - offset
+            guard remaining >= JournalRecord.headerSize else { break }
+            let length = Int(JournalRecord.load(UInt32.self, bytes[...], offset))
+            let crc = JournalRecord.load(UInt32.self, bytes[...], offset + 4)
+            guard remaining - JournalRecord.headerSize >= length else { break }
+            let payload = bytes[(offset + JournalRecord.headerSize)..<(offset + JournalRecord.headerSize + length)]
+            let isLast = offset + JournalRecord.headerSize + length == bytes.count
+            guard CRC32C.checksum(payload) == crc, let record = JournalRecord.decode(payload: payload) else {
+                if isLast { break }
+                throw JournalError(
+                    code: .corruptRecord, segment: path, offset: offset,
+                    message: "a record fails its CRC32C checksum with more records after it. Nothing was dropped: "
+                        + "`pgreflex journal repair` truncates the segment here (the records after it are lost from the "
+                        + "journal, and are re-read from the slot if it still has them)")
+            }
+            try visit(record, offset)
+            records += 1
+            offset += JournalRecord.headerSize + length
+        }
+        return Scan(records: records, validEnd: offset, fileSize: bytes.count)
+    }
+
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open (errno \(errno))") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw JournalError(code: .io, segment: path, message: "read failed (errno \(errno))")
+            }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Cuts a segment at `offset` (a torn tail, or on `journal repair`) and syncs it.
+    public static func truncate(_ path: String, at offset: Int) throws {
+        guard Glibc.truncate(path, off_t(offset)) == 0 else {
+            throw JournalError(code: .io, segment: path, offset: offset, message: "truncate failed (errno \(errno))")
+        }
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+}
+
+/// Appends records to one segment. Appends are buffered; `flush` writes them, `sync` makes
+/// them durable (fdatasync). Owned by one writer; not thread-safe.
+public final class JournalSegmentWriter {
+    public let path: String
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    /// Bytes in the file once everything buffered is written.
+    public private(set) var size: Int
+
+    /// Creates a new segment (its header is written at once) or continues one from `validEnd`,
+    /// cutting a torn tail first.
+    public init(path: String, continuingAt validEnd: Int? = nil) throws {
+        self.path = path
+        if let validEnd {
+            try JournalSegment.truncate(path, at: max(validEnd, JournalSegment.header.count))
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open for writing (errno \(errno))") }
+        if let validEnd, validEnd >= JournalSegment.header.count {
+            size = validEnd
+        } else {
+            size = 0
+            if validEnd != nil { _ = Glibc.ftruncate(fd, 0) }
+            buffer = JournalSegment.header
+            size = buffer.count
+        }
+    }
+
+    deinit {
+        close(fd)
+    }
+
+    public func append(_ record: JournalRecord) {
+        let before = buffer.count
+        record.encode(into: &buffer)
+        size += buffer.count - before
+    }
+
+    public var buffered: Int { buffer.count }
+
+    public func flush() throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw JournalError(code: .io, segment: path, message: "write failed (errno \(errno)); check free space")
+            }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    public func sync() throws {
+        try flush()
+        guard fdatasync(fd) == 0 else {
+            throw JournalError(code: .io, segment: path, message: "fdatasync failed (errno \(errno))")
+        }
+    }
+}

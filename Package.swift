@@ -60,6 +60,7 @@ let package = Package(
             name: "pgreflex",
             dependencies: [
                 "PGReflexCore",
+                "PGReflexJournal",
                 "PGReflexTransport",
                 "PGReflexWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -72,7 +73,7 @@ let package = Package(
         // The durable local journal: segments of CRC-checked records, and the acknowledgement watermark.
         .target(
             name: "PGReflexJournal",
-            dependencies: ["PGReflexWire"],
+            dependencies: ["PGReflexWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // Throwaway PostgreSQL clusters for tests and benchmarks.
@@ -88,7 +89,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexJournalTests",
-            dependencies: ["PGReflexJournal", "PGReflexWire", "PGReflexTestSupport"],
+            dependencies: [
+                "PGReflexJournal", "PGReflexWire", "PGReflexTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -101,6 +105,7 @@ let package = Package(
             dependencies: [
                 "pgreflex",
                 "PGReflexCore",
+                "PGReflexJournal",
                 "PGReflexTransport",
                 "PGReflexWire",
                 "PGReflexTestSupport",

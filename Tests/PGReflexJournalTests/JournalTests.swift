@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+import PGReflexJournal
+import PGReflexWire
+import Testing
+
+@Suite struct JournalTests {
+    let logger = Logger(label: "pgreflex.test.journal")
+
+    func directory() -> String {
+        NSTemporaryDirectory() + "pgreflex-journal-\(UUID().uuidString)"
+    }
+
+    func record(_ i: Int) -> JournalRecord {
+        JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(10_000 + i / 4 * 100)), ordinal: i % 4),
+                      transactionEnd: i % 4 == 3 ? LSN(UInt64(10_050 + i / 4 * 100)) : nil,
+                      envelope: Array("{\"i\":\(i),\"pad\":\"\(String(repeating: "p", count: 64))\"}".utf8))
+    }
+
+    @Test func appendsAcrossSegmentsReopensAndReadsRanges() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let journal = try Journal(options: .init(directory: dir, segmentBytes: 4096), logger: logger)
+            for i in 0..<2000 { try journal.append(record(i)) }
+            try journal.sync()
+            #expect(journal.durable == record(1999).position)
+            #expect(journal.durableTransactionEnd == record(1999).transactionEnd)
+        }
+        let segments = try Journal.inspect(directory: dir)
+        #expect(segments.count > 10)
+        #expect(segments.allSatisfy { $0.problem == nil })
+        #expect(segments.reduce(0) { $0 + $1.records } == 2000)
+        #expect(segments.first?.first == record(0).position)
+
+        let reopened = try Journal(options: .init(directory: dir, segmentBytes: 4096), logger: logger)
+        #expect(reopened.lastAppended == record(1999).position)
+        var range: [JournalRecord] = []
+        try reopened.read(from: record(500).position, to: record(1203).position) { range.append($0) }
+        #expect(range == (500...1203).map(record))
+        #expect(throws: JournalError.self) { try reopened.append(record(1999)) }
+        try reopened.append(record(2000))
+        try reopened.sync()
+        var all = 0
+        try reopened.read { _ in all += 1 }
+        #expect(all == 2001)
+    }
+
+    @Test func aTornTailIsCutOnOpenAndCorruptionIsRefusedUntilRepaired() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let journal = try Journal(options: .init(directory: dir, segmentBytes: 4096), logger: logger)
+            for i in 0..<300 { try journal.append(record(i)) }
+            try journal.sync()
+        }
+        var segments = try Journal.inspect(directory: dir)
+        // A crash mid-write: the last segment ends inside a record.
+        let last = dir + "/" + segments.last!.name
+        let lastBytes = try Data(contentsOf: URL(fileURLWithPath: last))
+        try lastBytes.prefix(lastBytes.count - 10).write(to: URL(fileURLWithPath: last))
+        do {
+            let journal = try Journal(options: .init(directory: dir, segmentBytes: 4096), logger: logger)
+            #expect(journal.lastAppended == record(298).position)
+            try journal.append(record(299))
+            try journal.sync()
+        }
+        // A flipped byte in an earlier segment: refused, named, repairable.
+        segments = try Journal.inspect(directory: dir)
+        let victim = dir + "/" + segments[2].name
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: victim)))
+        bytes[JournalSegment.header.count + 30] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: victim))
+        do {
+            _ = try Journal(options: .init(directory: dir, segmentBytes: 4096), logger: logger)
+            Issue.record("opened over corruption")
+        } catch let error as JournalError {
+            #expect(error.code == .corruptRecord)
+            #expect(error.segment == victim)
+            #expect(error.offset == JournalSegment.header.count)
+        }
+        #expect(try Journal.inspect(directory: dir)[2].problem?.code == .corruptRecord)
+        let cut = try Journal.repair(directory: dir)
+        #expect(cut.count == 1 && cut[0].segment == segments[2].name)
+        #expect(try Journal.inspect(directory: dir).allSatisfy { $0.problem == nil })
+    }
+
+    @Test func groupCommitSyncsOnCountOrDelay() {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var policy = GroupCommit<ContinuousClock.Instant>(maxRecords: 3, maxDelay: .milliseconds(20))
+        #expect(policy.deadline == nil)
+        #expect(policy.appended(at: start) == .none)
+        #expect(policy.deadline == start.advanced(by: .milliseconds(20)))
+        #expect(policy.appended(at: start.advanced(by: .milliseconds(1))) == .none)
+        #expect(policy.appended(at: start.advanced(by: .milliseconds(2))) == .sync)
+        policy.synced()
+        #expect(policy.appended(at: start.advanced(by: .milliseconds(5))) == .none)
+        #expect(policy.tick(at: start.advanced(by: .milliseconds(24))) == .none)
+        #expect(policy.tick(at: start.advanced(by: .milliseconds(25))) == .sync)
+        policy.synced()
+        #expect(policy.tick(at: start.advanced(by: .seconds(5))) == .none)
+    }
+}

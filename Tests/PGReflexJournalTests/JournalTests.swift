@@ -102,3 +102,31 @@ import Testing
         #expect(policy.tick(at: start.advanced(by: .seconds(5))) == .none)
     }
 }
+
+@Suite struct CheckpointTests {
+    @Test func savesAtomicallyAndLoadsBack() throws {
+        let path = NSTemporaryDirectory() + "pgreflex-checkpoint-\(UUID().uuidString).json"
+        defer { unlink(path) }
+        #expect(try Checkpoint.load(path) == nil)
+        let first = Checkpoint(position: EventPosition(commitLSN: LSN("0/16B3748")!, ordinal: 3), transactionEnd: LSN("0/16B3790"))
+        try first.save(path)
+        #expect(try Checkpoint.load(path) == first)
+        let second = Checkpoint(position: EventPosition(commitLSN: LSN("1/0")!, ordinal: 0), transactionEnd: nil)
+        try second.save(path)
+        #expect(try Checkpoint.load(path) == second)
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+    }
+
+    @Test func aDamagedCheckpointSaysWhatToDo() throws {
+        let path = NSTemporaryDirectory() + "pgreflex-checkpoint-\(UUID().uuidString).json"
+        defer { unlink(path) }
+        try Data("{\"version\":1,\"commit_lsn\":\"zz\"".utf8).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try Checkpoint.load(path)
+            Issue.record("loaded a damaged checkpoint")
+        } catch let error as JournalError {
+            #expect(error.segment == path)
+            #expect(error.message.contains("Move it away"))
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+public import PGReflexTransport
+import Yams
+
+/// The one YAML file `pgreflex run` reads. Later features (routes, agents, privacy) add
+/// sections to it.
+///
+/// ```yaml
+/// source:
+///   dsn_env: PGREFLEX_DSN          # or dsn: "host=… dbname=…" (keep passwords out of the file)
+///   slot: pgreflex
+///   publication: pgreflex_pub
+///   tables: [public.orders, public.support_tickets]
+///   create_slot: true
+///   create_publication: true
+/// journal:
+///   directory: ./journal           # relative paths are relative to this file
+///   segment_bytes: 67108864
+///   fsync: { max_records: 1000, max_delay_ms: 20 }
+///   retention: { max_bytes: 10737418240, max_age_hours: 168 }
+/// sink:
+///   file: { path: ./events.jsonl }
+/// ```
+public struct RunConfiguration: Sendable, Equatable {
+    public struct Source: Sendable, Equatable {
+        public var dsn: String
+        public var slot: String
+        public var publication: String
+        public var tables: [TableName]
+        public var createSlot: Bool
+        public var createPublication: Bool
+    }
+
+    public struct JournalSettings: Sendable, Equatable {
+        public var directory: String
+        public var segmentBytes: Int
+        public var fsyncMaxRecords: Int
+        public var fsyncMaxDelay: Duration
+        public var retentionBytes: Int?
+        public var retentionAge: Duration?
+    }
+
+    public enum Sink: Sendable, Equatable {
+        /// Appends each envelope as a JSON line, fsynced in groups.
+        case file(path: String)
+    }
+
+    public var source: Source
+    public var journal: JournalSettings
+    public var sink: Sink
+
+    public static func load(_ path: String, environment: [String: String]? = nil) throws -> RunConfiguration {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: path, line: nil, message: "cannot read the configuration file: does it exist and is it readable?")
+        }
+        return try parse(text, file: path, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> RunConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigurationError(file: file, line: Self.line(of: error), message: "not valid YAML: \(error)")
+        }
+        let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
+        guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink sections") }
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink"])
+
+        let sourceNode = try reader.required(top, "source", in: root)
+        let source = try reader.mapping(sourceNode, "source",
+                                        keys: ["dsn", "dsn_env", "slot", "publication", "tables", "create_slot", "create_publication"])
+        let dsn: String
+        switch (source["dsn"], source["dsn_env"]) {
+        case (let node?, nil): dsn = try reader.string(node, "source.dsn")
+        case (nil, let node?):
+            let name = try reader.string(node, "source.dsn_env")
+            guard let value = environment[name], !value.isEmpty else {
+                throw ConfigurationError(file: file, line: Self.line(node), message: "source.dsn_env names \(name), which is not set: export it")
+            }
+            dsn = value
+        case (.some, .some):
+            throw ConfigurationError(file: file, line: Self.line(sourceNode), message: "source has both dsn and dsn_env: keep one")
+        case (nil, nil):
+            throw ConfigurationError(file: file, line: Self.line(sourceNode), message: "source needs dsn or dsn_env (the name of an environment variable holding it)")
+        }
+        var tables: [TableName] = []
+        if let node = source["tables"] {
+            guard case .sequence(let sequence) = node else {
+                throw ConfigurationError(file: file, line: Self.line(node), message: "source.tables must be a list of schema.table names")
+            }
+            for item in sequence {
+                let text = try reader.string(item, "source.tables")
+                guard let table = TableName(parsing: text) else {
+                    throw ConfigurationError(file: file, line: Self.line(item), message: "source.tables: '\(text)' is not schema.table or table")
+                }
+                tables.append(table)
+            }
+        }
+
+        let sourceSettings = Source(
+            dsn: dsn,
+            slot: try reader.string(try reader.required(source, "slot", in: sourceNode, section: "source"), "source.slot"),
+            publication: try reader.string(try reader.required(source, "publication", in: sourceNode, section: "source"), "source.publication"),
+            tables: tables,
+            createSlot: try source["create_slot"].map { try reader.bool($0, "source.create_slot") } ?? false,
+            createPublication: try source["create_publication"].map { try reader.bool($0, "source.create_publication") } ?? false)
+
+        let journalNode = try reader.required(top, "journal", in: root)
+        let journal = try reader.mapping(journalNode, "journal", keys: ["directory", "segment_bytes", "fsync", "retention"])
+        var fsyncRecords = 1000
+        var fsyncDelayMS = 20
+        if let node = journal["fsync"] {
+            let fsync = try reader.mapping(node, "journal.fsync", keys: ["max_records", "max_delay_ms"])
+            if let n = fsync["max_records"] { fsyncRecords = try reader.positiveInt(n, "journal.fsync.max_records") }
+            if let n = fsync["max_delay_ms"] { fsyncDelayMS = try reader.positiveInt(n, "journal.fsync.max_delay_ms") }
+        }
+        var retentionBytes: Int?
+        var retentionHours: Int?
+        if let node = journal["retention"] {
+            let retention = try reader.mapping(node, "journal.retention", keys: ["max_bytes", "max_age_hours"])
+            if let n = retention["max_bytes"] { retentionBytes = try reader.positiveInt(n, "journal.retention.max_bytes") }
+            if let n = retention["max_age_hours"] { retentionHours = try reader.positiveInt(n, "journal.retention.max_age_hours") }
+        }
+
+        let sinkNode = try reader.required(top, "sink", in: root)
+        let sink = try reader.mapping(sinkNode, "sink", keys: ["file"])
+        guard let fileNode = sink["file"] else {
+            throw ConfigurationError(file: file, line: Self.line(sinkNode), message: "sink needs a kind; the one available is file: { path: … }")
+        }
+        let fileSink = try reader.mapping(fileNode, "sink.file", keys: ["path"])
+
+        return RunConfiguration(
+            source: sourceSettings,
+            journal: JournalSettings(
+                directory: reader.path(try reader.string(try reader.required(journal, "directory", in: journalNode, section: "journal"), "journal.directory")),
+                segmentBytes: try journal["segment_bytes"].map { try reader.positiveInt($0, "journal.segment_bytes") } ?? 64 << 20,
+                fsyncMaxRecords: fsyncRecords, fsyncMaxDelay: .milliseconds(fsyncDelayMS),
+                retentionBytes: retentionBytes, retentionAge: retentionHours.map { .seconds($0 * 3600) }),
+            sink: .file(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))))
+    }
+
+    static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
+
+    static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+
+    /// Walks the node tree with checks that name the file and line of every mistake.
+    struct Reader {
+        let file: String
+        let base: String
+        let environment: [String: String]
+
+        func fail(_ node: Node, _ message: String) -> ConfigurationError {
+            ConfigurationError(file: file, line: RunConfiguration.line(node), message: message)
+        }
+
+        /// A mapping whose keys are all among `keys` (a typo is an error, not silently ignored).
+        func mapping(_ node: Node, _ name: String, keys: [String]) throws -> [String: Node] {
+            guard case .mapping(let mapping) = node else { throw fail(node, "\(name) must be a mapping of \(keys.joined(separator: ", "))") }
+            var result: [String: Node] = [:]
+            for (key, value) in mapping {
+                guard let key = key.string, keys.contains(key) else {
+                    throw fail(key, "unknown key '\(key.string ?? "?")' in \(name); the keys are \(keys.joined(separator: ", "))")
+                }
+                result[key] = value
+            }
+            return result
+        }
+
+        func required(_ mapping: [String: Node], _ key: String, in node: Node, section: String? = nil) throws -> Node {
+            guard let value = mapping[key] else {
+                throw fail(node, "\(section.map { "\($0) needs" } ?? "missing section:") \(key)")
+            }
+            return value
+        }
+
+        func string(_ node: Node, _ name: String) throws -> String {
+            guard case .scalar(let scalar) = node, !scalar.string.isEmpty else { throw fail(node, "\(name) must be a non-empty string") }
+            return scalar.string
+        }
+
+        func positiveInt(_ node: Node, _ name: String) throws -> Int {
+            guard let value = node.int, value > 0 else { throw fail(node, "\(name) must be a positive whole number") }
+            return value
+        }
+
+        func bool(_ node: Node, _ name: String) throws -> Bool {
+            guard let value = node.bool else { throw fail(node, "\(name) must be true or false") }
+            return value
+        }
+
+        func path(_ value: String) -> String {
+            value.hasPrefix("/") || base.isEmpty ? value : base + "/" + value
+        }
+    }
+}
+
+/// A configuration mistake: the file, the line, and what to fix. Never echoes a DSN.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var message: String
+
+    public var description: String {
+        "\(file)\(line.map { ":\($0)" } ?? ""): \(message)"
+    }
+}

@@ -1,0 +1,69 @@
+import PGReflexCore
+import PGReflexTransport
+import Testing
+
+@Suite struct RunConfigurationTests {
+    static let valid = """
+        source:
+          dsn_env: PGREFLEX_DSN
+          slot: app_slot
+          publication: app_pub
+          tables: [public.orders, support_tickets]
+          create_slot: true
+        journal:
+          directory: ./journal
+          fsync: { max_records: 500, max_delay_ms: 10 }
+          retention: { max_bytes: 1000000, max_age_hours: 24 }
+        sink:
+          file: { path: /var/out/events.jsonl }
+        """
+
+    @Test func parsesAFullConfiguration() throws {
+        let config = try RunConfiguration.parse(Self.valid, file: "/etc/pgreflex/run.yaml",
+                                                environment: ["PGREFLEX_DSN": "host=/tmp password=s3cret"])
+        #expect(config.source.dsn == "host=/tmp password=s3cret")
+        #expect(config.source.tables == [TableName(schema: "public", name: "orders"), TableName(schema: "public", name: "support_tickets")])
+        #expect(config.source.createSlot && !config.source.createPublication)
+        #expect(config.journal.directory == "/etc/pgreflex/./journal")
+        #expect(config.journal.fsyncMaxRecords == 500 && config.journal.fsyncMaxDelay == .milliseconds(10))
+        #expect(config.journal.retentionBytes == 1_000_000 && config.journal.retentionAge == .seconds(86_400))
+        #expect(config.journal.segmentBytes == 64 << 20)
+        #expect(config.sink == .file(path: "/var/out/events.jsonl"))
+    }
+
+    /// Each mistake names the file, the line, and the fix.
+    @Test(arguments: [
+        ("source:\n  dsn: x\n  slot: s\n  publication: p\njornal:\n  directory: j\n", 5, "unknown key 'jornal'"),
+        ("source:\n  dsn: x\n  slot: s\n  publication: p\njournal:\n  directory: j\n  fsync: { max_records: lots }\nsink:\n  file: { path: o }\n", 7, "positive whole number"),
+        ("source:\n  dsn: x\n  publication: p\njournal:\n  directory: j\nsink:\n  file: { path: o }\n", 2, "source needs slot"),
+        ("source:\n  dsn: x\n  dsn_env: Y\n  slot: s\n  publication: p\n", 2, "both dsn and dsn_env"),
+        ("source:\n  dsn_env: NOT_SET_ANYWHERE\n  slot: s\n  publication: p\njournal:\n  directory: j\nsink:\n  file: { path: o }\n", 2, "not set"),
+        ("source:\n  dsn: x\n  slot: [unclosed\n", 4, "not valid YAML"),
+        ("source:\n  dsn: x\n  slot: s\n  publication: p\n  tables: [a.b.c]\njournal:\n  directory: j\nsink:\n  file: { path: o }\n", 5, "not schema.table"),
+        ("source:\n  dsn: x\n  slot: s\n  publication: p\njournal:\n  directory: j\nsink:\n  kafka: {}\n", 8, "unknown key 'kafka'"),
+        ("", 1, "empty"),
+    ])
+    func mistakesNameTheLine(text: String, line: Int, words: String) {
+        do {
+            _ = try RunConfiguration.parse(text, file: "run.yaml", environment: [:])
+            Issue.record("accepted: \(text)")
+        } catch let error as ConfigurationError {
+            #expect(error.file == "run.yaml")
+            #expect(error.line == line, "\(error)")
+            #expect(error.message.contains(words), "\(error)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func errorsNeverEchoTheDSN() {
+        let text = "source:\n  dsn: \"host=db password=hunter2\"\n  slot: s\n  publication: p\n  create_slot: maybe\n"
+        do {
+            _ = try RunConfiguration.parse(text, file: "run.yaml")
+            Issue.record("accepted")
+        } catch {
+            #expect(!"\(error)".contains("hunter2"))
+            #expect("\(error)".contains("run.yaml:5"))
+        }
+    }
+}

@@ -6,22 +6,19 @@ import PGReflexWire
 import Glibc
 #endif
 
-/// The body of `tail`: decodes batches, writes envelopes, and confirms a transaction's end
-/// LSN only once every line up to its commit has been written.
-struct TailConsumer {
+/// The body of `tail` and `run`: decodes batches, writes envelopes to its output, and confirms
+/// to the slot only what the output says is safe (written, or durable in the journal).
+struct TailConsumer<Output: ChangeOutput> {
     var decoder: PgOutputDecoder
     var assembler = TransactionAssembler()
     var envelopes: EnvelopeWriter
-    var out = JSONWriter(capacity: 1 << 20)
+    var output: Output
     let catalog: RelationCatalog?
     let endLSN: LSN?
-    let output: FileDescriptorWriter
     let stream: ReplicationStream
     let logger: Logger
     private(set) var events = 0
     private(set) var transactions = 0
-    /// The end LSN of the last transaction whose lines are all in `out` or written.
-    private var lastCommitEnd = LSN.invalid
     private(set) var confirmed = LSN.invalid
     private var spill: StreamedTransactionSpill
     /// Descriptors with catalog details, by relation OID, reused while the relation is unchanged.
@@ -31,7 +28,7 @@ struct TailConsumer {
     private var processing = EnvelopeWriter.ProcessingTime.now()
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
-         output: FileDescriptorWriter, stream: ReplicationStream, logger: Logger) throws {
+         output: Output, stream: ReplicationStream, logger: Logger) throws {
         spill = try StreamedTransactionSpill()
         self.decoder = decoder
         self.envelopes = envelopes
@@ -66,7 +63,7 @@ struct TailConsumer {
                     reason = .endLSN
                     break frames
                 }
-                if out.bytes.count >= 1 << 20, try !flush() {
+                if output.wantsFlush, try !flush() {
                     return .outputClosed
                 }
             case .primaryKeepalive(let keepalive):
@@ -82,7 +79,7 @@ struct TailConsumer {
         return reason
     }
 
-    private mutating func write(_ event: ChangeEvent) {
+    private mutating func write(_ event: ChangeEvent) throws {
         if let relation = event.relation, relation.relation.replicaIdentity == .nothing,
            event.operation == .update || event.operation == .delete,
            warnedNoIdentity.insert(relation.relation.oid).inserted {
@@ -90,7 +87,9 @@ struct TailConsumer {
                 "table has REPLICA IDENTITY NOTHING: its updates and deletes carry no before image. Set a primary key or ALTER TABLE … REPLICA IDENTITY FULL",
                 metadata: ["table": "\(relation.relation.namespace).\(relation.relation.name)"])
         }
-        envelopes.write(event, at: processing, into: &out)
+        let start = output.buffer.bytes.count
+        envelopes.write(event, at: processing, into: &output.buffer)
+        try output.lineWritten(event: event, from: start)
         events += 1
     }
 
@@ -114,7 +113,9 @@ struct TailConsumer {
         var (reader, aborted) = try spill.release(xid: commit.xid)
         var replay = StreamedTransactionReplay(commit: commit, abortedSubtransactions: aborted)
         if envelopes.options.transactionEvents {
-            envelopes.writeBegin(xid: commit.xid, commitLSN: commit.commitLSN, commitTime: commit.commitTime, into: &out)
+            let start = output.buffer.bytes.count
+            envelopes.writeBegin(xid: commit.xid, commitLSN: commit.commitLSN, commitTime: commit.commitTime, into: &output.buffer)
+            try output.lineWritten(event: nil, from: start)
         }
         while let (lsn, bytes) = try reader.next() {
             let message: PgOutputMessage
@@ -127,8 +128,8 @@ struct TailConsumer {
             if case .relation(let relation) = message, replay.relations[relation.oid]?.relation != relation {
                 replay.register(try await describe(relation))
             }
-            for event in try replay.handle(message, at: lsn) { write(event) }
-            if out.bytes.count >= 1 << 20, try !flush() { throw FileDescriptorWriter.WriteError(errno: EPIPE) }
+            for event in try replay.handle(message, at: lsn) { try write(event) }
+            if output.wantsFlush, try !flush() { throw FileDescriptorWriter.WriteError(errno: EPIPE) }
         }
         // On a streamed commit pgoutput counts the relations it sent in the stream as sent for
         // every later transaction too: they become the live ones. (After an abort it resends.)
@@ -147,6 +148,7 @@ struct TailConsumer {
 
     /// Writes the lines an action produces; returns true once the end LSN is reached.
     private mutating func handle(_ action: TransactionAssembler.Action) async throws -> Bool {
+        // Returns whether the end LSN is reached.
         switch action {
         case .none:
             return false
@@ -154,17 +156,19 @@ struct TailConsumer {
             // Commits at or after the end: not printed.
             if let endLSN, finalLSN >= endLSN { return true }
             if envelopes.options.transactionEvents {
-                envelopes.writeBegin(xid: xid, commitLSN: finalLSN, commitTime: commitTime, into: &out)
+                let start = output.buffer.bytes.count
+                envelopes.writeBegin(xid: xid, commitLSN: finalLSN, commitTime: commitTime, into: &output.buffer)
+                try output.lineWritten(event: nil, from: start)
             }
             return false
         case .event(let event):
-            write(event)
+            try write(event)
             return false
         case .events(let list):
-            for event in list { write(event) }
+            for event in list { try write(event) }
             return false
         case .commit(let commit):
-            finish(commit)
+            try finish(commit)
             return endLSN.map { commit.endLSN >= $0 } ?? false
         case .hold:
             return false  // handled by the caller, which has the message's bytes
@@ -173,33 +177,34 @@ struct TailConsumer {
             return false
         case .releaseStreamed(let commit):
             if let endLSN, commit.commitLSN >= endLSN { return true }
-            finish(try await replay(commit))
+            try finish(try await replay(commit))
             return endLSN.map { commit.endLSN >= $0 } ?? false
         }
     }
 
-    private mutating func finish(_ commit: TransactionCommit) {
-        if envelopes.options.transactionEvents { envelopes.writeEnd(commit, into: &out) }
+    private mutating func finish(_ commit: TransactionCommit) throws {
+        if envelopes.options.transactionEvents {
+            let start = output.buffer.bytes.count
+            envelopes.writeEnd(commit, into: &output.buffer)
+            try output.lineWritten(event: nil, from: start)
+        }
         envelopes.committed(commit)
-        lastCommitEnd = commit.endLSN
+        try output.committed(commit)
         transactions += 1
     }
 
-    /// Writes what is buffered, then confirms the last transaction wholly written. Returns
-    /// false when the reader has gone away (EPIPE); nothing more is confirmed then.
-    mutating func flush() throws -> Bool {
-        if !out.bytes.isEmpty {
-            do {
-                try output.write(out.bytes)
-            } catch let error where error.isBrokenPipe {
-                return false
+    /// Lets the output write or sync what it holds, then confirms what it says is safe.
+    /// Returns false when the output has closed (EPIPE); nothing more is confirmed then.
+    mutating func flush(final: Bool = false) throws -> Bool {
+        switch try output.flush(final: final) {
+        case .closed:
+            return false
+        case .confirm(let lsn):
+            if lsn > confirmed {
+                confirmed = lsn
+                stream.confirm(flush: lsn)
             }
-            out.bytes.removeAll(keepingCapacity: true)
+            return true
         }
-        if lastCommitEnd > confirmed {
-            confirmed = lastCommitEnd
-            stream.confirm(flush: confirmed)
-        }
-        return true
     }
 }

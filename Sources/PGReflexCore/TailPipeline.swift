@@ -94,8 +94,14 @@ public final class TailPipeline: Sendable {
     private var stopRequested: Bool { stopState.withLock { $0.requested } }
 
     public func run(output: FileDescriptorWriter) async throws -> Summary {
+        try await run(output: DescriptorOutput(writer: output))
+    }
+
+    /// Streams into any output; `run` and `tail` differ only in theirs.
+    func run<Output: ChangeOutput>(output: Output, idleTick: Duration? = nil) async throws -> Summary {
         let connection = try await PostgresConnection.connect(options.dsn, mode: .replication, logger: logger)
-        let streamOptions = try await prepare(connection)
+        var streamOptions = try await prepare(connection)
+        if let idleTick { streamOptions.idleTick = min(streamOptions.idleTick ?? idleTick, idleTick) }
         // Catalog lookups (primary keys, types) need an ordinary session beside the replication one.
         let catalog = RelationCatalog(connection: try await PostgresConnection.connect(options.dsn, mode: .sql, logger: logger))
         let envelopeOptions = EnvelopeWriter.Options(
@@ -112,7 +118,7 @@ public final class TailPipeline: Sendable {
             defer { self.stopState.withLock { $0.stream = nil } }
             if self.stopRequested { stream.stop() }
 
-            var consumer = try TailConsumer(
+            var consumer = try TailConsumer<Output>(
                 decoder: PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel),
                 envelopes: EnvelopeWriter(options: envelopeOptions), catalog: catalog,
                 endLSN: options.endLSN, output: output, stream: stream, logger: logger)
@@ -126,6 +132,11 @@ public final class TailPipeline: Sendable {
                         stopReason = .idle
                         break
                     }
+                    // Quiet: let the output sync what it holds (group commit deadlines).
+                    if try !consumer.flush() {
+                        stopReason = .outputClosed
+                        break
+                    }
                     continue
                 }
                 lastActivity = clock.now
@@ -135,7 +146,7 @@ public final class TailPipeline: Sendable {
                 }
                 if self.stopRequested { break }
             }
-            if try !consumer.flush() { stopReason = .outputClosed }
+            if try !consumer.flush(final: true) { stopReason = .outputClosed }
             logger.info("tail stopped", metadata: [
                 "tail.events": "\(consumer.events)", "tail.transactions": "\(consumer.transactions)",
                 "replication.confirmed_lsn": "\(consumer.confirmed)", "tail.stop_reason": "\(stopReason.rawValue)",

@@ -60,27 +60,28 @@ extension PostgresConnection {
     /// Starts streaming and runs `body` with the stream. When `body` returns or throws, the
     /// stream is stopped cleanly (final status update, CopyDone, results drained) before this
     /// returns. The connection can run commands again afterwards.
-    public nonisolated func withReplicationStream<R: Sendable>(
+    public nonisolated func withReplicationStream<R>(
         _ options: ReplicationStreamOptions,
-        _ body: @escaping @Sendable (ReplicationStream) async throws -> R
+        _ body: (ReplicationStream) async throws -> R
     ) async throws -> R {
         try await startReplication(options)
         let shared = StreamShared()
         let stream = ReplicationStream(shared: shared)
-        return try await withThrowingTaskGroup(of: R?.self) { group in
+        // The read loop is the child task (on the connection's thread); the body runs here, so
+        // it may hold state that is not Sendable.
+        return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 await self.pump(shared, statusInterval: options.statusInterval, idleTick: options.idleTick)
-                return nil
             }
-            group.addTask {
-                defer { shared.requestStop() }
-                return try await body(stream)
+            let result: Result<R, any Error>
+            do {
+                result = .success(try await body(stream))
+            } catch {
+                result = .failure(error)
             }
-            var result: R?
-            while let value = try await group.next() {
-                if let value { result = value }
-            }
-            return result!
+            shared.requestStop()
+            try await group.waitForAll()
+            return try result.get()
         }
     }
 

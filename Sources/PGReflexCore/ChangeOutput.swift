@@ -1,0 +1,55 @@
+import PGReflexWire
+
+/// Where a consumer's envelope lines go, and what it may confirm to the slot.
+///
+/// The consumer appends each line to `buffer`, then calls `lineWritten` with the event it
+/// encodes (nil for a transaction BEGIN/END line) and where the line starts.
+protocol ChangeOutput {
+    var buffer: JSONWriter { get set }
+    /// The buffer is large enough that the consumer should call `flush` before the batch ends.
+    var wantsFlush: Bool { get }
+    mutating func lineWritten(event: ChangeEvent?, from start: Int) throws
+    mutating func committed(_ commit: TransactionCommit) throws
+    /// Writes or syncs what policy (or `final`) requires, and says which transaction end LSN
+    /// is now safe to confirm.
+    mutating func flush(final: Bool) throws -> FlushResult
+}
+
+enum FlushResult {
+    /// Everything up to this transaction end is safe downstream.
+    case confirm(LSN)
+    /// The reader went away: stop, confirming nothing more.
+    case closed
+}
+
+/// `tail`'s output: lines to a file descriptor (stdout). A transaction is safe once its lines
+/// are written.
+struct DescriptorOutput: ChangeOutput {
+    let writer: FileDescriptorWriter
+    var buffer = JSONWriter(capacity: 1 << 20)
+    private var lastCommitEnd = LSN.invalid
+
+    init(writer: FileDescriptorWriter) {
+        self.writer = writer
+    }
+
+    var wantsFlush: Bool { buffer.bytes.count >= 1 << 20 }
+
+    mutating func lineWritten(event: ChangeEvent?, from start: Int) throws {}
+
+    mutating func committed(_ commit: TransactionCommit) throws {
+        lastCommitEnd = commit.endLSN
+    }
+
+    mutating func flush(final: Bool) throws -> FlushResult {
+        if !buffer.bytes.isEmpty {
+            do {
+                try writer.write(buffer.bytes)
+            } catch let error where error.isBrokenPipe {
+                return .closed
+            }
+            buffer.bytes.removeAll(keepingCapacity: true)
+        }
+        return .confirm(lastCommitEnd)
+    }
+}

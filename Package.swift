@@ -50,6 +50,7 @@ let package = Package(
         .target(
             name: "PGReflexCore",
             dependencies: [
+                "PGReflexJournal",
                 "PGReflexWire",
                 "PGReflexTransport",
                 .product(name: "Logging", package: "swift-log"),

@@ -97,18 +97,21 @@ struct TailCommand: AsyncParsableCommand {
             streaming: streaming == .on ? .on : .off, serverName: serverName,
             unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
             decimalHandling: decimalHandlingMode)
-        let service = TailService(pipeline: TailPipeline(options: options, logger: logger), output: .standardOutput)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
-                             failureTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
-        switch service.result {
-        case .failure(let error): throw fail(error)
-        case .success, nil: break
-        }
+        try await runUntilDone(PipelineService(tail: TailPipeline(options: options, logger: logger), output: .standardOutput),
+                               logger: logger)
     }
+}
+
+/// Runs one pipeline service under swift-service-lifecycle (graceful stop on SIGTERM and
+/// SIGINT) and turns its failure into the standard error message and exit code.
+func runUntilDone(_ service: PipelineService, logger: Logger) async throws {
+    let group = ServiceGroup(configuration: .init(
+        services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                         failureTerminationBehavior: .gracefullyShutdownGroup)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
+    try await group.run()
+    if case .failure(let error) = service.result { throw fail(error) }
 }
 
 func parseTables(_ text: String) throws -> [TableName] {

@@ -93,4 +93,53 @@ enum MixedWorkload {
         }
         return false
     }
+
+    /// Applies the events to `model` (the tables' state when the slot was created) and compares
+    /// the result with the tables now. Returns what differs: nothing when no change was lost,
+    /// repeated or wrong.
+    static func rebuild(_ initial: [String: [String: [String: String?]]], from lines: [TailLine],
+                        against cluster: PostgresCluster) throws -> [String] {
+        var model = initial
+        var problems: [String] = []
+        func text(_ row: [String: Any]?) -> [String: String?]? {
+            row.map { row in Dictionary(uniqueKeysWithValues: row.map { ($0.key, MixedWorkload.text($0.value, column: $0.key)) }) }
+        }
+        for line in lines {
+            let table = line.table!
+            let after = text(line.after)
+            let before = text(line.before)
+            switch line.op {
+            case "c":
+                let key = MixedWorkload.key(table, after!)
+                if model[table]![key] != nil { problems.append("insert of existing \(table) \(key)") }
+                model[table]![key] = after!
+            case "u":
+                let oldKey = MixedWorkload.key(table, before ?? after!)
+                if model[table]![oldKey] == nil { problems.append("update of missing \(table) \(oldKey)") }
+                if table == "w_stock", let before, let old = model[table]![oldKey],
+                   before.contains(where: { !MixedWorkload.same($0.value, old[$0.key] ?? nil, column: $0.key) }) {
+                    problems.append("REPLICA IDENTITY FULL before image differs for \(oldKey)")
+                }
+                model[table]![oldKey] = nil
+                model[table]![MixedWorkload.key(table, after!)] = after!
+            case "d":
+                let key = MixedWorkload.key(table, before!)
+                if model[table]!.removeValue(forKey: key) == nil { problems.append("delete of missing \(table) \(key)") }
+            default:
+                problems.append("unexpected op \(line.op)")
+            }
+        }
+        for (table, rows) in try snapshot(cluster) {
+            if rows.count != model[table]!.count {
+                problems.append("\(table): \(rows.count) rows in the database, \(model[table]!.count) rebuilt")
+            }
+            for (key, row) in rows {
+                guard let ours = model[table]![key] else { problems.append("\(table) \(key) missing"); continue }
+                for (column, value) in row where !same(ours[column] ?? nil, value, column: column) {
+                    problems.append("\(table) \(key).\(column): \(String(describing: ours[column] ?? nil)) != \(String(describing: value))")
+                }
+            }
+        }
+        return problems
+    }
 }

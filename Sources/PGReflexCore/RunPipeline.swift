@@ -1,0 +1,57 @@
+public import Logging
+import PGReflexJournal
+public import PGReflexWire
+
+/// `pgreflex run`: the slot's changes into the durable journal, and from the journal to the
+/// sink, with a checkpoint of what the sink holds. See docs/delivery.md for the guarantees.
+public final class RunPipeline: Sendable {
+    let configuration: RunConfiguration
+    let tail: TailPipeline
+    let logger: Logger
+
+    public init(configuration: RunConfiguration, startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil,
+                logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let source = configuration.source
+        tail = TailPipeline(options: .init(
+            dsn: source.dsn, slot: source.slot, publication: source.publication, tables: source.tables,
+            createSlot: source.createSlot, createPublication: source.createPublication, startLSN: startLSN,
+            endLSN: endLSN, idleExit: idleExit), logger: logger)
+    }
+
+    public func requestStop() {
+        tail.requestStop()
+    }
+
+    public var checkpointPath: String { configuration.journal.directory + "/checkpoint.json" }
+
+    public func run() async throws -> TailPipeline.Summary {
+        let settings = configuration.journal
+        let journal = try Journal(options: .init(directory: settings.directory, segmentBytes: settings.segmentBytes), logger: logger)
+        guard case .file(let sinkPath) = configuration.sink else { preconditionFailure("only the file sink exists") }
+        let sink = try FileSink(path: sinkPath)
+        let checkpoint = try Checkpoint.load(checkpointPath)
+
+        // Events durable in the journal but not yet in the sink (a crash between the two).
+        var delivered = checkpoint
+        var backlog = 0
+        try journal.read(from: checkpoint?.position) { record in
+            if let checkpoint, record.position <= checkpoint.position { return }
+            sink.write(record)
+            delivered = Checkpoint(position: record.position, transactionEnd: record.transactionEnd ?? delivered?.transactionEnd)
+            backlog += 1
+        }
+        if backlog > 0, let delivered {
+            try sink.sync()
+            try delivered.save(checkpointPath)
+            logger.info("delivered the journal's backlog", metadata: ["journal.events": "\(backlog)"])
+        }
+
+        let output = JournalOutput(
+            journal: journal, sink: sink, checkpointPath: checkpointPath,
+            policy: GroupCommit(maxRecords: settings.fsyncMaxRecords, maxDelay: settings.fsyncMaxDelay),
+            watermark: AcknowledgementWatermark(resumingAfter: delivered?.position, transactionEnd: delivered?.transactionEnd))
+        return try await tail.run(output: output, idleTick: .milliseconds(100))
+    }
+}

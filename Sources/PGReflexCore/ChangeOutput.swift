@@ -10,6 +10,9 @@ protocol ChangeOutput {
     var wantsFlush: Bool { get }
     mutating func lineWritten(event: ChangeEvent?, from start: Int) throws
     mutating func committed(_ commit: TransactionCommit) throws
+    /// The server has sent everything before `lsn`, and no transaction is open or held: once
+    /// what the output holds is safe, `lsn` itself may be confirmed.
+    mutating func caughtUp(to lsn: LSN)
     /// Writes or syncs what policy (or `final`) requires, and says which transaction end LSN
     /// is now safe to confirm.
     mutating func flush(final: Bool) throws -> FlushResult
@@ -39,6 +42,11 @@ struct DescriptorOutput: ChangeOutput {
 
     mutating func committed(_ commit: TransactionCommit) throws {
         lastCommitEnd = commit.endLSN
+    }
+
+    mutating func caughtUp(to lsn: LSN) {
+        // Called between transactions only: what is buffered is whole transactions.
+        lastCommitEnd = max(lastCommitEnd, lsn)
     }
 
     mutating func flush(final: Bool) throws -> FlushResult {

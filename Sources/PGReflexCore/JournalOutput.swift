@@ -17,6 +17,8 @@ struct JournalOutput: ChangeOutput {
     private var pending: JournalRecord?
     /// Durable in the journal once synced, then delivered.
     private var undelivered: [JournalRecord] = []
+    /// A keepalive position reached with nothing open: confirmable once the journal is synced.
+    private var caughtUpTo = LSN.invalid
 
     init(journal: Journal, sink: FileSink, checkpointPath: String, policy: GroupCommit<ContinuousClock.Instant>,
          watermark: AcknowledgementWatermark) {
@@ -64,9 +66,18 @@ struct JournalOutput: ChangeOutput {
         if policy.appended(at: clock.now) == .sync { try syncAndDeliver() }
     }
 
+    mutating func caughtUp(to lsn: LSN) {
+        if pending == nil { caughtUpTo = max(caughtUpTo, lsn) }
+    }
+
     mutating func flush(final: Bool) throws -> FlushResult {
-        if final || policy.tick(at: clock.now) == .sync { try syncAndDeliver() }
-        return .confirm(journal.durableTransactionEnd ?? .invalid)
+        let durableEnd = journal.durableTransactionEnd ?? .invalid
+        if final || policy.tick(at: clock.now) == .sync || (caughtUpTo > durableEnd && policy.pending > 0) {
+            try syncAndDeliver()
+        }
+        let end = journal.durableTransactionEnd ?? .invalid
+        // Past the last journaled transaction only when nothing is held back.
+        return .confirm(pending == nil && policy.pending == 0 ? max(end, caughtUpTo) : end)
     }
 
     private mutating func syncAndDeliver() throws {

@@ -1,5 +1,6 @@
 public import Logging
 import PGReflexJournal
+import PGReflexTransport
 public import PGReflexWire
 
 /// `pgreflex run`: the slot's changes into the durable journal, and from the journal to the
@@ -31,9 +32,28 @@ public final class RunPipeline: Sendable {
         let journal = try Journal(options: .init(directory: settings.directory, segmentBytes: settings.segmentBytes), logger: logger)
         guard case .file(let sinkPath) = configuration.sink else { preconditionFailure("only the file sink exists") }
         let sink = try FileSink(path: sinkPath)
-        let checkpoint = try Checkpoint.load(checkpointPath)
+        var backoff = ReconnectBackoff()
+        while true {
+            let output = try openSession(journal: journal, sink: sink)
+            let started = ContinuousClock.now
+            do {
+                return try await tail.run(output: output, idleTick: .milliseconds(100))
+            } catch let error as ReplicationError where error.isTransient && !tail.isStopRequested {
+                if started.duration(to: .now) > .seconds(30) { backoff.succeeded() }
+                let delay = backoff.failed()
+                logger.warning("lost the replication connection; reconnecting", metadata: [
+                    "error.code": "\(error.code)", "reconnect.attempt": "\(backoff.attempts)", "reconnect.delay": "\(delay)",
+                ])
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
 
-        // Events durable in the journal but not yet in the sink (a crash between the two).
+    /// Brings the sink up to the journal (what is appended is synced first, then everything
+    /// after the checkpoint is delivered), and returns the output for a new session.
+    private func openSession(journal: Journal, sink: FileSink) throws -> JournalOutput {
+        try journal.sync()
+        let checkpoint = try Checkpoint.load(checkpointPath)
         var delivered = checkpoint
         var backlog = 0
         try journal.read(from: checkpoint?.position) { record in
@@ -47,11 +67,10 @@ public final class RunPipeline: Sendable {
             try delivered.save(checkpointPath)
             logger.info("delivered the journal's backlog", metadata: ["journal.events": "\(backlog)"])
         }
-
-        let output = JournalOutput(
+        let settings = configuration.journal
+        return JournalOutput(
             journal: journal, sink: sink, checkpointPath: checkpointPath,
             policy: GroupCommit(maxRecords: settings.fsyncMaxRecords, maxDelay: settings.fsyncMaxDelay),
             watermark: AcknowledgementWatermark(resumingAfter: delivered?.position, transactionEnd: delivered?.transactionEnd))
-        return try await tail.run(output: output, idleTick: .milliseconds(100))
     }
 }

@@ -31,6 +31,9 @@ struct StreamedTransactionSpill {
         directory = String(cString: UnsafePointer(made))
     }
 
+    /// No streamed transaction is waiting for its commit.
+    var isEmpty: Bool { held.isEmpty }
+
     /// Appends one message (its LSN and bytes) to `xid`'s file.
     mutating func hold(xid: UInt32, lsn: LSN, storage: [UInt8], range: Range<Int>) throws {
         if held[xid] == nil {

@@ -24,6 +24,8 @@ struct TailConsumer<Output: ChangeOutput> {
     /// Descriptors with catalog details, by relation OID, reused while the relation is unchanged.
     private var described: [UInt32: RelationDescriptor] = [:]
     private var warnedNoIdentity = Set<UInt32>()
+    /// A keepalive found nothing open since the last flush.
+    private var caughtUp = false
     private var warnedTypes = Set<String>()
     private var processing = EnvelopeWriter.ProcessingTime.now()
 
@@ -67,11 +69,16 @@ struct TailConsumer<Output: ChangeOutput> {
                     return .outputClosed
                 }
             case .primaryKeepalive(let keepalive):
-                // Everything committed before walEnd has been sent; with no transaction open,
-                // nothing before the end LSN is still to come.
-                if let endLSN, keepalive.walEnd >= endLSN, !assembler.inTransaction {
-                    reason = .endLSN
-                    break frames
+                // Everything before walEnd has been sent. With no transaction open and none held,
+                // nothing before walEnd is still to come: once the output has made safe what it
+                // holds, walEnd may be confirmed (PostgreSQL waits for that at shutdown).
+                if !assembler.inTransaction && spill.isEmpty {
+                    output.caughtUp(to: keepalive.walEnd)
+                    caughtUp = true
+                    if let endLSN, keepalive.walEnd >= endLSN {
+                        reason = .endLSN
+                        break frames
+                    }
                 }
             }
         }
@@ -203,7 +210,10 @@ struct TailConsumer<Output: ChangeOutput> {
             if lsn > confirmed {
                 confirmed = lsn
                 stream.confirm(flush: lsn)
+                // A keepalive asked for it (or the server is shutting down): answer now, not at the next interval.
+                if caughtUp { stream.sendStatusNow() }
             }
+            caughtUp = false
             return true
         }
     }

@@ -93,6 +93,9 @@ public final class TailPipeline: Sendable {
 
     private var stopRequested: Bool { stopState.withLock { $0.requested } }
 
+    /// Whether a graceful stop was asked for (then a lost connection is not retried).
+    public var isStopRequested: Bool { stopRequested }
+
     public func run(output: FileDescriptorWriter) async throws -> Summary {
         try await run(output: DescriptorOutput(writer: output))
     }

@@ -309,7 +309,12 @@ private struct PumpLoop {
             let result = PGResult(raw)
             let status = result.status
             if status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR, firstError == nil {
-                firstError = ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? errorMessage)
+                // No SQLSTATE means libpq made the error itself: the connection is gone.
+                if result.sqlState == nil || PQstatus(conn) == CONNECTION_BAD {
+                    firstError = ReplicationError.classifyLost(result.primaryMessage ?? errorMessage)
+                } else {
+                    firstError = ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? errorMessage)
+                }
             }
         }
         return firstError

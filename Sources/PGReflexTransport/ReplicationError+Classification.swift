@@ -107,3 +107,15 @@ extension ReplicationError {
             serverMessage: serverMessage)
     }
 }
+
+extension ReplicationError {
+    /// Worth reconnecting for: the server went away, is restarting, or shut the session down.
+    /// Configuration mistakes (a missing slot, no privilege, wal_level) are not: they need a fix.
+    public var isTransient: Bool {
+        switch code {
+        case .connectionLost, .connectionFailed: true
+        case .server: sqlState.map { $0.hasPrefix("57") || $0.hasPrefix("08") } ?? false
+        default: false
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import PGReflexCore
+import PGReflexTransport
+import Testing
+
+@Suite struct ReconnectBackoffTests {
+    @Test func doublesUpToTheMaximumAndResets() {
+        var backoff = ReconnectBackoff(initial: .milliseconds(500), maximum: .seconds(4))
+        #expect((0..<6).map { _ in backoff.failed() } == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(4), .seconds(4)])
+        backoff.succeeded()
+        #expect(backoff.failed() == .milliseconds(500))
+    }
+
+    @Test func onlyTransientErrorsAreRetried() {
+        #expect(ReplicationError(code: .connectionLost, message: "").isTransient)
+        #expect(ReplicationError(code: .server, message: "", sqlState: "57P01").isTransient)
+        #expect(!ReplicationError(code: .slotNotFound, message: "").isTransient)
+        #expect(!ReplicationError(code: .walLevelNotLogical, message: "").isTransient)
+        #expect(!ReplicationError(code: .server, message: "", sqlState: "42P01").isTransient)
+    }
+}

@@ -67,18 +67,10 @@ struct PostgresTextParser {
 
     /// One element, unescaped; whether it was quoted (a quoted "NULL" is the string NULL).
     private mutating func readArrayElement(delimiter: UInt8) -> ([UInt8], Bool)? {
-        var value: [UInt8] = []
         if current == UInt8(ascii: "\"") {
-            index += 1
-            while !atEnd, current != UInt8(ascii: "\"") {
-                if current == UInt8(ascii: "\\") { index += 1; if atEnd { return nil } }
-                value.append(current)
-                index += 1
-            }
-            guard !atEnd else { return nil }
-            index += 1
-            return (value, true)
+            return readQuoted().map { ($0, true) }
         }
+        var value: [UInt8] = []
         while !atEnd, current != delimiter, current != UInt8(ascii: "}") {
             if current == UInt8(ascii: "\\") { index += 1; if atEnd { return nil } }
             value.append(current)

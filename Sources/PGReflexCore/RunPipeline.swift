@@ -29,6 +29,9 @@ public final class RunPipeline: Sendable {
 
     public func run() async throws -> TailPipeline.Summary {
         let settings = configuration.journal
+        if settings.retentionBytes != nil || settings.retentionAge != nil {
+            logger.warning("journal.retention is read but not enforced yet: the journal keeps every segment")
+        }
         let journal = try Journal(options: .init(directory: settings.directory, segmentBytes: settings.segmentBytes), logger: logger)
         guard case .file(let sinkPath) = configuration.sink else { preconditionFailure("only the file sink exists") }
         let sink = try FileSink(path: sinkPath)

@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import Logging
+import PGReflexWire
 
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,29 @@ struct GlobalOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Where streaming starts and when it stops, for `tail` and `run` alike.
+struct StreamRangeOptions: ParsableArguments {
+    @Option(help: "Start at this LSN (X/Y) if the slot still has it.")
+    var startLSN: LSN?
+
+    @Option(help: "Stop once everything committed before this LSN (X/Y) has been handled, and confirm it.")
+    var endLSN: LSN?
+
+    @Option(help: "Stop after this many seconds without changes.")
+    var idleExit: Double?
+
+    func validate() throws {
+        if endLSN != nil && idleExit != nil {
+            throw ValidationError("--end-lsn and --idle-exit are exclusive: pick one way to stop")
+        }
+        if let idleExit, idleExit <= 0 {
+            throw ValidationError("--idle-exit takes a positive number of seconds")
+        }
+    }
+
+    var idleDuration: Duration? { idleExit.map { .milliseconds(Int64($0 * 1000)) } }
+}
 
 /// Prints an error the way every command does, and exits non-zero.
 func fail(_ error: any Error) -> ExitCode {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Logging
 import PGReflexCore
-import PGReflexWire
 
 #if canImport(Glibc)
 import Glibc
@@ -15,22 +14,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The YAML configuration file.")
     var config: String
 
-    @Option(help: "Start at this LSN (X/Y) if the slot still has it.")
-    var startLSN: LSN?
-
-    @Option(help: "Stop once everything committed before this LSN (X/Y) is journaled and delivered.")
-    var endLSN: LSN?
-
-    @Option(help: "Stop after this many seconds without changes.")
-    var idleExit: Double?
+    @OptionGroup var range: StreamRangeOptions
 
     @OptionGroup var global: GlobalOptions
-
-    func validate() throws {
-        if endLSN != nil && idleExit != nil {
-            throw ValidationError("--end-lsn and --idle-exit are exclusive: pick one way to stop")
-        }
-    }
 
     func run() async throws {
         global.bootstrapLogging()
@@ -42,8 +28,8 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
-        let pipeline = RunPipeline(configuration: configuration, startLSN: startLSN, endLSN: endLSN,
-                                   idleExit: idleExit.map { .milliseconds(Int64($0 * 1000)) }, logger: logger)
+        let pipeline = RunPipeline(configuration: configuration, startLSN: range.startLSN, endLSN: range.endLSN,
+                                   idleExit: range.idleDuration, logger: logger)
         try await runUntilDone(PipelineService(run: pipeline), logger: logger)
     }
 }

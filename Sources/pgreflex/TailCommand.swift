@@ -37,14 +37,7 @@ struct TailCommand: AsyncParsableCommand {
     @Flag(help: "With --create-publication and no --tables: publish FOR ALL TABLES.")
     var allTables = false
 
-    @Option(help: "Start at this LSN (X/Y) if the slot still has it.")
-    var startLSN: LSN?
-
-    @Option(help: "Stop once everything committed before this LSN (X/Y) has been printed, and confirm it.")
-    var endLSN: LSN?
-
-    @Option(help: "Stop after this many seconds without changes.")
-    var idleExit: Double?
+    @OptionGroup var range: StreamRangeOptions
 
     @Option(help: "pgoutput protocol version (1-4). Default: 2 where the server supports it.")
     var protoVersion: Int?
@@ -71,12 +64,6 @@ struct TailCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if endLSN != nil && idleExit != nil {
-            throw ValidationError("--end-lsn and --idle-exit are exclusive: pick one way to stop")
-        }
-        if let idleExit, idleExit <= 0 {
-            throw ValidationError("--idle-exit takes a positive number of seconds")
-        }
         if let protoVersion, !(1...4).contains(protoVersion) {
             throw ValidationError("--proto-version must be 1, 2, 3 or 4")
         }
@@ -92,8 +79,8 @@ struct TailCommand: AsyncParsableCommand {
         let logger = Logger(label: "pgreflex.tail")
         let options = TailPipeline.Options(
             dsn: dsn, slot: slot, publication: publication, tables: tables, createSlot: createSlot,
-            createPublication: createPublication, allTables: allTables, startLSN: startLSN, endLSN: endLSN,
-            idleExit: idleExit.map { .milliseconds(Int64($0 * 1000)) }, protocolVersion: protoVersion,
+            createPublication: createPublication, allTables: allTables, startLSN: range.startLSN, endLSN: range.endLSN,
+            idleExit: range.idleDuration, protocolVersion: protoVersion,
             streaming: streaming == .on ? .on : .off, serverName: serverName,
             unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
             decimalHandling: decimalHandlingMode)

@@ -100,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexCoreTests",
-            dependencies: ["PGReflexCore", "PGReflexWire"],
+            dependencies: ["PGReflexCore", "PGReflexTransport", "PGReflexWire"],
             swiftSettings: strictSettings
         ),
         .testTarget(

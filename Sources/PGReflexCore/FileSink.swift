@@ -26,6 +26,10 @@ final class FileSink {
         buffer.append(contentsOf: record.envelope)
     }
 
+    func append(_ line: [UInt8]) {
+        buffer.append(contentsOf: line)
+    }
+
     /// Writes what is buffered and makes it durable.
     func sync() throws {
         var offset = 0

@@ -75,6 +75,7 @@ struct JournalOutput: ChangeOutput {
         if final || policy.tick(at: clock.now) == .sync || (caughtUpTo > durableEnd && policy.pending > 0) {
             try syncAndDeliver()
         }
+        try journal.enforceRetention()  // at most every few seconds
         let end = journal.durableTransactionEnd ?? .invalid
         // Past the last journaled transaction only when nothing is held back.
         return .confirm(pending == nil && policy.pending == 0 ? max(end, caughtUpTo) : end)
@@ -96,6 +97,7 @@ struct JournalOutput: ChangeOutput {
         undelivered.removeAll(keepingCapacity: true)
         if let advanced {
             try Checkpoint(position: advanced, transactionEnd: watermark.confirmedTransactionEnd).save(checkpointPath)
+            journal.deliveredThrough = advanced
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+public import PGReflexJournal
 public import PGReflexTransport
 import Yams
 
@@ -13,6 +14,9 @@ import Yams
 ///   tables: [public.orders, public.support_tickets]
 ///   create_slot: true
 ///   create_publication: true
+///   heartbeat_interval_ms: 10000   # 0 turns the idle heartbeat off
+///   slot_check_interval_ms: 60000
+///   retained_wal_warning_bytes: 1073741824
 /// journal:
 ///   directory: ./journal           # relative paths are relative to this file
 ///   segment_bytes: 67108864
@@ -29,6 +33,9 @@ public struct RunConfiguration: Sendable, Equatable {
         public var tables: [TableName]
         public var createSlot: Bool
         public var createPublication: Bool
+        public var heartbeatInterval: Duration?
+        public var slotCheckInterval: Duration
+        public var retainedWALWarningBytes: Int64?
     }
 
     public struct JournalSettings: Sendable, Equatable {
@@ -73,7 +80,8 @@ public struct RunConfiguration: Sendable, Equatable {
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
-                                        keys: ["dsn", "dsn_env", "slot", "publication", "tables", "create_slot", "create_publication"])
+                                        keys: ["dsn", "dsn_env", "slot", "publication", "tables", "create_slot", "create_publication",
+                                               "heartbeat_interval_ms", "slot_check_interval_ms", "retained_wal_warning_bytes"])
         let dsn: String
         switch (source["dsn"], source["dsn_env"]) {
         case (let node?, nil): dsn = try reader.string(node, "source.dsn")
@@ -108,7 +116,12 @@ public struct RunConfiguration: Sendable, Equatable {
             publication: try reader.string(try reader.required(source, "publication", in: sourceNode, section: "source"), "source.publication"),
             tables: tables,
             createSlot: try source["create_slot"].map { try reader.bool($0, "source.create_slot") } ?? false,
-            createPublication: try source["create_publication"].map { try reader.bool($0, "source.create_publication") } ?? false)
+            createPublication: try source["create_publication"].map { try reader.bool($0, "source.create_publication") } ?? false,
+            heartbeatInterval: try source["heartbeat_interval_ms"].map { try reader.nonNegativeInt($0, "source.heartbeat_interval_ms") }
+                .map { $0 == 0 ? nil : Duration.milliseconds($0) } ?? .seconds(10),
+            slotCheckInterval: .milliseconds(try source["slot_check_interval_ms"].map { try reader.positiveInt($0, "source.slot_check_interval_ms") } ?? 60_000),
+            retainedWALWarningBytes: try source["retained_wal_warning_bytes"]
+                .map { Int64(try reader.positiveInt($0, "source.retained_wal_warning_bytes")) } ?? 1 << 30)
 
         let journalNode = try reader.required(top, "journal", in: root)
         let journal = try reader.mapping(journalNode, "journal", keys: ["directory", "segment_bytes", "fsync", "retention"])
@@ -193,6 +206,11 @@ public struct RunConfiguration: Sendable, Equatable {
             return value
         }
 
+        func nonNegativeInt(_ node: Node, _ name: String) throws -> Int {
+            guard let value = node.int, value >= 0 else { throw fail(node, "\(name) must be a whole number, 0 or more") }
+            return value
+        }
+
         func bool(_ node: Node, _ name: String) throws -> Bool {
             guard let value = node.bool else { throw fail(node, "\(name) must be true or false") }
             return value
@@ -212,5 +230,12 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
 
     public var description: String {
         "\(file)\(line.map { ":\($0)" } ?? ""): \(message)"
+    }
+}
+
+extension RunConfiguration.JournalSettings {
+    public var options: Journal.Options {
+        Journal.Options(directory: directory, segmentBytes: segmentBytes,
+                        retention: .init(maxBytes: retentionBytes, maxAge: retentionAge))
     }
 }

@@ -18,7 +18,9 @@ public final class RunPipeline: Sendable {
         tail = TailPipeline(options: .init(
             dsn: source.dsn, slot: source.slot, publication: source.publication, tables: source.tables,
             createSlot: source.createSlot, createPublication: source.createPublication, startLSN: startLSN,
-            endLSN: endLSN, idleExit: idleExit), logger: logger)
+            endLSN: endLSN, idleExit: idleExit,
+            monitor: .init(heartbeatInterval: source.heartbeatInterval, checkInterval: source.slotCheckInterval,
+                           retainedWALWarningBytes: source.retainedWALWarningBytes)), logger: logger)
     }
 
     public func requestStop() {
@@ -28,11 +30,7 @@ public final class RunPipeline: Sendable {
     public var checkpointPath: String { configuration.journal.directory + "/checkpoint.json" }
 
     public func run() async throws -> TailPipeline.Summary {
-        let settings = configuration.journal
-        if settings.retentionBytes != nil || settings.retentionAge != nil {
-            logger.warning("journal.retention is read but not enforced yet: the journal keeps every segment")
-        }
-        let journal = try Journal(options: .init(directory: settings.directory, segmentBytes: settings.segmentBytes), logger: logger)
+        let journal = try Journal(options: configuration.journal.options, logger: logger)
         guard case .file(let sinkPath) = configuration.sink else { preconditionFailure("only the file sink exists") }
         let sink = try FileSink(path: sinkPath)
         var backoff = ReconnectBackoff()
@@ -57,6 +55,7 @@ public final class RunPipeline: Sendable {
     private func openSession(journal: Journal, sink: FileSink) throws -> JournalOutput {
         try journal.sync()
         let checkpoint = try Checkpoint.load(checkpointPath)
+        journal.deliveredThrough = checkpoint?.position
         var delivered = checkpoint
         var backlog = 0
         try journal.read(from: checkpoint?.position) { record in
@@ -68,8 +67,10 @@ public final class RunPipeline: Sendable {
         if backlog > 0, let delivered {
             try sink.sync()
             try delivered.save(checkpointPath)
+            journal.deliveredThrough = delivered.position
             logger.info("delivered the journal's backlog", metadata: ["journal.events": "\(backlog)"])
         }
+        try journal.enforceRetention(force: true)
         let settings = configuration.journal
         return JournalOutput(
             journal: journal, sink: sink, checkpointPath: checkpointPath,

@@ -169,6 +169,15 @@ struct TailConsumer<Output: ChangeOutput> {
             }
             return false
         case .event(let event):
+            if event.operation == .message, let message = event.message, !message.isTransactional,
+               message.prefix == TailPipeline.heartbeatPrefix {
+                // Not an event: a position to confirm while the captured tables are idle.
+                if !assembler.inTransaction && spill.isEmpty {
+                    output.caughtUp(to: message.lsn)
+                    caughtUp = true
+                }
+                return false
+            }
             try write(event)
             return false
         case .events(let list):

@@ -31,14 +31,18 @@ public final class TailPipeline: Sendable {
         /// Emit BEGIN and END transaction events.
         public var transactionEvents: Bool
         public var decimalHandling: DecimalHandling
+        /// The idle heartbeat and the slot health checks.
+        public var monitor: SlotMonitor<ContinuousClock.Instant>.Options
 
         public init(
             dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
             createPublication: Bool = false, allTables: Bool = false, startLSN: LSN? = nil, endLSN: LSN? = nil,
             idleExit: Duration? = nil, protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on,
             serverName: String = "pgreflex", unavailableValuePlaceholder: String = "__debezium_unavailable_value",
-            transactionEvents: Bool = false, decimalHandling: DecimalHandling = .string
+            transactionEvents: Bool = false, decimalHandling: DecimalHandling = .string,
+            monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init()
         ) {
+            self.monitor = monitor
             self.decimalHandling = decimalHandling
             self.serverName = serverName
             self.unavailableValuePlaceholder = unavailableValuePlaceholder
@@ -73,6 +77,10 @@ public final class TailPipeline: Sendable {
         public var stopReason: StopReason
     }
 
+    /// The prefix of heartbeat messages. Consumers never print or journal them: they only let
+    /// the slot advance.
+    public static let heartbeatPrefix = "pgreflex.heartbeat"
+
     let options: Options
     let logger: Logger
     private let stopState = Mutex<(requested: Bool, stream: ReplicationStream?)>((false, nil))
@@ -106,7 +114,8 @@ public final class TailPipeline: Sendable {
         var streamOptions = try await prepare(connection)
         if let idleTick { streamOptions.idleTick = min(streamOptions.idleTick ?? idleTick, idleTick) }
         // Catalog lookups (primary keys, types) need an ordinary session beside the replication one.
-        let catalog = RelationCatalog(connection: try await PostgresConnection.connect(options.dsn, mode: .sql, logger: logger))
+        let session = try await PostgresConnection.connect(options.dsn, mode: .sql, logger: logger)
+        let catalog = RelationCatalog(connection: session)
         let envelopeOptions = EnvelopeWriter.Options(
             serverName: options.serverName, database: try await connection.database,
             unavailableValuePlaceholder: options.unavailableValuePlaceholder, transactionEvents: options.transactionEvents,
@@ -128,8 +137,12 @@ public final class TailPipeline: Sendable {
             defer { consumer.close() }
             let clock = ContinuousClock()
             var lastActivity = clock.now
+            var monitor = SlotMonitor(options: options.monitor, now: clock.now)
             var stopReason = StopReason.requested
             for try await batch in stream {
+                for action in monitor.tick(at: clock.now) {
+                    await self.perform(action, on: session, monitor: &monitor)
+                }
                 if batch.frames.isEmpty {
                     if let idle = options.idleExit, lastActivity.duration(to: clock.now) >= idle {
                         stopReason = .idle
@@ -143,10 +156,12 @@ public final class TailPipeline: Sendable {
                     continue
                 }
                 lastActivity = clock.now
+                let before = consumer.events
                 if let reason = try await consumer.consume(batch) {
                     stopReason = reason
                     break
                 }
+                if consumer.events != before { monitor.changeSeen(at: clock.now) }
                 if self.stopRequested { break }
             }
             if try !consumer.flush(final: true) { stopReason = .outputClosed }
@@ -156,6 +171,48 @@ public final class TailPipeline: Sendable {
             ])
             return Summary(events: consumer.events, transactions: consumer.transactions,
                            confirmedLSN: consumer.confirmed, stopReason: stopReason)
+        }
+    }
+
+    /// Runs a monitor action on the ordinary session. Failures are logged, never fatal: the
+    /// stream itself is what matters.
+    private func perform(_ action: SlotMonitor<ContinuousClock.Instant>.Action, on session: PostgresConnection,
+                         monitor: inout SlotMonitor<ContinuousClock.Instant>) async {
+        switch action {
+        case .emitHeartbeat:
+            do {
+                try await session.emitHeartbeat(prefix: Self.heartbeatPrefix)
+            } catch {
+                if error.sqlState == "42501" { monitor.disableHeartbeat() }
+                logger.warning(
+                    "the idle heartbeat failed; while the captured tables are idle the slot may retain WAL. The role needs EXECUTE on pg_logical_emit_message(boolean, text, text)",
+                    metadata: ["error.code": "\(error.code)", "error.sqlstate": "\(error.sqlState ?? "")"])
+            }
+        case .checkHealth:
+            let health: SlotHealth?
+            do {
+                health = try await session.slotHealth(named: options.slot)
+            } catch {
+                logger.warning("could not read the slot's health", metadata: ["error.code": "\(error.code)"])
+                return
+            }
+            guard let health else { return }
+            for finding in monitor.observed(health) {
+                switch finding {
+                case .retainedWALAbove(let bytes, let threshold):
+                    logger.warning(
+                        "the slot retains more WAL than the warning threshold: the server keeps WAL until pgreflex confirms it. Check that pgreflex keeps up, and the heartbeat if the captured tables are idle",
+                        metadata: ["slot": "\(options.slot)", "slot.retained_wal_bytes": "\(bytes)",
+                                   "slot.warning_bytes": "\(threshold)", "slot.safe_wal_bytes": "\(health.safeBytes.map(String.init) ?? "unlimited")"])
+                case .retainedWALBackUnder(let bytes, let threshold):
+                    logger.info("the slot's retained WAL is back under the warning threshold",
+                                metadata: ["slot.retained_wal_bytes": "\(bytes)", "slot.warning_bytes": "\(threshold)"])
+                case .invalidated:
+                    logger.error(
+                        "the slot has been invalidated (wal_status = lost): the server removed WAL it still needed, and changes after its position are gone. Drop and recreate the slot, then resnapshot the tables",
+                        metadata: ["slot": "\(options.slot)"])
+                }
+            }
         }
     }
 
@@ -171,9 +228,12 @@ public final class TailPipeline: Sendable {
         }
         let slot = try await connection.preflight(slot: options.slot, publications: [options.publication], tables: options.tables)
         if let start = options.startLSN, let confirmed = slot.confirmedFlushLSN, start < confirmed {
-            logger.warning(
-                "the slot has already confirmed past --start-lsn; streaming starts at the slot's position. Changes between them are no longer in the slot",
-                metadata: ["replication.start_lsn": "\(start)", "replication.confirmed_flush_lsn": "\(confirmed)"])
+            // The server would silently start at its own position instead: say so, and stop.
+            throw ReplicationError(
+                code: .startLSNUnavailable,
+                message: "slot \"\(options.slot)\" has confirmed everything before \(confirmed), so it can no longer stream from "
+                    + "--start-lsn \(start). Re-deliver that range from the journal with `pgreflex replay --from-lsn \(start)`, "
+                    + "or drop --start-lsn to continue from the slot's position")
         }
         let maximum = ReplicationStreamOptions.maximumProtocolVersion(serverVersion: try await connection.serverVersion)
         let version = options.protocolVersion ?? min(2, maximum)
@@ -181,6 +241,7 @@ public final class TailPipeline: Sendable {
         return ReplicationStreamOptions(
             slot: options.slot, publications: [options.publication], startLSN: options.startLSN ?? .invalid,
             protocolVersion: version, streaming: streaming, messages: true,
-            idleTick: options.idleExit.map { min($0, .milliseconds(500)) })
+            // Idle ticks drive the heartbeat and health checks as well as --idle-exit.
+            idleTick: min(options.idleExit ?? .seconds(1), .milliseconds(500)))
     }
 }

@@ -13,10 +13,30 @@ public final class Journal {
         public var directory: String
         /// A segment is closed and a new one started past this size.
         public var segmentBytes: Int
+        public var retention: Retention
+        /// Read only (replay, inspection): no lock, nothing cut or written. Several readers may
+        /// share a journal with its one writer.
+        public var readOnly: Bool
 
-        public init(directory: String, segmentBytes: Int = 64 << 20) {
+        public init(directory: String, segmentBytes: Int = 64 << 20, retention: Retention = .init(), readOnly: Bool = false) {
             self.directory = directory
             self.segmentBytes = segmentBytes
+            self.retention = retention
+            self.readOnly = readOnly
+        }
+    }
+
+    /// How much of the delivered past is kept for replay. Whole segments go, oldest first, and
+    /// only once every record in them has been delivered; the segment being written stays.
+    public struct Retention: Sendable, Equatable {
+        /// Total segment bytes to keep at most.
+        public var maxBytes: Int?
+        /// Segments last written longer ago than this go.
+        public var maxAge: Duration?
+
+        public init(maxBytes: Int? = nil, maxAge: Duration? = nil) {
+            self.maxBytes = maxBytes
+            self.maxAge = maxAge
         }
     }
 
@@ -39,27 +59,39 @@ public final class Journal {
     public private(set) var durable: EventPosition?
     public private(set) var durableTransactionEnd: LSN?
     private var appendedTransactionEnd: LSN?
+    /// Everything before this position was removed by retention (nil: nothing ever was).
+    public private(set) var retainedFrom: EventPosition?
+    /// The owner's checkpoint: retention never removes a record after it.
+    public var deliveredThrough: EventPosition?
+    private var lockFD: Int32 = -1
+    private var lastRetentionCheck: ContinuousClock.Instant?
 
-    /// Opens (creating it if need be) the journal. Verifies every segment; cuts a torn last
-    /// record of the last segment, with a warning; refuses to open over corruption.
+    /// Opens (creating it if need be) the journal. Verifies the last segment, and cuts a torn
+    /// last record from it with a warning; refuses to open over corruption. Earlier segments
+    /// are verified as they are read (and by `inspect`).
     public init(options: Options, logger: Logger) throws {
         self.options = options
         self.logger = logger
-        if mkdir(options.directory, 0o700) != 0 && errno != EEXIST {
-            throw JournalError(code: .io, segment: options.directory, message: "cannot create the journal directory (errno \(errno))")
+        if !options.readOnly {
+            if mkdir(options.directory, 0o700) != 0 && errno != EEXIST {
+                throw JournalError(code: .io, segment: options.directory, message: "cannot create the journal directory (errno \(errno))")
+            }
+            lockFD = try Self.lock(options.directory)
         }
+        retainedFrom = try Self.loadRetainedFrom(options.directory)
         let names = try Self.segmentNames(options.directory)
-        for (i, name) in names.enumerated() {
+        // The newest segment with a record holds the last position (a crash can leave the newest empty).
+        for (i, name) in names.enumerated().reversed() {
             let path = options.directory + "/" + name
             var last: (EventPosition, LSN?)?
             let scan = try JournalSegment.scan(path) { record, _ in
                 last = (record.position, record.transactionEnd ?? last?.1)
             }
             if let last {
-                lastAppended = last.0
-                if let end = last.1 { appendedTransactionEnd = end }
+                if lastAppended == nil { lastAppended = last.0 }
+                if appendedTransactionEnd == nil { appendedTransactionEnd = last.1 }
             }
-            if scan.tornTail {
+            if scan.tornTail && !options.readOnly {
                 guard i == names.count - 1 else {
                     throw JournalError(code: .corruptRecord, segment: path, offset: scan.validEnd,
                                        message: "a segment other than the last ends in a partial record; run `pgreflex journal repair`")
@@ -68,12 +100,32 @@ public final class Journal {
                     "journal.segment": "\(name)", "journal.offset": "\(scan.validEnd)", "journal.bytes_cut": "\(scan.fileSize - scan.validEnd)",
                 ])
             }
-            if i == names.count - 1 {
+            if i == names.count - 1 && !options.readOnly {
                 writer = try JournalSegmentWriter(path: path, continuingAt: scan.validEnd)
             }
+            // A transaction can span segments: go back until one ends.
+            if lastAppended != nil && appendedTransactionEnd != nil { break }
         }
         durable = lastAppended
         durableTransactionEnd = appendedTransactionEnd
+    }
+
+    deinit {
+        if lockFD >= 0 { close(lockFD) }
+    }
+
+    /// One writer per journal: a second `run` on the same directory would interleave records.
+    /// Returns the held lock's descriptor (the lock lasts until it is closed).
+    private static func lock(_ directory: String) throws -> Int32 {
+        let path = directory + "/lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open the lock file (errno \(errno))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw JournalError(code: .locked, segment: directory,
+                               message: "another pgreflex process writes this journal. Stop it first, or give this one its own journal.directory")
+        }
+        return fd
     }
 
     /// Appends a record; it is durable after the next `sync`.
@@ -82,9 +134,12 @@ public final class Journal {
             throw JournalError(code: .io, segment: options.directory,
                                message: "record \(record.position) is not after \(lastAppended): the journal is in commit order")
         }
+        precondition(!options.readOnly, "append on a read-only journal")
         if writer == nil || writer!.size >= options.segmentBytes {
+            let rolled = writer != nil
             try writer?.sync()
             writer = try JournalSegmentWriter(path: options.directory + "/" + Self.segmentName(for: record.position))
+            if rolled { try enforceRetention() }
         }
         writer!.append(record)
         lastAppended = record.position
@@ -99,6 +154,76 @@ public final class Journal {
         durableTransactionEnd = appendedTransactionEnd
     }
 
+    /// Throws when records at `position` may have been removed by retention.
+    public func requireRetained(_ position: EventPosition) throws {
+        if let retainedFrom, position < retainedFrom {
+            throw JournalError(
+                code: .beforeRetention, segment: options.directory,
+                message: "\(position.commitLSN) is older than the journal keeps: retention removed everything before "
+                    + "\(retainedFrom.commitLSN). Replay from \(retainedFrom.commitLSN) or later, or raise journal.retention "
+                    + "to keep more next time")
+        }
+    }
+
+    /// Removes the oldest segments past the retention limits, at most every few seconds
+    /// unless `force`; returns the names removed.
+    @discardableResult
+    public func enforceRetention(now: Double? = nil, force: Bool = false) throws -> [String] {
+        let retention = options.retention
+        guard !options.readOnly, retention.maxBytes != nil || retention.maxAge != nil else { return [] }
+        let clock = ContinuousClock()
+        if !force, now == nil, let last = lastRetentionCheck, last.duration(to: clock.now) < .seconds(5) { return [] }
+        lastRetentionCheck = clock.now
+        let names = try Self.segmentNames(options.directory)
+        var sizes: [(bytes: Int, modified: Double)] = []
+        for name in names {
+            var info = stat()
+            guard stat(options.directory + "/" + name, &info) == 0 else {
+                throw JournalError(code: .io, segment: options.directory + "/" + name, message: "cannot stat (errno \(errno))")
+            }
+            sizes.append((Int(info.st_size), Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9))
+        }
+        let now = now ?? {
+            var spec = timespec()
+            clock_gettime(CLOCK_REALTIME, &spec)
+            return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+        }()
+        let maxAge = retention.maxAge.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        var total = sizes.reduce(0) { $0 + $1.bytes }
+        var removable = 0
+        // Never the segment being written, and never one holding an undelivered record: the next
+        // segment's first position must be at or before the checkpoint.
+        while removable + 1 < names.count, let delivered = deliveredThrough,
+              let next = Self.position(ofSegment: names[removable + 1]), next <= delivered {
+            let tooBig = retention.maxBytes.map { total > $0 } ?? false
+            let tooOld = maxAge.map { now - sizes[removable].modified > $0 } ?? false
+            guard tooBig || tooOld else { break }
+            total -= sizes[removable].bytes
+            removable += 1
+        }
+        guard removable > 0, let floor = Self.position(ofSegment: names[removable]) else { return [] }
+        // The floor first: a crash between the two leaves segments that are still readable but
+        // refused, never a silent gap.
+        try AtomicFile.write("{\"version\":1,\"commit_lsn\":\"\(floor.commitLSN)\",\"ordinal\":\(floor.ordinal)}\n",
+                             to: options.directory + "/retention.json")
+        retainedFrom = floor
+        let removed = Array(names[..<removable])
+        for name in removed { unlink(options.directory + "/" + name) }
+        logger.info("journal retention removed segments", metadata: [
+            "journal.segments_removed": "\(removed.count)", "journal.retained_from": "\(floor)", "journal.bytes": "\(total)",
+        ])
+        return removed
+    }
+
+    static func loadRetainedFrom(_ directory: String) throws -> EventPosition? {
+        let path = directory + "/retention.json"
+        guard let object = try AtomicFile.readObject(path, what: "retention marker") else { return nil }
+        guard let lsn = (object["commit_lsn"] as? String).flatMap(LSN.init), let ordinal = object["ordinal"] as? Int else {
+            throw JournalError(code: .corruptRecord, segment: path, message: "the retention marker does not parse; restore it or remove it")
+        }
+        return EventPosition(commitLSN: lsn, ordinal: ordinal)
+    }
+
     /// Visits records in order with `from <= position <= to` (both optional).
     public func read(from: EventPosition? = nil, to: EventPosition? = nil,
                      _ visit: (JournalRecord) throws -> Void) throws {
@@ -108,17 +233,28 @@ public final class Journal {
             // A later segment starting at or before `from` means this one is wholly before it.
             if let from, i + 1 < names.count, let next = Self.position(ofSegment: names[i + 1]), next <= from { continue }
             if let to, let first = Self.position(ofSegment: name), first > to { break }
-            _ = try JournalSegment.scan(options.directory + "/" + name) { record, _ in
+            let path = options.directory + "/" + name
+            let scan = try JournalSegment.scan(path) { record, _ in
                 if let from, record.position < from { return }
                 if let to, record.position > to { return }
                 try visit(record)
+            }
+            // Only the segment being written may end mid-record (a reader can race the writer).
+            if scan.tornTail && i + 1 < names.count {
+                throw JournalError(code: .corruptRecord, segment: path, offset: scan.validEnd,
+                                   message: "a segment other than the last ends in a partial record; run `pgreflex journal repair`")
             }
         }
     }
 
     /// Every segment with its range and whether it verifies.
     public static func inspect(directory: String) throws -> [SegmentInfo] {
-        try segmentNames(directory).map { name in
+        // A missing directory is a mistake (a typo), not an empty journal.
+        guard let dir = opendir(directory) else {
+            throw JournalError(code: .io, segment: directory, message: "no journal directory here (errno \(errno)): check the path")
+        }
+        closedir(dir)
+        return try segmentNames(directory).map { name in
             let path = directory + "/" + name
             var info = SegmentInfo(name: name, bytes: 0, records: 0)
             do {
@@ -141,6 +277,8 @@ public final class Journal {
 
     /// Cuts each corrupt segment at its first bad record. Returns what was cut.
     public static func repair(directory: String) throws -> [(segment: String, offset: Int, bytes: Int)] {
+        let lockFD = try lock(directory)
+        defer { close(lockFD) }
         var cut: [(String, Int, Int)] = []
         for info in try inspect(directory: directory) {
             guard let problem = info.problem, let offset = problem.offset else { continue }

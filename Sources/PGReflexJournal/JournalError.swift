@@ -11,6 +11,10 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let badSegmentHeader = Code("journal_bad_segment_header")
         /// Reading or writing a journal file failed.
         public static let io = Code("journal_io")
+        /// Another process holds the journal's writer lock.
+        public static let locked = Code("journal_locked")
+        /// A replay asked for records that retention has removed.
+        public static let beforeRetention = Code("journal_before_retention")
     }
 
     public var code: Code

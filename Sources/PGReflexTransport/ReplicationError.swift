@@ -22,6 +22,8 @@ public struct ReplicationError: Error, Sendable, Hashable {
         public static let slotWrongPlugin = Code("slot_wrong_plugin")
         public static let slotsExhausted = Code("replication_slots_exhausted")
         public static let slotInvalidated = Code("slot_invalidated")
+        /// --start-lsn is before what the slot has confirmed: the slot cannot go back.
+        public static let startLSNUnavailable = Code("start_lsn_unavailable")
         public static let publicationMissing = Code("publication_missing")
         public static let publicationLacksTable = Code("publication_lacks_table")
         public static let tableNotFound = Code("table_not_found")

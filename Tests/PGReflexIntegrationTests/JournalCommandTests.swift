@@ -10,12 +10,14 @@ import Testing
     @Test func inspectFindsCorruptionAndRepairCutsItOnlyWhenAsked() throws {
         let dir = NSTemporaryDirectory() + "pgreflex-journal-cli-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let journal = try Journal(options: .init(directory: dir, segmentBytes: 2048), logger: Logger(label: "test"))
-        for i in 0..<100 {
-            try journal.append(JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0),
-                                             transactionEnd: LSN(UInt64(100 + i)), envelope: Array("{\"i\":\(i)}".utf8)))
+        do {
+            let journal = try Journal(options: .init(directory: dir, segmentBytes: 2048), logger: Logger(label: "test"))
+            for i in 0..<100 {
+                try journal.append(JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0),
+                                                 transactionEnd: LSN(UInt64(100 + i)), envelope: Array("{\"i\":\(i)}".utf8)))
+            }
+            try journal.sync()
         }
-        try journal.sync()
         let exe = try pgreflexExecutable()
         let clean = PostgresCluster.run([exe, "journal", "inspect", "--directory", dir])
         #expect(clean.status == 0)

@@ -1,0 +1,110 @@
+import Foundation
+public import Logging
+public import PGReflexJournal
+public import PGReflexWire
+
+/// `pgreflex replay`: re-delivers a range of the journal, in commit order, including ranges the
+/// slot has confirmed long ago. It only reads the journal, so it may run beside `run`.
+public struct JournalReplay {
+    public enum Destination: Sendable, Equatable {
+        /// The sink of the configuration (the one `run` delivers to).
+        case configuredSink
+        /// Another file, appended to.
+        case file(String)
+        case standardOutput
+    }
+
+    public struct Summary: Sendable, Equatable {
+        public var events = 0
+        /// Distinct commit LSNs among the events.
+        public var transactions = 0
+        public var first: EventPosition?
+        public var last: EventPosition?
+        /// Events per `schema.table` (and `message` for logical messages), for --dry-run.
+        public var perTable: [String: Int] = [:]
+    }
+
+    let configuration: RunConfiguration
+    let logger: Logger
+
+    public init(configuration: RunConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Events whose commit LSN is in `from ... to` (`to` nil: to the journal's end).
+    public func run(from: LSN, to: LSN?, destination: Destination, dryRun: Bool) throws -> Summary {
+        let directory = configuration.journal.directory
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw JournalError(code: .io, segment: directory,
+                               message: "there is no journal here: has `pgreflex run` run with this configuration?")
+        }
+        if let to, to < from {
+            throw JournalError(code: .io, segment: directory, message: "--to-lsn \(to) is before --from-lsn \(from)")
+        }
+        var options = configuration.journal.options
+        options.readOnly = true
+        let journal = try Journal(options: options, logger: logger)
+        let start = EventPosition(commitLSN: from, ordinal: 0)
+        try journal.requireRetained(start)
+
+        var deliver: ([UInt8]) throws -> Void = { _ in }
+        var finish: () throws -> Void = {}
+        if !dryRun {
+            switch destination {
+            case .configuredSink, .file:
+                let path: String
+                if case .file(let other) = destination { path = other } else if case .file(let sink) = configuration.sink { path = sink }
+                else { preconditionFailure("only the file sink exists") }
+                let sink = try FileSink(path: path)
+                var pending = 0
+                deliver = { bytes in
+                    sink.append(bytes)
+                    pending += 1
+                    if pending >= 4096 {
+                        try sink.sync()
+                        pending = 0
+                    }
+                }
+                finish = { try sink.sync() }
+            case .standardOutput:
+                var buffer: [UInt8] = []
+                let writer = FileDescriptorWriter.standardOutput
+                deliver = { bytes in
+                    buffer.append(contentsOf: bytes)
+                    if buffer.count >= 1 << 20 {
+                        try writer.write(buffer)
+                        buffer.removeAll(keepingCapacity: true)
+                    }
+                }
+                finish = { try writer.write(buffer) }
+            }
+        }
+
+        var summary = Summary()
+        let end = to.map { EventPosition(commitLSN: $0, ordinal: Int.max) }
+        try journal.read(from: start, to: end) { record in
+            if summary.last?.commitLSN != record.position.commitLSN { summary.transactions += 1 }
+            if summary.first == nil { summary.first = record.position }
+            summary.last = record.position
+            summary.events += 1
+            if dryRun {
+                summary.perTable[Self.collection(of: record.envelope), default: 0] += 1
+            } else {
+                try deliver(record.envelope)
+            }
+        }
+        try finish()
+        return summary
+    }
+
+    /// `schema.table` from an envelope's source block, or `message` for a logical message.
+    static func collection(of envelope: [UInt8]) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(envelope)) as? [String: Any] else { return "?" }
+        if object["op"] as? String == "m" { return "message" }
+        guard let source = object["source"] as? [String: Any], let schema = source["schema"] as? String,
+              let table = source["table"] as? String
+        else { return "?" }
+        return schema + "." + table
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Replaces a small file atomically: a temp file is written and fsynced, renamed over the old
+/// one, and the directory fsynced, so a crash leaves the old contents or the new, never a mix.
+enum AtomicFile {
+    static func write(_ text: String, to path: String) throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError(code: .io, segment: temporary, message: "cannot create (errno \(errno))") }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == bytes.count, synced == 0 else {
+            throw JournalError(code: .io, segment: temporary, message: "write or fsync failed (errno \(errno)); check free space")
+        }
+        guard rename(temporary, path) == 0 else {
+            throw JournalError(code: .io, segment: path, message: "rename failed (errno \(errno))")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 {
+            fsync(dirFD)
+            close(dirFD)
+        }
+    }
+
+    /// The file's JSON object, or nil when there is no file.
+    static func readObject(_ path: String, what: String) throws -> [String: Any]? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["version"] as? Int == 1 else {
+            throw JournalError(code: .corruptRecord, segment: path, message: "the file is not a pgreflex \(what)")
+        }
+        return object
+    }
+}

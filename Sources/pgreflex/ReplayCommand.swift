@@ -1,0 +1,64 @@
+import ArgumentParser
+import Logging
+import PGReflexCore
+import PGReflexWire
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Re-deliver a range of the journal, in commit order, to the sink (or another output).",
+        discussion: """
+            Events whose commit LSN is in [--from-lsn, --to-lsn] are delivered again with their original ids, \
+            so a consumer that drops duplicates by id sees each once. The range may lie before the slot's \
+            confirmed position: the journal keeps it as long as journal.retention allows. Only reads the \
+            journal, so it can run while `pgreflex run` does.
+            """)
+
+    @Option(help: "The YAML configuration file (its journal and sink are used).")
+    var config: String
+
+    @Option(help: "The first commit LSN (X/Y) to re-deliver.")
+    var fromLSN: LSN
+
+    @Option(help: "The last commit LSN (X/Y) to re-deliver (default: the end of the journal).")
+    var toLSN: LSN?
+
+    @Option(help: "Re-deliver through this route only.")
+    var route: String?
+
+    @Option(help: "Deliver to this file (appended), or - for stdout, instead of the configured sink.")
+    var output: String?
+
+    @Flag(help: "Only count what would be re-delivered, per table.")
+    var dryRun = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        global.bootstrapLogging()
+        let logger = Logger(label: "pgreflex.replay")
+        do {
+            let configuration = try RunConfiguration.load(config)
+            if let route {
+                // Routes arrive with the router; until then no configuration has any.
+                throw ValidationError("route '\(route)' is not in \(config): the configuration defines no routes. Drop --route to re-deliver to the sink")
+            }
+            let destination: JournalReplay.Destination = switch output {
+            case nil: .configuredSink
+            case "-": .standardOutput
+            case let path?: .file(path)
+            }
+            let summary = try JournalReplay(configuration: configuration, logger: logger)
+                .run(from: fromLSN, to: toLSN, destination: destination, dryRun: dryRun)
+            var standardError = StandardError()
+            let range = summary.first.map { "\($0) … \(summary.last!)" } ?? "nothing in that range"
+            print("\(dryRun ? "would re-deliver" : "re-delivered") \(summary.events) events of \(summary.transactions) transactions (\(range))",
+                  to: &standardError)
+            if dryRun {
+                for (table, count) in summary.perTable.sorted(by: { $0.key < $1.key }) { print("\(table)\t\(count)") }
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -79,6 +79,13 @@ let package = Package(
             dependencies: ["PGReflexWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        // Journal append throughput against plain write+fdatasync (README.md, "Journal appends").
+        .executableTarget(
+            name: "journal-append-bench",
+            dependencies: ["PGReflexJournal", "PGReflexWire", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/JournalAppend",
+            swiftSettings: strictSettings
+        ),
         // Throwaway PostgreSQL clusters for tests and benchmarks.
         .target(
             name: "PGReflexTestSupport",
@@ -100,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexCoreTests",
-            dependencies: ["PGReflexCore", "PGReflexTransport", "PGReflexWire"],
+            dependencies: ["PGReflexCore", "PGReflexJournal", "PGReflexTransport", "PGReflexWire"],
             swiftSettings: strictSettings
         ),
         .testTarget(

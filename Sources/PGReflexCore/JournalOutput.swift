@@ -75,7 +75,7 @@ struct JournalOutput: ChangeOutput {
         if final || policy.tick(at: clock.now) == .sync || (caughtUpTo > durableEnd && policy.pending > 0) {
             try syncAndDeliver()
         }
-        try journal.enforceRetention()  // at most every few seconds
+        try journal.enforceRetention(force: final)  // otherwise at most every few seconds
         let end = journal.durableTransactionEnd ?? .invalid
         // Past the last journaled transaction only when nothing is held back.
         return .confirm(pending == nil && policy.pending == 0 ? max(end, caughtUpTo) : end)

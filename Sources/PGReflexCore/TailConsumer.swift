@@ -19,6 +19,8 @@ struct TailConsumer<Output: ChangeOutput> {
     let logger: Logger
     private(set) var events = 0
     private(set) var transactions = 0
+    /// Heartbeat messages seen (not written).
+    private(set) var heartbeats = 0
     private(set) var confirmed = LSN.invalid
     private var spill: StreamedTransactionSpill
     /// Descriptors with catalog details, by relation OID, reused while the relation is unchanged.
@@ -172,6 +174,7 @@ struct TailConsumer<Output: ChangeOutput> {
             if event.operation == .message, let message = event.message, !message.isTransactional,
                message.prefix == TailPipeline.heartbeatPrefix {
                 // Not an event: a position to confirm while the captured tables are idle.
+                heartbeats += 1
                 if !assembler.inTransaction && spill.isEmpty {
                     output.caughtUp(to: message.lsn)
                     caughtUp = true

@@ -168,6 +168,7 @@ public final class TailPipeline: Sendable {
             logger.info("tail stopped", metadata: [
                 "tail.events": "\(consumer.events)", "tail.transactions": "\(consumer.transactions)",
                 "replication.confirmed_lsn": "\(consumer.confirmed)", "tail.stop_reason": "\(stopReason.rawValue)",
+                "tail.heartbeats": "\(consumer.heartbeats)",
             ])
             return Summary(events: consumer.events, transactions: consumer.transactions,
                            confirmedLSN: consumer.confirmed, stopReason: stopReason)

@@ -139,7 +139,7 @@ public final class Journal {
             let rolled = writer != nil
             try writer?.sync()
             writer = try JournalSegmentWriter(path: options.directory + "/" + Self.segmentName(for: record.position))
-            if rolled { try enforceRetention() }
+            if rolled { try enforceRetention(force: true) }
         }
         writer!.append(record)
         lastAppended = record.position

@@ -57,6 +57,9 @@ struct TailCommand: AsyncParsableCommand {
     @Option(help: "numeric and money as: string (exact, default), double, or precise ({scale, value: base64}).")
     var decimalHandlingMode: DecimalHandling = .string
 
+    @Option(help: "Emit an idle heartbeat (a logical message, never printed) after this many seconds without changes, so the slot can advance. Default: off.")
+    var heartbeatInterval: Double?
+
     @OptionGroup var global: GlobalOptions
 
     enum StreamingMode: String, ExpressibleByArgument {
@@ -66,6 +69,9 @@ struct TailCommand: AsyncParsableCommand {
     func validate() throws {
         if let protoVersion, !(1...4).contains(protoVersion) {
             throw ValidationError("--proto-version must be 1, 2, 3 or 4")
+        }
+        if let heartbeatInterval, heartbeatInterval <= 0 {
+            throw ValidationError("--heartbeat-interval takes a positive number of seconds")
         }
         if allTables && !createPublication {
             throw ValidationError("--all-tables only applies with --create-publication")
@@ -83,7 +89,9 @@ struct TailCommand: AsyncParsableCommand {
             idleExit: range.idleDuration, protocolVersion: protoVersion,
             streaming: streaming == .on ? .on : .off, serverName: serverName,
             unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
-            decimalHandling: decimalHandlingMode)
+            decimalHandling: decimalHandlingMode,
+            monitor: .init(heartbeatInterval: heartbeatInterval.map { .milliseconds(Int64($0 * 1000)) },
+                           retainedWALWarningBytes: 1 << 30))
         try await runUntilDone(PipelineService(tail: TailPipeline(options: options, logger: logger), output: .standardOutput),
                                logger: logger)
     }

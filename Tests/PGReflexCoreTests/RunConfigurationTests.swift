@@ -1,4 +1,5 @@
 import PGReflexCore
+import PGReflexJournal
 import PGReflexTransport
 import Testing
 
@@ -29,6 +30,23 @@ import Testing
         #expect(config.journal.retentionBytes == 1_000_000 && config.journal.retentionAge == .seconds(86_400))
         #expect(config.journal.segmentBytes == 64 << 20)
         #expect(config.sink == .file(path: "/var/out/events.jsonl"))
+        // Slot upkeep defaults: a heartbeat after 10 s idle, checks every minute, a warning past 1 GiB.
+        #expect(config.source.heartbeatInterval == .seconds(10))
+        #expect(config.source.slotCheckInterval == .seconds(60))
+        #expect(config.source.retainedWALWarningBytes == 1 << 30)
+    }
+
+    @Test func slotUpkeepSettings() throws {
+        let text = """
+            source: { dsn: x, slot: s, publication: p, heartbeat_interval_ms: 0, slot_check_interval_ms: 500, retained_wal_warning_bytes: 4096 }
+            journal: { directory: j }
+            sink: { file: { path: o } }
+            """
+        let config = try RunConfiguration.parse(text, file: "run.yaml")
+        #expect(config.source.heartbeatInterval == nil)
+        #expect(config.source.slotCheckInterval == .milliseconds(500))
+        #expect(config.source.retainedWALWarningBytes == 4096)
+        #expect(config.journal.options.retention == .init())
     }
 
     /// Each mistake names the file, the line, and the fix.
@@ -42,6 +60,7 @@ import Testing
         ("source:\n  dsn: x\n  slot: s\n  publication: p\n  tables: [a.b.c]\njournal:\n  directory: j\nsink:\n  file: { path: o }\n", 5, "not schema.table"),
         ("source:\n  dsn: x\n  slot: s\n  publication: p\njournal:\n  directory: j\nsink:\n  kafka: {}\n", 8, "unknown key 'kafka'"),
         ("", 1, "empty"),
+        ("source:\n  dsn: x\n  slot: s\n  publication: p\n  heartbeat_interval_ms: -1\n", 5, "0 or more"),
     ])
     func mistakesNameTheLine(text: String, line: Int, words: String) {
         do {

@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "PGReflexTransport", targets: ["PGReflexTransport"]),
         .library(name: "PGReflexCore", targets: ["PGReflexCore"]),
         .library(name: "PGReflexJournal", targets: ["PGReflexJournal"]),
+        .library(name: "PGReflexPrivacy", targets: ["PGReflexPrivacy"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
     dependencies: [
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         // libpq, seen through pkg-config. Only PGReflexTransport may import it.
@@ -46,11 +48,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Column policies (hash, tokenize, mask, redact, drop) and their keys.
+        .target(
+            name: "PGReflexPrivacy",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Change assembly (transactions, streamed transactions) and JSON output.
         .target(
             name: "PGReflexCore",
             dependencies: [
                 "PGReflexJournal",
+                "PGReflexPrivacy",
                 "PGReflexWire",
                 "PGReflexTransport",
                 .product(name: "Logging", package: "swift-log"),
@@ -64,6 +76,7 @@ let package = Package(
             dependencies: [
                 "PGReflexCore",
                 "PGReflexJournal",
+                "PGReflexPrivacy",
                 "PGReflexTransport",
                 "PGReflexWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -106,8 +119,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PGReflexPrivacyTests",
+            dependencies: ["PGReflexPrivacy"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PGReflexCoreTests",
-            dependencies: ["PGReflexCore", "PGReflexJournal", "PGReflexTransport", "PGReflexWire"],
+            dependencies: ["PGReflexCore", "PGReflexJournal", "PGReflexPrivacy", "PGReflexTransport", "PGReflexWire"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import PGReflexPrivacy
 public import PGReflexWire
 
 #if canImport(Glibc)
@@ -228,22 +229,19 @@ public struct EnvelopeWriter: Sendable {
     }
 
     private func writeKey(_ event: ChangeEvent, into writer: inout JSONWriter) {
-        guard let relation = event.relation, !relation.keyColumnIndexes.isEmpty,
+        guard let relation = event.relation, !relation.shownKeyColumnIndexes.isEmpty,
               let row = event.after ?? event.before
         else {
             writer.null()
             return
         }
-        writeColumns(row, relation: relation, indexes: relation.keyColumnIndexes, into: &writer)
+        writeColumns(row, relation: relation, indexes: relation.shownKeyColumnIndexes, into: &writer)
     }
 
     private func writeRow(_ tuple: TupleData, relation: RelationDescriptor, keyOnly: Bool, into writer: inout JSONWriter) {
-        if keyOnly {
-            writeColumns(tuple, relation: relation, indexes: tuple.columns.indices.filter { relation.isIdentityColumn[$0] },
-                         into: &writer)
-        } else {
-            writeColumns(tuple, relation: relation, indexes: tuple.columns.indices, into: &writer)
-        }
+        // A tuple always has the relation's column count (the decoder checks it).
+        writeColumns(tuple, relation: relation, indexes: keyOnly ? relation.identityColumnIndexes : relation.rowColumnIndexes,
+                     into: &writer)
     }
 
     /// `{"col":value,…}` for the given columns, reading names, kinds and values through
@@ -262,7 +260,12 @@ public struct EnvelopeWriter: Sendable {
                                 if !first { writer.raw(UInt8(ascii: ",")) }
                                 first = false
                                 writer.raw(UnsafeBufferPointer(rebasing: keys[keyRanges[index]]))
-                                writeValue(columns[index], storage: storage, kind: kinds[index], into: &writer)
+                                if let policies = relation.policies, let policy = policies[index] {
+                                    writeProtected(columns[index], storage: storage, policy: policy, privacy: relation.privacy!,
+                                                   into: &writer)
+                                } else {
+                                    writeValue(columns[index], storage: storage, kind: kinds[index], into: &writer)
+                                }
                             }
                         }
                     }
@@ -283,6 +286,20 @@ public struct EnvelopeWriter: Sendable {
             writer.base64String(UnsafeBufferPointer(rebasing: storage[range]))
         case .text(let range):
             kind.write(UnsafeBufferPointer(rebasing: storage[range]), decimal: options.decimalHandling, into: &writer)
+        }
+    }
+
+    /// A protected column: always a JSON string (or null), whatever the column's type, so a
+    /// number that is tokenized stays valid JSON of a documented type.
+    private func writeProtected(_ column: TupleData.Column, storage: UnsafeBufferPointer<UInt8>, policy: ColumnPolicy,
+                                privacy: PrivacyPolicy, into writer: inout JSONWriter) {
+        switch column {
+        case .null:
+            writer.null()
+        case .unchangedToast:
+            writer.raw(placeholder)
+        case .binary(let range), .text(let range):
+            writer.string(privacy.protect(UnsafeBufferPointer(rebasing: storage[range]), with: policy))
         }
     }
 

@@ -1,3 +1,4 @@
+public import PGReflexPrivacy
 public import PGReflexWire
 
 /// What the catalog adds to a Relation message.
@@ -25,16 +26,22 @@ public final class RelationDescriptor: Sendable {
     let columnKeyBytes: [UInt8]
     let columnKeyRanges: [Range<Int>]
     let columnKinds: [ValueKind]
-    /// Part of the replica identity key (pgoutput's flag): what a key-only before image holds.
-    let isIdentityColumn: [Bool]
     /// The columns of the event key: the primary key when the catalog told us one, else the
     /// replica identity key (DEFAULT or INDEX). Empty (no key) under FULL without a primary
     /// key, and under NOTHING.
     public let keyColumnIndexes: [Int]
     let schemaJSON: [UInt8]
     let tableJSON: [UInt8]
+    /// Each column's privacy policy; nil when no column of the table is protected.
+    let policies: [ColumnPolicy?]?
+    let privacy: PrivacyPolicy?
+    /// The columns a row image, a key-only before image and the key show: all but dropped ones.
+    let rowColumnIndexes: [Int]
+    /// Part of the replica identity key (pgoutput's flag): what a key-only before image holds.
+    let identityColumnIndexes: [Int]
+    let shownKeyColumnIndexes: [Int]
 
-    public init(_ relation: PgOutputMessage.Relation, details: RelationDetails? = nil) {
+    public init(_ relation: PgOutputMessage.Relation, details: RelationDetails? = nil, privacy: PrivacyPolicy? = nil) {
         self.relation = relation
         var keys = JSONWriter()
         var ranges: [Range<Int>] = []
@@ -46,7 +53,6 @@ public final class RelationDescriptor: Sendable {
         }
         columnKeyBytes = keys.bytes
         columnKeyRanges = ranges
-        isIdentityColumn = relation.columns.map(\.isKey)
         if let kinds = details?.columnKinds, kinds.count == relation.columns.count {
             columnKinds = kinds
         } else {
@@ -60,6 +66,13 @@ public final class RelationDescriptor: Sendable {
             // Under FULL pgoutput flags every column as key; that is no key to group by.
             keyColumnIndexes = []
         }
+        let policies = privacy?.policies(schema: relation.namespace, table: relation.name, columns: relation.columns.map(\.name))
+        self.policies = policies
+        self.privacy = policies == nil ? nil : privacy
+        let shown = { (index: Int) in policies?[index] != .drop }
+        rowColumnIndexes = relation.columns.indices.filter(shown)
+        identityColumnIndexes = relation.columns.indices.filter { relation.columns[$0].isKey && shown($0) }
+        shownKeyColumnIndexes = keyColumnIndexes.filter(shown)
         var schema = JSONWriter()
         schema.string(relation.namespace)
         schemaJSON = schema.bytes

@@ -1,5 +1,6 @@
 import Foundation
 public import PGReflexJournal
+public import PGReflexPrivacy
 public import PGReflexTransport
 import Yams
 
@@ -25,7 +26,7 @@ import Yams
 /// sink:
 ///   file: { path: ./events.jsonl }
 /// ```
-public struct RunConfiguration: Sendable, Equatable {
+public struct RunConfiguration: Sendable {
     public struct Source: Sendable, Equatable {
         public var dsn: String
         public var slot: String
@@ -55,6 +56,8 @@ public struct RunConfiguration: Sendable, Equatable {
     public var source: Source
     public var journal: JournalSettings
     public var sink: Sink
+    /// Column policies and approved columns; see RunConfiguration+Privacy.swift.
+    public var privacy: PrivacyPolicy?
 
     public static func load(_ path: String, environment: [String: String]? = nil) throws -> RunConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
@@ -76,7 +79,7 @@ public struct RunConfiguration: Sendable, Equatable {
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "privacy"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -154,7 +157,8 @@ public struct RunConfiguration: Sendable, Equatable {
                 segmentBytes: try journal["segment_bytes"].map { try reader.positiveInt($0, "journal.segment_bytes") } ?? 64 << 20,
                 fsyncMaxRecords: fsyncRecords, fsyncMaxDelay: .milliseconds(fsyncDelayMS),
                 retentionBytes: retentionBytes, retentionAge: retentionHours.map { .seconds($0 * 3600) }),
-            sink: .file(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))))
+            sink: .file(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))),
+            privacy: try top["privacy"].map { try reader.privacy($0) })
     }
 
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }

@@ -20,7 +20,8 @@ public final class RunPipeline: Sendable {
             createSlot: source.createSlot, createPublication: source.createPublication, startLSN: startLSN,
             endLSN: endLSN, idleExit: idleExit,
             monitor: .init(heartbeatInterval: source.heartbeatInterval, checkInterval: source.slotCheckInterval,
-                           retainedWALWarningBytes: source.retainedWALWarningBytes)), logger: logger)
+                           retainedWALWarningBytes: source.retainedWALWarningBytes),
+            privacy: configuration.privacy), logger: logger)
     }
 
     public func requestStop() {

@@ -40,6 +40,9 @@ struct StreamedTransactionSpill {
             let path = "\(directory)/\(xid)"
             let fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw SpillError(message: "cannot create \(path) (errno \(errno))") }
+            // Unlinked at once: the descriptor keeps the data, and no crash leaves these bytes
+            // (raw row values, before any privacy policy) in a file.
+            unlink(path)
             held[xid] = Held(fd: fd, path: path)
         }
         var length = UInt32(range.count).littleEndian

@@ -1,4 +1,5 @@
 import Logging
+import PGReflexPrivacy
 import PGReflexTransport
 import PGReflexWire
 
@@ -15,6 +16,10 @@ struct TailConsumer<Output: ChangeOutput> {
     var output: Output
     let catalog: RelationCatalog?
     let endLSN: LSN?
+    let privacy: PrivacyPolicy?
+    /// `schema.table` of the configured tables; events of other published tables are skipped.
+    let allowedTables: Set<String>?
+    private var skippedTables = Set<String>()
     let stream: ReplicationStream
     let logger: Logger
     private(set) var events = 0
@@ -32,7 +37,10 @@ struct TailConsumer<Output: ChangeOutput> {
     private var processing = EnvelopeWriter.ProcessingTime.now()
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
+         privacy: PrivacyPolicy? = nil, allowedTables: Set<String>? = nil,
          output: Output, stream: ReplicationStream, logger: Logger) throws {
+        self.privacy = privacy
+        self.allowedTables = allowedTables
         spill = try StreamedTransactionSpill()
         self.decoder = decoder
         self.envelopes = envelopes
@@ -89,6 +97,16 @@ struct TailConsumer<Output: ChangeOutput> {
     }
 
     private mutating func write(_ event: ChangeEvent) throws {
+        if let allowedTables, let relation = event.relation?.relation {
+            let name = "\(relation.namespace).\(relation.name)"
+            if !allowedTables.contains(name) {
+                if skippedTables.insert(name).inserted {
+                    logger.warning("the publication includes a table that is not among the configured tables: its changes are skipped",
+                                   metadata: ["table": "\(name)"])
+                }
+                return
+            }
+        }
         if let relation = event.relation, relation.relation.replicaIdentity == .nothing,
            event.operation == .update || event.operation == .delete,
            warnedNoIdentity.insert(relation.relation.oid).inserted {
@@ -106,13 +124,13 @@ struct TailConsumer<Output: ChangeOutput> {
     /// relation shape.
     private mutating func describe(_ relation: PgOutputMessage.Relation) async throws -> RelationDescriptor {
         if let known = described[relation.oid], known.relation == relation { return known }
-        guard let catalog else { return RelationDescriptor(relation) }
+        guard let catalog else { return RelationDescriptor(relation, privacy: privacy) }
         let details = try await catalog.details(for: relation)
         for type in details.unknownTypes where warnedTypes.insert(type).inserted {
             logger.warning("no JSON mapping for this type: its values are written as their text form",
                            metadata: ["type": "\(type)"])
         }
-        let descriptor = RelationDescriptor(relation, details: details)
+        let descriptor = RelationDescriptor(relation, details: details, privacy: privacy)
         described[relation.oid] = descriptor
         return descriptor
     }

@@ -1,4 +1,5 @@
 public import Logging
+public import PGReflexPrivacy
 public import PGReflexTransport
 public import PGReflexWire
 import Synchronization
@@ -33,6 +34,8 @@ public final class TailPipeline: Sendable {
         public var decimalHandling: DecimalHandling
         /// The idle heartbeat and the slot health checks.
         public var monitor: SlotMonitor<ContinuousClock.Instant>.Options
+        /// Column policies applied as events are encoded (nothing protected leaves unprotected).
+        public var privacy: PrivacyPolicy?
 
         public init(
             dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
@@ -40,8 +43,9 @@ public final class TailPipeline: Sendable {
             idleExit: Duration? = nil, protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on,
             serverName: String = "pgreflex", unavailableValuePlaceholder: String = "__debezium_unavailable_value",
             transactionEvents: Bool = false, decimalHandling: DecimalHandling = .string,
-            monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init()
+            monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init(), privacy: PrivacyPolicy? = nil
         ) {
+            self.privacy = privacy
             self.monitor = monitor
             self.decimalHandling = decimalHandling
             self.serverName = serverName
@@ -133,7 +137,9 @@ public final class TailPipeline: Sendable {
             var consumer = try TailConsumer<Output>(
                 decoder: PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel),
                 envelopes: EnvelopeWriter(options: envelopeOptions), catalog: catalog,
-                endLSN: options.endLSN, output: output, stream: stream, logger: logger)
+                endLSN: options.endLSN, privacy: options.privacy,
+                allowedTables: options.tables.isEmpty ? nil : Set(options.tables.map { "\($0.schema).\($0.name)" }),
+                output: output, stream: stream, logger: logger)
             defer { consumer.close() }
             let clock = ContinuousClock()
             var lastActivity = clock.now

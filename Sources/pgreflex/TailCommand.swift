@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Logging
 import PGReflexCore
+import PGReflexPrivacy
 import PGReflexTransport
 public import PGReflexWire
 import ServiceLifecycle
@@ -60,6 +61,9 @@ struct TailCommand: AsyncParsableCommand {
     @Option(help: "Emit an idle heartbeat (a logical message, never printed) after this many seconds without changes, so the slot can advance. Default: off.")
     var heartbeatInterval: Double?
 
+    @Option(help: "Apply the privacy section of this YAML file (the run configuration, say) before printing.")
+    var privacy: String?
+
     @OptionGroup var global: GlobalOptions
 
     enum StreamingMode: String, ExpressibleByArgument {
@@ -83,6 +87,12 @@ struct TailCommand: AsyncParsableCommand {
         // A closed stdout must surface as EPIPE (handled: stop without confirming), not kill us.
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "pgreflex.tail")
+        let policy: PrivacyPolicy?
+        do {
+            policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
+        } catch {
+            throw fail(error)
+        }
         let options = TailPipeline.Options(
             dsn: dsn, slot: slot, publication: publication, tables: tables, createSlot: createSlot,
             createPublication: createPublication, allTables: allTables, startLSN: range.startLSN, endLSN: range.endLSN,
@@ -91,7 +101,8 @@ struct TailCommand: AsyncParsableCommand {
             unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
             decimalHandling: decimalHandlingMode,
             monitor: .init(heartbeatInterval: heartbeatInterval.map { .milliseconds(Int64($0 * 1000)) },
-                           retainedWALWarningBytes: 1 << 30))
+                           retainedWALWarningBytes: 1 << 30),
+            privacy: policy)
         try await runUntilDone(PipelineService(tail: TailPipeline(options: options, logger: logger), output: .standardOutput),
                                logger: logger)
     }

@@ -115,7 +115,13 @@ extension RunConfiguration.Reader {
     }
 
     private func keyring(_ node: Node) throws -> PrivacyKeyring {
-        let keys = try mapping(node, "privacy.keys", keys: ["env", "file", "active"])
+        let keys: [String: Node]
+        do {
+            keys = try mapping(node, "privacy.keys", keys: ["env", "file", "active"])
+        } catch var error as ConfigurationError {
+            error.message += ". Key material never goes in this file: name an environment variable (env) or a key file (file)"
+            throw error
+        }
         let active = try keys["active"].map { try string($0, "privacy.keys.active") }
         let text: String
         let source: String

@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PGReflexCore", targets: ["PGReflexCore"]),
         .library(name: "PGReflexJournal", targets: ["PGReflexJournal"]),
         .library(name: "PGReflexPrivacy", targets: ["PGReflexPrivacy"]),
+        .library(name: "PGReflexSchema", targets: ["PGReflexSchema"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
     dependencies: [
@@ -57,12 +58,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Table schemas, their fingerprints and compatibility, and the Schemas/ registry.
+        .target(
+            name: "PGReflexSchema",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // Change assembly (transactions, streamed transactions) and JSON output.
         .target(
             name: "PGReflexCore",
             dependencies: [
                 "PGReflexJournal",
                 "PGReflexPrivacy",
+                "PGReflexSchema",
                 "PGReflexWire",
                 "PGReflexTransport",
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +85,7 @@ let package = Package(
                 "PGReflexCore",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
+                "PGReflexSchema",
                 "PGReflexTransport",
                 "PGReflexWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -119,6 +128,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PGReflexSchemaTests",
+            dependencies: ["PGReflexSchema"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PGReflexPrivacyTests",
             dependencies: ["PGReflexPrivacy"],
             swiftSettings: strictSettings
@@ -133,6 +147,8 @@ let package = Package(
             dependencies: [
                 "pgreflex",
                 "PGReflexCore",
+                "PGReflexPrivacy",
+                "PGReflexSchema",
                 "PGReflexJournal",
                 "PGReflexTransport",
                 "PGReflexWire",

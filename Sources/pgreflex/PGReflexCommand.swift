@@ -11,7 +11,7 @@ struct PGReflexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pgreflex",
         abstract: "Turns PostgreSQL changes into triggers for AI agents.",
-        subcommands: [TailCommand.self, RunCommand.self, ReplayCommand.self, DetokenizeCommand.self, SlotCommand.self, JournalCommand.self])
+        subcommands: [TailCommand.self, RunCommand.self, ReplayCommand.self, DetokenizeCommand.self, SchemaCommand.self, SlotCommand.self, JournalCommand.self])
 }
 
 /// Options every command shares.

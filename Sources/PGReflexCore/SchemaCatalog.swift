@@ -1,0 +1,58 @@
+public import PGReflexSchema
+public import PGReflexTransport
+
+/// Reads table schemas from a live database (an ordinary session).
+public struct SchemaCatalog: Sendable {
+    let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    /// The given tables, or every ordinary and partitioned table outside the system schemas.
+    /// A named table that does not exist is an error.
+    public func tableSchemas(_ tables: [TableName] = []) async throws -> [TableSchema] {
+        let filter: String
+        if tables.isEmpty {
+            filter = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'"
+        } else {
+            var names: [String] = []
+            for table in tables {
+                names.append("(\(try await connection.quoteLiteral(table.schema)), \(try await connection.quoteLiteral(table.name)))")
+            }
+            filter = "(n.nspname, c.relname) IN (\(names.joined(separator: ", ")))"
+        }
+        // \x1f separates labels and key columns (names may hold commas).
+        let rows = try await connection.execute("""
+            SELECT n.nspname, c.relname, c.relreplident, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+                   a.atttypmod, a.attnotnull, a.atthasdef,
+                   (SELECT string_agg(e.enumlabel, E'\\x1f' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid),
+                   (SELECT string_agg(k.attname, E'\\x1f' ORDER BY array_position(i.indkey::int2[], k.attnum))
+                      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute k ON k.attrelid = i.indrelid AND k.attnum = ANY (i.indkey)
+                     WHERE i.indrelid = c.oid AND i.indisprimary)
+            FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.relkind IN ('r', 'p') AND \(filter)
+            ORDER BY n.nspname, c.relname, a.attnum
+            """)
+        var schemas: [TableSchema] = []
+        for row in rows {
+            guard let schema = row[0], let table = row[1], let name = row[3], let type = row[4] else { continue }
+            if schemas.last?.schema != schema || schemas.last?.table != table {
+                let identity = ["d": "default", "f": "full", "i": "index", "n": "nothing"][row[2] ?? "d"] ?? "default"
+                schemas.append(TableSchema(schema: schema, table: table, columns: [],
+                                           primaryKey: row[9].map { $0.split(separator: "\u{1F}").map(String.init) } ?? [],
+                                           replicaIdentity: identity))
+            }
+            schemas[schemas.count - 1].columns.append(TableSchema.Column(
+                name: name, position: schemas[schemas.count - 1].columns.count + 1, type: type, typmod: Int32(row[5] ?? "-1") ?? -1,
+                nullable: row[6] != "t", hasDefault: row[7] == "t",
+                enumLabels: row[8].map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) }))
+        }
+        for table in tables where !schemas.contains(where: { $0.schema == table.schema && $0.table == table.name }) {
+            throw ReplicationError(code: .tableNotFound, message: "table \(table.schema).\(table.name) does not exist")
+        }
+        return schemas
+    }
+}

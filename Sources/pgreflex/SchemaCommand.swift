@@ -1,0 +1,85 @@
+import ArgumentParser
+import Logging
+import PGReflexCore
+import PGReflexSchema
+import PGReflexTransport
+
+struct SchemaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "The Schemas/ registry: snapshot a database into it, check a database or registry against it.",
+        subcommands: [Snapshot.self, Check.self])
+
+    struct Snapshot: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the live tables' schemas into the registry: a new version for each changed shape, nothing for the rest.")
+
+        @Option(help: "libpq connection string or postgresql:// URI.") var dsn: String
+        @Option(help: "Tables as schema.table (comma-separated). Default: every table outside the system schemas.",
+                transform: parseTables) var tables: [TableName] = []
+        @Option(help: "The registry directory.") var registry = "Schemas"
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            global.bootstrapLogging()
+            do {
+                let schemas = try await liveSchemas(dsn: dsn, tables: tables)
+                var store = try SchemaRegistry(directory: registry)
+                for schema in schemas {
+                    let (version, isNew) = store.record(schema)
+                    print("\(schema.qualifiedName)\tv\(version)\t\(isNew ? "new version" : "unchanged")")
+                }
+                try store.save()
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare a live database (after its migrations ran) or another registry with the registry, under each table's compatibility mode. Exits 1 on a break.")
+
+        @Option(help: "Check this database's tables.") var dsn: String?
+        @Option(help: "Check the latest versions in this other registry directory.") var against: String?
+        @Option(help: "Only these tables (comma-separated schema.table).", transform: parseTables) var tables: [TableName] = []
+        @Option(help: "The registry to check against.") var registry = "Schemas"
+        @Option(help: "text or json.") var format: Format = .text
+        @OptionGroup var global: GlobalOptions
+
+        enum Format: String, ExpressibleByArgument { case text, json }
+
+        func validate() throws {
+            if (dsn == nil) == (against == nil) { throw ValidationError("give one of --dsn (a database) or --against (a registry directory)") }
+        }
+
+        func run() async throws {
+            global.bootstrapLogging()
+            let report: SchemaCheck
+            do {
+                let store = try SchemaRegistry(directory: registry)
+                var candidates: [TableSchema]
+                if let dsn {
+                    candidates = try await liveSchemas(dsn: dsn, tables: tables)
+                } else {
+                    let other = try SchemaRegistry(directory: against!)
+                    candidates = other.tables.values.compactMap(\.versions.last)
+                    if !tables.isEmpty {
+                        let wanted = Set(tables.map { "\($0.schema).\($0.name)" })
+                        candidates = candidates.filter { wanted.contains($0.qualifiedName) }
+                    }
+                }
+                report = SchemaCheck(candidates: candidates, registry: store, onlyListed: !tables.isEmpty)
+            } catch {
+                throw fail(error)
+            }
+            print(format == .json ? report.json : report.text, terminator: "")
+            if report.breaks { throw ExitCode(1) }
+        }
+    }
+}
+
+func liveSchemas(dsn: String, tables: [TableName]) async throws -> [TableSchema] {
+    let connection = try await PostgresConnection.connect(dsn, mode: .sql, logger: Logger(label: "pgreflex.schema"))
+    return try await SchemaCatalog(connection: connection).tableSchemas(tables)
+}

@@ -1,0 +1,180 @@
+import Foundation
+import PGReflexSchema
+import PGReflexTestSupport
+import Testing
+
+/// `pgreflex schema snapshot` and `schema check` against a real database: every migration of
+/// the compatibility matrix under every mode.
+@Suite(.postgresCluster, .serialized)
+struct SchemaCompatibilityTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var name: String
+        var setup: String
+        var migration: String
+        var backward: Bool
+        var forward: Bool
+        var change: String
+        var description: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "add nullable column", setup: "id int PRIMARY KEY, a text", migration: "ADD COLUMN b text",
+             backward: true, forward: true, change: "column_added"),
+        Case(name: "add NOT NULL column without default", setup: "id int PRIMARY KEY, a text", migration: "ADD COLUMN b text NOT NULL",
+             backward: false, forward: true, change: "column_added"),
+        Case(name: "add NOT NULL column with default", setup: "id int PRIMARY KEY, a text", migration: "ADD COLUMN b text NOT NULL DEFAULT 'x'",
+             backward: true, forward: true, change: "column_added"),
+        Case(name: "drop column", setup: "id int PRIMARY KEY, a text", migration: "DROP COLUMN a",
+             backward: false, forward: false, change: "column_dropped"),
+        Case(name: "rename column", setup: "id int PRIMARY KEY, a text", migration: "RENAME COLUMN a TO b",
+             backward: false, forward: false, change: "column_renamed"),
+        Case(name: "widen int4 to int8", setup: "id int PRIMARY KEY, a int4", migration: "ALTER COLUMN a TYPE int8",
+             backward: true, forward: false, change: "type_widened"),
+        Case(name: "narrow int8 to int4", setup: "id int PRIMARY KEY, a int8", migration: "ALTER COLUMN a TYPE int4",
+             backward: false, forward: true, change: "type_narrowed"),
+        Case(name: "widen varchar(n)", setup: "id int PRIMARY KEY, a varchar(10)", migration: "ALTER COLUMN a TYPE varchar(40)",
+             backward: true, forward: false, change: "type_widened"),
+        Case(name: "raise numeric precision", setup: "id int PRIMARY KEY, a numeric(10,2)", migration: "ALTER COLUMN a TYPE numeric(12,2)",
+             backward: true, forward: false, change: "type_widened"),
+        Case(name: "change numeric scale", setup: "id int PRIMARY KEY, a numeric(10,2)", migration: "ALTER COLUMN a TYPE numeric(10,4)",
+             backward: false, forward: false, change: "type_changed"),
+        Case(name: "add enum value", setup: "id int PRIMARY KEY, a mood_%", migration: "",
+             backward: true, forward: false, change: "enum_value_added"),
+        Case(name: "change type", setup: "id int PRIMARY KEY, a text", migration: "ALTER COLUMN a TYPE int USING length(a)",
+             backward: false, forward: false, change: "type_changed"),
+        Case(name: "make NOT NULL", setup: "id int PRIMARY KEY, a text", migration: "ALTER COLUMN a SET NOT NULL",
+             backward: false, forward: true, change: "made_not_null"),
+    ]
+
+    func expectedPass(_ test: Case, _ mode: CompatibilityMode) -> Bool {
+        switch mode {
+        case .backward, .backwardTransitive: test.backward
+        case .forward, .forwardTransitive: test.forward
+        case .full, .fullTransitive: test.backward && test.forward
+        case .none: true
+        }
+    }
+
+    @Test(arguments: Array(cases.indices))
+    func everyMigrationUnderEveryMode(index: Int) throws {
+        let test = Self.cases[index]
+        let cluster = try PostgresCluster.required()
+        let table = "m\(index)"
+        let registry = NSTemporaryDirectory() + "pgreflex-schemas-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: registry) }
+        let exe = try pgreflexExecutable()
+        if test.setup.contains("mood_%") {
+            try cluster.psql("CREATE TYPE mood_\(index) AS ENUM ('sad', 'ok')")
+        }
+        try cluster.psql("CREATE TABLE \(table) (\(test.setup.replacingOccurrences(of: "mood_%", with: "mood_\(index)")))")
+        let snapshot = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.\(table)",
+                                            "--registry", registry])
+        #expect(snapshot.status == 0, "\(snapshot.output)")
+        #expect(snapshot.output.contains("public.\(table)\tv1\tnew version"), "\(snapshot.output)")
+        if test.setup.contains("mood_%") {
+            try cluster.psql("ALTER TYPE mood_\(index) ADD VALUE 'happy'")
+        } else {
+            try cluster.psql("ALTER TABLE \(table) \(test.migration)")
+        }
+        for mode in CompatibilityMode.allCases {
+            var store = try SchemaRegistry(directory: registry)
+            store.setCompatibility(mode, for: "public.\(table)")
+            try store.save()
+            let check = PostgresCluster.run([exe, "schema", "check", "--dsn", cluster.conninfo, "--tables", "public.\(table)",
+                                             "--registry", registry])
+            let passes = expectedPass(test, mode)
+            #expect(check.status == (passes ? 0 : 1), "\(test.name) under \(mode.rawValue): \(check.output)")
+            #expect(check.output.contains(test.change), "\(test.name) under \(mode.rawValue): \(check.output)")
+            if !passes {
+                #expect(check.output.contains("BREAKING public.\(table)"), "\(check.output)")
+            }
+        }
+        // The JSON report says the same.
+        let json = PostgresCluster.run([exe, "schema", "check", "--dsn", cluster.conninfo, "--tables", "public.\(table)",
+                                        "--registry", registry, "--format", "json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let findings = try #require(report["findings"] as? [[String: Any]])
+        #expect(findings.contains { $0["change"] as? String == test.change && $0["table"] as? String == "public.\(table)" })
+        #expect(report["compatible"] as? Bool == true, "the last mode set was NONE")
+    }
+
+    @Test func transitiveModesCheckEveryEarlierVersion() throws {
+        let cluster = try PostgresCluster.required()
+        let registry = NSTemporaryDirectory() + "pgreflex-schemas-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: registry) }
+        let exe = try pgreflexExecutable()
+        let snapshot = [exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.tr", "--registry", registry]
+        try cluster.psql("CREATE TABLE tr (id int PRIMARY KEY, a int)")
+        #expect(PostgresCluster.run(snapshot).output.contains("v1\tnew version"))
+        try cluster.psql("ALTER TABLE tr DROP COLUMN a")
+        #expect(PostgresCluster.run(snapshot).output.contains("v2\tnew version"))
+        // Compared with v2 this only adds a nullable column; compared with v1 it changes a's type.
+        try cluster.psql("ALTER TABLE tr ADD COLUMN a text")
+        for (mode, status) in [(CompatibilityMode.backward, Int32(0)), (.backwardTransitive, 1)] {
+            var store = try SchemaRegistry(directory: registry)
+            store.setCompatibility(mode, for: "public.tr")
+            try store.save()
+            let check = PostgresCluster.run([exe, "schema", "check", "--dsn", cluster.conninfo, "--registry", registry])
+            #expect(check.status == status, "\(mode.rawValue): \(check.output)")
+            if status == 1 { #expect(check.output.contains("type_changed (integer → text) under BACKWARD_TRANSITIVE against v1")) }
+        }
+    }
+
+    @Test func snapshotIsDeterministicAndCheckAgainstAnotherRegistry() throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("""
+            CREATE SCHEMA shop;
+            CREATE TYPE shop.status AS ENUM ('new', 'paid', 'shipped');
+            CREATE TABLE shop.orders (id bigserial PRIMARY KEY, customer text NOT NULL, total numeric(12,2), status shop.status,
+                                      tags text[], placed timestamptz DEFAULT now(), doc jsonb);
+            CREATE TABLE shop.lines ("order" bigint, line int, sku varchar(32), qty int NOT NULL, PRIMARY KEY ("order", line));
+            ALTER TABLE shop.lines REPLICA IDENTITY FULL;
+            """)
+        let exe = try pgreflexExecutable()
+        let first = NSTemporaryDirectory() + "pgreflex-schemas-\(UUID().uuidString)"
+        let second = NSTemporaryDirectory() + "pgreflex-schemas-\(UUID().uuidString)"
+        defer {
+            try? FileManager.default.removeItem(atPath: first)
+            try? FileManager.default.removeItem(atPath: second)
+        }
+        func files(_ dir: String) throws -> [String: Data] {
+            var out: [String: Data] = [:]
+            for name in FileManager.default.subpaths(atPath: dir) ?? [] {
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: dir + "/" + name, isDirectory: &isDir), !isDir.boolValue {
+                    out[name] = FileManager.default.contents(atPath: dir + "/" + name)
+                }
+            }
+            return out
+        }
+        for dir in [first, second] {
+            let run = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "shop.orders,shop.lines",
+                                           "--registry", dir])
+            #expect(run.status == 0, "\(run.output)")
+        }
+        let a = try files(first)
+        #expect(a.keys.sorted() == ["index.json", "shop.lines/v1.json", "shop.orders/v1.json"])
+        #expect(a == (try files(second)), "two snapshots of one database are byte-identical")
+        let again = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "shop.orders,shop.lines",
+                                         "--registry", first])
+        #expect(again.output.contains("shop.orders\tv1\tunchanged"))
+        #expect(a == (try files(first)))
+
+        let orders = try #require(try JSONSerialization.jsonObject(with: a["shop.orders/v1.json"]!) as? [String: Any])
+        #expect(orders["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
+        let properties = try #require(orders["properties"] as? [String: [String: Any]])
+        #expect(properties["id"]?["type"] as? String == "integer")
+        #expect(properties["total"]?["type"] as? [String] == ["string", "null"])
+        #expect(properties["status"]?["enum"] as? [Any?] != nil)
+        #expect(orders["required"] as? [String] == ["customer", "id"])
+
+        // A registry from another branch: the migration there narrowed a column.
+        try cluster.psql("ALTER TABLE shop.lines ALTER COLUMN sku TYPE varchar(16)")
+        let run = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "shop.lines", "--registry", second])
+        #expect(run.output.contains("shop.lines\tv2\tnew version"))
+        let check = PostgresCluster.run([exe, "schema", "check", "--against", second, "--registry", first])
+        #expect(check.status == 1)
+        #expect(check.output.contains("BREAKING shop.lines.sku: type_narrowed (character varying(32) → character varying(16)) under BACKWARD"),
+                "\(check.output)")
+    }
+}

@@ -16,6 +16,7 @@ public struct SchemaChange: Sendable, Equatable {
         case enumValueAdded = "enum_value_added"
         case enumValueRemoved = "enum_value_removed"
         case defaultChanged = "default_changed"
+        case protectionChanged = "protection_changed"
         case primaryKeyChanged = "primary_key_changed"
         case replicaIdentityChanged = "replica_identity_changed"
         case tableDropped = "table_dropped"
@@ -110,6 +111,10 @@ extension TableSchema {
                     add(column.name, .enumValueRemoved, "removed \(lost.joined(separator: ", "))", backward: false, forward: true,
                         "a removed enum value is forward-compatible only: new readers do not know it")
                 }
+            }
+            if before.protection != column.protection {
+                add(column.name, .protectionChanged, "\(before.protection ?? "plain") → \(column.protection ?? "plain")",
+                    backward: false, forward: false, "changing a column's privacy policy changes the values consumers see")
             }
             if before.hasDefault != column.hasDefault {
                 add(column.name, .defaultChanged, column.hasDefault ? "default added" : "default dropped", backward: true, forward: true,

@@ -8,7 +8,9 @@ extension TableSchema {
         var text = "pgreflex-schema-v1\n\(qualifiedName)\n"
         for column in columns.sorted(by: { $0.name < $1.name }) {
             text += "c\u{1F}\(column.name)\u{1F}\(column.type)\u{1F}\(column.typmod)\u{1F}\(column.nullable ? "null" : "notnull")"
-            text += "\u{1F}\(column.hasDefault ? "default" : "-")\u{1F}\(column.enumLabels?.joined(separator: "\u{1E}") ?? "-")\n"
+            text += "\u{1F}\(column.hasDefault ? "default" : "-")\u{1F}\(column.enumLabels?.joined(separator: "\u{1E}") ?? "-")"
+            text += column.protection.map { "\u{1F}protected:\($0)" } ?? ""
+            text += "\n"
         }
         text += "pk\u{1F}\(primaryKey.joined(separator: "\u{1F}"))\nri\u{1F}\(replicaIdentity)\n"
         let digest = SHA256.hash(data: Array(text.utf8))

@@ -7,10 +7,15 @@ extension TableSchema {
         var properties: [String: Any] = [:]
         for column in columns {
             var property: [String: Any] = ["x-pgreflex-type": column.type]
-            if let type = Self.jsonType(of: column.type) {
+            // A protected value is a string (a token, a pseudonym, a mask or a placeholder).
+            if let type = column.protection == nil ? Self.jsonType(of: column.type) : "string" {
                 property["type"] = column.nullable ? [type, "null"] : type
             }
-            if let labels = column.enumLabels { property["enum"] = labels + (column.nullable ? [NSNull()] : []) }
+            if let protection = column.protection {
+                property["x-pgreflex-protection"] = protection
+            } else if let labels = column.enumLabels {
+                property["enum"] = labels + (column.nullable ? [NSNull()] : [])
+            }
             properties[column.name] = property
         }
         let details: [String: Any] = [
@@ -24,6 +29,7 @@ extension TableSchema {
                     "nullable": column.nullable, "has_default": column.hasDefault,
                 ]
                 if let labels = column.enumLabels { object["enum_labels"] = labels }
+                if let protection = column.protection { object["protection"] = protection }
                 return object
             },
         ]
@@ -66,7 +72,7 @@ extension TableSchema {
             else { throw SchemaRegistryError(file: file, message: "a column lacks name, position, type or nullable") }
             parsed.append(Column(name: name, position: position, type: type, typmod: Int32(column["typmod"] as? Int ?? -1),
                                  nullable: nullable, hasDefault: column["has_default"] as? Bool ?? false,
-                                 enumLabels: column["enum_labels"] as? [String]))
+                                 enumLabels: column["enum_labels"] as? [String], protection: column["protection"] as? String))
         }
         self.init(schema: parts[0], table: parts[1], columns: parsed.sorted { $0.position < $1.position },
                   primaryKey: details["primary_key"] as? [String] ?? [], replicaIdentity: details["replica_identity"] as? String ?? "default")

@@ -12,9 +12,13 @@ public struct TableSchema: Sendable, Equatable {
         public var hasDefault: Bool
         /// For enum types: the labels in sort order.
         public var enumLabels: [String]?
+        /// The privacy policy applied to the column's values (`hash`, `tokenize`, `mask`, `redact`):
+        /// events then carry a string, whatever the column's type.
+        public var protection: String?
 
         public init(name: String, position: Int, type: String, typmod: Int32 = -1, nullable: Bool = true, hasDefault: Bool = false,
-                    enumLabels: [String]? = nil) {
+                    enumLabels: [String]? = nil, protection: String? = nil) {
+            self.protection = protection
             self.name = name
             self.position = position
             self.type = type

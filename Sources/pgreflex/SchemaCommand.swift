@@ -18,12 +18,15 @@ struct SchemaCommand: AsyncParsableCommand {
         @Option(help: "Tables as schema.table (comma-separated). Default: every table outside the system schemas.",
                 transform: parseTables) var tables: [TableName] = []
         @Option(help: "The registry directory.") var registry = "Schemas"
+        @Option(help: "Apply the privacy section of this YAML file: protected columns are recorded as strings, dropped ones left out.")
+        var privacy: String?
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             global.bootstrapLogging()
             do {
-                let schemas = try await liveSchemas(dsn: dsn, tables: tables)
+                let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
+                let schemas = try await liveSchemas(dsn: dsn, tables: tables).map { $0.protected(by: policy) }
                 var store = try SchemaRegistry(directory: registry)
                 for schema in schemas {
                     let (version, isNew) = store.record(schema)
@@ -45,6 +48,8 @@ struct SchemaCommand: AsyncParsableCommand {
         @Option(help: "Only these tables (comma-separated schema.table).", transform: parseTables) var tables: [TableName] = []
         @Option(help: "The registry to check against.") var registry = "Schemas"
         @Option(help: "text or json.") var format: Format = .text
+        @Option(help: "Apply the privacy section of this YAML file to the live tables, as snapshot --privacy did.")
+        var privacy: String?
         @OptionGroup var global: GlobalOptions
 
         enum Format: String, ExpressibleByArgument { case text, json }
@@ -60,7 +65,8 @@ struct SchemaCommand: AsyncParsableCommand {
                 let store = try SchemaRegistry(directory: registry)
                 var candidates: [TableSchema]
                 if let dsn {
-                    candidates = try await liveSchemas(dsn: dsn, tables: tables)
+                    let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
+                    candidates = try await liveSchemas(dsn: dsn, tables: tables).map { $0.protected(by: policy) }
                 } else {
                     let other = try SchemaRegistry(directory: against!)
                     candidates = other.tables.values.compactMap(\.versions.last)

@@ -141,6 +141,18 @@ struct PrivacyTests {
         #expect(audit.allSatisfy { ($0.after?["email"] as? String)?.hasPrefix("hash:k2:") == true })
         #expect(Set(audit.compactMap { $0.after?["email"] as? String }).count == 20)
 
+        // The registry records what events carry: protected columns as strings, dropped ones gone.
+        let snapshot = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.customers",
+                                            "--privacy", dir + "/run.yaml", "--registry", dir + "/Schemas"])
+        #expect(snapshot.status == 0, "\(snapshot.output)")
+        let schema = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: dir + "/Schemas/public.customers/v1.json"))) as? [String: Any])
+        let properties = try #require(schema["properties"] as? [String: [String: Any]])
+        #expect(Set(properties.keys) == ["id", "name", "email", "phone", "ssn", "notes", "age"])
+        #expect(properties["email"]?["x-pgreflex-protection"] as? String == "tokenize")
+        #expect(properties["email"]?["type"] as? [String] == ["string", "null"])
+        #expect(properties["age"]?["type"] as? [String] == ["integer", "null"])
+
         // Rotation: with k1 active, tokens differ, and the k1+k2 keyring reverses both.
         try """
             privacy:

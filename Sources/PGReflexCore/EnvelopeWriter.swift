@@ -191,7 +191,12 @@ public struct EnvelopeWriter: Sendable {
         writer.raw(segments.middle)
         if let relation = event.relation { writer.raw(relation.schemaJSON) } else { writer.null() }
         writer.raw(",\"table\":")
-        if let relation = event.relation { writer.raw(relation.tableJSON) } else { writer.null() }
+        if let relation = event.relation {
+            writer.raw(relation.tableJSON)
+            writer.raw(relation.schemaVersionJSON)
+        } else {
+            writer.raw("null,\"schema_version\":null")
+        }
         writer.raw(segments.tail)
         writer.unsigned(event.lsn.rawValue)
         writer.raw(",\"xmin\":null")

@@ -41,7 +41,15 @@ public final class RelationDescriptor: Sendable {
     let identityColumnIndexes: [Int]
     let shownKeyColumnIndexes: [Int]
 
-    public init(_ relation: PgOutputMessage.Relation, details: RelationDetails? = nil, privacy: PrivacyPolicy? = nil) {
+    /// The table's schema version in the registry, nil when unknown.
+    public let schemaVersion: Int?
+    /// `,"schema_version":N` (or null), written into the source block.
+    let schemaVersionJSON: [UInt8]
+
+    public init(_ relation: PgOutputMessage.Relation, details: RelationDetails? = nil, privacy: PrivacyPolicy? = nil,
+                schemaVersion: Int? = nil) {
+        self.schemaVersion = schemaVersion
+        schemaVersionJSON = Array(",\"schema_version\":\(schemaVersion.map(String.init) ?? "null")".utf8)
         self.relation = relation
         var keys = JSONWriter()
         var ranges: [Range<Int>] = []

@@ -58,6 +58,8 @@ public struct RunConfiguration: Sendable {
     public var sink: Sink
     /// Column policies and approved columns; see RunConfiguration+Privacy.swift.
     public var privacy: PrivacyPolicy?
+    /// The schema registry directory (`schemas.directory`, default `Schemas` beside this file).
+    public var schemaRegistry: String
 
     public static func load(_ path: String, environment: [String: String]? = nil) throws -> RunConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
@@ -79,7 +81,7 @@ public struct RunConfiguration: Sendable {
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "privacy"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "privacy", "schemas"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -158,7 +160,11 @@ public struct RunConfiguration: Sendable {
                 fsyncMaxRecords: fsyncRecords, fsyncMaxDelay: .milliseconds(fsyncDelayMS),
                 retentionBytes: retentionBytes, retentionAge: retentionHours.map { .seconds($0 * 3600) }),
             sink: .file(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))),
-            privacy: try top["privacy"].map { try reader.privacy($0) })
+            privacy: try top["privacy"].map { try reader.privacy($0) },
+            schemaRegistry: reader.path(try top["schemas"].map { node in
+                let schemas = try reader.mapping(node, "schemas", keys: ["directory"])
+                return try reader.string(try reader.required(schemas, "directory", in: node, section: "schemas"), "schemas.directory")
+            } ?? "Schemas"))
     }
 
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }

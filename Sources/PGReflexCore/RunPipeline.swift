@@ -21,7 +21,7 @@ public final class RunPipeline: Sendable {
             endLSN: endLSN, idleExit: idleExit,
             monitor: .init(heartbeatInterval: source.heartbeatInterval, checkInterval: source.slotCheckInterval,
                            retainedWALWarningBytes: source.retainedWALWarningBytes),
-            privacy: configuration.privacy), logger: logger)
+            privacy: configuration.privacy, schemaRegistry: configuration.schemaRegistry), logger: logger)
     }
 
     public func requestStop() {

@@ -1,5 +1,6 @@
 public import PGReflexSchema
 public import PGReflexTransport
+public import PGReflexWire
 
 /// Reads table schemas from a live database (an ordinary session).
 public struct SchemaCatalog: Sendable {
@@ -54,5 +55,39 @@ public struct SchemaCatalog: Sendable {
             throw ReplicationError(code: .tableNotFound, message: "table \(table.schema).\(table.name) does not exist")
         }
         return schemas
+    }
+}
+
+extension SchemaCatalog {
+    /// The schema of a relation as a Relation message describes it. Names, types and typmods
+    /// come from the message; nullability, defaults, enum labels and the key from the current
+    /// catalog, for the columns that still match it (the catalog may already be ahead of the
+    /// stream: a column it no longer has counts as nullable, without a default).
+    public func tableSchema(for relation: PgOutputMessage.Relation) async throws -> TableSchema {
+        let table = TableName(schema: relation.namespace, name: relation.name)
+        let current = try await tableSchemas([table]).first
+        let values = relation.columns.enumerated().map { "(\($0.offset), \($0.element.typeOID)::oid, \($0.element.typeModifier))" }
+        let types = values.isEmpty ? [] : try await connection.execute(
+            "SELECT pg_catalog.format_type(x.oid, x.typmod) FROM (VALUES \(values.joined(separator: ", "))) x(n, oid, typmod) ORDER BY x.n")
+        var columns: [TableSchema.Column] = []
+        for (index, column) in relation.columns.enumerated() {
+            let type = types[index].first.flatMap { $0 } ?? "oid \(column.typeOID)"
+            var schemaColumn = TableSchema.Column(name: column.name, position: index + 1, type: type, typmod: column.typeModifier)
+            if let known = current?.column(named: column.name), known.type == type {
+                schemaColumn.nullable = known.nullable
+                schemaColumn.hasDefault = known.hasDefault
+                schemaColumn.enumLabels = known.enumLabels
+            }
+            columns.append(schemaColumn)
+        }
+        let identity: String = switch relation.replicaIdentity {
+        case .default: "default"
+        case .full: "full"
+        case .index: "index"
+        case .nothing: "nothing"
+        }
+        let names = Set(columns.map(\.name))
+        return TableSchema(schema: relation.namespace, table: relation.name, columns: columns,
+                           primaryKey: (current?.primaryKey ?? []).filter { names.contains($0) }, replicaIdentity: identity)
     }
 }

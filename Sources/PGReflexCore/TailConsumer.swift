@@ -1,5 +1,6 @@
 import Logging
 import PGReflexPrivacy
+import PGReflexSchema
 import PGReflexTransport
 import PGReflexWire
 
@@ -17,6 +18,9 @@ struct TailConsumer<Output: ChangeOutput> {
     let catalog: RelationCatalog?
     let endLSN: LSN?
     let privacy: PrivacyPolicy?
+    /// Numbers each table shape; saved to its directory when `persistSchemas`.
+    private var schemas: SchemaRegistry
+    let persistSchemas: Bool
     /// `schema.table` of the configured tables; events of other published tables are skipped.
     let allowedTables: Set<String>?
     private var skippedTables = Set<String>()
@@ -37,8 +41,10 @@ struct TailConsumer<Output: ChangeOutput> {
     private var processing = EnvelopeWriter.ProcessingTime.now()
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
-         privacy: PrivacyPolicy? = nil, allowedTables: Set<String>? = nil,
+         privacy: PrivacyPolicy? = nil, allowedTables: Set<String>? = nil, schemas: SchemaRegistry? = nil,
          output: Output, stream: ReplicationStream, logger: Logger) throws {
+        self.persistSchemas = schemas != nil
+        self.schemas = schemas ?? SchemaRegistry()
         self.privacy = privacy
         self.allowedTables = allowedTables
         spill = try StreamedTransactionSpill()
@@ -130,7 +136,17 @@ struct TailConsumer<Output: ChangeOutput> {
             logger.warning("no JSON mapping for this type: its values are written as their text form",
                            metadata: ["type": "\(type)"])
         }
-        let descriptor = RelationDescriptor(relation, details: details, privacy: privacy)
+        let schema = try await SchemaCatalog(connection: catalog.connection).tableSchema(for: relation).protected(by: privacy)
+        let (version, isNew) = schemas.record(schema)
+        if isNew && persistSchemas {
+            try schemas.save()
+            logger.warning("recorded a new schema version in the registry: review it and commit it", metadata: [
+                "table": "\(schema.qualifiedName)", "schema.version": "\(version)", "schema.registry": "\(schemas.directory)",
+            ])
+        } else if isNew && version > 1 {
+            logger.notice("the table's schema changed mid-stream", metadata: ["table": "\(schema.qualifiedName)", "schema.version": "\(version)"])
+        }
+        let descriptor = RelationDescriptor(relation, details: details, privacy: privacy, schemaVersion: version)
         described[relation.oid] = descriptor
         return descriptor
     }

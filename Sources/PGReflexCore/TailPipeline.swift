@@ -1,5 +1,6 @@
 public import Logging
 public import PGReflexPrivacy
+import PGReflexSchema
 public import PGReflexTransport
 public import PGReflexWire
 import Synchronization
@@ -36,6 +37,9 @@ public final class TailPipeline: Sendable {
         public var monitor: SlotMonitor<ContinuousClock.Instant>.Options
         /// Column policies applied as events are encoded (nothing protected leaves unprotected).
         public var privacy: PrivacyPolicy?
+        /// The schema registry directory: shapes are numbered by it, and new ones recorded in it.
+        /// nil: numbered in memory, from 1, for this run only.
+        public var schemaRegistry: String?
 
         public init(
             dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
@@ -43,8 +47,10 @@ public final class TailPipeline: Sendable {
             idleExit: Duration? = nil, protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on,
             serverName: String = "pgreflex", unavailableValuePlaceholder: String = "__debezium_unavailable_value",
             transactionEvents: Bool = false, decimalHandling: DecimalHandling = .string,
-            monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init(), privacy: PrivacyPolicy? = nil
+            monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init(), privacy: PrivacyPolicy? = nil,
+            schemaRegistry: String? = nil
         ) {
+            self.schemaRegistry = schemaRegistry
             self.privacy = privacy
             self.monitor = monitor
             self.decimalHandling = decimalHandling
@@ -139,6 +145,7 @@ public final class TailPipeline: Sendable {
                 envelopes: EnvelopeWriter(options: envelopeOptions), catalog: catalog,
                 endLSN: options.endLSN, privacy: options.privacy,
                 allowedTables: options.tables.isEmpty ? nil : Set(options.tables.map { "\($0.schema).\($0.name)" }),
+                schemas: try options.schemaRegistry.map { try SchemaRegistry(directory: $0) },
                 output: output, stream: stream, logger: logger)
             defer { consumer.close() }
             let clock = ContinuousClock()

@@ -19,6 +19,12 @@ public struct SchemaRegistry: Sendable {
 
     public static let indexName = "index.json"
 
+    /// An empty registry in memory, never saved.
+    public init() {
+        directory = ""
+        tables = [:]
+    }
+
     /// Loads the registry; a missing directory is an empty registry.
     public init(directory: String) throws {
         self.directory = directory

@@ -64,6 +64,9 @@ struct TailCommand: AsyncParsableCommand {
     @Option(help: "Apply the privacy section of this YAML file (the run configuration, say) before printing.")
     var privacy: String?
 
+    @Option(help: "The schema registry directory: versions in source.schema_version come from it, and new shapes are recorded in it. Default: numbered in memory for this run.")
+    var schemas: String?
+
     @OptionGroup var global: GlobalOptions
 
     enum StreamingMode: String, ExpressibleByArgument {
@@ -102,7 +105,7 @@ struct TailCommand: AsyncParsableCommand {
             decimalHandling: decimalHandlingMode,
             monitor: .init(heartbeatInterval: heartbeatInterval.map { .milliseconds(Int64($0 * 1000)) },
                            retainedWALWarningBytes: 1 << 30),
-            privacy: policy)
+            privacy: policy, schemaRegistry: schemas)
         try await runUntilDone(PipelineService(tail: TailPipeline(options: options, logger: logger), output: .standardOutput),
                                logger: logger)
     }

@@ -1,6 +1,10 @@
 import Foundation
 import PGReflexSchema
 import PGReflexTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// `pgreflex schema snapshot` and `schema check` against a real database: every migration of
@@ -176,5 +180,47 @@ struct SchemaCompatibilityTests {
         #expect(check.status == 1)
         #expect(check.output.contains("BREAKING shop.lines.sku: type_narrowed (character varying(32) → character varying(16)) under BACKWARD"),
                 "\(check.output)")
+    }
+}
+
+/// Schema versions on events: an ALTER TABLE in the middle of the stream gives the next event the
+/// new version, and the events before it keep the old one.
+@Suite(.postgresCluster, .serialized)
+struct SchemaVersionStreamTests {
+    @Test func anAlterMidStreamBumpsTheVersionFromTheNextEvent() throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("CREATE TABLE sv (id int PRIMARY KEY, a text NOT NULL); CREATE PUBLICATION sv_pub FOR TABLE sv;")
+        try cluster.createSlot("sv_slot")
+        let registry = NSTemporaryDirectory() + "pgreflex-schemas-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: registry) }
+        let exe = try pgreflexExecutable()
+        // The reviewed registry knows the starting shape.
+        let snapshot = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.sv", "--registry", registry])
+        #expect(snapshot.status == 0, "\(snapshot.output)")
+        try cluster.psql("INSERT INTO sv VALUES (1, 'a'), (2, 'b')")
+        try cluster.psql("BEGIN; INSERT INTO sv VALUES (3, 'c'); ALTER TABLE sv ADD COLUMN b int; INSERT INTO sv VALUES (4, 'd', 4); COMMIT;")
+        try cluster.psql("INSERT INTO sv VALUES (5, 'e', 5)")
+        try cluster.psql("ALTER TABLE sv ALTER COLUMN b TYPE bigint")
+        try cluster.psql("UPDATE sv SET b = 6 WHERE id = 5")
+        let end = try cluster.currentInsertLSN()
+        let out = registry + "-tail.jsonl"
+        defer { unlink(out) }
+        let tail = PostgresCluster.run([exe, "tail", "--dsn", cluster.conninfo, "--slot", "sv_slot", "--publication", "sv_pub",
+                                        "--schemas", registry, "--end-lsn", "\(end)"], standardOutput: out)
+        #expect(tail.status == 0, "\(tail.output)")
+        let lines = try parseLines(Data(contentsOf: URL(fileURLWithPath: out)))
+        let versions = lines.map { $0.source["schema_version"] as? Int }
+        #expect(versions == [1, 1, 1, 2, 2, 3], "\(versions)")
+        #expect(tail.output.contains("recorded a new schema version"), "\(tail.output)")
+        let store = try SchemaRegistry(directory: registry)
+        let table = try #require(store.tables["public.sv"])
+        #expect(table.versions.count == 3)
+        #expect(table.versions[1].column(named: "b")?.type == "integer")
+        #expect(table.versions[2].column(named: "b")?.type == "bigint")
+        // The registry's v1 came from the catalog, the stream matched it: same fingerprint, no extra version.
+        #expect(table.versions[0].columns.map(\.name) == ["id", "a"])
+        // The live database is the latest version: nothing to report.
+        let check = PostgresCluster.run([exe, "schema", "check", "--dsn", cluster.conninfo, "--registry", registry])
+        #expect(check.status == 0, "\(check.output)")
     }
 }

@@ -44,6 +44,16 @@ ALTER TABLE inventory REPLICA IDENTITY FULL;
 INSERT INTO inventory VALUES ('SKU-1', 1, 40, '{"color": "red"}');
 SQL
 
+# The demo's tables are registered in Schemas/ (reviewed in git). The check is what CI runs after
+# migrations; PGREFLEX_DEMO_SNAPSHOT=1 rewrites the registry from these tables instead.
+TABLES=public.orders,public.support_tickets,public.inventory
+if [ "${PGREFLEX_DEMO_SNAPSHOT:-}" = 1 ]; then
+  "$PGREFLEX" schema snapshot --dsn "$DSN" --tables "$TABLES" --registry Schemas >&2
+fi
+echo "demo: pgreflex schema check against Schemas/" >&2
+"$PGREFLEX" schema check --dsn "$DSN" --tables "$TABLES" --registry Schemas >&2
+cp -r Schemas "$DIR/Schemas"
+
 "$PGREFLEX" slot create --dsn "$DSN" --slot demo_slot >/dev/null
 psql "$DSN" -Xq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE PUBLICATION demo_pub FOR TABLE orders, support_tickets, inventory;
@@ -57,4 +67,4 @@ SQL
 END=$(psql "$DSN" -XAtc "SELECT pg_current_wal_insert_lsn()")
 
 echo "demo: pgreflex tail --end-lsn $END" >&2
-"$PGREFLEX" tail --dsn "$DSN" --slot demo_slot --publication demo_pub --end-lsn "$END" --log-level warning
+"$PGREFLEX" tail --dsn "$DSN" --slot demo_slot --publication demo_pub --end-lsn "$END" --schemas "$DIR/Schemas" --log-level warning

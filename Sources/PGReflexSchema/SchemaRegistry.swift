@@ -7,9 +7,6 @@ import Foundation
 public struct SchemaRegistry: Sendable {
     public struct Table: Sendable {
         public var compatibility: CompatibilityMode
-        /// What `run` does when it meets an unregistered version: deliver it, or hold the
-        /// table's events until `pgreflex schema accept`.
-        public var onNewVersion: String
         /// Oldest first; version n is `versions[n - 1]`.
         public var versions: [TableSchema]
     }
@@ -55,7 +52,7 @@ public struct SchemaRegistry: Sendable {
                 }
                 schemas.append(schema)
             }
-            tables[name] = Table(compatibility: mode, onNewVersion: entry["on_new_version"] as? String ?? "continue", versions: schemas)
+            tables[name] = Table(compatibility: mode, versions: schemas)
         }
     }
 
@@ -72,7 +69,7 @@ public struct SchemaRegistry: Sendable {
     @discardableResult
     public mutating func record(_ schema: TableSchema) -> (version: Int, isNew: Bool) {
         if let known = version(of: schema) { return (known, false) }
-        var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, onNewVersion: "continue", versions: [])
+        var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, versions: [])
         table.versions.append(schema)
         tables[schema.qualifiedName] = table
         return (table.versions.count, true)
@@ -91,7 +88,6 @@ public struct SchemaRegistry: Sendable {
             }
             entries[name] = [
                 "compatibility": table.compatibility.rawValue,
-                "on_new_version": table.onNewVersion,
                 "versions": table.versions.enumerated().map { n, schema in
                     ["version": n + 1, "fingerprint": schema.fingerprint, "file": Self.fileName(name, version: n + 1)] as [String: Any]
                 },

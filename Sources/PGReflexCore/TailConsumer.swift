@@ -23,7 +23,8 @@ struct TailConsumer<Output: ChangeOutput> {
     let persistSchemas: Bool
     /// `schema.table` of the configured tables; events of other published tables are skipped.
     let allowedTables: Set<String>?
-    private var skippedTables = Set<String>()
+    /// Relations of published tables outside `allowedTables`, decided once per shape.
+    private var skippedRelations = Set<UInt32>()
     let stream: ReplicationStream
     let logger: Logger
     private(set) var events = 0
@@ -103,16 +104,7 @@ struct TailConsumer<Output: ChangeOutput> {
     }
 
     private mutating func write(_ event: ChangeEvent) throws {
-        if let allowedTables, let relation = event.relation?.relation {
-            let name = "\(relation.namespace).\(relation.name)"
-            if !allowedTables.contains(name) {
-                if skippedTables.insert(name).inserted {
-                    logger.warning("the publication includes a table that is not among the configured tables: its changes are skipped",
-                                   metadata: ["table": "\(name)"])
-                }
-                return
-            }
-        }
+        if !skippedRelations.isEmpty, let oid = event.relation?.relation.oid, skippedRelations.contains(oid) { return }
         if let relation = event.relation, relation.relation.replicaIdentity == .nothing,
            event.operation == .update || event.operation == .delete,
            warnedNoIdentity.insert(relation.relation.oid).inserted {
@@ -130,6 +122,16 @@ struct TailConsumer<Output: ChangeOutput> {
     /// relation shape.
     private mutating func describe(_ relation: PgOutputMessage.Relation) async throws -> RelationDescriptor {
         if let known = described[relation.oid], known.relation == relation { return known }
+        let name = "\(relation.namespace).\(relation.name)"
+        if let allowedTables, !allowedTables.contains(name) {
+            if skippedRelations.insert(relation.oid).inserted {
+                logger.warning("the publication includes a table that is not among the configured tables: its changes are skipped",
+                               metadata: ["table": "\(name)"])
+            }
+            return RelationDescriptor(relation)  // never written: no catalog lookup, no schema version
+        } else {
+            skippedRelations.remove(relation.oid)
+        }
         guard let catalog else { return RelationDescriptor(relation, privacy: privacy) }
         let details = try await catalog.details(for: relation)
         for type in details.unknownTypes where warnedTypes.insert(type).inserted {

@@ -61,6 +61,27 @@ struct SlotMaintenanceTests {
         #expect(text.contains("slot.retained_wal_bytes="), "\(text)")
     }
 
+    @Test func onlyTheConfiguredTablesAreDecoded() throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("""
+            CREATE TABLE al_yes (id int PRIMARY KEY); CREATE TABLE al_no (id int PRIMARY KEY, secret text);
+            CREATE PUBLICATION al_pub FOR TABLE al_yes, al_no;
+            """)
+        try cluster.createSlot("al_slot")
+        try cluster.psql("BEGIN; INSERT INTO al_yes VALUES (1); INSERT INTO al_no VALUES (1, 'not-approved-value'); INSERT INTO al_yes VALUES (2); COMMIT;")
+        let end = try cluster.currentInsertLSN()
+        let out = NSTemporaryDirectory() + "pgreflex-allow-\(UUID().uuidString).jsonl"
+        defer { unlink(out) }
+        let tail = PostgresCluster.run([try pgreflexExecutable(), "tail", "--dsn", cluster.conninfo, "--slot", "al_slot",
+                                        "--publication", "al_pub", "--tables", "public.al_yes", "--end-lsn", "\(end)"],
+                                       standardOutput: out)
+        #expect(tail.status == 0, "\(tail.output)")
+        let lines = try parseLines(Data(contentsOf: URL(fileURLWithPath: out)))
+        #expect(lines.map(\.table) == ["al_yes", "al_yes"])
+        #expect(tail.output.contains("its changes are skipped") && tail.output.contains("public.al_no"), "\(tail.output)")
+        #expect(LeakScan.scan([out], for: ["not-approved-value"]).hits.isEmpty)
+    }
+
     @Test func startLSNAfterTheSlotsPositionSkipsWhatCommittedBeforeIt() throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql("CREATE TABLE sl (id int PRIMARY KEY); CREATE PUBLICATION sl_pub FOR TABLE sl;")

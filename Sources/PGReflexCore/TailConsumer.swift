@@ -90,8 +90,7 @@ struct TailConsumer<Output: ChangeOutput> {
                 // nothing before walEnd is still to come: once the output has made safe what it
                 // holds, walEnd may be confirmed (PostgreSQL waits for that at shutdown).
                 if !assembler.inTransaction && spill.isEmpty {
-                    output.caughtUp(to: keepalive.walEnd)
-                    caughtUp = true
+                    markCaughtUp(to: keepalive.walEnd)
                     if let endLSN, keepalive.walEnd >= endLSN {
                         reason = .endLSN
                         break frames
@@ -101,6 +100,13 @@ struct TailConsumer<Output: ChangeOutput> {
         }
         if try !flush() { return .outputClosed }
         return reason
+    }
+
+    /// Nothing before `lsn` is still to come. With an end LSN, no further than it: `--end-lsn`
+    /// confirms exactly up to the end, even when the server has read further.
+    private mutating func markCaughtUp(to lsn: LSN) {
+        output.caughtUp(to: endLSN.map { min(lsn, $0) } ?? lsn)
+        caughtUp = true
     }
 
     private mutating func write(_ event: ChangeEvent) throws {
@@ -211,10 +217,7 @@ struct TailConsumer<Output: ChangeOutput> {
                message.prefix == TailPipeline.heartbeatPrefix {
                 // Not an event: a position to confirm while the captured tables are idle.
                 heartbeats += 1
-                if !assembler.inTransaction && spill.isEmpty {
-                    output.caughtUp(to: message.lsn)
-                    caughtUp = true
-                }
+                if !assembler.inTransaction && spill.isEmpty { markCaughtUp(to: message.lsn) }
                 return false
             }
             try write(event)

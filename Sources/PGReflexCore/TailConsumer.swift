@@ -144,7 +144,7 @@ struct TailConsumer<Output: ChangeOutput> {
             logger.warning("no JSON mapping for this type: its values are written as their text form",
                            metadata: ["type": "\(type)"])
         }
-        let schema = try await SchemaCatalog(connection: catalog.connection).tableSchema(for: relation).protected(by: privacy)
+        let schema = try await catalog.tableSchema(for: relation).protected(by: privacy)
         let (version, isNew) = schemas.record(schema)
         if isNew && persistSchemas {
             try schemas.save()

@@ -87,5 +87,5 @@ struct SchemaCommand: AsyncParsableCommand {
 
 func liveSchemas(dsn: String, tables: [TableName]) async throws -> [TableSchema] {
     let connection = try await PostgresConnection.connect(dsn, mode: .sql, logger: Logger(label: "pgreflex.schema"))
-    return try await SchemaCatalog(connection: connection).tableSchemas(tables)
+    return try await RelationCatalog(connection: connection).tableSchemas(tables)
 }

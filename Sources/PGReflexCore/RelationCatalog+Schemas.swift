@@ -2,14 +2,8 @@ public import PGReflexSchema
 public import PGReflexTransport
 public import PGReflexWire
 
-/// Reads table schemas from a live database (an ordinary session).
-public struct SchemaCatalog: Sendable {
-    let connection: PostgresConnection
-
-    public init(connection: PostgresConnection) {
-        self.connection = connection
-    }
-
+/// Table schemas for the registry, read from the same catalog session.
+extension RelationCatalog {
     /// The given tables, or every ordinary and partitioned table outside the system schemas.
     /// A named table that does not exist is an error.
     public func tableSchemas(_ tables: [TableName] = []) async throws -> [TableSchema] {
@@ -58,7 +52,7 @@ public struct SchemaCatalog: Sendable {
     }
 }
 
-extension SchemaCatalog {
+extension RelationCatalog {
     /// The schema of a relation as a Relation message describes it. Names, types and typmods
     /// come from the message; nullability, defaults, enum labels and the key from the current
     /// catalog, for the columns that still match it (the catalog may already be ahead of the

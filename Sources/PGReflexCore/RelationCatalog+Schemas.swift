@@ -5,8 +5,8 @@ public import PGReflexWire
 /// Table schemas for the registry, read from the same catalog session.
 extension RelationCatalog {
     /// The given tables, or every ordinary and partitioned table outside the system schemas.
-    /// A named table that does not exist is an error.
-    public func tableSchemas(_ tables: [TableName] = []) async throws -> [TableSchema] {
+    /// A named table that does not exist is an error, unless `allowMissing`.
+    public func tableSchemas(_ tables: [TableName] = [], allowMissing: Bool = false) async throws -> [TableSchema] {
         let filter: String
         if tables.isEmpty {
             filter = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'"
@@ -45,7 +45,7 @@ extension RelationCatalog {
                 nullable: row[6] != "t", hasDefault: row[7] == "t",
                 enumLabels: row[8].map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) }))
         }
-        for table in tables where !schemas.contains(where: { $0.schema == table.schema && $0.table == table.name }) {
+        for table in tables where !allowMissing && !schemas.contains(where: { $0.schema == table.schema && $0.table == table.name }) {
             throw ReplicationError(code: .tableNotFound, message: "table \(table.schema).\(table.name) does not exist")
         }
         return schemas
@@ -59,7 +59,8 @@ extension RelationCatalog {
     /// stream: a column it no longer has counts as nullable, without a default).
     public func tableSchema(for relation: PgOutputMessage.Relation) async throws -> TableSchema {
         let table = TableName(schema: relation.namespace, name: relation.name)
-        let current = try await tableSchemas([table]).first
+        // The table may be gone by now (dropped after these changes were written): the stream goes on.
+        let current = try await tableSchemas([table], allowMissing: true).first
         let values = relation.columns.enumerated().map { "(\($0.offset), \($0.element.typeOID)::oid, \($0.element.typeModifier))" }
         let types = values.isEmpty ? [] : try await connection.execute(
             "SELECT pg_catalog.format_type(x.oid, x.typmod) FROM (VALUES \(values.joined(separator: ", "))) x(n, oid, typmod) ORDER BY x.n")

@@ -219,8 +219,22 @@ struct SchemaVersionStreamTests {
         #expect(table.versions[2].column(named: "b")?.type == "bigint")
         // The registry's v1 came from the catalog, the stream matched it: same fingerprint, no extra version.
         #expect(table.versions[0].columns.map(\.name) == ["id", "a"])
-        // The live database is the latest version: nothing to report.
-        let check = PostgresCluster.run([exe, "schema", "check", "--dsn", cluster.conninfo, "--registry", registry])
+        // A table dropped after its changes were written: its events still arrive, versioned.
+        try cluster.psql("CREATE TABLE sv_gone (id int PRIMARY KEY); ALTER PUBLICATION sv_pub ADD TABLE sv_gone;")
+        try cluster.psql("INSERT INTO sv_gone VALUES (1)")
+        let goneEnd = try cluster.currentInsertLSN()
+        try cluster.psql("DROP TABLE sv_gone")
+        let gone = PostgresCluster.run([exe, "tail", "--dsn", cluster.conninfo, "--slot", "sv_slot", "--publication", "sv_pub",
+                                        "--schemas", registry, "--end-lsn", "\(goneEnd)"], standardOutput: out)
+        #expect(gone.status == 0, "\(gone.output)")
+        let goneLines = try parseLines(Data(contentsOf: URL(fileURLWithPath: out)))
+        #expect(goneLines.map(\.table) == ["sv_gone"])
+        #expect(goneLines.first?.source["schema_version"] as? Int == 1)
+
+        // The live sv is the latest version: nothing to report. The dropped table is a break.
+        let check = PostgresCluster.run([exe, "schema", "check", "--dsn", cluster.conninfo, "--registry", registry, "--tables", "public.sv"])
         #expect(check.status == 0, "\(check.output)")
+        let whole = PostgresCluster.run([exe, "schema", "check", "--dsn", cluster.conninfo, "--registry", registry])
+        #expect(whole.status == 1 && whole.output.contains("BREAKING public.sv_gone: table_dropped"), "\(whole.output)")
     }
 }

@@ -1,32 +1,89 @@
+import Logging
 import PGReflexJournal
+import PGReflexSchema
 import PGReflexWire
 
 /// `run`'s output. Each event goes into the journal; the last event of a transaction carries
 /// the transaction's end LSN. The journal is fsynced in groups, and only then are the events
 /// delivered to the sink and, once the sink has synced them, checkpointed. The slot is told a
 /// transaction is done only when the journal holds it durably.
+///
+/// Events of a table whose schema version awaits acceptance are journaled but not delivered
+/// (`SchemaHolds`); the checkpoint records where each hold began, and the registry is polled
+/// until the version is accepted.
 struct JournalOutput: ChangeOutput {
     let journal: Journal
     let sink: FileSink
     let checkpointPath: String
     var policy: GroupCommit<ContinuousClock.Instant>
-    var watermark: AcknowledgementWatermark
+    private var watermark = AcknowledgementWatermark()
+    private var holds: SchemaHolds<ContinuousClock.Instant>
+    let registryDirectory: String
+    let logger: Logger
     let clock = ContinuousClock()
     var buffer = JSONWriter(capacity: 64 << 10)
-    /// The latest event, held until we know whether it ends its transaction.
-    private var pending: JournalRecord?
-    /// Durable in the journal once synced, then delivered.
-    private var undelivered: [JournalRecord] = []
+    /// The latest event, held until we know whether it ends its transaction, with its table and
+    /// version when holds apply.
+    private var pending: (record: JournalRecord, table: String?, version: Int?)?
+    /// Durable in the journal once synced, then delivered (or, when held, only checkpointed).
+    private var undelivered: [(record: JournalRecord, deliver: Bool)] = []
+    /// A hold began or ended since the checkpoint was written.
+    private var holdsChanged = false
+    private var nextRegistryPoll: ContinuousClock.Instant
     /// A keepalive position reached with nothing open: confirmable once the journal is synced.
     private var caughtUpTo = LSN.invalid
 
+    /// How often the registry is read while a table is held.
+    static let registryPollInterval = Duration.seconds(1)
+    /// The checkpoint position before any event: a hold can begin before anything is delivered.
+    static let origin = EventPosition(commitLSN: .invalid, ordinal: 0)
+
     init(journal: Journal, sink: FileSink, checkpointPath: String, policy: GroupCommit<ContinuousClock.Instant>,
-         watermark: AcknowledgementWatermark) {
+         schemaVersionPolicy: SchemaVersionPolicy, registryDirectory: String, logger: Logger) {
         self.journal = journal
         self.sink = sink
         self.checkpointPath = checkpointPath
         self.policy = policy
-        self.watermark = watermark
+        self.registryDirectory = registryDirectory
+        self.logger = logger
+        holds = SchemaHolds(policy: schemaVersionPolicy, accepted: [:], now: clock.now)
+        nextRegistryPoll = clock.now
+    }
+
+    /// Brings the sink up to the journal after a start or a reconnect: what is appended is
+    /// synced, then everything after the checkpoint is delivered (held tables' events stay
+    /// held), and holds whose version was accepted meanwhile are released.
+    mutating func resume() throws {
+        try journal.sync()
+        let checkpoint = try Checkpoint.load(checkpointPath)
+        holds = SchemaHolds(policy: holds.policy, accepted: try acceptedVersions() ?? [:], restoring: checkpoint?.held ?? [:],
+                            now: clock.now)
+        var last = checkpoint.map { (position: $0.position, transactionEnd: $0.transactionEnd) }
+        var delivered = 0
+        let now = clock.now
+        let from = [checkpoint?.position, holds.floor].compactMap { $0 }.min()
+        try journal.read(from: from) { record in
+            let isNew = checkpoint.map { record.position > $0.position } ?? true
+            let source = holds.isEnabled ? EnvelopeSource(parsing: record.envelope) : nil
+            guard isNew else {
+                // Delivered already, unless its table is held from before it (then it counts as held).
+                if let table = source?.table, let since = holds.holds[table]?.since, record.position >= since {
+                    _ = holds.route(table: table, version: source?.schemaVersion, at: record.position, now: now)
+                }
+                return
+            }
+            last = (record.position, record.transactionEnd ?? last?.transactionEnd)
+            if let table = source?.table, try !route(table: table, version: source?.schemaVersion, at: record.position) { return }
+            sink.write(record)
+            delivered += 1
+            if delivered % 4096 == 0 { try sink.sync() }
+        }
+        try sink.sync()
+        watermark = AcknowledgementWatermark(resumingAfter: last?.position, transactionEnd: last?.transactionEnd)
+        if last?.position != checkpoint?.position || holds.checkpointed != checkpoint?.held ?? [:] { try saveCheckpoint() }
+        if delivered > 0 { logger.info("delivered the journal's backlog", metadata: ["journal.events": "\(delivered)"]) }
+        try releaseAccepted()
+        try journal.enforceRetention(force: true)
     }
 
     var wantsFlush: Bool { false }
@@ -40,30 +97,49 @@ struct JournalOutput: ChangeOutput {
             : EventPosition(commitLSN: event.commitLSN, ordinal: event.ordinal)
         if let held = pending {
             pending = nil
-            try append(held)
+            try append(held.record, table: held.table, version: held.version)
         }
         // After a restart the slot resends transactions the journal may already hold (wholly or
         // in part): positions are deterministic, so those events are skipped, not duplicated.
         if let last = journal.lastAppended, position <= last { return }
         let record = JournalRecord(position: position, envelope: Array(buffer.bytes[start...]))
+        let relation = holds.isEnabled ? event.relation : nil
         if event.commitLSN == .invalid {
-            try append(record)  // a non-transactional message stands alone
+            try append(record, table: relation?.qualifiedName, version: relation?.schemaVersion)  // a non-transactional message stands alone
         } else {
-            pending = record
+            pending = (record, relation?.qualifiedName, relation?.schemaVersion)
         }
     }
 
     mutating func committed(_ commit: TransactionCommit) throws {
-        guard var last = pending, last.position.commitLSN == commit.commitLSN else { return }
+        guard var last = pending, last.record.position.commitLSN == commit.commitLSN else { return }
         pending = nil
-        last.transactionEnd = commit.endLSN
-        try append(last)
+        last.record.transactionEnd = commit.endLSN
+        try append(last.record, table: last.table, version: last.version)
     }
 
-    private mutating func append(_ record: JournalRecord) throws {
+    private mutating func append(_ record: JournalRecord, table: String?, version: Int?) throws {
         try journal.append(record)
-        undelivered.append(record)
+        let deliver = try table.map { try route(table: $0, version: version, at: record.position) } ?? true
+        undelivered.append((record, deliver))
         if policy.appended(at: clock.now) == .sync { try syncAndDeliver() }
+    }
+
+    /// Whether an event of this table is delivered now; alerts when a hold begins.
+    private mutating func route(table: String, version: Int?, at position: EventPosition) throws -> Bool {
+        switch holds.route(table: table, version: version, at: position, now: clock.now) {
+        case .deliver:
+            return true
+        case .hold:
+            return false
+        case .beginHold:
+            holdsChanged = true
+            logger.error("holding the table's events: its schema version is not accepted. Review the change, then accept it", metadata: [
+                "table": "\(table)", "schema.version": "\(version ?? 0)", "journal.held_from": "\(position)",
+                "hint": "pgreflex schema accept --registry \(registryDirectory) --table \(table) --version \(version ?? 0)",
+            ])
+            return false
+        }
     }
 
     mutating func caughtUp(to lsn: LSN) {
@@ -75,6 +151,7 @@ struct JournalOutput: ChangeOutput {
         if final || policy.tick(at: clock.now) == .sync || (caughtUpTo > durableEnd && policy.pending > 0) {
             try syncAndDeliver()
         }
+        if !holds.holds.isEmpty { try watchHolds() }
         try journal.enforceRetention(force: final)  // otherwise at most every few seconds
         let end = journal.durableTransactionEnd ?? .invalid
         // Past the last journaled transaction only when nothing is held back.
@@ -85,19 +162,80 @@ struct JournalOutput: ChangeOutput {
         try journal.sync()
         policy.synced()
         guard !undelivered.isEmpty else { return }
-        for record in undelivered {
+        for (record, deliver) in undelivered where deliver {
             sink.write(record)
             try watermark.delivered(record.position, endsTransactionAt: record.transactionEnd)
         }
         try sink.sync()
-        var advanced: EventPosition?
-        for record in undelivered {
-            if case .advance(let position, _) = try watermark.completed(record.position) { advanced = position }
+        var advanced = false
+        for (record, deliver) in undelivered where deliver {
+            if case .advance = try watermark.completed(record.position) { advanced = true }
         }
         undelivered.removeAll(keepingCapacity: true)
-        if let advanced {
-            try Checkpoint(position: advanced, transactionEnd: watermark.confirmedTransactionEnd).save(checkpointPath)
-            journal.deliveredThrough = advanced
+        if advanced || holdsChanged { try saveCheckpoint() }
+    }
+
+    /// Everything delivered (or held, as the holds say) is recorded; retention keeps the rest.
+    private mutating func saveCheckpoint() throws {
+        let position = watermark.confirmed ?? Self.origin
+        try Checkpoint(position: position, transactionEnd: watermark.confirmedTransactionEnd, held: holds.checkpointed)
+            .save(checkpointPath)
+        holdsChanged = false
+        journal.deliveredThrough = holds.floor.map { min($0, position) } ?? position
+    }
+
+    /// While a table is held: reminds the operator, and reads the registry for an acceptance.
+    private mutating func watchHolds() throws {
+        let now = clock.now
+        for (table, hold) in holds.remind(now: now) {
+            logger.error("still holding the table's events until its schema version is accepted", metadata: [
+                "table": "\(table)", "schema.version": "\(hold.version)", "journal.held_events": "\(hold.events)",
+                "journal.held_from": "\(hold.since)",
+                "hint": "pgreflex schema accept --registry \(registryDirectory) --table \(table) --version \(hold.version)",
+            ])
+        }
+        guard now >= nextRegistryPoll else { return }
+        nextRegistryPoll = now.advanced(by: Self.registryPollInterval)
+        try releaseAccepted()
+    }
+
+    /// The registry's accepted versions; nil (with a warning) when it cannot be read just now.
+    private func acceptedVersions() throws -> [String: Int]? {
+        do {
+            return try SchemaRegistry.acceptedVersions(directory: registryDirectory)
+        } catch {
+            logger.warning("cannot read the schema registry; held tables stay held", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Delivers the held events of tables whose version is now accepted (or that are no longer
+    /// configured to hold), in commit order, from the journal.
+    private mutating func releaseAccepted() throws {
+        guard !holds.holds.isEmpty, let accepted = try acceptedVersions() else { return }
+        var starts: [String: EventPosition] = [:]
+        for table in holds.update(accepted: accepted) {
+            starts[table] = holds.release(table)
+        }
+        guard let from = starts.values.min() else { return }
+        try syncAndDeliver()  // everything appended is in the journal's files, and decided
+        var released: [String: Int] = [:]
+        try journal.read(from: from) { record in
+            let source = EnvelopeSource(parsing: record.envelope)
+            guard let table = source.table, let since = starts[table], record.position >= since else { return }
+            if try route(table: table, version: source.schemaVersion, at: record.position) {
+                sink.write(record)
+                released[table, default: 0] += 1
+            }
+        }
+        try sink.sync()
+        holdsChanged = true
+        try saveCheckpoint()
+        for table in starts.keys.sorted() {
+            logger.notice("released the table's held events", metadata: [
+                "table": "\(table)", "journal.events": "\(released[table] ?? 0)",
+                "schema.accepted": "\(accepted[table] ?? 0)", "still_held": "\(holds.holds[table] != nil)",
+            ])
         }
     }
 }

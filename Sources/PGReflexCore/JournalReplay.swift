@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import PGReflexJournal
 public import PGReflexWire
+import PGReflexSchema
 
 /// `pgreflex replay`: re-delivers a range of the journal, in commit order, including ranges the
 /// slot has confirmed long ago. It only reads the journal, so it may run beside `run`.
@@ -22,6 +23,9 @@ public struct JournalReplay {
         public var last: EventPosition?
         /// Events per `schema.table` (and `message` for logical messages), for --dry-run.
         public var perTable: [String: Int] = [:]
+        /// Events left out, per `schema.table`: their table is held for a schema version not yet
+        /// accepted (`schemas.on_new_version: hold`), as `run` holds them.
+        public var held: [String: Int] = [:]
     }
 
     let configuration: RunConfiguration
@@ -82,29 +86,31 @@ public struct JournalReplay {
         }
 
         var summary = Summary()
+        let policy = configuration.schemaVersionPolicy
+        var holds = SchemaHolds(policy: policy, accepted: policy.holdsAny
+                                    ? try SchemaRegistry.acceptedVersions(directory: configuration.schemaRegistry) : [:],
+                                now: ContinuousClock.now)
         let end = to.map { EventPosition(commitLSN: $0, ordinal: Int.max) }
         try journal.read(from: start, to: end) { record in
+            if holds.isEnabled {
+                let source = EnvelopeSource(parsing: record.envelope)
+                if let table = source.table,
+                   holds.route(table: table, version: source.schemaVersion, at: record.position, now: .now) != .deliver {
+                    summary.held[table, default: 0] += 1
+                    return
+                }
+            }
             if summary.last?.commitLSN != record.position.commitLSN { summary.transactions += 1 }
             if summary.first == nil { summary.first = record.position }
             summary.last = record.position
             summary.events += 1
             if dryRun {
-                summary.perTable[Self.collection(of: record.envelope), default: 0] += 1
+                summary.perTable[EnvelopeSource(parsing: record.envelope).collection, default: 0] += 1
             } else {
                 try deliver(record.envelope)
             }
         }
         try finish()
         return summary
-    }
-
-    /// `schema.table` from an envelope's source block, or `message` for a logical message.
-    static func collection(of envelope: [UInt8]) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(envelope)) as? [String: Any] else { return "?" }
-        if object["op"] as? String == "m" { return "message" }
-        guard let source = object["source"] as? [String: Any], let schema = source["schema"] as? String,
-              let table = source["table"] as? String
-        else { return "?" }
-        return schema + "." + table
     }
 }

@@ -21,6 +21,8 @@ public struct RelationDetails: Sendable, Equatable {
 /// relation, so an event costs one reference, not a copy of the column list.
 public final class RelationDescriptor: Sendable {
     public let relation: PgOutputMessage.Relation
+    /// `schema.table`, as configuration and the registry name it.
+    public let qualifiedName: String
     /// `"name":` for every column, escaped, back to back; `columnKeyRanges[i]` is column i's.
     /// One buffer, so writing a row touches one array, not one per column.
     let columnKeyBytes: [UInt8]
@@ -51,6 +53,7 @@ public final class RelationDescriptor: Sendable {
         self.schemaVersion = schemaVersion
         schemaVersionJSON = Array(",\"schema_version\":\(schemaVersion.map(String.init) ?? "null")".utf8)
         self.relation = relation
+        qualifiedName = relation.namespace + "." + relation.name
         var keys = JSONWriter()
         var ranges: [Range<Int>] = []
         for column in relation.columns {

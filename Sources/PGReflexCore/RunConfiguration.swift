@@ -25,6 +25,10 @@ import Yams
 ///   retention: { max_bytes: 10737418240, max_age_hours: 168 }
 /// sink:
 ///   file: { path: ./events.jsonl }
+/// schemas:
+///   directory: ./Schemas           # the reviewed registry (default: Schemas beside this file)
+///   on_new_version: continue       # or hold: a new shape's events wait for `pgreflex schema accept`
+///   tables: { public.orders: { on_new_version: hold } }
 /// ```
 public struct RunConfiguration: Sendable {
     public struct Source: Sendable, Equatable {
@@ -60,6 +64,8 @@ public struct RunConfiguration: Sendable {
     public var privacy: PrivacyPolicy?
     /// The schema registry directory (`schemas.directory`, default `Schemas` beside this file).
     public var schemaRegistry: String
+    /// `schemas.on_new_version`, per table.
+    public var schemaVersionPolicy: SchemaVersionPolicy
 
     public static func load(_ path: String, environment: [String: String]? = nil) throws -> RunConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
@@ -151,6 +157,7 @@ public struct RunConfiguration: Sendable {
             throw ConfigurationError(file: file, line: Self.line(sinkNode), message: "sink needs a kind; the one available is file: { path: … }")
         }
         let fileSink = try reader.mapping(fileNode, "sink.file", keys: ["path"])
+        let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
 
         return RunConfiguration(
             source: sourceSettings,
@@ -161,10 +168,8 @@ public struct RunConfiguration: Sendable {
                 retentionBytes: retentionBytes, retentionAge: retentionHours.map { .seconds($0 * 3600) }),
             sink: .file(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))),
             privacy: try top["privacy"].map { try reader.privacy($0) },
-            schemaRegistry: reader.path(try top["schemas"].map { node in
-                let schemas = try reader.mapping(node, "schemas", keys: ["directory"])
-                return try reader.string(try reader.required(schemas, "directory", in: node, section: "schemas"), "schemas.directory")
-            } ?? "Schemas"))
+            schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
+            schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy())
     }
 
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
@@ -224,6 +229,29 @@ public struct RunConfiguration: Sendable {
         func bool(_ node: Node, _ name: String) throws -> Bool {
             guard let value = node.bool else { throw fail(node, "\(name) must be true or false") }
             return value
+        }
+
+        func schemaVersionPolicy(_ schemas: [String: Node]) throws -> SchemaVersionPolicy {
+            func action(_ node: Node, _ name: String) throws -> SchemaVersionPolicy.Action {
+                guard let action = SchemaVersionPolicy.Action(rawValue: try string(node, name)) else {
+                    throw fail(node, "\(name) must be continue (record the new version and deliver) or hold (deliver nothing of the table until `pgreflex schema accept`)")
+                }
+                return action
+            }
+            var policy = SchemaVersionPolicy(defaultAction: try schemas["on_new_version"].map { try action($0, "schemas.on_new_version") } ?? .continue)
+            if let node = schemas["tables"] {
+                guard case .mapping(let entries) = node else {
+                    throw fail(node, "schemas.tables must map schema.table to { on_new_version: continue|hold }")
+                }
+                for (key, value) in entries {
+                    let table = try string(key, "schemas.tables")
+                    guard let name = TableName(parsing: table) else { throw fail(key, "schemas.tables: '\(table)' is not schema.table or table") }
+                    let entry = try mapping(value, "schemas.tables.\(table)", keys: ["on_new_version"])
+                    let setting = try required(entry, "on_new_version", in: value, section: "schemas.tables.\(table)")
+                    policy.tables["\(name.schema).\(name.name)"] = try action(setting, "schemas.tables.\(table).on_new_version")
+                }
+            }
+            return policy
         }
 
         func path(_ value: String) -> String {

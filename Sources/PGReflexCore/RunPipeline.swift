@@ -21,7 +21,8 @@ public final class RunPipeline: Sendable {
             endLSN: endLSN, idleExit: idleExit,
             monitor: .init(heartbeatInterval: source.heartbeatInterval, checkInterval: source.slotCheckInterval,
                            retainedWALWarningBytes: source.retainedWALWarningBytes),
-            privacy: configuration.privacy, schemaRegistry: configuration.schemaRegistry), logger: logger)
+            privacy: configuration.privacy, schemaRegistry: configuration.schemaRegistry,
+            schemaVersionPolicy: configuration.schemaVersionPolicy), logger: logger)
     }
 
     public func requestStop() {
@@ -51,31 +52,14 @@ public final class RunPipeline: Sendable {
         }
     }
 
-    /// Brings the sink up to the journal (what is appended is synced first, then everything
-    /// after the checkpoint is delivered), and returns the output for a new session.
+    /// The output for a new session, with the sink brought up to the journal.
     private func openSession(journal: Journal, sink: FileSink) throws -> JournalOutput {
-        try journal.sync()
-        let checkpoint = try Checkpoint.load(checkpointPath)
-        journal.deliveredThrough = checkpoint?.position
-        var delivered = checkpoint
-        var backlog = 0
-        try journal.read(from: checkpoint?.position) { record in
-            if let checkpoint, record.position <= checkpoint.position { return }
-            sink.write(record)
-            delivered = Checkpoint(position: record.position, transactionEnd: record.transactionEnd ?? delivered?.transactionEnd)
-            backlog += 1
-        }
-        if backlog > 0, let delivered {
-            try sink.sync()
-            try delivered.save(checkpointPath)
-            journal.deliveredThrough = delivered.position
-            logger.info("delivered the journal's backlog", metadata: ["journal.events": "\(backlog)"])
-        }
-        try journal.enforceRetention(force: true)
         let settings = configuration.journal
-        return JournalOutput(
+        var output = JournalOutput(
             journal: journal, sink: sink, checkpointPath: checkpointPath,
             policy: GroupCommit(maxRecords: settings.fsyncMaxRecords, maxDelay: settings.fsyncMaxDelay),
-            watermark: AcknowledgementWatermark(resumingAfter: delivered?.position, transactionEnd: delivered?.transactionEnd))
+            schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry, logger: logger)
+        try output.resume()
+        return output
     }
 }

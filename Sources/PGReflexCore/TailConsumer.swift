@@ -21,6 +21,8 @@ struct TailConsumer<Output: ChangeOutput> {
     /// Numbers each table shape; saved to its directory when `persistSchemas`.
     private var schemas: SchemaRegistry
     let persistSchemas: Bool
+    /// Whether a new version is recorded as pending (its events held by `run`'s output).
+    let schemaVersionPolicy: SchemaVersionPolicy
     /// `schema.table` of the configured tables; events of other published tables are skipped.
     let allowedTables: Set<String>?
     /// Relations of published tables outside `allowedTables`, decided once per shape.
@@ -43,8 +45,9 @@ struct TailConsumer<Output: ChangeOutput> {
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
          privacy: PrivacyPolicy? = nil, allowedTables: Set<String>? = nil, schemas: SchemaRegistry? = nil,
-         output: Output, stream: ReplicationStream, logger: Logger) throws {
+         schemaVersionPolicy: SchemaVersionPolicy = .init(), output: Output, stream: ReplicationStream, logger: Logger) throws {
         self.persistSchemas = schemas != nil
+        self.schemaVersionPolicy = schemaVersionPolicy
         self.schemas = schemas ?? SchemaRegistry()
         self.privacy = privacy
         self.allowedTables = allowedTables
@@ -116,7 +119,7 @@ struct TailConsumer<Output: ChangeOutput> {
            warnedNoIdentity.insert(relation.relation.oid).inserted {
             logger.warning(
                 "table has REPLICA IDENTITY NOTHING: its updates and deletes carry no before image. Set a primary key or ALTER TABLE … REPLICA IDENTITY FULL",
-                metadata: ["table": "\(relation.relation.namespace).\(relation.relation.name)"])
+                metadata: ["table": "\(relation.qualifiedName)"])
         }
         let start = output.buffer.bytes.count
         envelopes.write(event, at: processing, into: &output.buffer)
@@ -145,10 +148,20 @@ struct TailConsumer<Output: ChangeOutput> {
                            metadata: ["type": "\(type)"])
         }
         let schema = try await catalog.tableSchema(for: relation).protected(by: privacy)
-        let (version, isNew) = schemas.record(schema)
+        let pending = persistSchemas && schemaVersionPolicy.action(for: name) == .hold
+        var (version, isNew) = schemas.record(schema, pending: pending)
         if isNew && persistSchemas {
-            try schemas.save()
-            logger.warning("recorded a new schema version in the registry: review it and commit it", metadata: [
+            // Recorded again under the registry's lock, on what is on disk now: `schema accept`
+            // or `schema snapshot` may have changed it since it was loaded.
+            (schemas, version, isNew) = try SchemaRegistry.update(directory: schemas.directory) { registry in
+                let recorded = registry.record(schema, pending: pending)
+                return (registry, recorded.version, recorded.isNew)
+            }
+        }
+        if isNew && persistSchemas {
+            logger.warning(pending
+                ? "recorded a new schema version as pending: the table's events are held until it is accepted"
+                : "recorded a new schema version in the registry: review it and commit it", metadata: [
                 "table": "\(schema.qualifiedName)", "schema.version": "\(version)", "schema.registry": "\(schemas.directory)",
             ])
         } else if isNew && version > 1 {

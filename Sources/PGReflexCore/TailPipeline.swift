@@ -40,6 +40,8 @@ public final class TailPipeline: Sendable {
         /// The schema registry directory: shapes are numbered by it, and new ones recorded in it.
         /// nil: numbered in memory, from 1, for this run only.
         public var schemaRegistry: String?
+        /// Whether new shapes are recorded as pending (`run` holds their events) or accepted.
+        public var schemaVersionPolicy: SchemaVersionPolicy
 
         public init(
             dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
@@ -48,9 +50,10 @@ public final class TailPipeline: Sendable {
             serverName: String = "pgreflex", unavailableValuePlaceholder: String = "__debezium_unavailable_value",
             transactionEvents: Bool = false, decimalHandling: DecimalHandling = .string,
             monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init(), privacy: PrivacyPolicy? = nil,
-            schemaRegistry: String? = nil
+            schemaRegistry: String? = nil, schemaVersionPolicy: SchemaVersionPolicy = .init()
         ) {
             self.schemaRegistry = schemaRegistry
+            self.schemaVersionPolicy = schemaVersionPolicy
             self.privacy = privacy
             self.monitor = monitor
             self.decimalHandling = decimalHandling
@@ -146,6 +149,7 @@ public final class TailPipeline: Sendable {
                 endLSN: options.endLSN, privacy: options.privacy,
                 allowedTables: options.tables.isEmpty ? nil : Set(options.tables.map { "\($0.schema).\($0.name)" }),
                 schemas: try options.schemaRegistry.map { try SchemaRegistry(directory: $0) },
+                schemaVersionPolicy: options.schemaVersionPolicy,
                 output: output, stream: stream, logger: logger)
             defer { consumer.close() }
             let clock = ContinuousClock()

@@ -195,7 +195,7 @@ public struct TransactionAssembler: Sendable {
             throw AssemblyError(message: "a change to relation OID \(oid) arrived before its Relation message")
         }
         if tuple.columns.count != relation.relation.columns.count {
-            throw AssemblyError(message: "a row of \(relation.relation.namespace).\(relation.relation.name) has "
+            throw AssemblyError(message: "a row of \(relation.qualifiedName) has "
                 + "\(tuple.columns.count) columns, its Relation message \(relation.relation.columns.count)")
         }
         return relation

@@ -24,7 +24,7 @@ public struct SchemaCheck: Sendable {
         let byName = Dictionary(candidates.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         for name in registry.tables.keys.sorted() {
             let table = registry.tables[name]!
-            guard let latest = table.versions.last else { continue }
+            guard !table.versions.isEmpty else { continue }
             guard let candidate = byName[name] else {
                 if onlyListed { continue }
                 checkedTables += 1
@@ -36,19 +36,32 @@ public struct SchemaCheck: Sendable {
                 continue
             }
             checkedTables += 1
-            let violations = table.compatibility.violations(of: candidate, after: table.versions)
-            for (version, change) in violations {
-                findings.append(Finding(change: change, mode: table.compatibility, againstVersion: version, breaking: true))
-            }
-            // The compatible changes against the latest version, for the record.
-            for change in candidate.changes(since: latest) where !violations.contains(where: { $0.change == change }) {
-                findings.append(Finding(change: change, mode: table.compatibility, againstVersion: table.versions.count, breaking: false))
-            }
+            findings += Self.findings(of: candidate, against: table.versions, mode: table.compatibility)
         }
         newTables = byName.keys.filter { registry.tables[$0] == nil }.sorted()
     }
 
-    public var text: String {
+    /// A registered version against the versions before it, under the table's mode: what an
+    /// operator reviews before `pgreflex schema accept`. Version 1 has nothing to compare with.
+    public init(version: Int, of table: String, in registry: SchemaRegistry) {
+        guard let entry = registry.tables[table], version > 1, entry.versions.indices.contains(version - 1) else { return }
+        checkedTables = 1
+        findings = Self.findings(of: entry.versions[version - 1], against: Array(entry.versions[..<(version - 1)]),
+                                 mode: entry.compatibility)
+    }
+
+    /// The violations of the mode, then the compatible changes against the latest version, for the record.
+    static func findings(of candidate: TableSchema, against versions: [TableSchema], mode: CompatibilityMode) -> [Finding] {
+        let violations = mode.violations(of: candidate, after: versions)
+        var findings = violations.map { Finding(change: $0.change, mode: mode, againstVersion: $0.version, breaking: true) }
+        for change in candidate.changes(since: versions.last!) where !violations.contains(where: { $0.change == change }) {
+            findings.append(Finding(change: change, mode: mode, againstVersion: versions.count, breaking: false))
+        }
+        return findings
+    }
+
+    /// One line per finding and new table, without the summary.
+    public var lines: [String] {
         var lines: [String] = []
         for finding in findings {
             let change = finding.change
@@ -57,6 +70,11 @@ public struct SchemaCheck: Sendable {
                 + "under \(finding.mode.rawValue) against v\(finding.againstVersion): \(change.rule)")
         }
         for table in newTables { lines.append("new      \(table): not in the registry yet; `pgreflex schema snapshot` adds it") }
+        return lines
+    }
+
+    public var text: String {
+        var lines = self.lines
         let broken = Set(findings.filter(\.breaking).map(\.change.table)).count
         lines.append(breaks
             ? "schema check: \(broken) of \(checkedTables) registered tables break compatibility"

@@ -1,14 +1,27 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The reviewed schema registry, `Schemas/` in git: one JSON Schema per table version
 /// (`Schemas/public.orders/v3.json`) and `Schemas/index.json` with each table's versions,
 /// fingerprints and compatibility mode. Writing is deterministic: the same registry gives
 /// byte-identical files.
+///
+/// A version the runtime records for a table under `schemas.on_new_version: hold` is *pending*
+/// until `pgreflex schema accept`; index.json marks it `"pending": true`. Pending versions are
+/// always the newest ones: accepting version n accepts every version before it.
 public struct SchemaRegistry: Sendable {
     public struct Table: Sendable {
         public var compatibility: CompatibilityMode
         /// Oldest first; version n is `versions[n - 1]`.
         public var versions: [TableSchema]
+        /// Versions 1 through `accepted` are accepted; later ones are pending.
+        public var accepted: Int
+
+        /// The versions waiting for `pgreflex schema accept`.
+        public var pending: ClosedRange<Int>? { accepted < versions.count ? (accepted + 1)...versions.count : nil }
     }
 
     public let directory: String
@@ -26,12 +39,43 @@ public struct SchemaRegistry: Sendable {
     public init(directory: String) throws {
         self.directory = directory
         tables = [:]
-        let indexPath = directory + "/" + Self.indexName
-        guard FileManager.default.fileExists(atPath: indexPath) else { return }
+        for (name, entry) in try Self.readIndex(directory) {
+            var schemas: [TableSchema] = []
+            for (n, fingerprint) in entry.fingerprints.enumerated() {
+                let file = directory + "/" + Self.fileName(name, version: n + 1)
+                guard let bytes = FileManager.default.contents(atPath: file),
+                      let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any]
+                else { throw SchemaRegistryError(file: file, message: "is missing or not JSON: restore it from git") }
+                let schema = try TableSchema(jsonSchema: object, qualifiedName: name, file: file)
+                if let fingerprint, fingerprint != schema.fingerprint {
+                    throw SchemaRegistryError(file: file, message: "its fingerprint is not the one index.json records: a version file was edited by hand")
+                }
+                schemas.append(schema)
+            }
+            tables[name] = Table(compatibility: entry.compatibility, versions: schemas, accepted: entry.accepted)
+        }
+    }
+
+    /// Each table's newest accepted version, from index.json alone (cheap enough to poll).
+    public static func acceptedVersions(directory: String) throws -> [String: Int] {
+        try readIndex(directory).mapValues(\.accepted)
+    }
+
+    private struct IndexEntry {
+        var compatibility: CompatibilityMode
+        /// Per version, oldest first.
+        var fingerprints: [String?]
+        var accepted: Int
+    }
+
+    private static func readIndex(_ directory: String) throws -> [String: IndexEntry] {
+        let indexPath = directory + "/" + indexName
+        guard FileManager.default.fileExists(atPath: indexPath) else { return [:] }
         guard let data = FileManager.default.contents(atPath: indexPath),
               let index = try? JSONSerialization.jsonObject(with: data) as? [String: Any], index["format"] as? Int == 1,
               let entries = index["tables"] as? [String: Any]
         else { throw SchemaRegistryError(file: indexPath, message: "is not a pgreflex schema index (format 1): restore it from git") }
+        var result: [String: IndexEntry] = [:]
         for (name, value) in entries {
             guard let entry = value as? [String: Any], let modeName = entry["compatibility"] as? String,
                   let versions = entry["versions"] as? [[String: Any]]
@@ -40,20 +84,16 @@ public struct SchemaRegistry: Sendable {
                 throw SchemaRegistryError(file: indexPath, message: "\(name): unknown compatibility '\(modeName)'; use one of "
                     + CompatibilityMode.allCases.map(\.rawValue).joined(separator: ", "))
             }
-            var schemas: [TableSchema] = []
-            for (n, version) in versions.enumerated() {
-                let file = directory + "/" + Self.fileName(name, version: n + 1)
-                guard let bytes = FileManager.default.contents(atPath: file),
-                      let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any]
-                else { throw SchemaRegistryError(file: file, message: "is missing or not JSON: restore it from git") }
-                let schema = try TableSchema(jsonSchema: object, qualifiedName: name, file: file)
-                if let recorded = version["fingerprint"] as? String, recorded != schema.fingerprint {
-                    throw SchemaRegistryError(file: file, message: "its fingerprint is not the one index.json records: a version file was edited by hand")
-                }
-                schemas.append(schema)
+            let pending = versions.map { $0["pending"] as? Bool ?? false }
+            let accepted = pending.firstIndex(of: true) ?? pending.count
+            guard !pending[accepted...].contains(false) else {
+                throw SchemaRegistryError(file: indexPath, message: "\(name): an accepted version follows a pending one; "
+                    + "pending versions are the newest (use `pgreflex schema accept`, not an edit)")
             }
-            tables[name] = Table(compatibility: mode, versions: schemas)
+            result[name] = IndexEntry(compatibility: mode, fingerprints: versions.map { $0["fingerprint"] as? String },
+                                      accepted: accepted)
         }
+        return result
     }
 
     static func fileName(_ table: String, version: Int) -> String { "\(table)/v\(version).json" }
@@ -65,14 +105,54 @@ public struct SchemaRegistry: Sendable {
     }
 
     /// Registers a shape (a new table starts at version 1 under BACKWARD); returns its version
-    /// and whether it is new. A shape seen before keeps its version.
+    /// and whether it is new. A shape seen before keeps its version. A new version is pending
+    /// when asked, and also when the table already has pending versions: only
+    /// `pgreflex schema accept` accepts those.
     @discardableResult
-    public mutating func record(_ schema: TableSchema) -> (version: Int, isNew: Bool) {
+    public mutating func record(_ schema: TableSchema, pending: Bool = false) -> (version: Int, isNew: Bool) {
         if let known = version(of: schema) { return (known, false) }
-        var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, versions: [])
+        var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, versions: [], accepted: 0)
+        if !pending && table.pending == nil { table.accepted = table.versions.count + 1 }
         table.versions.append(schema)
         tables[schema.qualifiedName] = table
         return (table.versions.count, true)
+    }
+
+    /// Accepts a table's pending versions through `version` (default: all of them); returns the
+    /// versions accepted.
+    public mutating func accept(table name: String, through version: Int? = nil) throws -> ClosedRange<Int> {
+        guard var table = tables[name] else {
+            throw SchemaRegistryError(file: directory, message: "\(name) is not in the registry: check the name (schema.table)")
+        }
+        guard let pending = table.pending else {
+            throw SchemaRegistryError(file: directory, message: "\(name) has no pending version: every version through v\(table.versions.count) is accepted")
+        }
+        let through = version ?? pending.upperBound
+        guard pending.contains(through) else {
+            throw SchemaRegistryError(file: directory, message: "\(name) v\(through) is not pending; the pending versions are "
+                + "v\(pending.lowerBound) through v\(pending.upperBound)")
+        }
+        table.accepted = through
+        tables[name] = table
+        return pending.lowerBound...through
+    }
+
+    /// Loads the registry, changes it, and saves it, holding an exclusive lock on the directory
+    /// throughout: `run` recording a version and `schema accept` never lose each other's work.
+    public static func update<Result>(directory: String, _ body: (inout SchemaRegistry) throws -> Result) throws -> Result {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw SchemaRegistryError(file: directory, message: "cannot create the registry directory (\(error.localizedDescription))")
+        }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SchemaRegistryError(file: directory, message: "cannot open the registry directory (errno \(errno))") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw SchemaRegistryError(file: directory, message: "cannot lock the registry directory (errno \(errno))") }
+        var registry = try SchemaRegistry(directory: directory)
+        let result = try body(&registry)
+        try registry.save()
+        return result
     }
 
     public mutating func setCompatibility(_ mode: CompatibilityMode, for table: String) {
@@ -89,7 +169,9 @@ public struct SchemaRegistry: Sendable {
             entries[name] = [
                 "compatibility": table.compatibility.rawValue,
                 "versions": table.versions.enumerated().map { n, schema in
-                    ["version": n + 1, "fingerprint": schema.fingerprint, "file": Self.fileName(name, version: n + 1)] as [String: Any]
+                    var entry: [String: Any] = ["version": n + 1, "fingerprint": schema.fingerprint, "file": Self.fileName(name, version: n + 1)]
+                    if n >= table.accepted { entry["pending"] = true }
+                    return entry
                 },
             ]
         }

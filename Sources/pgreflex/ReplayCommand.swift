@@ -54,6 +54,10 @@ struct ReplayCommand: AsyncParsableCommand {
             let range = summary.first.map { "\($0) … \(summary.last!)" } ?? "nothing in that range"
             print("\(dryRun ? "would re-deliver" : "re-delivered") \(summary.events) events of \(summary.transactions) transactions (\(range))",
                   to: &standardError)
+            for (table, count) in summary.held.sorted(by: { $0.key < $1.key }) {
+                print("left out \(count) events of \(table): its schema version awaits `pgreflex schema accept` (schemas.on_new_version: hold)",
+                      to: &standardError)
+            }
             if dryRun {
                 for (table, count) in summary.perTable.sorted(by: { $0.key < $1.key }) { print("\(table)\t\(count)") }
             }

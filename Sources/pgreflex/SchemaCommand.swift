@@ -7,8 +7,8 @@ import PGReflexTransport
 struct SchemaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
-        abstract: "The Schemas/ registry: snapshot a database into it, check a database or registry against it.",
-        subcommands: [Snapshot.self, Check.self])
+        abstract: "The Schemas/ registry: snapshot a database into it, check a database or registry against it, accept pending versions.",
+        subcommands: [Snapshot.self, Check.self, Pending.self, Accept.self])
 
     struct Snapshot: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -27,12 +27,14 @@ struct SchemaCommand: AsyncParsableCommand {
             do {
                 let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
                 let schemas = try await liveSchemas(dsn: dsn, tables: tables).map { $0.protected(by: policy) }
-                var store = try SchemaRegistry(directory: registry)
-                for schema in schemas {
-                    let (version, isNew) = store.record(schema)
-                    print("\(schema.qualifiedName)\tv\(version)\t\(isNew ? "new version" : "unchanged")")
+                try SchemaRegistry.update(directory: registry) { store in
+                    for schema in schemas {
+                        let (version, isNew) = store.record(schema)
+                        let pending = store.tables[schema.qualifiedName]?.pending?.contains(version) == true
+                        print("\(schema.qualifiedName)\tv\(version)\t"
+                            + (isNew ? "new version" : "unchanged") + (pending ? ", pending: review it with `pgreflex schema pending`" : ""))
+                    }
                 }
-                try store.save()
             } catch {
                 throw fail(error)
             }
@@ -83,6 +85,70 @@ struct SchemaCommand: AsyncParsableCommand {
             if report.breaks { throw ExitCode(1) }
         }
     }
+
+    struct Pending: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the versions `run` recorded as pending (schemas.on_new_version: hold), each with its changes: the events of these tables are held.")
+
+        @Option(help: "The registry directory (the run configuration's schemas.directory).") var registry = "Schemas"
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            global.bootstrapLogging()
+            let store: SchemaRegistry
+            do {
+                store = try SchemaRegistry(directory: registry)
+            } catch {
+                throw fail(error)
+            }
+            var any = false
+            for name in store.tables.keys.sorted() {
+                guard let pending = store.tables[name]!.pending else { continue }
+                any = true
+                for version in pending { printReview(store, table: name, version: version) }
+            }
+            if !any { print("no pending versions in \(registry)") }
+        }
+    }
+
+    struct Accept: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Accept a table's pending schema versions: a running `pgreflex run` then delivers the events it held, in order.")
+
+        @Option(help: "The table, as schema.table.") var table: String
+        @Option(help: "Accept the pending versions up to this one (default: all of them).") var version: Int?
+        @Option(help: "The registry directory (the run configuration's schemas.directory).") var registry = "Schemas"
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            global.bootstrapLogging()
+            let name = TableName(parsing: table).map { "\($0.schema).\($0.name)" } ?? table
+            do {
+                let (store, accepted) = try SchemaRegistry.update(directory: registry) { store in
+                    (store, try store.accept(table: name, through: version))
+                }
+                for version in accepted { printReview(store, table: name, version: version) }
+                print("accepted \(name) v\(accepted.lowerBound)\(accepted.count > 1 ? " through v\(accepted.upperBound)" : ""): "
+                    + "a running `pgreflex run` delivers its held events within a few seconds; commit \(registry) to keep the review")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
+
+/// One pending (or just accepted) version with its changes against the versions before it.
+private func printReview(_ store: SchemaRegistry, table: String, version: Int) {
+    let entry = store.tables[table]!
+    let state = entry.pending?.contains(version) == true ? "pending" : "accepted"
+    print("\(table) v\(version) (\(state)): \(store.directory)/\(table)/v\(version).json")
+    let review = SchemaCheck(version: version, of: table, in: store)
+    if version == 1 {
+        print("  the table's first version: no earlier one to compare with")
+    } else if review.findings.isEmpty {
+        print("  the same columns as v\(version - 1)")
+    }
+    for line in review.lines { print("  " + line) }
 }
 
 func liveSchemas(dsn: String, tables: [TableName]) async throws -> [TableSchema] {

@@ -49,6 +49,25 @@ import Testing
         #expect(config.journal.options.retention == .init())
     }
 
+    @Test func schemaSettings() throws {
+        let base = "source: { dsn: x, slot: s, publication: p }\njournal: { directory: j }\nsink: { file: { path: o } }\n"
+        let defaults = try RunConfiguration.parse(base, file: "/etc/run.yaml")
+        #expect(defaults.schemaRegistry == "/etc/Schemas")
+        #expect(defaults.schemaVersionPolicy == SchemaVersionPolicy() && !defaults.schemaVersionPolicy.holdsAny)
+        let text = base + "schemas:\n  on_new_version: hold\n  tables:\n    orders: { on_new_version: continue }\n    app.events: { on_new_version: hold }\n"
+        let config = try RunConfiguration.parse(text, file: "/etc/run.yaml")
+        #expect(config.schemaRegistry == "/etc/Schemas")
+        #expect(config.schemaVersionPolicy.action(for: "public.orders") == .continue)
+        #expect(config.schemaVersionPolicy.action(for: "app.events") == .hold)
+        #expect(config.schemaVersionPolicy.action(for: "public.other") == .hold)
+        for (bad, words) in [("schemas: { on_new_version: pause }", "continue (record the new version and deliver) or hold"),
+                             ("schemas: { tables: { orders: {} } }", "schemas.tables.orders needs on_new_version"),
+                             ("schemas: { tables: [orders] }", "must map schema.table")] {
+            let error = try #require(throws: ConfigurationError.self) { try RunConfiguration.parse(base + bad, file: "run.yaml") }
+            #expect(error.line == 4 && error.message.contains(words), "\(error)")
+        }
+    }
+
     /// Each mistake names the file, the line, and the fix.
     @Test(arguments: [
         ("source:\n  dsn: x\n  slot: s\n  publication: p\njornal:\n  directory: j\n", 5, "unknown key 'jornal'"),

@@ -202,6 +202,13 @@ import Testing
         let second = Checkpoint(position: EventPosition(commitLSN: LSN("1/0")!, ordinal: 0), transactionEnd: nil)
         try second.save(path)
         #expect(try Checkpoint.load(path) == second)
+        // Held tables, with names that need escaping.
+        let held = Checkpoint(position: EventPosition(commitLSN: LSN("1/0")!, ordinal: 0), transactionEnd: nil, held: [
+            "public.orders": .init(position: EventPosition(commitLSN: LSN("0/20")!, ordinal: 2), version: 3),
+            "odd\"schema.t/x": .init(position: EventPosition(commitLSN: LSN("0/30")!, ordinal: 0), version: 1),
+        ])
+        try held.save(path)
+        #expect(try Checkpoint.load(path) == held)
         #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
     }
 

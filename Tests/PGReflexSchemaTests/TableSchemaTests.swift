@@ -69,4 +69,42 @@ import Testing
         let error = try #require(throws: SchemaRegistryError.self) { try SchemaRegistry(directory: dir) }
         #expect(error.message.contains("edited by hand"))
     }
+
+    @Test func pendingVersionsAreTheNewestUntilAcceptedAndSurviveASave() throws {
+        let dir = NSTemporaryDirectory() + "pgreflex-registry-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var v2 = base, v3 = base
+        v2.columns.append(.init(name: "a", position: 3, type: "text"))
+        v3.columns.append(.init(name: "b", position: 4, type: "text"))
+        try SchemaRegistry.update(directory: dir) { registry in
+            registry.record(base)
+            #expect(registry.record(v2, pending: true) == (2, true))
+            // Accepted only by `schema accept`: a snapshot's new shape after a pending one is pending too.
+            #expect(registry.record(v3) == (3, true))
+        }
+        #expect(try SchemaRegistry.acceptedVersions(directory: dir) == ["public.orders": 1])
+        let index = try String(contentsOfFile: dir + "/index.json", encoding: .utf8)
+        #expect(index.components(separatedBy: "\"pending\" : true").count == 3)
+        var loaded = try SchemaRegistry(directory: dir)
+        #expect(loaded.tables["public.orders"]?.pending == 2...3)
+
+        #expect(throws: SchemaRegistryError.self) { try loaded.accept(table: "public.nope") }
+        let notPending = try #require(throws: SchemaRegistryError.self) { try loaded.accept(table: "public.orders", through: 1) }
+        #expect(notPending.message.contains("v2 through v3"))
+        #expect(try loaded.accept(table: "public.orders", through: 2) == 2...2)
+        #expect(loaded.tables["public.orders"]?.pending == 3...3)
+        #expect(try loaded.accept(table: "public.orders") == 3...3)
+        let nothing = try #require(throws: SchemaRegistryError.self) { try loaded.accept(table: "public.orders") }
+        #expect(nothing.message.contains("no pending version"))
+        try loaded.save()
+        #expect(try SchemaRegistry.acceptedVersions(directory: dir) == ["public.orders": 3])
+        #expect(try !String(contentsOfFile: dir + "/index.json", encoding: .utf8).contains("pending"))
+
+        // An accepted version after a pending one is an edit, not something pgreflex writes.
+        let edited = try String(contentsOfFile: dir + "/index.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"version\" : 2", with: "\"pending\" : true,\n          \"version\" : 2")
+        try edited.write(toFile: dir + "/index.json", atomically: true, encoding: .utf8)
+        let error = try #require(throws: SchemaRegistryError.self) { try SchemaRegistry(directory: dir) }
+        #expect(error.message.contains("follows a pending one"))
+    }
 }

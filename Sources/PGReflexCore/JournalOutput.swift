@@ -80,7 +80,11 @@ struct JournalOutput: ChangeOutput {
         }
         try sink.sync()
         watermark = AcknowledgementWatermark(resumingAfter: last?.position, transactionEnd: last?.transactionEnd)
-        if last?.position != checkpoint?.position || holds.checkpointed != checkpoint?.held ?? [:] { try saveCheckpoint() }
+        if last?.position != checkpoint?.position || holds.checkpointed != checkpoint?.held ?? [:] {
+            try saveCheckpoint()
+        } else {
+            keepUndelivered()
+        }
         if delivered > 0 { logger.info("delivered the journal's backlog", metadata: ["journal.events": "\(delivered)"]) }
         try releaseAccepted()
         try journal.enforceRetention(force: true)
@@ -181,6 +185,12 @@ struct JournalOutput: ChangeOutput {
         try Checkpoint(position: position, transactionEnd: watermark.confirmedTransactionEnd, held: holds.checkpointed)
             .save(checkpointPath)
         holdsChanged = false
+        keepUndelivered()
+    }
+
+    /// Retention keeps everything after the checkpoint and every held event.
+    private func keepUndelivered() {
+        let position = watermark.confirmed ?? Self.origin
         journal.deliveredThrough = holds.floor.map { min($0, position) } ?? position
     }
 

@@ -255,7 +255,7 @@ public struct RunConfiguration: Sendable {
         }
 
         func path(_ value: String) -> String {
-            value.hasPrefix("/") || base.isEmpty ? value : base + "/" + value
+            value.hasPrefix("/") || base.isEmpty ? value : URL(fileURLWithPath: base + "/" + value).standardized.path
         }
     }
 }

@@ -38,6 +38,7 @@ struct SchemaHolds<Instant: InstantProtocol>: Sendable where Instant.Duration ==
     init(policy: SchemaVersionPolicy, accepted: [String: Int], restoring held: [String: Checkpoint.Hold] = [:], now: Instant,
          reminderInterval: Duration = .seconds(60)) {
         self.policy = policy
+        policyHolds = policy.holdsAny
         self.accepted = accepted
         self.reminderInterval = reminderInterval
         for (table, hold) in held {
@@ -45,8 +46,11 @@ struct SchemaHolds<Instant: InstantProtocol>: Sendable where Instant.Duration ==
         }
     }
 
+    /// Some table is configured to hold (decided once: `isEnabled` is asked per event).
+    private let policyHolds: Bool
+
     /// Whether events need routing at all (some table is configured to hold, or still held).
-    var isEnabled: Bool { policy.holdsAny || !holds.isEmpty }
+    var isEnabled: Bool { policyHolds || !holds.isEmpty }
 
     /// Decides one event, in commit order. Events without a table (logical messages) or without a
     /// version (journaled before versions existed) are delivered unless their table is held.

@@ -73,7 +73,7 @@ struct JournalOutput: ChangeOutput {
                 return
             }
             last = (record.position, record.transactionEnd ?? last?.transactionEnd)
-            if let table = source?.table, try !route(table: table, version: source?.schemaVersion, at: record.position) { return }
+            if let table = source?.table, !route(table: table, version: source?.schemaVersion, at: record.position) { return }
             sink.write(record)
             delivered += 1
             if delivered % 4096 == 0 { try sink.sync() }
@@ -124,13 +124,13 @@ struct JournalOutput: ChangeOutput {
 
     private mutating func append(_ record: JournalRecord, table: String?, version: Int?) throws {
         try journal.append(record)
-        let deliver = try table.map { try route(table: $0, version: version, at: record.position) } ?? true
+        let deliver = table.map { route(table: $0, version: version, at: record.position) } ?? true
         undelivered.append((record, deliver))
         if policy.appended(at: clock.now) == .sync { try syncAndDeliver() }
     }
 
     /// Whether an event of this table is delivered now; alerts when a hold begins.
-    private mutating func route(table: String, version: Int?, at position: EventPosition) throws -> Bool {
+    private mutating func route(table: String, version: Int?, at position: EventPosition) -> Bool {
         switch holds.route(table: table, version: version, at: position, now: clock.now) {
         case .deliver:
             return true
@@ -223,17 +223,19 @@ struct JournalOutput: ChangeOutput {
     /// configured to hold), in commit order, from the journal.
     private mutating func releaseAccepted() throws {
         guard !holds.holds.isEmpty, let accepted = try acceptedVersions() else { return }
+        let releasable = holds.update(accepted: accepted)
+        guard !releasable.isEmpty else { return }
+        try syncAndDeliver()  // everything appended is in the journal's files, and decided
         var starts: [String: EventPosition] = [:]
-        for table in holds.update(accepted: accepted) {
+        for table in releasable {
             starts[table] = holds.release(table)
         }
         guard let from = starts.values.min() else { return }
-        try syncAndDeliver()  // everything appended is in the journal's files, and decided
         var released: [String: Int] = [:]
         try journal.read(from: from) { record in
             let source = EnvelopeSource(parsing: record.envelope)
             guard let table = source.table, let since = starts[table], record.position >= since else { return }
-            if try route(table: table, version: source.schemaVersion, at: record.position) {
+            if route(table: table, version: source.schemaVersion, at: record.position) {
                 sink.write(record)
                 released[table, default: 0] += 1
             }

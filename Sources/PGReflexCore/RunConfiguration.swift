@@ -31,18 +31,6 @@ import Yams
 ///   tables: { public.orders: { on_new_version: hold } }
 /// ```
 public struct RunConfiguration: Sendable {
-    public struct Source: Sendable, Equatable {
-        public var dsn: String
-        public var slot: String
-        public var publication: String
-        public var tables: [TableName]
-        public var createSlot: Bool
-        public var createPublication: Bool
-        public var heartbeatInterval: Duration?
-        public var slotCheckInterval: Duration
-        public var retainedWALWarningBytes: Int64?
-    }
-
     public struct JournalSettings: Sendable, Equatable {
         public var directory: String
         public var segmentBytes: Int
@@ -57,7 +45,7 @@ public struct RunConfiguration: Sendable {
         case file(path: String)
     }
 
-    public var source: Source
+    public var source: SourceOptions
     public var journal: JournalSettings
     public var sink: Sink
     /// Column policies and approved columns; see RunConfiguration+Privacy.swift.
@@ -121,18 +109,18 @@ public struct RunConfiguration: Sendable {
             }
         }
 
-        let sourceSettings = Source(
+        let heartbeatMS = try source["heartbeat_interval_ms"].map { try reader.nonNegativeInt($0, "source.heartbeat_interval_ms") } ?? 10_000
+        let checkMS = try source["slot_check_interval_ms"].map { try reader.positiveInt($0, "source.slot_check_interval_ms") } ?? 60_000
+        let retainedWarning = try source["retained_wal_warning_bytes"].map { try reader.positiveInt($0, "source.retained_wal_warning_bytes") }
+        let sourceSettings = SourceOptions(
             dsn: dsn,
             slot: try reader.string(try reader.required(source, "slot", in: sourceNode, section: "source"), "source.slot"),
             publication: try reader.string(try reader.required(source, "publication", in: sourceNode, section: "source"), "source.publication"),
             tables: tables,
             createSlot: try source["create_slot"].map { try reader.bool($0, "source.create_slot") } ?? false,
             createPublication: try source["create_publication"].map { try reader.bool($0, "source.create_publication") } ?? false,
-            heartbeatInterval: try source["heartbeat_interval_ms"].map { try reader.nonNegativeInt($0, "source.heartbeat_interval_ms") }
-                .map { $0 == 0 ? nil : Duration.milliseconds($0) } ?? .seconds(10),
-            slotCheckInterval: .milliseconds(try source["slot_check_interval_ms"].map { try reader.positiveInt($0, "source.slot_check_interval_ms") } ?? 60_000),
-            retainedWALWarningBytes: try source["retained_wal_warning_bytes"]
-                .map { Int64(try reader.positiveInt($0, "source.retained_wal_warning_bytes")) } ?? 1 << 30)
+            monitor: .init(heartbeatInterval: heartbeatMS == 0 ? nil : .milliseconds(heartbeatMS), checkInterval: .milliseconds(checkMS),
+                           retainedWALWarningBytes: Int64(retainedWarning ?? 1 << 30)))
 
         let journalNode = try reader.required(top, "journal", in: root)
         let journal = try reader.mapping(journalNode, "journal", keys: ["directory", "segment_bytes", "fsync", "retention"])

@@ -14,15 +14,9 @@ public final class RunPipeline: Sendable {
                 logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        let source = configuration.source
         tail = TailPipeline(options: .init(
-            dsn: source.dsn, slot: source.slot, publication: source.publication, tables: source.tables,
-            createSlot: source.createSlot, createPublication: source.createPublication, startLSN: startLSN,
-            endLSN: endLSN, idleExit: idleExit,
-            monitor: .init(heartbeatInterval: source.heartbeatInterval, checkInterval: source.slotCheckInterval,
-                           retainedWALWarningBytes: source.retainedWALWarningBytes),
-            privacy: configuration.privacy, schemaRegistry: configuration.schemaRegistry,
-            schemaVersionPolicy: configuration.schemaVersionPolicy), logger: logger)
+            source: configuration.source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: configuration.privacy,
+            schemaRegistry: configuration.schemaRegistry, schemaVersionPolicy: configuration.schemaVersionPolicy), logger: logger)
     }
 
     public func requestStop() {

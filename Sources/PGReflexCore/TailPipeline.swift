@@ -12,13 +12,7 @@ import Synchronization
 /// that was being written.
 public final class TailPipeline: Sendable {
     public struct Options: Sendable {
-        public var dsn: String
-        public var slot: String
-        public var publication: String
-        public var tables: [TableName]
-        public var createSlot: Bool
-        public var createPublication: Bool
-        public var allTables: Bool
+        public var source: SourceOptions
         public var startLSN: LSN?
         /// Stop once everything committed before this LSN has been printed.
         public var endLSN: LSN?
@@ -33,8 +27,6 @@ public final class TailPipeline: Sendable {
         /// Emit BEGIN and END transaction events.
         public var transactionEvents: Bool
         public var decimalHandling: DecimalHandling
-        /// The idle heartbeat and the slot health checks.
-        public var monitor: SlotMonitor<ContinuousClock.Instant>.Options
         /// Column policies applied as events are encoded (nothing protected leaves unprotected).
         public var privacy: PrivacyPolicy?
         /// The schema registry directory: shapes are numbered by it, and new ones recorded in it.
@@ -44,34 +36,25 @@ public final class TailPipeline: Sendable {
         public var schemaVersionPolicy: SchemaVersionPolicy
 
         public init(
-            dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
-            createPublication: Bool = false, allTables: Bool = false, startLSN: LSN? = nil, endLSN: LSN? = nil,
-            idleExit: Duration? = nil, protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on,
-            serverName: String = "pgreflex", unavailableValuePlaceholder: String = "__debezium_unavailable_value",
-            transactionEvents: Bool = false, decimalHandling: DecimalHandling = .string,
-            monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init(), privacy: PrivacyPolicy? = nil,
-            schemaRegistry: String? = nil, schemaVersionPolicy: SchemaVersionPolicy = .init()
+            source: SourceOptions, startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil,
+            protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on, serverName: String = "pgreflex",
+            unavailableValuePlaceholder: String = "__debezium_unavailable_value", transactionEvents: Bool = false,
+            decimalHandling: DecimalHandling = .string, privacy: PrivacyPolicy? = nil, schemaRegistry: String? = nil,
+            schemaVersionPolicy: SchemaVersionPolicy = .init()
         ) {
-            self.schemaRegistry = schemaRegistry
-            self.schemaVersionPolicy = schemaVersionPolicy
-            self.privacy = privacy
-            self.monitor = monitor
-            self.decimalHandling = decimalHandling
-            self.serverName = serverName
-            self.unavailableValuePlaceholder = unavailableValuePlaceholder
-            self.transactionEvents = transactionEvents
-            self.dsn = dsn
-            self.slot = slot
-            self.publication = publication
-            self.tables = tables
-            self.createSlot = createSlot
-            self.createPublication = createPublication
-            self.allTables = allTables
+            self.source = source
             self.startLSN = startLSN
             self.endLSN = endLSN
             self.idleExit = idleExit
             self.protocolVersion = protocolVersion
             self.streaming = streaming
+            self.serverName = serverName
+            self.unavailableValuePlaceholder = unavailableValuePlaceholder
+            self.transactionEvents = transactionEvents
+            self.decimalHandling = decimalHandling
+            self.privacy = privacy
+            self.schemaRegistry = schemaRegistry
+            self.schemaVersionPolicy = schemaVersionPolicy
         }
     }
 
@@ -123,11 +106,11 @@ public final class TailPipeline: Sendable {
 
     /// Streams into any output; `run` and `tail` differ only in theirs.
     func run<Output: ChangeOutput>(output: Output, idleTick: Duration? = nil) async throws -> Summary {
-        let connection = try await PostgresConnection.connect(options.dsn, mode: .replication, logger: logger)
+        let connection = try await PostgresConnection.connect(options.source.dsn, mode: .replication, logger: logger)
         var streamOptions = try await prepare(connection)
         if let idleTick { streamOptions.idleTick = min(streamOptions.idleTick ?? idleTick, idleTick) }
         // Catalog lookups (primary keys, types) need an ordinary session beside the replication one.
-        let session = try await PostgresConnection.connect(options.dsn, mode: .sql, logger: logger)
+        let session = try await PostgresConnection.connect(options.source.dsn, mode: .sql, logger: logger)
         let catalog = RelationCatalog(connection: session)
         let envelopeOptions = EnvelopeWriter.Options(
             serverName: options.serverName, database: try await connection.database,
@@ -147,14 +130,14 @@ public final class TailPipeline: Sendable {
                 decoder: PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel),
                 envelopes: EnvelopeWriter(options: envelopeOptions), catalog: catalog,
                 endLSN: options.endLSN, privacy: options.privacy,
-                allowedTables: options.tables.isEmpty ? nil : Set(options.tables.map { "\($0.schema).\($0.name)" }),
+                allowedTables: options.source.tables.isEmpty ? nil : Set(options.source.tables.map { "\($0.schema).\($0.name)" }),
                 schemas: try options.schemaRegistry.map { try SchemaRegistry(directory: $0) },
                 schemaVersionPolicy: options.schemaVersionPolicy,
                 output: output, stream: stream, logger: logger)
             defer { consumer.close() }
             let clock = ContinuousClock()
             var lastActivity = clock.now
-            var monitor = SlotMonitor(options: options.monitor, now: clock.now)
+            var monitor = SlotMonitor(options: options.source.monitor, now: clock.now)
             var stopReason = StopReason.requested
             for try await batch in stream {
                 for action in monitor.tick(at: clock.now) {
@@ -209,7 +192,7 @@ public final class TailPipeline: Sendable {
         case .checkHealth:
             let health: SlotHealth?
             do {
-                health = try await session.slotHealth(named: options.slot)
+                health = try await session.slotHealth(named: options.source.slot)
             } catch {
                 logger.warning("could not read the slot's health", metadata: ["error.code": "\(error.code)"])
                 return
@@ -220,7 +203,7 @@ public final class TailPipeline: Sendable {
                 case .retainedWALAbove(let bytes, let threshold):
                     logger.warning(
                         "the slot retains more WAL than the warning threshold: the server keeps WAL until pgreflex confirms it. Check that pgreflex keeps up, and the heartbeat if the captured tables are idle",
-                        metadata: ["slot": "\(options.slot)", "slot.retained_wal_bytes": "\(bytes)",
+                        metadata: ["slot": "\(options.source.slot)", "slot.retained_wal_bytes": "\(bytes)",
                                    "slot.warning_bytes": "\(threshold)", "slot.safe_wal_bytes": "\(health.safeBytes.map(String.init) ?? "unlimited")"])
                 case .retainedWALBackUnder(let bytes, let threshold):
                     logger.info("the slot's retained WAL is back under the warning threshold",
@@ -228,7 +211,7 @@ public final class TailPipeline: Sendable {
                 case .invalidated:
                     logger.error(
                         "the slot has been invalidated (wal_status = lost): the server removed WAL it still needed, and changes after its position are gone. Drop and recreate the slot, then resnapshot the tables",
-                        metadata: ["slot": "\(options.slot)"])
+                        metadata: ["slot": "\(options.source.slot)"])
                 }
             }
         }
@@ -237,19 +220,19 @@ public final class TailPipeline: Sendable {
     /// Slot and publication set-up and the preflight checks; returns what to start with.
     private func prepare(_ connection: PostgresConnection) async throws -> ReplicationStreamOptions {
         try await connection.requireWalLevelLogical()
-        if options.createSlot, try await connection.slot(named: options.slot) == nil {
-            _ = try await connection.createSlot(options.slot)
+        if options.source.createSlot, try await connection.slot(named: options.source.slot) == nil {
+            _ = try await connection.createSlot(options.source.slot)
         }
-        if options.createPublication || !options.tables.isEmpty {
+        if options.source.createPublication || !options.source.tables.isEmpty {
             try await connection.ensurePublication(
-                options.publication, tables: options.tables, create: options.createPublication, allTables: options.allTables)
+                options.source.publication, tables: options.source.tables, create: options.source.createPublication, allTables: options.source.allTables)
         }
-        let slot = try await connection.preflight(slot: options.slot, publications: [options.publication], tables: options.tables)
+        let slot = try await connection.preflight(slot: options.source.slot, publications: [options.source.publication], tables: options.source.tables)
         if let start = options.startLSN, let confirmed = slot.confirmedFlushLSN, start < confirmed {
             // The server would silently start at its own position instead: say so, and stop.
             throw ReplicationError(
                 code: .startLSNUnavailable,
-                message: "slot \"\(options.slot)\" has confirmed everything before \(confirmed), so it can no longer stream from "
+                message: "slot \"\(options.source.slot)\" has confirmed everything before \(confirmed), so it can no longer stream from "
                     + "--start-lsn \(start). Re-deliver that range from the journal with `pgreflex replay --from-lsn \(start)`, "
                     + "or drop --start-lsn to continue from the slot's position")
         }
@@ -257,7 +240,7 @@ public final class TailPipeline: Sendable {
         let version = options.protocolVersion ?? min(2, maximum)
         let streaming: ReplicationStreamOptions.Streaming = version >= 2 ? options.streaming : .off
         return ReplicationStreamOptions(
-            slot: options.slot, publications: [options.publication], startLSN: options.startLSN ?? .invalid,
+            slot: options.source.slot, publications: [options.source.publication], startLSN: options.startLSN ?? .invalid,
             protocolVersion: version, streaming: streaming, messages: true,
             // Idle ticks drive the heartbeat and health checks as well as --idle-exit.
             idleTick: min(options.idleExit ?? .seconds(1), .milliseconds(500)))

@@ -96,16 +96,16 @@ struct TailCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
-        let options = TailPipeline.Options(
+        let source = SourceOptions(
             dsn: dsn, slot: slot, publication: publication, tables: tables, createSlot: createSlot,
-            createPublication: createPublication, allTables: allTables, startLSN: range.startLSN, endLSN: range.endLSN,
-            idleExit: range.idleDuration, protocolVersion: protoVersion,
-            streaming: streaming == .on ? .on : .off, serverName: serverName,
-            unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
-            decimalHandling: decimalHandlingMode,
+            createPublication: createPublication, allTables: allTables,
             monitor: .init(heartbeatInterval: heartbeatInterval.map { .milliseconds(Int64($0 * 1000)) },
-                           retainedWALWarningBytes: 1 << 30),
-            privacy: policy, schemaRegistry: schemas)
+                           retainedWALWarningBytes: 1 << 30))
+        let options = TailPipeline.Options(
+            source: source, startLSN: range.startLSN, endLSN: range.endLSN, idleExit: range.idleDuration,
+            protocolVersion: protoVersion, streaming: streaming == .on ? .on : .off, serverName: serverName,
+            unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
+            decimalHandling: decimalHandlingMode, privacy: policy, schemaRegistry: schemas)
         try await runUntilDone(PipelineService(tail: TailPipeline(options: options, logger: logger), output: .standardOutput),
                                logger: logger)
     }

@@ -31,9 +31,9 @@ import Testing
         #expect(config.journal.segmentBytes == 64 << 20)
         #expect(config.sink == .file(path: "/var/out/events.jsonl"))
         // Slot upkeep defaults: a heartbeat after 10 s idle, checks every minute, a warning past 1 GiB.
-        #expect(config.source.heartbeatInterval == .seconds(10))
-        #expect(config.source.slotCheckInterval == .seconds(60))
-        #expect(config.source.retainedWALWarningBytes == 1 << 30)
+        #expect(config.source.monitor.heartbeatInterval == .seconds(10))
+        #expect(config.source.monitor.checkInterval == .seconds(60))
+        #expect(config.source.monitor.retainedWALWarningBytes == 1 << 30)
     }
 
     @Test func slotUpkeepSettings() throws {
@@ -43,9 +43,9 @@ import Testing
             sink: { file: { path: o } }
             """
         let config = try RunConfiguration.parse(text, file: "run.yaml")
-        #expect(config.source.heartbeatInterval == nil)
-        #expect(config.source.slotCheckInterval == .milliseconds(500))
-        #expect(config.source.retainedWALWarningBytes == 4096)
+        #expect(config.source.monitor.heartbeatInterval == nil)
+        #expect(config.source.monitor.checkInterval == .milliseconds(500))
+        #expect(config.source.monitor.retainedWALWarningBytes == 4096)
         #expect(config.journal.options.retention == .init())
     }
 

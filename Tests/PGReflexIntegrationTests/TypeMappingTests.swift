@@ -98,7 +98,7 @@ struct TypeMappingTests {
             """)
         try cluster.createSlot("types_slot")
         for row in Self.rows { try cluster.psql("INSERT INTO types_all VALUES \(row)") }
-        var options = TailPipeline.Options(dsn: cluster.conninfo, slot: "types_slot", publication: "types_pub",
+        var options = TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: "types_slot", publication: "types_pub"),
                                            endLSN: try cluster.currentInsertLSN())
         options.decimalHandling = .string
         let lines = try await runTail(options).lines
@@ -167,7 +167,7 @@ struct TypeMappingTests {
             """)
         try cluster.createSlot("vec_slot")
         try cluster.psql("INSERT INTO vectors VALUES (1, '[1,2.5,-3]', ARRAY['[0.125]'::vec.vector])")
-        let lines = try await runTail(TailPipeline.Options(dsn: cluster.conninfo, slot: "vec_slot", publication: "vec_pub",
+        let lines = try await runTail(TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: "vec_slot", publication: "vec_pub"),
                                                            endLSN: try cluster.currentInsertLSN())).lines
         #expect(lines.first?.after?["embedding"] as? [Double] == [1, 2.5, -3])
         #expect(lines.first?.after?["many"] as? [[Double]] == [[0.125]])

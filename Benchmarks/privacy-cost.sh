@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# What the privacy policies cost per change: pgreflex tail with a privacy section vs pgreflex tail
+# without one, on copies of the same slot (1M inserts into the bench's orders table, 100 rows per
+# transaction). The policies: email tokenized, customer_id hashed, notes redacted, a fourth
+# column masked, so every event runs each kind of policy once. Pinning as in
+# tail-vs-recvlogical.sh. Prints each median, then the ratios of the rounds.
+#   Benchmarks/privacy-cost.sh [ROUNDS] [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+N=${2:-1000000}
+BENCH=${BENCH_DIR:-../shared/bench}
+DIR=$(mktemp -d /tmp/pgreflex-bench-XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export BENCH_STATE="$DIR/state.json"
+trap '"$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true' EXIT
+
+swift build -c release --product pgreflex >&2
+PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
+cat > "$DIR/privacy.yaml" <<'YAML'
+privacy:
+  keys: { env: PGREFLEX_PRIVACY_KEYS }
+  columns:
+    - { match: public.orders.email, policy: tokenize }
+    - { match: public.orders.customer_id, policy: hash }
+    - { match: public.orders.notes, policy: redact }
+    - { match: public.orders.status, policy: mask, keep_first: 2 }
+YAML
+export PGREFLEX_PRIVACY_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)"
+export BENCH_CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
+python3 "$BENCH/bench.py" prepare --n "$N" --scenarios a >&2
+taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
+export CLIENT_WRAP="taskset -c 1"
+OUT="$DIR/results.jsonl"
+TAIL="$PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning"
+for _ in $(seq "$ROUNDS"); do
+  python3 "$BENCH/bench.py" run --scenario a --reps 3 --consumer "cmd:sh -c 'exec $TAIL > /dev/null'" | tail -n 1 | tee -a "$OUT"
+  python3 "$BENCH/bench.py" run --scenario a --reps 3 \
+    --consumer "cmd:sh -c 'exec $TAIL --privacy $DIR/privacy.yaml > /dev/null'" | tail -n 1 | tee -a "$OUT"
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+plain = [r for r in rows if "--privacy" not in r["consumer"]]
+private = [r for r in rows if "--privacy" in r["consumer"]]
+n = rows[0]["n"]
+cpu = lambda r: r["client_cpu_s"] / n * 1e6
+print(json.dumps({
+    "throughput_ratio_per_round": [round(b["changes_per_s"] / a["changes_per_s"], 3) for a, b in zip(plain, private)],
+    "client_cpu_ratio_per_round": [round(cpu(b) / cpu(a), 3) for a, b in zip(plain, private)],
+    "plain_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in plain), 2),
+    "privacy_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in private), 2)}))
+PY

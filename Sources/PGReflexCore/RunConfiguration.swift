@@ -1,7 +1,7 @@
 import Foundation
 public import PGReflexJournal
 public import PGReflexPrivacy
-public import PGReflexTransport
+import PGReflexTransport
 import Yams
 
 /// The one YAML file `pgreflex run` reads. Later features (routes, agents, privacy) add

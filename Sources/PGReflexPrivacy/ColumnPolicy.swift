@@ -30,6 +30,21 @@ public struct MaskRule: Sendable, Equatable {
         self.keepEmailDomain = keepEmailDomain
     }
 
+    /// The masked form of a value's UTF-8 text. ASCII text (most keys, phones and emails) is
+    /// masked byte by byte; other text by Characters (where CR LF, too, is one).
+    public func apply(_ value: UnsafeBufferPointer<UInt8>) -> String {
+        guard value.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\r") }) else { return apply(String(decoding: value, as: UTF8.self)) }
+        var end = value.count
+        if keepEmailDomain, let at = value.lastIndex(of: UInt8(ascii: "@")) { end = at }
+        let first = min(keepFirst, end)
+        let last = min(keepLast, end - first)
+        return String(unsafeUninitializedCapacity: value.count) { out in
+            _ = out.initialize(fromContentsOf: value)
+            for i in first..<(end - last) { out[i] = UInt8(ascii: "*") }
+            return value.count
+        }
+    }
+
     public func apply(_ value: String) -> String {
         var head = Substring(value)
         var domain: Substring = ""

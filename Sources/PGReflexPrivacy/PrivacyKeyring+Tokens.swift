@@ -5,8 +5,9 @@ import Foundation
 extension PrivacyKeyring {
     /// `hash:<key id>:<base64url HMAC-SHA256(value)>` under the active key.
     public func pseudonym(of value: UnsafeBufferPointer<UInt8>) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: UnsafeRawBufferPointer(value), using: active.hash)
-        return "hash:\(active.id):" + Self.base64URL(Data(mac))
+        var mac = active.hash
+        mac.update(data: UnsafeRawBufferPointer(value))
+        return mac.finalize().withUnsafeBytes { Base64URL.encode($0, after: active.hashPrefix) }
     }
 
     /// `tok:<key id>:<base64url nonce‖ciphertext‖tag>` under the active key. The nonce is an
@@ -14,11 +15,12 @@ extension PrivacyKeyring {
     /// that safe, since reusing a nonce with it reveals only that two plaintexts are equal.
     public func token(of value: UnsafeBufferPointer<UInt8>) -> String {
         let plaintext = UnsafeRawBufferPointer(value)
-        let mac = HMAC<SHA256>.authenticationCode(for: plaintext, using: active.nonce)
-        let nonce = try! AES.GCM._SIV.Nonce(data: Data(mac).prefix(12))  // 12 bytes: always valid
-        let box = try! AES.GCM._SIV.seal(plaintext, using: active.encryption, nonce: nonce,
-                                         authenticating: Array("pgreflex:\(active.id)".utf8))  // a 256-bit key: cannot fail
-        return "tok:\(active.id):" + Self.base64URL(box.combined)
+        var mac = active.nonce
+        mac.update(data: plaintext)
+        // 12 bytes are always a valid nonce, and a 256-bit key cannot fail to seal.
+        let nonce = mac.finalize().withUnsafeBytes { try! AES.GCM._SIV.Nonce(data: UnsafeRawBufferPointer(rebasing: $0.prefix(12))) }
+        let box = try! AES.GCM._SIV.seal(plaintext, using: active.encryption, nonce: nonce, authenticating: active.authenticatedData)
+        return box.combined.withUnsafeBytes { Base64URL.encode($0, after: active.tokenPrefix) }
     }
 
     /// The value a token stands for, with whichever held key made it.
@@ -35,9 +37,9 @@ extension PrivacyKeyring {
         guard let key = keys[id] else {
             throw PrivacyError(code: .unknownKey, message: "the token was made with key '\(id)', which this keyring does not hold (it holds \(ids.joined(separator: ", ")))")
         }
-        guard let combined = Self.decodeBase64URL(String(parts[2])), combined.count >= 28,
+        guard let combined = Base64URL.decode(parts[2]), combined.count >= 28,
               let box = try? AES.GCM._SIV.SealedBox(combined: combined),
-              let plaintext = try? AES.GCM._SIV.open(box, using: key.encryption, authenticating: Array("pgreflex:\(id)".utf8))
+              let plaintext = try? AES.GCM._SIV.open(box, using: key.encryption, authenticating: key.authenticatedData)
         else {
             throw PrivacyError(code: .badToken, message: "the token does not decrypt under key '\(id)': it is damaged, or the key is not the one that made it")
         }
@@ -50,18 +52,5 @@ extension PrivacyKeyring {
 
     public func token(of value: [UInt8]) -> String {
         value.withUnsafeBufferPointer { token(of: $0) }
-    }
-
-    static func base64URL(_ data: Data) -> String {
-        var text = data.base64EncodedString()
-        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while text.hasSuffix("=") { text.removeLast() }
-        return text
-    }
-
-    static func decodeBase64URL(_ text: String) -> Data? {
-        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while standard.count % 4 != 0 { standard += "=" }
-        return Data(base64Encoded: standard)
     }
 }

@@ -12,9 +12,15 @@ public struct PrivacyKeyring: Sendable {
     /// same value share nothing.
     struct Key: Sendable {
         let id: String
-        let hash: SymmetricKey
-        let nonce: SymmetricKey
+        /// Keyed once; each use copies the keyed state (the digest contexts are copy-on-write),
+        /// which saves hashing the key for every value.
+        let hash: HMAC<SHA256>
+        let nonce: HMAC<SHA256>
         let encryption: SymmetricKey
+        /// `pgreflex:<id>`: authenticated with every token, so a token cannot pass for another key's.
+        let authenticatedData: [UInt8]
+        let hashPrefix: String
+        let tokenPrefix: String
 
         init(id: String, material: [UInt8]) {
             self.id = id
@@ -23,9 +29,12 @@ public struct PrivacyKeyring: Sendable {
                 HKDF<SHA256>.deriveKey(inputKeyMaterial: input, salt: Array("pgreflex".utf8), info: Array(purpose.utf8),
                                        outputByteCount: 32)
             }
-            hash = derive("pgreflex hash v1")
-            nonce = derive("pgreflex token nonce v1")
+            hash = HMAC(key: derive("pgreflex hash v1"))
+            nonce = HMAC(key: derive("pgreflex token nonce v1"))
             encryption = derive("pgreflex token encryption v1")
+            authenticatedData = Array("pgreflex:\(id)".utf8)
+            hashPrefix = "hash:\(id):"
+            tokenPrefix = "tok:\(id):"
         }
     }
 

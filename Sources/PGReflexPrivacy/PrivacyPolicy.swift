@@ -63,7 +63,7 @@ public struct PrivacyPolicy: Sendable {
         case .tokenize:
             return keyring!.token(of: value)
         case .mask(let rule):
-            return rule.apply(String(decoding: value, as: UTF8.self))
+            return rule.apply(value)
         case .redact(let placeholder):
             return placeholder
         case .drop:

@@ -1,5 +1,5 @@
 import Foundation
-import PGReflexPrivacy
+@testable import PGReflexPrivacy
 import Testing
 
 @Suite struct PrivacyKeyringTests {
@@ -88,6 +88,14 @@ import Testing
         #expect(MaskRule(keepEmailDomain: true).apply("no-at-sign") == "**********")
         #expect(MaskRule(keepFirst: 3, keepLast: 3).apply("ab") == "ab")
         #expect(MaskRule(keepLast: 2).apply("žluťoučký") == "*******ký")
+        // The byte path (ASCII) and the Character path agree.
+        for rule in [MaskRule(keepLast: 4), MaskRule(keepFirst: 1, keepEmailDomain: true), MaskRule(keepEmailDomain: true),
+                     MaskRule(keepFirst: 3, keepLast: 3), MaskRule(keepFirst: 2, keepLast: 2, keepEmailDomain: true)] {
+            for text in ["555-123-4567", "alice@example.com", "no-at-sign", "ab", "", "@", "a@b@c.org", "line\r\nbreak", "žluťoučký", "jürgen@example.de"] {
+                let bytes = Array(text.utf8)
+                #expect(bytes.withUnsafeBufferPointer { rule.apply($0) } == rule.apply(text), "\(rule) \(text)")
+            }
+        }
     }
 
     @Test func patternsGlobEachPartAndNeverCrossADot() throws {
@@ -113,5 +121,35 @@ import Testing
         #expect(policy.policies(schema: "public", table: "orders", columns: ["id", "email", "total"]) == [nil, .hash, .drop])
         #expect(policy.policies(schema: "public", table: "plain", columns: ["id", "total"]) == nil)
         #expect(policy.needsKeys)
+    }
+}
+
+/// Tokens and pseudonyms are joined on downstream: the exact text for a key and value must never
+/// change between versions.
+@Suite struct TokenFormatTests {
+    @Test func knownAnswers() throws {
+        let keyring = PrivacyKeyringTests.one
+        let value = Array("alice@example.com".utf8)
+        #expect(keyring.pseudonym(of: value) == "hash:k1:71c-jPVqLWi9ZBpb1f6G3tqs30al9iKeDAgnFuXbrec")
+        #expect(keyring.token(of: value) == "tok:k1:PLSHtJWCPGDFNKa1Kn6_QkNw6DVQmstLLVhmJvKUpk3WGw8IcYn7YFZCvfI_")
+        #expect(keyring.token(of: []) == "tok:k1:KupGEOL8eSMneFCD38U079M8gPZOr2tt2apvxQ")
+        #expect(keyring.token(of: [0xFB]) == "tok:k1:vIN47wPhmBdVNCXbMRnxdyqKUW79U17gskUWyB8")
+        #expect(keyring.token(of: [0xFB, 0xFB]) == "tok:k1:ugmZQjc3yzwTOLrYs0vAkdZjrBU0i7XSPyBDGWmO")
+        #expect(try keyring.reveal("tok:k1:ugmZQjc3yzwTOLrYs0vAkdZjrBU0i7XSPyBDGWmO") == [0xFB, 0xFB])
+    }
+
+    @Test func base64URLMatchesFoundationAndRoundTrips() {
+        var random = SystemRandomNumberGenerator()
+        for count in 0..<200 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let encoded = bytes.withUnsafeBytes { Base64URL.encode($0, after: "p:") }
+            #expect(encoded == "p:" + expected)
+            #expect(Base64URL.decode(expected) == bytes)
+        }
+        // Padding, other alphabets, impossible lengths and stray low bits are refused.
+        for bad in ["A", "AB=", "AB+/", "A*", "AB", "AAB"] { #expect(Base64URL.decode(bad) == nil, "\(bad)") }
+        #expect(Base64URL.decode("AA") == [0])
     }
 }

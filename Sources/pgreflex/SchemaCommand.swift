@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Logging
 import PGReflexCore
@@ -97,6 +98,7 @@ struct SchemaCommand: AsyncParsableCommand {
             global.bootstrapLogging()
             let store: SchemaRegistry
             do {
+                try requireRegistry(registry)
                 store = try SchemaRegistry(directory: registry)
             } catch {
                 throw fail(error)
@@ -124,6 +126,7 @@ struct SchemaCommand: AsyncParsableCommand {
             global.bootstrapLogging()
             let name = TableName(parsing: table).map { "\($0.schema).\($0.name)" } ?? table
             do {
+                try requireRegistry(registry)
                 let (store, accepted) = try SchemaRegistry.update(directory: registry) { store in
                     (store, try store.accept(table: name, through: version))
                 }
@@ -137,6 +140,14 @@ struct SchemaCommand: AsyncParsableCommand {
     }
 }
 
+/// A registry that is not there is a mistake (a wrong --registry), not an empty registry.
+private func requireRegistry(_ directory: String) throws {
+    guard FileManager.default.fileExists(atPath: directory + "/" + SchemaRegistry.indexName) else {
+        throw SchemaRegistryError(file: directory, message: "holds no \(SchemaRegistry.indexName): pass the registry directory "
+            + "(the run configuration's schemas.directory) with --registry")
+    }
+}
+
 /// One pending (or just accepted) version with its changes against the versions before it.
 private func printReview(_ store: SchemaRegistry, table: String, version: Int) {
     let entry = store.tables[table]!
@@ -146,7 +157,7 @@ private func printReview(_ store: SchemaRegistry, table: String, version: Int) {
     if version == 1 {
         print("  the table's first version: no earlier one to compare with")
     } else if review.findings.isEmpty {
-        print("  the same columns as v\(version - 1)")
+        print("  no change the compatibility rules cover, against v\(version - 1)")
     }
     for line in review.lines { print("  " + line) }
 }

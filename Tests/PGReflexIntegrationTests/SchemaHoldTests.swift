@@ -121,6 +121,9 @@ struct SchemaHoldTests {
         #expect(text.contains("released the table's held events"), "\(text)")
         #expect(try Checkpoint.load(dir + "/journal/checkpoint.json")?.held.isEmpty == true)
         #expect(try SchemaRegistry(directory: registry).tables["public.ho"]?.pending == nil)
+        let typo = PostgresCluster.run([exe, "schema", "accept", "--registry", dir + "/Schemaz", "--table", "public.ho"])
+        #expect(typo.status != 0 && typo.output.contains("holds no index.json"), "\(typo.output)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/Schemaz"))
         let nothing = PostgresCluster.run([exe, "schema", "accept", "--registry", registry, "--table", "public.ho"])
         #expect(nothing.status != 0 && nothing.output.contains("no pending version"), "\(nothing.output)")
     }

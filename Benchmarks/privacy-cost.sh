@@ -5,18 +5,7 @@
 # column masked, so every event runs each kind of policy once. Pinning as in
 # tail-vs-recvlogical.sh. Prints each median, then the ratios of the rounds.
 #   Benchmarks/privacy-cost.sh [ROUNDS] [N]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROUNDS=${1:-3}
-N=${2:-1000000}
-BENCH=${BENCH_DIR:-../shared/bench}
-DIR=$(mktemp -d /tmp/pgreflex-bench-XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export BENCH_STATE="$DIR/state.json"
-trap '"$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true' EXIT
-
-swift build -c release --product pgreflex >&2
-PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
+source "$(dirname "$0")/scenario-a.sh"
 cat > "$DIR/privacy.yaml" <<'YAML'
 privacy:
   keys: { env: PGREFLEX_PRIVACY_KEYS }
@@ -27,11 +16,6 @@ privacy:
     - { match: public.orders.status, policy: mask, keep_first: 2 }
 YAML
 export PGREFLEX_PRIVACY_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)"
-export BENCH_CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
-python3 "$BENCH/bench.py" prepare --n "$N" --scenarios a >&2
-taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
-export CLIENT_WRAP="taskset -c 1"
-OUT="$DIR/results.jsonl"
 TAIL="$PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning"
 for _ in $(seq "$ROUNDS"); do
   python3 "$BENCH/bench.py" run --scenario a --reps 3 --consumer "cmd:sh -c 'exec $TAIL > /dev/null'" | tail -n 1 | tee -a "$OUT"

@@ -5,23 +5,7 @@
 # CPU 0 and the consumer to CPU 1, as the bench README advises. Prints one JSON line per
 # median and then the pgreflex/pg_recvlogical ratio of each round.
 #   Benchmarks/tail-vs-recvlogical.sh [ROUNDS] [N]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROUNDS=${1:-3}
-N=${2:-1000000}
-BENCH=${BENCH_DIR:-../shared/bench}
-DIR=$(mktemp -d /tmp/pgreflex-bench-XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export BENCH_STATE="$DIR/state.json"
-trap '"$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true' EXIT
-
-swift build -c release --product pgreflex >&2
-PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
-export BENCH_CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
-python3 "$BENCH/bench.py" prepare --n "$N" --scenarios a >&2
-taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
-export CLIENT_WRAP="taskset -c 1"
-OUT="$DIR/results.jsonl"
+source "$(dirname "$0")/scenario-a.sh"
 for _ in $(seq "$ROUNDS"); do
   python3 "$BENCH/bench.py" run --scenario a --consumer recv-pgoutput --reps 3 | tail -n 1 | tee -a "$OUT"
   # > /dev/null inside the command: bench.py would otherwise pipe stdout through Python,

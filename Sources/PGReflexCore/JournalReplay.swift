@@ -92,20 +92,19 @@ public struct JournalReplay {
                                 now: ContinuousClock.now)
         let end = to.map { EventPosition(commitLSN: $0, ordinal: Int.max) }
         try journal.read(from: start, to: end) { record in
-            if holds.isEnabled {
-                let source = EnvelopeSource(parsing: record.envelope)
-                if let table = source.table,
-                   holds.route(table: table, version: source.schemaVersion, at: record.position, now: .now) != .deliver {
-                    summary.held[table, default: 0] += 1
-                    return
-                }
+            // Parsed once, only when something needs the table.
+            let source = holds.isEnabled || dryRun ? EnvelopeSource(parsing: record.envelope) : nil
+            if holds.isEnabled, let table = source?.table,
+               holds.route(table: table, version: source?.schemaVersion, at: record.position, now: .now) != .deliver {
+                summary.held[table, default: 0] += 1
+                return
             }
             if summary.last?.commitLSN != record.position.commitLSN { summary.transactions += 1 }
             if summary.first == nil { summary.first = record.position }
             summary.last = record.position
             summary.events += 1
-            if dryRun {
-                summary.perTable[EnvelopeSource(parsing: record.envelope).collection, default: 0] += 1
+            if let source, dryRun {
+                summary.perTable[source.collection, default: 0] += 1
             } else {
                 try deliver(record.envelope)
             }

@@ -97,6 +97,16 @@ func parseLines(_ data: Data) throws -> [TailLine] {
     }
 }
 
+/// Runs the `pgreflex tail` executable against the cluster with these flags (after --dsn), its
+/// stdout in a temp file; returns its exit status and log, and the lines it printed.
+func tailExecutable(_ cluster: PostgresCluster, _ flags: [String]) throws -> (result: PostgresCluster.RunResult, lines: [TailLine]) {
+    let out = NSTemporaryDirectory() + "pgreflex-tail-\(UUID().uuidString).jsonl"
+    defer { unlink(out) }
+    let result = PostgresCluster.run([try pgreflexExecutable(), "tail", "--dsn", cluster.conninfo] + flags, standardOutput: out)
+    let data = FileManager.default.contents(atPath: out) ?? Data()
+    return (result, try parseLines(data))
+}
+
 /// The built `pgreflex` executable, next to the test bundle.
 func pgreflexExecutable() throws -> String {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()

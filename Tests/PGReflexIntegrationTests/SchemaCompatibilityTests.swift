@@ -203,12 +203,9 @@ struct SchemaVersionStreamTests {
         try cluster.psql("ALTER TABLE sv ALTER COLUMN b TYPE bigint")
         try cluster.psql("UPDATE sv SET b = 6 WHERE id = 5")
         let end = try cluster.currentInsertLSN()
-        let out = registry + "-tail.jsonl"
-        defer { unlink(out) }
-        let tail = PostgresCluster.run([exe, "tail", "--dsn", cluster.conninfo, "--slot", "sv_slot", "--publication", "sv_pub",
-                                        "--schemas", registry, "--end-lsn", "\(end)"], standardOutput: out)
+        let (tail, lines) = try tailExecutable(cluster, ["--slot", "sv_slot", "--publication", "sv_pub", "--schemas", registry,
+                                                         "--end-lsn", "\(end)"])
         #expect(tail.status == 0, "\(tail.output)")
-        let lines = try parseLines(Data(contentsOf: URL(fileURLWithPath: out)))
         let versions = lines.map { $0.source["schema_version"] as? Int }
         #expect(versions == [1, 1, 1, 2, 2, 3], "\(versions)")
         #expect(tail.output.contains("recorded a new schema version"), "\(tail.output)")
@@ -224,10 +221,9 @@ struct SchemaVersionStreamTests {
         try cluster.psql("INSERT INTO sv_gone VALUES (1)")
         let goneEnd = try cluster.currentInsertLSN()
         try cluster.psql("DROP TABLE sv_gone")
-        let gone = PostgresCluster.run([exe, "tail", "--dsn", cluster.conninfo, "--slot", "sv_slot", "--publication", "sv_pub",
-                                        "--schemas", registry, "--end-lsn", "\(goneEnd)"], standardOutput: out)
+        let (gone, goneLines) = try tailExecutable(cluster, ["--slot", "sv_slot", "--publication", "sv_pub", "--schemas", registry,
+                                                             "--end-lsn", "\(goneEnd)"])
         #expect(gone.status == 0, "\(gone.output)")
-        let goneLines = try parseLines(Data(contentsOf: URL(fileURLWithPath: out)))
         #expect(goneLines.map(\.table) == ["sv_gone"])
         #expect(goneLines.first?.source["schema_version"] as? Int == 1)
 

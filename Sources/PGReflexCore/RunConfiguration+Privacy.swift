@@ -32,7 +32,7 @@ extension RunConfiguration {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw ConfigurationError(file: path, line: line(of: error), message: "not valid YAML: \(error)")
+            throw ConfigurationError(file: path, yaml: error, text: text)
         }
         let reader = Reader(file: path, base: (path as NSString).deletingLastPathComponent, environment: environment)
         guard let root, case .mapping(let mapping) = root, let node = mapping["privacy"] else {

@@ -71,7 +71,7 @@ public struct RunConfiguration: Sendable {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw ConfigurationError(file: file, line: Self.line(of: error), message: "not valid YAML: \(error)")
+            throw ConfigurationError(file: file, yaml: error, text: text)
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink sections") }
@@ -120,7 +120,8 @@ public struct RunConfiguration: Sendable {
             createSlot: try source["create_slot"].map { try reader.bool($0, "source.create_slot") } ?? false,
             createPublication: try source["create_publication"].map { try reader.bool($0, "source.create_publication") } ?? false,
             monitor: .init(heartbeatInterval: heartbeatMS == 0 ? nil : .milliseconds(heartbeatMS), checkInterval: .milliseconds(checkMS),
-                           retainedWALWarningBytes: Int64(retainedWarning ?? 1 << 30)))
+                           retainedWALWarningBytes: Int64(retainedWarning ?? 1 << 30)),
+            hints: .run)
 
         let journalNode = try reader.required(top, "journal", in: root)
         let journal = try reader.mapping(journalNode, "journal", keys: ["directory", "segment_bytes", "fsync", "retention"])
@@ -161,13 +162,6 @@ public struct RunConfiguration: Sendable {
     }
 
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
-
-    static func line(of error: YamlError) -> Int? {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
-        default: nil
-        }
-    }
 
     /// Walks the node tree with checks that name the file and line of every mistake.
     struct Reader {

@@ -16,7 +16,7 @@ public final class RunPipeline: Sendable {
         self.logger = logger
         tail = TailPipeline(options: .init(
             source: configuration.source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: configuration.privacy,
-            schemaRegistry: configuration.schemaRegistry, schemaVersionPolicy: configuration.schemaVersionPolicy), logger: logger)
+            schemaRegistry: configuration.schemaRegistry, schemaVersionPolicy: configuration.schemaVersionPolicy, command: "run"), logger: logger)
     }
 
     public func requestStop() {

@@ -15,9 +15,12 @@ public struct SourceOptions: Sendable, Equatable {
     public var allTables: Bool
     /// The idle heartbeat and the slot health checks.
     public var monitor: SlotMonitor<ContinuousClock.Instant>.Options
+    /// How errors name the settings that fix the source: `tail`'s flags or `run`'s keys.
+    public var hints: SetupHints
 
     public init(dsn: String, slot: String, publication: String, tables: [TableName] = [], createSlot: Bool = false,
-                createPublication: Bool = false, allTables: Bool = false, monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init()) {
+                createPublication: Bool = false, allTables: Bool = false, monitor: SlotMonitor<ContinuousClock.Instant>.Options = .init(), hints: SetupHints = .tail) {
+        self.hints = hints
         self.dsn = dsn
         self.slot = slot
         self.publication = publication

@@ -45,7 +45,9 @@ struct TailConsumer<Output: ChangeOutput> {
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
          privacy: PrivacyPolicy? = nil, allowedTables: Set<String>? = nil, schemas: SchemaRegistry? = nil,
-         schemaVersionPolicy: SchemaVersionPolicy = .init(), output: Output, stream: ReplicationStream, logger: Logger) throws {
+         schemaVersionPolicy: SchemaVersionPolicy = .init(), confirmed: LSN = .invalid, output: Output, stream: ReplicationStream,
+         logger: Logger) throws {
+        self.confirmed = confirmed
         self.persistSchemas = schemas != nil
         self.schemaVersionPolicy = schemaVersionPolicy
         self.schemas = schemas ?? SchemaRegistry()
@@ -204,6 +206,9 @@ struct TailConsumer<Output: ChangeOutput> {
         }
         return replay.commit
     }
+
+    /// A transaction (or a streamed one) has begun and not yet committed or aborted.
+    var isMidTransaction: Bool { assembler.inTransaction || !spill.isEmpty }
 
     /// Removes what is still spilled (transactions that never committed while we ran).
     mutating func close() {

@@ -34,14 +34,17 @@ public final class TailPipeline: Sendable {
         public var schemaRegistry: String?
         /// Whether new shapes are recorded as pending (`run` holds their events) or accepted.
         public var schemaVersionPolicy: SchemaVersionPolicy
+        /// The command in log lines: `tail` or `run`.
+        public var command: String
 
         public init(
             source: SourceOptions, startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil,
             protocolVersion: Int? = nil, streaming: ReplicationStreamOptions.Streaming = .on, serverName: String = "pgreflex",
             unavailableValuePlaceholder: String = "__debezium_unavailable_value", transactionEvents: Bool = false,
             decimalHandling: DecimalHandling = .string, privacy: PrivacyPolicy? = nil, schemaRegistry: String? = nil,
-            schemaVersionPolicy: SchemaVersionPolicy = .init()
+            schemaVersionPolicy: SchemaVersionPolicy = .init(), command: String = "tail"
         ) {
+            self.command = command
             self.source = source
             self.startLSN = startLSN
             self.endLSN = endLSN
@@ -107,7 +110,20 @@ public final class TailPipeline: Sendable {
     /// Streams into any output; `run` and `tail` differ only in theirs.
     func run<Output: ChangeOutput>(output: Output, idleTick: Duration? = nil) async throws -> Summary {
         let connection = try await PostgresConnection.connect(options.source.dsn, mode: .replication, logger: logger)
-        var streamOptions = try await prepare(connection)
+        var setup = Setup()
+        var streaming = false
+        do {
+            return try await stream(on: connection, setup: &setup, streaming: &streaming, output: output, idleTick: idleTick)
+        } catch {
+            if !streaming { await undo(setup, on: connection) }
+            throw error
+        }
+    }
+
+    private func stream<Output: ChangeOutput>(
+        on connection: PostgresConnection, setup: inout Setup, streaming: inout Bool, output: Output, idleTick: Duration?
+    ) async throws -> Summary {
+        var streamOptions = try await prepare(connection, setup: &setup)
         if let idleTick { streamOptions.idleTick = min(streamOptions.idleTick ?? idleTick, idleTick) }
         // Catalog lookups (primary keys, types) need an ordinary session beside the replication one.
         let session = try await PostgresConnection.connect(options.source.dsn, mode: .sql, logger: logger)
@@ -122,6 +138,7 @@ public final class TailPipeline: Sendable {
         let logger = self.logger
 
         return try await connection.withReplicationStream(streamOptions) { stream in
+            streaming = true
             self.stopState.withLock { $0.stream = stream }
             defer { self.stopState.withLock { $0.stream = nil } }
             if self.stopRequested { stream.stop() }
@@ -132,10 +149,11 @@ public final class TailPipeline: Sendable {
                 endLSN: options.endLSN, privacy: options.privacy,
                 allowedTables: options.source.tables.isEmpty ? nil : Set(options.source.tables.map { "\($0.schema).\($0.name)" }),
                 schemas: try options.schemaRegistry.map { try SchemaRegistry(directory: $0) },
-                schemaVersionPolicy: options.schemaVersionPolicy,
+                schemaVersionPolicy: options.schemaVersionPolicy, confirmed: setup.slotPosition,
                 output: output, stream: stream, logger: logger)
             defer { consumer.close() }
             let clock = ContinuousClock()
+            let started = clock.now
             var lastActivity = clock.now
             var monitor = SlotMonitor(options: options.source.monitor, now: clock.now)
             var stopReason = StopReason.requested
@@ -143,11 +161,13 @@ public final class TailPipeline: Sendable {
                 for action in monitor.tick(at: clock.now) {
                     await self.perform(action, on: session, monitor: &monitor)
                 }
+                // Idle means no delivered change: heartbeats, keepalives and skipped tables do not
+                // count. A transaction still arriving is never cut short.
+                if let idle = options.idleExit, !consumer.isMidTransaction, lastActivity.duration(to: clock.now) >= idle {
+                    stopReason = .idle
+                    break
+                }
                 if batch.frames.isEmpty {
-                    if let idle = options.idleExit, lastActivity.duration(to: clock.now) >= idle {
-                        stopReason = .idle
-                        break
-                    }
                     // Quiet: let the output sync what it holds (group commit deadlines).
                     if try !consumer.flush() {
                         stopReason = .outputClosed
@@ -155,20 +175,27 @@ public final class TailPipeline: Sendable {
                     }
                     continue
                 }
-                lastActivity = clock.now
                 let before = consumer.events
                 if let reason = try await consumer.consume(batch) {
                     stopReason = reason
                     break
                 }
-                if consumer.events != before { monitor.changeSeen(at: clock.now) }
+                if consumer.events != before {
+                    lastActivity = clock.now
+                    monitor.changeSeen(at: clock.now)
+                }
                 if self.stopRequested { break }
             }
             if try !consumer.flush(final: true) { stopReason = .outputClosed }
-            logger.info("tail stopped", metadata: [
-                "tail.events": "\(consumer.events)", "tail.transactions": "\(consumer.transactions)",
-                "replication.confirmed_lsn": "\(consumer.confirmed)", "tail.stop_reason": "\(stopReason.rawValue)",
-                "tail.heartbeats": "\(consumer.heartbeats)",
+            let elapsed = started.duration(to: clock.now).components
+            let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            let command = options.command
+            logger.info("\(command) stopped", metadata: [
+                "\(command).events": "\(consumer.events)", "\(command).transactions": "\(consumer.transactions)",
+                "\(command).duration_s": "\(Double(Int(seconds * 1000)) / 1000)",
+                "\(command).events_per_s": "\(seconds > 0 ? Int(Double(consumer.events) / seconds) : 0)",
+                "replication.confirmed_lsn": "\(consumer.confirmed)", "\(command).stop_reason": "\(stopReason.rawValue)",
+                "\(command).heartbeats": "\(consumer.heartbeats)",
             ])
             return Summary(events: consumer.events, transactions: consumer.transactions,
                            confirmedLSN: consumer.confirmed, stopReason: stopReason)
@@ -217,32 +244,86 @@ public final class TailPipeline: Sendable {
         }
     }
 
-    /// Slot and publication set-up and the preflight checks; returns what to start with.
-    private func prepare(_ connection: PostgresConnection) async throws -> ReplicationStreamOptions {
-        try await connection.requireWalLevelLogical()
-        if options.source.createSlot, try await connection.slot(named: options.source.slot) == nil {
-            _ = try await connection.createSlot(options.source.slot)
-        }
-        if options.source.createPublication || !options.source.tables.isEmpty {
-            try await connection.ensurePublication(
-                options.source.publication, tables: options.source.tables, create: options.source.createPublication, allTables: options.source.allTables)
-        }
-        let slot = try await connection.preflight(slot: options.source.slot, publications: [options.source.publication], tables: options.source.tables)
-        if let start = options.startLSN, let confirmed = slot.confirmedFlushLSN, start < confirmed {
-            // The server would silently start at its own position instead: say so, and stop.
-            throw ReplicationError(
-                code: .startLSNUnavailable,
-                message: "slot \"\(options.source.slot)\" has confirmed everything before \(confirmed), so it can no longer stream from "
-                    + "--start-lsn \(start). Re-deliver that range from the journal with `pgreflex replay --from-lsn \(start)`, "
-                    + "or drop --start-lsn to continue from the slot's position")
-        }
+    /// What this start changed on the server, so that a start that fails before streaming can
+    /// take it back (a slot it created would otherwise hold WAL on the primary for good).
+    struct Setup {
+        var createdSlot = false
+        var publication = PublicationChange.none
+        /// The position the slot holds: where streaming resumes unless --start-lsn says otherwise.
+        var slotPosition = LSN.invalid
+    }
+
+    /// The preflight checks, then slot and publication set-up; returns what to start with.
+    /// Everything that can be checked is checked before anything is created.
+    private func prepare(_ connection: PostgresConnection, setup: inout Setup) async throws -> ReplicationStreamOptions {
+        let source = options.source
+        let plan = try await connection.planSource(
+            slot: source.slot, publication: source.publication, tables: source.tables, createSlot: source.createSlot,
+            createPublication: source.createPublication, allTables: source.allTables, hints: source.hints)
         let maximum = ReplicationStreamOptions.maximumProtocolVersion(serverVersion: try await connection.serverVersion)
+        if let requested = options.protocolVersion, requested > maximum {
+            throw ReplicationError(
+                code: .unsupportedServer,
+                message: "pgoutput protocol version \(requested) needs a newer server: this one supports up to \(maximum). "
+                    + "Ask for \(maximum) or lower")
+        }
+        if let slot = plan.slot {
+            try checkRange(slotPosition: slot.confirmedFlushLSN ?? .invalid)
+        }
+        try await connection.apply(plan.publication, to: source.publication)
+        setup.publication = plan.publication
+        if let slot = plan.slot {
+            setup.slotPosition = slot.confirmedFlushLSN ?? .invalid
+        } else {
+            setup.slotPosition = try await connection.createSlot(source.slot).consistentPoint
+            setup.createdSlot = true
+            try checkRange(slotPosition: setup.slotPosition)
+        }
+        logger.info("slot ready", metadata: [
+            "replication.slot": "\(source.slot)", "replication.confirmed_lsn": "\(setup.slotPosition)",
+            "replication.start_lsn": "\(options.startLSN.map(\.description) ?? "the slot's confirmed position")",
+        ])
         let version = options.protocolVersion ?? min(2, maximum)
         let streaming: ReplicationStreamOptions.Streaming = version >= 2 ? options.streaming : .off
         return ReplicationStreamOptions(
-            slot: options.source.slot, publications: [options.source.publication], startLSN: options.startLSN ?? .invalid,
+            slot: source.slot, publications: [source.publication], startLSN: options.startLSN ?? .invalid,
             protocolVersion: version, streaming: streaming, messages: true,
             // Idle ticks drive the heartbeat and health checks as well as --idle-exit.
             idleTick: min(options.idleExit ?? .seconds(1), .milliseconds(500)))
+    }
+
+    /// --start-lsn and --end-lsn against what the slot has already confirmed: the server would
+    /// silently start at its own position instead, so say so and stop.
+    private func checkRange(slotPosition confirmed: LSN) throws {
+        guard confirmed != .invalid else { return }
+        if let start = options.startLSN, start < confirmed {
+            throw ReplicationError(
+                code: .startLSNUnavailable,
+                message: "slot \"\(options.source.slot)\" has confirmed everything before \(confirmed), so it can no longer stream from "
+                    + "--start-lsn \(start). " + options.source.hints.pastSlot(start: start))
+        }
+        if let end = options.endLSN, end < confirmed {
+            throw ReplicationError(
+                code: .endLSNPassed,
+                message: "slot \"\(options.source.slot)\" has already confirmed everything before \(confirmed), past --end-lsn \(end): "
+                    + "there is nothing before \(end) left to stream. Pass a later --end-lsn, or --idle-exit. "
+                    + options.source.hints.pastSlot(start: nil))
+        }
+    }
+
+    /// Takes back what a failed start created; never what was there before it.
+    private func undo(_ setup: Setup, on connection: PostgresConnection) async {
+        do {
+            if setup.createdSlot { try await connection.dropSlot(options.source.slot) }
+        } catch {
+            logger.error("could not drop the replication slot this failed start created: drop it by hand (SELECT pg_drop_replication_slot(…)), or it holds WAL on the server",
+                         metadata: ["replication.slot": "\(options.source.slot)", "error.code": "\(error.code)"])
+        }
+        do {
+            try await connection.undo(setup.publication, to: options.source.publication)
+        } catch {
+            logger.error("could not take back the publication change this failed start made",
+                         metadata: ["replication.publication": "\(options.source.publication)", "error.code": "\(error.code)"])
+        }
     }
 }

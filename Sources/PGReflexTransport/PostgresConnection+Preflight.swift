@@ -1,20 +1,55 @@
+/// What starting a stream would change on the server, worked out before anything is changed.
+public struct SourcePlan: Sendable, Equatable {
+    /// The slot as it is; nil when it is to be created.
+    public var slot: SlotInfo?
+    public var publication: PublicationChange
+}
+
+/// What a publication needs so that it publishes the configured tables.
+public enum PublicationChange: Sendable, Equatable {
+    case none
+    case create(tables: [TableName], allTables: Bool)
+    case add([TableName])
+}
+
 extension PostgresConnection {
-    /// Checks, before START_REPLICATION, everything that would otherwise fail later or
-    /// obscurely: wal_level, the slot (exists, is pgoutput, is free, still has its WAL) and the
-    /// publications (exist, include the tables).
-    public func preflight(slot: String, publications: [String], tables: [TableName]) throws(ReplicationError) -> SlotInfo {
+    /// Checks, before anything is created and before START_REPLICATION, everything that would
+    /// otherwise fail later or obscurely: wal_level, the tables, the publication (exists,
+    /// includes the tables, or may be created) and the slot (exists or may be created, is
+    /// pgoutput, is free, still has its WAL). Changes nothing on the server.
+    public func planSource(
+        slot: String, publication: String, tables: [TableName], createSlot: Bool, createPublication: Bool,
+        allTables: Bool = false, hints: SetupHints
+    ) throws(ReplicationError) -> SourcePlan {
         try requireWalLevelLogical()
-        guard let info = try self.slot(named: slot) else {
+        let missing = try missingTables(tables)
+        if !missing.isEmpty {
+            throw ReplicationError(
+                code: .tableNotFound,
+                message: "no such table: \(missing.map(\.description).joined(separator: ", ")). "
+                    + "Create it first, or fix \(hints.tables) (schema.table; the schema defaults to public)")
+        }
+        let change = try planPublication(publication, tables: tables, create: createPublication, allTables: allTables, hints: hints)
+        let info = try self.slot(named: slot)
+        if let info {
+            try check(info)
+        } else if !createSlot {
             throw ReplicationError(
                 code: .slotNotFound,
-                message: "replication slot \"\(slot)\" does not exist. Create it with --create-slot, or name an "
-                    + "existing logical slot (SELECT slot_name FROM pg_replication_slots)")
+                message: "replication slot \"\(slot)\" does not exist. Create it with \(hints.createSlot) "
+                    + "(or `pgreflex slot create`), or name an existing logical slot (SELECT slot_name FROM pg_replication_slots)")
         }
+        return SourcePlan(slot: info, publication: change)
+    }
+
+    /// An existing slot must be a free, intact pgoutput slot of this database.
+    private func check(_ info: SlotInfo) throws(ReplicationError) {
+        let slot = info.name
         if info.slotType != "logical" || info.plugin != "pgoutput" {
             throw ReplicationError(
                 code: .slotWrongPlugin,
                 message: "replication slot \"\(slot)\" is a \(info.slotType) slot with plugin \(info.plugin ?? "none"); "
-                    + "pgreflex needs a logical slot using pgoutput. Use another slot name with --create-slot")
+                    + "pgreflex needs a logical slot using pgoutput. Name another slot, which pgreflex can create")
         }
         if let database = info.database, database != (try connection().database) {
             throw ReplicationError(
@@ -35,21 +70,5 @@ extension PostgresConnection {
                 message: "replication slot \"\(slot)\" has been invalidated (wal_status = lost): the server removed WAL "
                     + "it still needed. Drop and recreate the slot, then resynchronise downstream")
         }
-        for name in publications {
-            guard let publication = try publication(named: name) else {
-                throw ReplicationError(
-                    code: .publicationMissing,
-                    message: "publication \"\(name)\" does not exist. Create it (CREATE PUBLICATION \"\(name)\" FOR "
-                        + "TABLE …;) or pass --create-publication with --tables")
-            }
-            let lacking = publication.allTables ? [] : tables.filter { !publication.tables.contains($0) }
-            if !lacking.isEmpty {
-                throw ReplicationError(
-                    code: .publicationLacksTable,
-                    message: "publication \"\(name)\" does not include \(lacking.map(\.description).joined(separator: ", ")). "
-                        + "Add it (ALTER PUBLICATION \"\(name)\" ADD TABLE …;) or pass --create-publication")
-            }
-        }
-        return info
     }
 }

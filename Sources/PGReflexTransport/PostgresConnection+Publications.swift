@@ -30,60 +30,81 @@ extension PostgresConnection {
         return tables.filter { !found.contains($0) }
     }
 
-    /// Makes sure `name` publishes `tables`.
+    /// What `name` needs so that it publishes `tables`; changes nothing.
     ///
-    /// Without `create` it only checks, and says how to fix what is missing. With `create` it
-    /// creates the publication (or adds the missing tables). It publishes FOR ALL TABLES only
-    /// when `allTables` asks for it.
-    public func ensurePublication(
-        _ name: String, tables: [TableName], create: Bool, allTables: Bool = false
-    ) throws(ReplicationError) {
-        let missing = try missingTables(tables)
-        if !missing.isEmpty {
-            throw ReplicationError(
-                code: .tableNotFound,
-                message: "no such table: \(missing.map(\.description).joined(separator: ", ")). "
-                    + "Check --tables (schema.table; the schema defaults to public)")
-        }
+    /// Without `create`, anything missing is an error that says how to fix it. With `create`
+    /// the publication is to be created (or the missing tables added). It publishes FOR ALL
+    /// TABLES only when `allTables` asks for it.
+    public func planPublication(
+        _ name: String, tables: [TableName], create: Bool, allTables: Bool = false, hints: SetupHints
+    ) throws(ReplicationError) -> PublicationChange {
         let identifier = try quoteIdentifier(name)
-        var quotedTables: [String] = []
-        for t in tables { quotedTables.append("\(try quoteIdentifier(t.schema)).\(try quoteIdentifier(t.name))") }
-
         guard let existing = try publication(named: name) else {
             guard create else {
-                let suggestion = tables.isEmpty ? "FOR TABLE <schema.table>, …" : "FOR TABLE \(quotedTables.joined(separator: ", "))"
+                let suggestion = tables.isEmpty ? "FOR TABLE <schema.table>, …" : "FOR TABLE \(try quoted(tables))"
                 throw ReplicationError(
                     code: .publicationMissing,
                     message: "publication \"\(name)\" does not exist. Create it (CREATE PUBLICATION \(identifier) "
-                        + "\(suggestion);) or pass --create-publication")
+                        + "\(suggestion);) or set \(hints.createPublication)")
             }
-            if allTables {
-                try execute("CREATE PUBLICATION \(identifier) FOR ALL TABLES")
-            } else if tables.isEmpty {
+            if !allTables && tables.isEmpty {
                 throw ReplicationError(
                     code: .publicationMissing,
                     message: "publication \"\(name)\" does not exist and no tables were named to create it with. "
-                        + "Pass --tables schema.table,… (or --all-tables to publish every table)")
-            } else {
-                try execute("CREATE PUBLICATION \(identifier) FOR TABLE \(quotedTables.joined(separator: ", "))")
+                        + "Name them with \(hints.tables) (schema.table,…), or publish every table")
             }
-            logger.info("created publication", metadata: ["replication.publication": "\(name)"])
-            return
+            return .create(tables: tables, allTables: allTables)
         }
-        if existing.allTables { return }
+        if existing.allTables { return .none }
         let lacking = tables.filter { !existing.tables.contains($0) }
-        if lacking.isEmpty { return }
-        var lackingQuoted: [String] = []
-        for t in lacking { lackingQuoted.append("\(try quoteIdentifier(t.schema)).\(try quoteIdentifier(t.name))") }
+        if lacking.isEmpty { return .none }
         guard create else {
             throw ReplicationError(
                 code: .publicationLacksTable,
                 message: "publication \"\(name)\" does not include \(lacking.map(\.description).joined(separator: ", ")). "
-                    + "Add it (ALTER PUBLICATION \(identifier) ADD TABLE \(lackingQuoted.joined(separator: ", "));) "
-                    + "or pass --create-publication")
+                    + "Add it (ALTER PUBLICATION \(identifier) ADD TABLE \(try quoted(lacking));) "
+                    + "or set \(hints.createPublication)")
         }
-        try execute("ALTER PUBLICATION \(identifier) ADD TABLE \(lackingQuoted.joined(separator: ", "))")
-        logger.info("added tables to publication", metadata: ["replication.publication": "\(name)",
-                                                             "replication.tables": "\(lacking.count)"])
+        return .add(lacking)
+    }
+
+    /// Carries out a planned change.
+    public func apply(_ change: PublicationChange, to name: String) throws(ReplicationError) {
+        let identifier = try quoteIdentifier(name)
+        switch change {
+        case .none:
+            return
+        case .create(_, allTables: true):
+            try execute("CREATE PUBLICATION \(identifier) FOR ALL TABLES")
+            logger.info("created publication", metadata: ["replication.publication": "\(name)"])
+        case .create(let tables, allTables: false):
+            try execute("CREATE PUBLICATION \(identifier) FOR TABLE \(try quoted(tables))")
+            logger.info("created publication", metadata: ["replication.publication": "\(name)"])
+        case .add(let tables):
+            try execute("ALTER PUBLICATION \(identifier) ADD TABLE \(try quoted(tables))")
+            logger.info("added tables to publication", metadata: ["replication.publication": "\(name)",
+                                                                 "replication.tables": "\(tables.count)"])
+        }
+    }
+
+    /// Takes back a change `apply` made, when what came after it failed.
+    public func undo(_ change: PublicationChange, to name: String) throws(ReplicationError) {
+        let identifier = try quoteIdentifier(name)
+        switch change {
+        case .none:
+            return
+        case .create:
+            try execute("DROP PUBLICATION IF EXISTS \(identifier)")
+            logger.info("dropped the publication this start created", metadata: ["replication.publication": "\(name)"])
+        case .add(let tables):
+            try execute("ALTER PUBLICATION \(identifier) DROP TABLE \(try quoted(tables))")
+            logger.info("removed the tables this start added to the publication", metadata: ["replication.publication": "\(name)"])
+        }
+    }
+
+    private func quoted(_ tables: [TableName]) throws(ReplicationError) -> String {
+        var list: [String] = []
+        for t in tables { list.append("\(try quoteIdentifier(t.schema)).\(try quoteIdentifier(t.name))") }
+        return list.joined(separator: ", ")
     }
 }

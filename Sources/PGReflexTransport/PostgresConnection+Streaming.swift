@@ -113,7 +113,8 @@ extension PostgresConnection {
             throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
         }
         logger.info("replication started", metadata: [
-            "replication.slot": "\(options.slot)", "replication.start_lsn": "\(options.startLSN)",
+            "replication.slot": "\(options.slot)",
+            "replication.start_lsn": "\(options.startLSN == .invalid ? "the slot's confirmed position" : options.startLSN.description)",
             "replication.proto_version": "\(options.protocolVersion)", "replication.streaming": "\(options.streaming.rawValue)",
         ])
     }

@@ -66,18 +66,19 @@ extension ReplicationError {
         case "42710" where text.contains("replication slot"):
             return ReplicationError(
                 code: .slotAlreadyExists,
-                message: "\(message). Use it without --create-slot, or choose another slot name",
+                message: "\(message). Use the existing slot (`pgreflex slot show` describes it), or choose another slot name",
                 sqlState: sqlState, serverMessage: message)
         case "42704" where text.contains("replication slot"):
             return ReplicationError(
                 code: .slotNotFound,
-                message: "\(message). Create it with --create-slot, or name an existing logical slot "
-                    + "(SELECT slot_name FROM pg_replication_slots)",
+                message: "\(message). Create it (`pgreflex slot create`, tail's --create-slot or run's source.create_slot: true), "
+                    + "or name an existing logical slot (SELECT slot_name FROM pg_replication_slots)",
                 sqlState: sqlState, serverMessage: message)
         case "42704" where text.contains("publication"):
             return ReplicationError(
                 code: .publicationMissing,
-                message: "\(message). Create it (CREATE PUBLICATION name FOR TABLE …) or pass --create-publication",
+                message: "\(message). Create it (CREATE PUBLICATION name FOR TABLE …), or let pgreflex create it "
+                    + "(tail's --create-publication or run's source.create_publication: true)",
                 sqlState: sqlState, serverMessage: message)
         case "55000" where text.contains("can no longer get changes") || text.contains("invalidated"):
             return ReplicationError(

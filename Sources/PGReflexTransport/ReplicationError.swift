@@ -24,6 +24,8 @@ public struct ReplicationError: Error, Sendable, Hashable {
         public static let slotInvalidated = Code("slot_invalidated")
         /// --start-lsn is before what the slot has confirmed: the slot cannot go back.
         public static let startLSNUnavailable = Code("start_lsn_unavailable")
+        /// --end-lsn is before what the slot has confirmed: nothing before it is left to stream.
+        public static let endLSNPassed = Code("end_lsn_passed")
         public static let publicationMissing = Code("publication_missing")
         public static let publicationLacksTable = Code("publication_lacks_table")
         public static let tableNotFound = Code("table_not_found")

@@ -12,6 +12,12 @@ struct PreflightErrorTests {
         try await PostgresConnection.connect(conninfo ?? PostgresCluster.required().conninfo, logger: testLogger)
     }
 
+    func plan(_ connection: PostgresConnection, slot: String, publication: String, tables: [TableName] = [],
+              createPublication: Bool = false) async throws -> SourcePlan {
+        try await connection.planSource(slot: slot, publication: publication, tables: tables, createSlot: false,
+                                        createPublication: createPublication, hints: .tail)
+    }
+
     func expectCode(_ code: ReplicationError.Code, mentioning words: [String] = [], _ body: () async throws -> Void) async {
         do {
             try await body()
@@ -70,26 +76,32 @@ struct PreflightErrorTests {
         let connection = try await connect()
 
         await expectCode(.slotNotFound, mentioning: ["--create-slot"]) {
-            _ = try await connection.preflight(slot: "pf_none", publications: ["pf_pub"], tables: [])
+            _ = try await plan(connection, slot: "pf_none", publication: "pf_pub")
         }
         _ = try await connection.createSlot("pf_slot")
         await expectCode(.slotAlreadyExists) { _ = try await connection.createSlot("pf_slot") }
         await expectCode(.publicationMissing, mentioning: ["CREATE PUBLICATION", "--create-publication"]) {
-            _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_missing"], tables: [])
+            _ = try await plan(connection, slot: "pf_slot", publication: "pf_missing")
         }
         await expectCode(.publicationLacksTable, mentioning: ["public.pf_b", "ALTER PUBLICATION"]) {
-            _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_pub"],
-                                               tables: [TableName(schema: "public", name: "pf_b")])
+            _ = try await plan(connection, slot: "pf_slot", publication: "pf_pub", tables: [TableName(schema: "public", name: "pf_b")])
         }
         await expectCode(.tableNotFound, mentioning: ["public.pf_nope"]) {
-            try await connection.ensurePublication("pf_new", tables: [TableName(schema: "public", name: "pf_nope")], create: true)
+            _ = try await plan(connection, slot: "pf_slot", publication: "pf_new", tables: [TableName(schema: "public", name: "pf_nope")],
+                               createPublication: true)
         }
         // Created when asked, for the named tables only: never FOR ALL TABLES unless asked.
-        try await connection.ensurePublication("pf_new", tables: [TableName(schema: "public", name: "pf_b")], create: true)
+        let created = try await plan(connection, slot: "pf_slot", publication: "pf_new", tables: [TableName(schema: "public", name: "pf_b")],
+                                     createPublication: true)
+        #expect(created.publication == .create(tables: [TableName(schema: "public", name: "pf_b")], allTables: false))
+        try await connection.apply(created.publication, to: "pf_new")
         #expect(try cluster.psql("SELECT puballtables FROM pg_publication WHERE pubname = 'pf_new'") == "f")
-        try await connection.ensurePublication("pf_pub", tables: [TableName(schema: "public", name: "pf_b")], create: true)
+        let added = try await plan(connection, slot: "pf_slot", publication: "pf_pub", tables: [TableName(schema: "public", name: "pf_b")],
+                                   createPublication: true)
+        #expect(added.publication == .add([TableName(schema: "public", name: "pf_b")]))
+        try await connection.apply(added.publication, to: "pf_pub")
         #expect(try cluster.psql("SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pf_pub'") == "2")
-        _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_pub"], tables: [TableName(schema: "public", name: "pf_b")])
+        #expect(try await plan(connection, slot: "pf_slot", publication: "pf_pub", tables: [TableName(schema: "public", name: "pf_b")]).publication == .none)
 
         // A slot another consumer is streaming from.
         let streaming = try await connect()
@@ -106,7 +118,7 @@ struct PreflightErrorTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         await expectCode(.slotInUse, mentioning: ["active for PID"]) {
-            _ = try await connection.preflight(slot: "pf_slot", publications: ["pf_pub"], tables: [])
+            _ = try await plan(connection, slot: "pf_slot", publication: "pf_pub")
         }
         let second = try await connect()
         await expectCode(.slotInUse, mentioning: ["another slot"]) {

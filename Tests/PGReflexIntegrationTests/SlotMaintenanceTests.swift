@@ -14,6 +14,48 @@ struct SlotMaintenanceTests {
         LSN(try cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '\(slot)'"))
     }
 
+    /// Heartbeats, keepalives and skipped tables are not changes: `--idle-exit` fires on time
+    /// while they keep arriving (it used to be reset by each heartbeat, and never fired).
+    @Test func idleExitFiresWhileHeartbeatsArrive() throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("""
+            CREATE TABLE ie_watched (id int PRIMARY KEY); CREATE TABLE ie_other (id int PRIMARY KEY);
+            CREATE PUBLICATION ie_pub FOR TABLE ie_watched, ie_other;
+            """)
+        try cluster.createSlot("ie_slot")
+        try cluster.psql("INSERT INTO ie_watched VALUES (1)")
+        let log = NSTemporaryDirectory() + "pgreflex-idle-\(UUID().uuidString).log"
+        defer { unlink(log) }
+        let started = Date()
+        let tail = PostgresCluster.spawn(
+            [try pgreflexExecutable(), "tail", "--dsn", cluster.conninfo, "--slot", "ie_slot", "--publication", "ie_pub",
+             "--tables", "public.ie_watched", "--heartbeat-interval", "0.3", "--idle-exit", "3"], standardError: log)
+        var status: Int32 = 0
+        var exited = false
+        var other = 0
+        // A published table outside --tables stays busy the whole time: skipped, so not activity either.
+        while Date().timeIntervalSince(started) < 20 {
+            if waitpid(tail, &status, WNOHANG) == tail {
+                exited = true
+                break
+            }
+            other += 1
+            try cluster.psql("INSERT INTO ie_other VALUES (\(other))")
+            usleep(200_000)
+        }
+        if !exited {
+            kill(tail, SIGKILL)
+            _ = PostgresCluster.wait(tail)
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(exited, "tail --idle-exit 3 was still running after 20 s: \(text)")
+        #expect(elapsed >= 3, "exited after \(elapsed) s")
+        #expect(text.contains("stop_reason=idle"), "\(text)")
+        let heartbeats = text.firstMatch(of: /tail\.heartbeats=(\d+)/).flatMap { Int($0.1) } ?? 0
+        #expect(heartbeats > 0, "\(text)")
+    }
+
     @Test func heartbeatAdvancesTheSlotWhileOnlyUnpublishedTablesAreBusy() throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql("""
@@ -54,7 +96,7 @@ struct SlotMaintenanceTests {
         #expect(PostgresCluster.wait(run) == 0)
         let text = try String(contentsOfFile: log, encoding: .utf8)
         // Heartbeats were decoded, and none became an event.
-        let heartbeats = text.firstMatch(of: /tail\.heartbeats=(\d+)/).flatMap { Int($0.1) } ?? 0
+        let heartbeats = text.firstMatch(of: /run\.heartbeats=(\d+)/).flatMap { Int($0.1) } ?? 0
         #expect(heartbeats > 0, "\(text)")
         #expect(try String(contentsOfFile: dir + "/events.jsonl", encoding: .utf8).isEmpty)
         #expect(text.contains("the slot retains more WAL than the warning threshold"), "\(text)")

@@ -1,0 +1,35 @@
+public import PGReflexWire
+
+/// How the running command spells the settings that fix a setup problem, so an error names
+/// the flag `tail` takes or the key `run`'s configuration file takes, never the other's.
+public struct SetupHints: Sendable, Equatable {
+    public var createSlot: String
+    public var createPublication: String
+    public var tables: String
+    /// Whether the command keeps a journal that can re-deliver what the slot has passed.
+    public var hasJournal: Bool
+
+    public init(createSlot: String, createPublication: String, tables: String, hasJournal: Bool) {
+        self.createSlot = createSlot
+        self.createPublication = createPublication
+        self.tables = tables
+        self.hasJournal = hasJournal
+    }
+
+    public static let tail = SetupHints(
+        createSlot: "--create-slot", createPublication: "--create-publication", tables: "--tables", hasJournal: false)
+    public static let run = SetupHints(
+        createSlot: "source.create_slot: true", createPublication: "source.create_publication: true", tables: "source.tables",
+        hasJournal: true)
+
+    /// What to do about a range the slot has already passed.
+    public func pastSlot(start: LSN?) -> String {
+        if hasJournal {
+            return "Re-deliver that range from the journal with `pgreflex replay --config FILE --from-lsn \(start?.description ?? "LSN")`"
+                + (start == nil ? "" : ", or drop --start-lsn to continue from the slot's position")
+        }
+        return "A slot cannot go back, and tail keeps no copy of what it printed: "
+            + (start == nil ? "" : "drop --start-lsn to continue from the slot's position, or ")
+            + "use `pgreflex run`, whose journal keeps changes for `pgreflex replay`"
+    }
+}

@@ -8,7 +8,7 @@ public struct FileDescriptorWriter: Sendable {
         public var errno: Int32
         /// The reader went away (EPIPE): not a failure of pgreflex, but nothing more can be delivered.
         public var isBrokenPipe: Bool { errno == EPIPE }
-        public var description: String { "writing the output failed (errno \(errno))" }
+        public var description: String { "writing the output failed (\(String(cString: strerror(errno))))" }
     }
 
     public let fd: Int32

@@ -14,8 +14,13 @@ final class FileSink {
 
     init(path: String) throws {
         self.path = path
+        // Its directory is created as the journal's is: one level, owner-only.
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            let directory = String(path[..<slash])
+            if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw SinkError(code: .openFailed, path: path, errno: errno) }
+        }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open the sink file (errno \(errno))") }
+        guard fd >= 0 else { throw SinkError(code: .openFailed, path: path, errno: errno) }
     }
 
     deinit {
@@ -37,11 +42,11 @@ final class FileSink {
             let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw JournalError(code: .io, segment: path, message: "writing the sink file failed (errno \(errno)); check free space")
+                throw SinkError(code: .writeFailed, path: path, errno: errno)
             }
             offset += n
         }
         buffer.removeAll(keepingCapacity: true)
-        guard fdatasync(fd) == 0 else { throw JournalError(code: .io, segment: path, message: "fdatasync failed (errno \(errno))") }
+        guard fdatasync(fd) == 0 else { throw SinkError(code: .syncFailed, path: path, errno: errno) }
     }
 }

@@ -40,12 +40,10 @@ public struct JournalReplay {
     public func run(from: LSN, to: LSN?, destination: Destination, dryRun: Bool) throws -> Summary {
         let directory = configuration.journal.directory
         guard FileManager.default.fileExists(atPath: directory) else {
-            throw JournalError(code: .io, segment: directory,
+            throw JournalError(code: .notFound, segment: directory,
                                message: "there is no journal here: has `pgreflex run` run with this configuration?")
         }
-        if let to, to < from {
-            throw JournalError(code: .io, segment: directory, message: "--to-lsn \(to) is before --from-lsn \(from)")
-        }
+        precondition(to.map { $0 >= from } ?? true, "the command validates the range")
         var options = configuration.journal.options
         options.readOnly = true
         let journal = try Journal(options: options, logger: logger)

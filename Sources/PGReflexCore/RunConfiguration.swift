@@ -55,7 +55,9 @@ public struct RunConfiguration: Sendable {
     /// `schemas.on_new_version`, per table.
     public var schemaVersionPolicy: SchemaVersionPolicy
 
-    public static func load(_ path: String, environment: [String: String]? = nil) throws -> RunConfiguration {
+    /// `needsSource: false` (for commands that only read the journal): an unset `dsn_env` is
+    /// not an error, and the source's DSN is left empty.
+    public static func load(_ path: String, environment: [String: String]? = nil, needsSource: Bool = true) throws -> RunConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
         let text: String
         do {
@@ -63,10 +65,10 @@ public struct RunConfiguration: Sendable {
         } catch {
             throw ConfigurationError(file: path, line: nil, message: "cannot read the configuration file: does it exist and is it readable?")
         }
-        return try parse(text, file: path, environment: environment)
+        return try parse(text, file: path, environment: environment, needsSource: needsSource)
     }
 
-    public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> RunConfiguration {
+    public static func parse(_ text: String, file: String, environment: [String: String] = [:], needsSource: Bool = true) throws -> RunConfiguration {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -87,6 +89,10 @@ public struct RunConfiguration: Sendable {
         case (nil, let node?):
             let name = try reader.string(node, "source.dsn_env")
             guard let value = environment[name], !value.isEmpty else {
+                if !needsSource {
+                    dsn = ""
+                    break
+                }
                 throw ConfigurationError(file: file, line: Self.line(node), message: "source.dsn_env names \(name), which is not set: export it")
             }
             dsn = value

@@ -27,7 +27,7 @@ struct StreamedTransactionSpill {
     init() throws {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         var template = Array("\(base)/pgreflex-spill-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SpillError(message: "cannot create a directory in \(base) (errno \(errno))") }
+        guard let made = mkdtemp(&template) else { throw SpillError(message: "cannot create a directory in \(base) (\(String(cString: strerror(errno))))") }
         directory = String(cString: UnsafePointer(made))
     }
 
@@ -39,7 +39,7 @@ struct StreamedTransactionSpill {
         if held[xid] == nil {
             let path = "\(directory)/\(xid)"
             let fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw SpillError(message: "cannot create \(path) (errno \(errno))") }
+            guard fd >= 0 else { throw SpillError(message: "cannot create \(path) (\(String(cString: strerror(errno))))") }
             // Unlinked at once: the descriptor keeps the data, and no crash leaves these bytes
             // (raw row values, before any privacy policy) in a file.
             unlink(path)
@@ -60,7 +60,7 @@ struct StreamedTransactionSpill {
             let n = entry.buffer.withUnsafeBytes { write(entry.fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SpillError(message: "write to \(entry.path) failed (errno \(errno))")
+                throw SpillError(message: "write to \(entry.path) failed (\(String(cString: strerror(errno))))")
             }
             offset += n
         }
@@ -128,7 +128,7 @@ struct StreamedTransactionSpill {
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw SpillError(message: "read from \(path ?? "spill file") failed (errno \(errno))")
+                    throw SpillError(message: "read from \(path ?? "spill file") failed (\(String(cString: strerror(errno))))")
                 }
                 if n == 0 {
                     if buffer.count - start == 0 { return false }

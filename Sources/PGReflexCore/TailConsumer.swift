@@ -160,7 +160,11 @@ struct TailConsumer<Output: ChangeOutput> {
                 return (registry, recorded.version, recorded.isNew)
             }
         }
-        if isNew && persistSchemas {
+        if isNew && persistSchemas && version == 1 {
+            logger.info("registered the table's first schema version: its events are delivered. Review it and commit the registry", metadata: [
+                "table": "\(schema.qualifiedName)", "schema.version": "1", "schema.registry": "\(schemas.directory)",
+            ])
+        } else if isNew && persistSchemas {
             logger.warning(pending
                 ? "recorded a new schema version as pending: the table's events are held until it is accepted"
                 : "recorded a new schema version in the registry: review it and commit it", metadata: [

@@ -10,16 +10,16 @@ enum AtomicFile {
     static func write(_ text: String, to path: String) throws {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw JournalError(code: .io, segment: temporary, message: "cannot create (errno \(errno))") }
+        guard fd >= 0 else { throw JournalError(code: .io, segment: temporary, message: "cannot create (\(String(cString: strerror(errno))))") }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)
         guard written == bytes.count, synced == 0 else {
-            throw JournalError(code: .io, segment: temporary, message: "write or fsync failed (errno \(errno)); check free space")
+            throw JournalError(code: .io, segment: temporary, message: "write or fsync failed (\(String(cString: strerror(errno)))); check free space")
         }
         guard rename(temporary, path) == 0 else {
-            throw JournalError(code: .io, segment: path, message: "rename failed (errno \(errno))")
+            throw JournalError(code: .io, segment: path, message: "rename failed (\(String(cString: strerror(errno))))")
         }
         let directory = (path as NSString).deletingLastPathComponent
         let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

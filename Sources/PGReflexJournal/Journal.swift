@@ -74,7 +74,7 @@ public final class Journal {
         self.logger = logger
         if !options.readOnly {
             if mkdir(options.directory, 0o700) != 0 && errno != EEXIST {
-                throw JournalError(code: .io, segment: options.directory, message: "cannot create the journal directory (errno \(errno))")
+                throw JournalError(code: .io, segment: options.directory, message: "cannot create the journal directory (\(String(cString: strerror(errno))))")
             }
             lockFD = try Self.lock(options.directory)
         }
@@ -119,7 +119,7 @@ public final class Journal {
     private static func lock(_ directory: String) throws -> Int32 {
         let path = directory + "/lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open the lock file (errno \(errno))") }
+        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open the lock file (\(String(cString: strerror(errno))))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw JournalError(code: .locked, segment: directory,
@@ -179,7 +179,7 @@ public final class Journal {
         for name in names {
             var info = stat()
             guard stat(options.directory + "/" + name, &info) == 0 else {
-                throw JournalError(code: .io, segment: options.directory + "/" + name, message: "cannot stat (errno \(errno))")
+                throw JournalError(code: .io, segment: options.directory + "/" + name, message: "cannot stat (\(String(cString: strerror(errno))))")
             }
             sizes.append((Int(info.st_size), Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9))
         }
@@ -251,7 +251,7 @@ public final class Journal {
     public static func inspect(directory: String) throws -> [SegmentInfo] {
         // A missing directory is a mistake (a typo), not an empty journal.
         guard let dir = opendir(directory) else {
-            throw JournalError(code: .io, segment: directory, message: "no journal directory here (errno \(errno)): check the path")
+            throw JournalError(code: .io, segment: directory, message: "no journal directory here (\(String(cString: strerror(errno)))): check the path")
         }
         closedir(dir)
         return try segmentNames(directory).map { name in
@@ -305,7 +305,7 @@ public final class Journal {
     static func segmentNames(_ directory: String) throws -> [String] {
         guard let dir = opendir(directory) else {
             if errno == ENOENT { return [] }
-            throw JournalError(code: .io, segment: directory, message: "cannot list the journal directory (errno \(errno))")
+            throw JournalError(code: .io, segment: directory, message: "cannot list the journal directory (\(String(cString: strerror(errno))))")
         }
         defer { closedir(dir) }
         var names: [String] = []

@@ -59,7 +59,7 @@ public enum JournalSegment {
 
     static func readFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open (errno \(errno))") }
+        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
@@ -67,7 +67,7 @@ public enum JournalSegment {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw JournalError(code: .io, segment: path, message: "read failed (errno \(errno))")
+                throw JournalError(code: .io, segment: path, message: "read failed (\(String(cString: strerror(errno))))")
             }
             if n == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<n])
@@ -77,7 +77,7 @@ public enum JournalSegment {
     /// Cuts a segment at `offset` (a torn tail, or on `journal repair`) and syncs it.
     public static func truncate(_ path: String, at offset: Int) throws {
         guard Glibc.truncate(path, off_t(offset)) == 0 else {
-            throw JournalError(code: .io, segment: path, offset: offset, message: "truncate failed (errno \(errno))")
+            throw JournalError(code: .io, segment: path, offset: offset, message: "truncate failed (\(String(cString: strerror(errno))))")
         }
         let fd = open(path, O_RDWR | O_CLOEXEC)
         if fd >= 0 {
@@ -104,7 +104,7 @@ public final class JournalSegmentWriter {
             try JournalSegment.truncate(path, at: max(validEnd, JournalSegment.header.count))
         }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open for writing (errno \(errno))") }
+        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open for writing (\(String(cString: strerror(errno))))") }
         if let validEnd, validEnd >= JournalSegment.header.count {
             size = validEnd
         } else {
@@ -133,7 +133,7 @@ public final class JournalSegmentWriter {
             let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw JournalError(code: .io, segment: path, message: "write failed (errno \(errno)); check free space")
+                throw JournalError(code: .io, segment: path, message: "write failed (\(String(cString: strerror(errno)))); check free space")
             }
             offset += n
         }
@@ -143,7 +143,7 @@ public final class JournalSegmentWriter {
     public func sync() throws {
         try flush()
         guard fdatasync(fd) == 0 else {
-            throw JournalError(code: .io, segment: path, message: "fdatasync failed (errno \(errno))")
+            throw JournalError(code: .io, segment: path, message: "fdatasync failed (\(String(cString: strerror(errno))))")
         }
     }
 }

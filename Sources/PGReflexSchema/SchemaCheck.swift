@@ -69,16 +69,17 @@ public struct SchemaCheck: Sendable {
             lines.append("\(finding.breaking ? "BREAKING" : "ok      ") \(place): \(change.kind.rawValue) (\(change.detail)) "
                 + "under \(finding.mode.rawValue) against v\(finding.againstVersion): \(change.rule)")
         }
-        for table in newTables { lines.append("new      \(table): not in the registry yet; `pgreflex schema snapshot` adds it") }
+        for table in newTables { lines.append("UNREGISTERED \(table): not in the registry; `pgreflex schema snapshot` adds it") }
         return lines
     }
 
     public var text: String {
         var lines = self.lines
         let broken = Set(findings.filter(\.breaking).map(\.change.table)).count
-        lines.append(breaks
+        lines.append((breaks
             ? "schema check: \(broken) of \(checkedTables) registered tables break compatibility"
             : "schema check: \(checkedTables) registered tables compatible")
+            + (newTables.isEmpty ? "" : "; \(newTables.count) tables not in the registry"))
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -112,7 +112,9 @@ public struct SchemaRegistry: Sendable {
     public mutating func record(_ schema: TableSchema, pending: Bool = false) -> (version: Int, isNew: Bool) {
         if let known = version(of: schema) { return (known, false) }
         var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, versions: [], accepted: 0)
-        if !pending && table.pending == nil { table.accepted = table.versions.count + 1 }
+        // A table's first version is registered, never held: a hold guards consumers against a
+        // *change* from the shape they were written for, and a new table has no such shape.
+        if (!pending || table.versions.isEmpty) && table.pending == nil { table.accepted = table.versions.count + 1 }
         table.versions.append(schema)
         tables[schema.qualifiedName] = table
         return (table.versions.count, true)
@@ -146,9 +148,9 @@ public struct SchemaRegistry: Sendable {
             throw SchemaRegistryError(file: directory, message: "cannot create the registry directory (\(error.localizedDescription))")
         }
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw SchemaRegistryError(file: directory, message: "cannot open the registry directory (errno \(errno))") }
+        guard fd >= 0 else { throw SchemaRegistryError(file: directory, message: "cannot open the registry directory (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw SchemaRegistryError(file: directory, message: "cannot lock the registry directory (errno \(errno))") }
+        guard flock(fd, LOCK_EX) == 0 else { throw SchemaRegistryError(file: directory, message: "cannot lock the registry directory (\(String(cString: strerror(errno))))") }
         var registry = try SchemaRegistry(directory: directory)
         let result = try body(&registry)
         try registry.save()

@@ -139,7 +139,7 @@ public final class PostgresCluster: Sendable {
     /// Unix socket paths are limited to 107 bytes: keep the directory short.
     static func makeShortTempDirectory() throws -> String {
         var template = Array("/tmp/pgr-XXXXXX".utf8CString)
-        guard let pointer = mkdtemp(&template) else { throw Failure(description: "mkdtemp failed: \(errno)") }
+        guard let pointer = mkdtemp(&template) else { throw Failure(description: "mkdtemp failed: \(String(cString: strerror(errno)))") }
         let path = String(cString: UnsafePointer(pointer))
         chmod(path, 0o755)
         return path

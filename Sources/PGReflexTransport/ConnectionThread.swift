@@ -91,7 +91,7 @@ final class WakePipe: Sendable {
     init(blocking: Bool) {
         var fds: [Int32] = [-1, -1]
         let rc = pipe(&fds)
-        precondition(rc == 0, "pipe failed: \(errno)")
+        precondition(rc == 0, "pipe failed: \(String(cString: strerror(errno)))")
         readFD = fds[0]
         writeFD = fds[1]
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }

@@ -239,7 +239,7 @@ private struct PumpLoop {
             let timeoutMS = max(0, Int32(min(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000, 60_000)))
             let ready = poll(&fds, nfds_t(fds.count), timeoutMS)
             if ready < 0 && errno != EINTR {
-                return ReplicationError(code: .connectionLost, message: "poll failed on the replication socket (errno \(errno))")
+                return ReplicationError(code: .connectionLost, message: "poll failed on the replication socket (\(String(cString: strerror(errno))))")
             }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 shared.wakePipe.drain()

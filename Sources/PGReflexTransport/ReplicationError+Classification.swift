@@ -21,9 +21,24 @@ extension ReplicationError {
                     + "not the 'replication' keyword). libpq said: \(libpqMessage)",
                 serverMessage: libpqMessage)
         }
+        if text.contains("invalid integer value") || text.contains("invalid port number") || text.contains("invalid sslmode value")
+            || text.contains("invalid connection option") || (text.contains("invalid") && text.contains("value for connection option")) {
+            return ReplicationError(
+                code: .invalidConnInfo,
+                message: "the connection string has a value libpq cannot use: \(libpqMessage). Fix that setting (port is a number, "
+                    + "host a name, an address or a socket directory)",
+                serverMessage: libpqMessage)
+        }
+        if text.contains("role") && text.contains("does not exist") {
+            return ReplicationError(
+                code: .roleNotFound,
+                message: "the role in the connection string does not exist on \(endpoint): fix user=, or create the role "
+                    + "(CREATE ROLE <name> LOGIN REPLICATION;). libpq said: \(libpqMessage)",
+                serverMessage: libpqMessage)
+        }
         if text.contains("database") && text.contains("does not exist") {
             return ReplicationError(
-                code: .connectionFailed,
+                code: .databaseNotFound,
                 message: "the database in the connection string does not exist on \(endpoint): create it or fix dbname. "
                     + "libpq said: \(libpqMessage)",
                 serverMessage: libpqMessage)

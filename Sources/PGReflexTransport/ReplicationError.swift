@@ -14,6 +14,8 @@ public struct ReplicationError: Error, Sendable, Hashable {
         public static let invalidConnInfo = Code("invalid_conninfo")
         public static let connectionFailed = Code("connection_failed")
         public static let authenticationFailed = Code("authentication_failed")
+        public static let roleNotFound = Code("role_not_found")
+        public static let databaseNotFound = Code("database_not_found")
         public static let missingReplicationPrivilege = Code("missing_replication_privilege")
         public static let walLevelNotLogical = Code("wal_level_not_logical")
         public static let slotNotFound = Code("slot_not_found")

@@ -34,11 +34,16 @@ struct ReplayCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        if let toLSN, toLSN < fromLSN { throw ValidationError("--to-lsn \(toLSN) is before --from-lsn \(fromLSN): swap them") }
+    }
+
     func run() async throws {
         global.bootstrapLogging()
         let logger = Logger(label: "pgreflex.replay")
         do {
-            let configuration = try RunConfiguration.load(config)
+            // Replay reads the journal only: the source's DSN need not be set.
+            let configuration = try RunConfiguration.load(config, needsSource: false)
             if let route {
                 // Routes arrive with the router; until then no configuration has any.
                 throw ValidationError("route '\(route)' is not in \(config): the configuration defines no routes. Drop --route to re-deliver to the sink")

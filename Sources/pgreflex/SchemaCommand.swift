@@ -53,6 +53,10 @@ struct SchemaCommand: AsyncParsableCommand {
         @Option(help: "text or json.") var format: Format = .text
         @Option(help: "Apply the privacy section of this YAML file to the live tables, as snapshot --privacy did.")
         var privacy: String?
+        @Flag(help: "Pass with a registry that holds no table yet (a first migration); without it an empty registry is an error.")
+        var allowEmpty = false
+        @Flag(help: "Fail when a checked table is not in the registry (a table added without `schema snapshot`).")
+        var requireRegistered = false
         @OptionGroup var global: GlobalOptions
 
         enum Format: String, ExpressibleByArgument { case text, json }
@@ -65,7 +69,13 @@ struct SchemaCommand: AsyncParsableCommand {
             global.bootstrapLogging()
             let report: SchemaCheck
             do {
+                // A missing or mistyped registry must not pass the CI gate while checking nothing.
+                try requireRegistry(registry)
                 let store = try SchemaRegistry(directory: registry)
+                if store.tables.isEmpty && !allowEmpty {
+                    throw SchemaRegistryError(file: registry, message: "holds no table: nothing would be checked. Record the tables "
+                        + "with `pgreflex schema snapshot --registry \(registry)` and commit them, or pass --allow-empty")
+                }
                 var candidates: [TableSchema]
                 if let dsn {
                     let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
@@ -83,7 +93,7 @@ struct SchemaCommand: AsyncParsableCommand {
                 throw fail(error)
             }
             print(format == .json ? report.json : report.text, terminator: "")
-            if report.breaks { throw ExitCode(1) }
+            if report.breaks || (requireRegistered && !report.newTables.isEmpty) { throw ExitCode(1) }
         }
     }
 

@@ -48,6 +48,19 @@ struct PreflightErrorTests {
         }
     }
 
+    @Test func badValuesAndUnknownRolesHaveTheirOwnCodes() async throws {
+        let cluster = try PostgresCluster.required()
+        await expectCode(.invalidConnInfo, mentioning: ["port"]) {
+            _ = try await connect("host=\(cluster.directory) port=abc user=postgres dbname=postgres")
+        }
+        await expectCode(.roleNotFound, mentioning: ["CREATE ROLE"]) {
+            _ = try await connect("host=\(cluster.directory) port=\(cluster.port) user=no_such_role dbname=postgres")
+        }
+        await expectCode(.databaseNotFound, mentioning: ["dbname"]) {
+            _ = try await connect("host=\(cluster.directory) port=\(cluster.port) user=postgres dbname=no_such_db")
+        }
+    }
+
     @Test func wrongPasswordIsAnAuthenticationFailure() async throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql("CREATE ROLE pwuser LOGIN REPLICATION PASSWORD 'right-password'")

@@ -102,6 +102,37 @@ struct SchemaCompatibilityTests {
         #expect(report["compatible"] as? Bool == true, "the last mode set was NONE")
     }
 
+    /// The CI gate never passes on nothing: a missing, mistyped or empty registry is an error,
+    /// and an unregistered table fails under --require-registered.
+    @Test func checkRefusesAMissingOrEmptyRegistry() throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("CREATE TABLE gate_a (id int PRIMARY KEY); CREATE TABLE gate_b (id int PRIMARY KEY)")
+        let exe = try pgreflexExecutable()
+        let root = NSTemporaryDirectory() + "pgreflex-gate-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let check = [exe, "schema", "check", "--dsn", cluster.conninfo, "--tables", "public.gate_a,public.gate_b"]
+        let missing = PostgresCluster.run(check + ["--registry", root + "/Nope"])
+        #expect(missing.status == 1, "\(missing.output)")
+        #expect(missing.output.contains("index.json"), "\(missing.output)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/Nope"), "check created the registry it was pointed at")
+
+        let registry = root + "/Schemas"
+        try FileManager.default.createDirectory(atPath: registry, withIntermediateDirectories: true)
+        try #"{"format":1,"tables":{}}"#.write(toFile: registry + "/index.json", atomically: true, encoding: .utf8)
+        let empty = PostgresCluster.run(check + ["--registry", registry])
+        #expect(empty.status == 1, "\(empty.output)")
+        #expect(empty.output.contains("--allow-empty"), "\(empty.output)")
+        #expect(PostgresCluster.run(check + ["--registry", registry, "--allow-empty"]).status == 0)
+
+        let snapshot = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.gate_a", "--registry", registry])
+        #expect(snapshot.status == 0, "\(snapshot.output)")
+        let partial = PostgresCluster.run(check + ["--registry", registry])
+        #expect(partial.status == 0, "\(partial.output)")
+        #expect(partial.output.contains("UNREGISTERED public.gate_b"), "\(partial.output)")
+        let strict = PostgresCluster.run(check + ["--registry", registry, "--require-registered"])
+        #expect(strict.status == 1, "\(strict.output)")
+    }
+
     @Test func transitiveModesCheckEveryEarlierVersion() throws {
         let cluster = try PostgresCluster.required()
         let registry = NSTemporaryDirectory() + "pgreflex-schemas-\(UUID().uuidString)"

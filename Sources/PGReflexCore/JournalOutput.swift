@@ -38,8 +38,13 @@ struct JournalOutput: ChangeOutput {
     /// The checkpoint position before any event: a hold can begin before anything is delivered.
     static let origin = EventPosition(commitLSN: .invalid, ordinal: 0)
 
+    /// Where the sink starts when it has no checkpoint.
+    let ifNoCheckpoint: StartPosition
+
     init(journal: Journal, sink: FileSink, checkpointPath: String, policy: GroupCommit<ContinuousClock.Instant>,
-         schemaVersionPolicy: SchemaVersionPolicy, registryDirectory: String, logger: Logger) {
+         schemaVersionPolicy: SchemaVersionPolicy, registryDirectory: String, ifNoCheckpoint: StartPosition = .earliest,
+         logger: Logger) {
+        self.ifNoCheckpoint = ifNoCheckpoint
         self.journal = journal
         self.sink = sink
         self.checkpointPath = checkpointPath
@@ -55,7 +60,12 @@ struct JournalOutput: ChangeOutput {
     /// held), and holds whose version was accepted meanwhile are released.
     mutating func resume() throws {
         try journal.sync()
-        let checkpoint = try Checkpoint.load(checkpointPath)
+        var checkpoint = try Checkpoint.load(checkpointPath)
+        var startedWithoutCheckpoint = false
+        if checkpoint == nil {
+            checkpoint = try startWithoutCheckpoint()
+            startedWithoutCheckpoint = checkpoint != nil
+        }
         holds = SchemaHolds(policy: holds.policy, accepted: try acceptedVersions() ?? [:], restoring: checkpoint?.held ?? [:],
                             now: clock.now)
         var last = checkpoint.map { (position: $0.position, transactionEnd: $0.transactionEnd) }
@@ -80,7 +90,7 @@ struct JournalOutput: ChangeOutput {
         }
         try sink.sync()
         watermark = AcknowledgementWatermark(resumingAfter: last?.position, transactionEnd: last?.transactionEnd)
-        if last?.position != checkpoint?.position || holds.checkpointed != checkpoint?.held ?? [:] {
+        if startedWithoutCheckpoint || last?.position != checkpoint?.position || holds.checkpointed != checkpoint?.held ?? [:] {
             try saveCheckpoint()
         } else {
             keepUndelivered()
@@ -88,6 +98,32 @@ struct JournalOutput: ChangeOutput {
         if delivered > 0 { logger.info("delivered the journal's backlog", metadata: ["journal.events": "\(delivered)"]) }
         try releaseAccepted()
         try journal.enforceRetention(force: true)
+    }
+
+    /// With no checkpoint (a new sink, or its checkpoint deleted) and a journal that holds
+    /// events, says how many the sink is about to receive again and from where, or, with
+    /// `--if-no-checkpoint latest`, returns a checkpoint at the journal's end to skip them.
+    private func startWithoutCheckpoint() throws -> Checkpoint? {
+        var count = 0
+        var first: EventPosition?
+        var last: (position: EventPosition, transactionEnd: LSN?)?
+        try journal.read(from: nil) { record in
+            count += 1
+            if first == nil { first = record.position }
+            last = (record.position, record.transactionEnd ?? last?.transactionEnd)
+        }
+        guard let first, let last else { return nil }
+        switch ifNoCheckpoint {
+        case .earliest:
+            logger.warning(
+                "no checkpoint: every event the journal holds is delivered to the sink again. To skip them, start with --if-no-checkpoint latest",
+                metadata: ["journal.checkpoint": "\(checkpointPath)", "journal.events": "\(count)", "journal.from": "\(first)"])
+            return nil
+        case .latest:
+            logger.warning("no checkpoint: the sink starts at the journal's end (--if-no-checkpoint latest); the events before it are not delivered",
+                           metadata: ["journal.checkpoint": "\(checkpointPath)", "journal.skipped_events": "\(count)", "journal.to": "\(last.position)"])
+            return Checkpoint(position: last.position, transactionEnd: last.transactionEnd)
+        }
     }
 
     var wantsFlush: Bool { false }

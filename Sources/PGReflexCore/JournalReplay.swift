@@ -26,6 +26,8 @@ public struct JournalReplay {
         /// Events left out, per `schema.table`: their table is held for a schema version not yet
         /// accepted (`schemas.on_new_version: hold`), as `run` holds them.
         public var held: [String: Int] = [:]
+        /// Gaps left by `journal repair` inside the range.
+        public var gaps: [JournalGap] = []
     }
 
     let configuration: RunConfiguration
@@ -49,6 +51,9 @@ public struct JournalReplay {
         let journal = try Journal(options: options, logger: logger)
         let start = EventPosition(commitLSN: from, ordinal: 0)
         try journal.requireRetained(start)
+        let gaps = try Journal.gaps(directory: directory).filter {
+            $0.overlaps(from: start, to: to.map { EventPosition(commitLSN: $0, ordinal: .max) })
+        }
 
         var deliver: ([UInt8]) throws -> Void = { _ in }
         var finish: () throws -> Void = {}
@@ -83,7 +88,10 @@ public struct JournalReplay {
             }
         }
 
-        var summary = Summary()
+        var summary = Summary(gaps: gaps)
+        for gap in gaps {
+            logger.warning("the range crosses records a journal repair removed: they are not re-delivered", metadata: ["journal.gap": "\(gap)"])
+        }
         let policy = configuration.schemaVersionPolicy
         var holds = SchemaHolds(policy: policy, accepted: policy.holdsAny
                                     ? try SchemaRegistry.acceptedVersions(directory: configuration.schemaRegistry) : [:],

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 import PGReflexJournal
 import PGReflexTransport
@@ -10,9 +11,13 @@ public final class RunPipeline: Sendable {
     let tail: TailPipeline
     let logger: Logger
 
+    /// Where the sink starts when it has no checkpoint.
+    let ifNoCheckpoint: StartPosition
+
     public init(configuration: RunConfiguration, startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil,
-                logger: Logger) {
+                ifNoCheckpoint: StartPosition = .earliest, logger: Logger) {
         self.configuration = configuration
+        self.ifNoCheckpoint = ifNoCheckpoint
         self.logger = logger
         tail = TailPipeline(options: .init(
             source: configuration.source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: configuration.privacy,
@@ -26,6 +31,10 @@ public final class RunPipeline: Sendable {
     public var checkpointPath: String { configuration.journal.directory + "/checkpoint.json" }
 
     public func run() async throws -> TailPipeline.Summary {
+        if !FileManager.default.fileExists(atPath: configuration.schemaRegistry) {
+            logger.info("the schema registry does not exist yet: pgreflex creates it and records each table's first version there. Commit it",
+                        metadata: ["schema.registry": "\(configuration.schemaRegistry)"])
+        }
         let journal = try Journal(options: configuration.journal.options, logger: logger)
         guard case .file(let sinkPath) = configuration.sink else { preconditionFailure("only the file sink exists") }
         let sink = try FileSink(path: sinkPath)
@@ -52,7 +61,8 @@ public final class RunPipeline: Sendable {
         var output = JournalOutput(
             journal: journal, sink: sink, checkpointPath: checkpointPath,
             policy: GroupCommit(maxRecords: settings.fsyncMaxRecords, maxDelay: settings.fsyncMaxDelay),
-            schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry, logger: logger)
+            schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
+            ifNoCheckpoint: ifNoCheckpoint, logger: logger)
         try output.resume()
         return output
     }

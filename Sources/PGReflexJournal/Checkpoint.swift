@@ -35,12 +35,13 @@ public struct Checkpoint: Equatable, Sendable {
         do {
             object = try AtomicFile.readObject(path, what: "checkpoint")
         } catch var error as JournalError {
-            error.message += ". Move it away to start from the slot's confirmed position (events after it may then be delivered again)"
+            error.code = .checkpointCorrupt
+            error.message += ". " + movingItAway
             throw error
         }
         guard let object else { return nil }
-        let notCheckpoint = JournalError(code: .corruptRecord, segment: path, message: "the checkpoint file is not a pgreflex checkpoint. "
-            + "Move it away to start from the slot's confirmed position (events after it may then be delivered again)")
+        let notCheckpoint = JournalError(code: .checkpointCorrupt, segment: path, message: "the checkpoint file is not a pgreflex checkpoint. "
+            + movingItAway)
         guard let position = Self.position(object) else { throw notCheckpoint }
         var held: [String: Hold] = [:]
         if let entries = object["held"] {
@@ -54,6 +55,10 @@ public struct Checkpoint: Equatable, Sendable {
         let end = (object["transaction_end"] as? String).flatMap(LSN.init)
         return Checkpoint(position: position, transactionEnd: end, held: held)
     }
+
+    /// What moving a damaged checkpoint away does, as docs/delivery.md says.
+    static let movingItAway = "Move it away and start again: the sink then receives every event the journal still holds "
+        + "(`pgreflex journal inspect` counts them), or, with `run --if-no-checkpoint latest`, only what is journaled from then on"
 
     private static func position(_ object: [String: Any]) -> EventPosition? {
         guard let lsn = (object["commit_lsn"] as? String).flatMap(LSN.init), let ordinal = object["ordinal"] as? Int else { return nil }

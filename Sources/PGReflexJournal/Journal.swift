@@ -49,6 +49,8 @@ public final class Journal {
         public var last: EventPosition?
         /// Set when the segment does not verify.
         public var problem: JournalError?
+        /// With a mid-segment problem: records after it that still verify (a repair removes at least these).
+        public var recordsAfterProblem = 0
     }
 
     public let options: Options
@@ -258,13 +260,16 @@ public final class Journal {
             let path = directory + "/" + name
             var info = SegmentInfo(name: name, bytes: 0, records: 0)
             do {
-                let scan = try JournalSegment.scan(path) { record, _ in
+                let scan = try JournalSegment.scan(path, tolerant: true) { record, _ in
                     if info.first == nil { info.first = record.position }
                     info.last = record.position
                 }
                 info.records = scan.records
                 info.bytes = scan.fileSize
-                if scan.tornTail {
+                if let corruption = scan.corruption {
+                    info.problem = corruption
+                    info.recordsAfterProblem = scan.recordsAfterCorruption
+                } else if scan.tornTail {
                     info.problem = JournalError(code: .corruptRecord, segment: path, offset: scan.validEnd,
                                                 message: "ends in a partial record (cut when the journal next opens)")
                 }
@@ -275,17 +280,33 @@ public final class Journal {
         }
     }
 
-    /// Cuts each corrupt segment at its first bad record. Returns what was cut.
-    public static func repair(directory: String) throws -> [(segment: String, offset: Int, bytes: Int)] {
+    /// Cuts each corrupt segment at its first bad record, and records each cut as a gap
+    /// (gaps.json) so that `inspect` and `replay` can say what is missing. Returns the cuts.
+    public static func repair(directory: String) throws -> [JournalGap] {
         let lockFD = try lock(directory)
         defer { close(lockFD) }
-        var cut: [(String, Int, Int)] = []
-        for info in try inspect(directory: directory) {
+        var gaps = try JournalGap.load(directory: directory)
+        var cuts: [JournalGap] = []
+        let segments = try inspect(directory: directory)
+        for (i, info) in segments.enumerated() {
             guard let problem = info.problem, let offset = problem.offset else { continue }
             try JournalSegment.truncate(directory + "/" + info.name, at: offset)
-            cut.append((info.name, offset, info.bytes - offset))
+            let gap = JournalGap(
+                segment: info.name, offset: offset, bytes: info.bytes - offset,
+                // The bad record, and at least those after it that still verified.
+                records: info.recordsAfterProblem + 1,
+                after: info.last ?? segments[..<i].reversed().lazy.compactMap(\.last).first,
+                before: segments[(i + 1)...].lazy.compactMap(\.first).first)
+            cuts.append(gap)
+            gaps.append(gap)
         }
-        return cut
+        if !cuts.isEmpty { try JournalGap.save(gaps, directory: directory) }
+        return cuts
+    }
+
+    /// The gaps earlier repairs left.
+    public static func gaps(directory: String) throws -> [JournalGap] {
+        try JournalGap.load(directory: directory)
     }
 
     static func segmentName(for position: EventPosition) -> String {

@@ -11,6 +11,8 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let badSegmentHeader = Code("journal_bad_segment_header")
         /// Reading or writing a journal file failed.
         public static let io = Code("journal_io")
+        /// The checkpoint file is damaged or not a pgreflex checkpoint.
+        public static let checkpointCorrupt = Code("checkpoint_corrupt")
         /// The directory holds no journal (a wrong path, or `run` has not run with this configuration).
         public static let notFound = Code("journal_not_found")
         /// Another process holds the journal's writer lock.

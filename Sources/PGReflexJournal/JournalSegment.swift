@@ -13,14 +13,23 @@ public enum JournalSegment {
         /// Offset just past the last good record.
         public var validEnd: Int
         public var fileSize: Int
+        /// With `tolerant`: the corruption that ended the scan. Records from `validEnd` on are not read.
+        public var corruption: JournalError?
+        /// With `tolerant` and `corruption`: records after the bad one that still verify, found by
+        /// following the length fields past it (a lower bound of what a repair removes).
+        public var recordsAfterCorruption = 0
         /// A partial last record (a crash mid-write): the bytes from `validEnd` on are not a record.
-        public var tornTail: Bool { validEnd < fileSize }
+        public var tornTail: Bool { validEnd < fileSize && corruption == nil }
     }
 
     /// Reads and verifies every record, in order. A torn last record (short, or failing its
     /// checksum with nothing after it) ends the scan with `tornTail`; a bad record with more
     /// after it is corruption, and throws with the segment and offset.
-    public static func scan(_ path: String, visit: (JournalRecord, _ offset: Int) throws -> Void = { _, _ in }) throws -> Scan {
+    ///
+    /// `tolerant` (for `journal inspect` and `repair`): corruption ends the scan and is returned
+    /// in `Scan.corruption`, with the records read up to it, instead of being thrown.
+    public static func scan(_ path: String, tolerant: Bool = false,
+                            visit: (JournalRecord, _ offset: Int) throws -> Void = { _, _ in }) throws -> Scan {
         let bytes = try readFile(path)
         if bytes.count < header.count {
             // A crash while creating the segment: an empty (or partial) header is a torn tail.
@@ -44,17 +53,36 @@ public enum JournalSegment {
             let isLast = offset + JournalRecord.headerSize + length == bytes.count
             guard CRC32C.checksum(payload) == crc, let record = JournalRecord.decode(payload: payload) else {
                 if isLast { break }
-                throw JournalError(
+                let error = JournalError(
                     code: .corruptRecord, segment: path, offset: offset,
                     message: "a record fails its CRC32C checksum with more records after it. Nothing was dropped: "
                         + "`pgreflex journal repair` truncates the segment here (the records after it are lost from the "
                         + "journal, and are re-read from the slot if it still has them)")
+                guard tolerant else { throw error }
+                return Scan(records: records, validEnd: offset, fileSize: bytes.count, corruption: error,
+                            recordsAfterCorruption: verifiableRecords(bytes, after: offset + JournalRecord.headerSize + length))
             }
             try visit(record, offset)
             records += 1
             offset += JournalRecord.headerSize + length
         }
         return Scan(records: records, validEnd: offset, fileSize: bytes.count)
+    }
+
+    /// Records from `offset` on that verify, following the length fields until one does not.
+    private static func verifiableRecords(_ bytes: [UInt8], after offset: Int) -> Int {
+        var offset = offset
+        var count = 0
+        while bytes.count - offset >= JournalRecord.headerSize {
+            let length = Int(JournalRecord.load(UInt32.self, bytes[...], offset))
+            let crc = JournalRecord.load(UInt32.self, bytes[...], offset + 4)
+            guard bytes.count - offset - JournalRecord.headerSize >= length else { break }
+            let payload = bytes[(offset + JournalRecord.headerSize)..<(offset + JournalRecord.headerSize + length)]
+            guard CRC32C.checksum(payload) == crc else { break }
+            count += 1
+            offset += JournalRecord.headerSize + length
+        }
+        return count
     }
 
     static func readFile(_ path: String) throws -> [UInt8] {

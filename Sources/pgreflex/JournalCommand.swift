@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PGReflexJournal
 
 struct JournalCommand: AsyncParsableCommand {
@@ -14,18 +15,30 @@ struct JournalCommand: AsyncParsableCommand {
 
         func run() async throws {
             let segments: [Journal.SegmentInfo]
+            let gaps: [JournalGap]
             do {
                 segments = try Journal.inspect(directory: directory)
+                gaps = try Journal.gaps(directory: directory)
+                if segments.isEmpty && !FileManager.default.fileExists(atPath: directory + "/checkpoint.json") {
+                    throw JournalError(code: .notFound, segment: directory, message: "holds no journal segment and no checkpoint: "
+                        + "pass the run configuration's journal.directory")
+                }
             } catch {
                 throw fail(error)
             }
             print("segment\tbytes\trecords\tfirst\tlast\tstatus")
             for s in segments {
-                print([s.name, "\(s.bytes)", "\(s.records)", s.first.map(\.description) ?? "-", s.last.map(\.description) ?? "-",
-                       s.problem.map { "\($0.code) at byte \($0.offset ?? 0)" } ?? "ok"].joined(separator: "\t"))
+                let status = s.problem.map { problem in
+                    "\(problem.code) at byte \(problem.offset ?? 0)"
+                        + (s.recordsAfterProblem > 0 ? " (\(s.recordsAfterProblem) records after it still verify)" : "")
+                } ?? "ok"
+                print([s.name, "\(s.bytes)", "\(s.records)", s.first.map(\.description) ?? "-", s.last.map(\.description) ?? "-", status]
+                    .joined(separator: "\t"))
             }
+            for gap in gaps { print("gap: \(gap) (journal repair)") }
             let total = segments.reduce(0) { $0 + $1.records }
-            print("\(segments.count) segments, \(total) records, \(segments.filter { $0.problem != nil }.count) with problems")
+            print("\(segments.count) segments, \(total) records, \(segments.filter { $0.problem != nil }.count) with problems"
+                + (gaps.isEmpty ? "" : ", \(gaps.count) gaps from repairs"))
             if segments.contains(where: { $0.problem != nil }) { throw ExitCode(1) }
         }
     }
@@ -44,12 +57,15 @@ struct JournalCommand: AsyncParsableCommand {
                     return
                 }
                 guard yes else {
-                    for p in problems { print("would cut \(p.name) at byte \(p.problem!.offset!) (\(p.bytes - p.problem!.offset!) bytes)") }
+                    for p in problems {
+                        print("would cut \(p.name) at byte \(p.problem!.offset!): \(p.bytes - p.problem!.offset!) bytes, "
+                            + "the bad record and at least \(p.recordsAfterProblem) after it")
+                    }
                     print("run again with --yes to truncate")
                     return
                 }
-                for cut in try Journal.repair(directory: directory) {
-                    print("cut \(cut.segment) at byte \(cut.offset) (\(cut.bytes) bytes)")
+                for gap in try Journal.repair(directory: directory) {
+                    print("cut \(gap). `journal inspect` and `replay` report this gap from now on")
                 }
             } catch {
                 throw fail(error)

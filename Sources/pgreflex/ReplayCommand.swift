@@ -63,6 +63,10 @@ struct ReplayCommand: AsyncParsableCommand {
                 print("left out \(count) events of \(table): its schema version awaits `pgreflex schema accept` (schemas.on_new_version: hold)",
                       to: &standardError)
             }
+            for gap in summary.gaps {
+                print("missing from the journal: \(gap) (journal repair); re-read them from the slot if it still has them, or resnapshot",
+                      to: &standardError)
+            }
             if dryRun {
                 for (table, count) in summary.perTable.sorted(by: { $0.key < $1.key }) { print("\(table)\t\(count)") }
             }

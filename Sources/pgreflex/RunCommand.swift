@@ -1,6 +1,8 @@
-import ArgumentParser
+public import ArgumentParser
 import Logging
-import PGReflexCore
+public import PGReflexCore
+
+extension StartPosition: ExpressibleByArgument {}
 
 #if canImport(Glibc)
 import Glibc
@@ -16,6 +18,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var range: StreamRangeOptions
 
+    @Option(help: "Where the sink starts when it has no checkpoint (a new sink, or its checkpoint.json deleted): earliest re-delivers every event the journal holds, latest starts at the journal's end.")
+    var ifNoCheckpoint: StartPosition = .earliest
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -29,7 +34,7 @@ struct RunCommand: AsyncParsableCommand {
             throw fail(error)
         }
         let pipeline = RunPipeline(configuration: configuration, startLSN: range.startLSN, endLSN: range.endLSN,
-                                   idleExit: range.idleDuration, logger: logger)
+                                   idleExit: range.idleDuration, ifNoCheckpoint: ifNoCheckpoint, logger: logger)
         try await runUntilDone(PipelineService(run: pipeline), logger: logger)
     }
 }

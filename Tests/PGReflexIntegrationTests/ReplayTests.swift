@@ -49,6 +49,36 @@ struct ReplayTests {
         return setup
     }
 
+    /// A deleted checkpoint is said out loud (how many events, from where), `--if-no-checkpoint
+    /// latest` skips them, and a damaged one is `checkpoint_corrupt` with a message that is true.
+    @Test func aMissingOrDamagedCheckpointIsNeverSilent() throws {
+        let cluster = try PostgresCluster.required()
+        let setup = try prepare(cluster, name: "ck", transactions: 5, journal: "{ directory: ./journal }")
+        defer { try? FileManager.default.removeItem(atPath: setup.dir) }
+        let checkpoint = setup.dir + "/journal/checkpoint.json"
+        let end = "\(try cluster.currentInsertLSN())"
+        try FileManager.default.removeItem(atPath: checkpoint)
+        let again = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", end])
+        #expect(again.status == 0, "\(again.output)")
+        #expect(again.output.contains("no checkpoint: every event the journal holds is delivered to the sink again"), "\(again.output)")
+        #expect(again.output.contains("journal.events=50"), "\(again.output)")
+        #expect(try setup.lines().count == 100)
+
+        try FileManager.default.removeItem(atPath: checkpoint)
+        let skipped = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", end, "--if-no-checkpoint", "latest"])
+        #expect(skipped.status == 0, "\(skipped.output)")
+        #expect(skipped.output.contains("journal.skipped_events=50"), "\(skipped.output)")
+        #expect(try setup.lines().count == 100)
+        #expect(FileManager.default.fileExists(atPath: checkpoint))
+
+        try "{not json".write(toFile: checkpoint, atomically: true, encoding: .utf8)
+        let damaged = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", end])
+        #expect(damaged.status == 1)
+        #expect(damaged.output.contains("checkpoint_corrupt"), "\(damaged.output)")
+        #expect(damaged.output.contains("every event the journal still holds"), "\(damaged.output)")
+        #expect(!damaged.output.contains("slot's confirmed position"), "\(damaged.output)")
+    }
+
     @Test func replayRedeliversExactlyTheRangeEvenBeforeTheSlotsPosition() throws {
         let cluster = try PostgresCluster.required()
         let setup = try prepare(cluster, name: "rp", transactions: 20, journal: "{ directory: ./journal, segment_bytes: 8192 }")

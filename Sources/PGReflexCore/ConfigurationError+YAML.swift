@@ -39,13 +39,19 @@ extension ConfigurationError {
             #"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"]+)"#,
             // postgresql://user:secret@host
             #"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)"#,
-            // key: value, where the key names a secret
-            #"(?i)((?:password|passwd|secret|token|api_key|apikey|private_key|key)\s*:\s*)(\S.*)$"#,
+            // key: value, where the key names a secret or a set of keys (privacy.keys)
+            #"(?i)((?:password|passwd|secret|token|api_key|apikey|private_key|keys?)\s*:\s*)(\S.*)$"#,
+            // anything long enough to be key material (base64 or hex of 16 bytes or more)
+            #"([A-Za-z0-9+/_-]{20,}={0,2})"#,
         ]
         for pattern in patterns {
             guard let regex = try? NSRegularExpression(pattern: pattern) else { continue }
             let range = NSRange(masked.startIndex..., in: masked)
-            let template = regex.numberOfCaptureGroups == 3 ? "$1***$3" : "$1***"
+            let template = switch regex.numberOfCaptureGroups {
+            case 3: "$1***$3"
+            case 2: "$1***"
+            default: "***"
+            }
             masked = regex.stringByReplacingMatches(in: masked, range: range, withTemplate: template)
         }
         return masked

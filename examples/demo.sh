@@ -67,4 +67,4 @@ SQL
 END=$(psql "$DSN" -XAtc "SELECT pg_current_wal_insert_lsn()")
 
 echo "demo: pgreflex tail --end-lsn $END" >&2
-"$PGREFLEX" tail --dsn "$DSN" --slot demo_slot --publication demo_pub --end-lsn "$END" --schemas "$DIR/Schemas" --log-level warning
+"$PGREFLEX" tail --dsn "$DSN" --slot demo_slot --publication demo_pub --end-lsn "$END" --registry "$DIR/Schemas" --log-level warning

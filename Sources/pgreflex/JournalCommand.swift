@@ -10,10 +10,13 @@ struct JournalCommand: AsyncParsableCommand {
 
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List segments with their position ranges and record counts, verifying every CRC. Exits 1 on a problem.")
+            abstract: "List segments with their position ranges and record counts, verifying every CRC. Exits 1 on a problem.",
+            discussion: discussion(example: "pgreflex journal inspect --directory ./journal", doc: "docs/delivery.md"))
         @Option(help: "The journal directory.") var directory: String
+        @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            global.bootstrapLogging()
             let segments: [Journal.SegmentInfo]
             let gaps: [JournalGap]
             do {
@@ -45,11 +48,14 @@ struct JournalCommand: AsyncParsableCommand {
 
     struct Repair: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Truncate each corrupt segment at its first bad record. The records after it leave the journal.")
+            abstract: "Truncate each corrupt segment at its first bad record. The records after it leave the journal.",
+            discussion: discussion(example: "pgreflex journal repair --directory ./journal --yes", doc: "docs/delivery.md"))
         @Option(help: "The journal directory.") var directory: String
+        @OptionGroup var global: GlobalOptions
         @Flag(help: "Really truncate (without it, only show what would be cut).") var yes = false
 
         func run() async throws {
+            global.bootstrapLogging()
             do {
                 let problems = try Journal.inspect(directory: directory).filter { $0.problem?.offset != nil }
                 if problems.isEmpty {

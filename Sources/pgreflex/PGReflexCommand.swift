@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import Logging
+import PGReflexCore
 import PGReflexWire
 
 #if canImport(Glibc)
@@ -11,7 +12,13 @@ struct PGReflexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pgreflex",
         abstract: "Turns PostgreSQL changes into triggers for AI agents.",
+        version: EnvelopeWriter.version,
         subcommands: [TailCommand.self, RunCommand.self, ReplayCommand.self, DetokenizeCommand.self, SchemaCommand.self, SlotCommand.self, JournalCommand.self])
+}
+
+/// A subcommand's discussion: what it says, then one example and the doc that explains it.
+func discussion(_ text: String = "", example: String, doc: String) -> String {
+    (text.isEmpty ? "" : text + "\n\n") + "EXAMPLE:\n  \(example)\n\nMore: \(doc)"
 }
 
 /// Options every command shares.
@@ -33,13 +40,13 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Where streaming starts and when it stops, for `tail` and `run` alike.
 struct StreamRangeOptions: ParsableArguments {
-    @Option(help: "Start at this LSN (X/Y) if the slot still has it.")
+    @Option(help: "Start at this LSN (X/Y, or the decimal source.lsn of an event) if the slot still has it.")
     var startLSN: LSN?
 
-    @Option(help: "Stop once everything committed before this LSN (X/Y) has been handled, and confirm it.")
+    @Option(help: "Stop once everything committed before this LSN (X/Y, or decimal) has been handled, and confirm it.")
     var endLSN: LSN?
 
-    @Option(help: "Stop after this many seconds without changes.")
+    @Option(parsing: .unconditional, help: "Stop after this many seconds without a delivered change (heartbeats and skipped tables do not count).")
     var idleExit: Double?
 
     func validate() throws {

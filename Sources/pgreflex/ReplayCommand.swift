@@ -7,12 +7,12 @@ struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Re-deliver a range of the journal, in commit order, to the sink (or another output).",
-        discussion: """
+        discussion: discussion("""
             Events whose commit LSN is in [--from-lsn, --to-lsn] are delivered again with their original ids, \
             so a consumer that drops duplicates by id sees each once. The range may lie before the slot's \
             confirmed position: the journal keeps it as long as journal.retention allows. Only reads the \
             journal, so it can run while `pgreflex run` does.
-            """)
+            """, example: "pgreflex replay --config run.yaml --from-lsn 0/16B3748 --to-lsn 0/16C0000 --output -", doc: "docs/delivery.md (Replay)"))
 
     @Option(help: "The YAML configuration file (its journal and sink are used).")
     var config: String

@@ -11,7 +11,9 @@ import Glibc
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Stream changes into the durable journal and deliver them to the configured sink.")
+        abstract: "Stream changes into the durable journal and deliver them to the configured sink.",
+        discussion: discussion(example: "PGREFLEX_DSN=\"host=/tmp dbname=app user=app\" pgreflex run --config run.yaml",
+                               doc: "README.md (pgreflex run), docs/delivery.md"))
 
     @Option(help: "The YAML configuration file.")
     var config: String

@@ -13,7 +13,9 @@ struct SchemaCommand: AsyncParsableCommand {
 
     struct Snapshot: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the live tables' schemas into the registry: a new version for each changed shape, nothing for the rest.")
+            abstract: "Write the live tables' schemas into the registry: a new version for each changed shape, nothing for the rest.",
+            discussion: discussion(example: "pgreflex schema snapshot --dsn \"$DATABASE_URL\" --registry Schemas --privacy run.yaml",
+                                   doc: "docs/schemas.md"))
 
         @Option(help: "libpq connection string or postgresql:// URI.") var dsn: String
         @Option(help: "Tables as schema.table (comma-separated). Default: every table outside the system schemas.",
@@ -44,7 +46,9 @@ struct SchemaCommand: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Compare a live database (after its migrations ran) or another registry with the registry, under each table's compatibility mode. Exits 1 on a break.")
+            abstract: "Compare a live database (after its migrations ran) or another registry with the registry, under each table's compatibility mode. Exits 1 on a break.",
+            discussion: discussion(example: "pgreflex schema check --dsn \"$DATABASE_URL\" --registry Schemas --require-registered",
+                                   doc: "docs/schemas.md (In CI: stop a breaking migration)"))
 
         @Option(help: "Check this database's tables.") var dsn: String?
         @Option(help: "Check the latest versions in this other registry directory.") var against: String?
@@ -99,7 +103,8 @@ struct SchemaCommand: AsyncParsableCommand {
 
     struct Pending: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the versions `run` recorded as pending (schemas.on_new_version: hold), each with its changes: the events of these tables are held.")
+            abstract: "List the versions `run` recorded as pending (schemas.on_new_version: hold), each with its changes: the events of these tables are held.",
+            discussion: discussion(example: "pgreflex schema pending --registry Schemas", doc: "docs/schemas.md"))
 
         @Option(help: "The registry directory (the run configuration's schemas.directory).") var registry = "Schemas"
         @OptionGroup var global: GlobalOptions
@@ -125,7 +130,8 @@ struct SchemaCommand: AsyncParsableCommand {
 
     struct Accept: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Accept a table's pending schema versions: a running `pgreflex run` then delivers the events it held, in order.")
+            abstract: "Accept a table's pending schema versions: a running `pgreflex run` then delivers the events it held, in order.",
+            discussion: discussion(example: "pgreflex schema accept --registry Schemas --table public.orders --version 2", doc: "docs/schemas.md"))
 
         @Option(help: "The table, as schema.table.") var table: String
         @Option(help: "Accept the pending versions up to this one (default: all of them).") var version: Int?

@@ -27,7 +27,9 @@ struct SlotCommand: AsyncParsableCommand {
     }
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a pgoutput slot and print its consistent point.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a pgoutput slot and print its consistent point.",
+            discussion: discussion(example: "pgreflex slot create --dsn \"host=/tmp dbname=app user=app\" --slot app_slot", doc: "README.md"))
         @OptionGroup var options: Options
 
         func run() async throws {
@@ -39,7 +41,9 @@ struct SlotCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a slot's state.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a slot's state.",
+            discussion: discussion(example: "pgreflex slot show --dsn \"host=/tmp dbname=app user=app\" --slot app_slot", doc: "docs/delivery.md"))
         @OptionGroup var options: Options
 
         func run() async throws {
@@ -60,7 +64,9 @@ struct SlotCommand: AsyncParsableCommand {
     }
 
     struct Drop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Drop a slot (waits for an active consumer with --wait).")
+        static let configuration = CommandConfiguration(
+            abstract: "Drop a slot (waits for an active consumer with --wait).",
+            discussion: discussion(example: "pgreflex slot drop --dsn \"host=/tmp dbname=app user=app\" --slot app_slot --wait", doc: "README.md"))
         @OptionGroup var options: Options
         @Flag(help: "Wait until the slot is no longer active.") var wait = false
 

@@ -14,7 +14,10 @@ import Glibc
 struct TailCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tail",
-        abstract: "Stream changes from a logical slot and print one JSON object per change.")
+        abstract: "Stream changes from a logical slot and print one JSON object per change.",
+        discussion: discussion(
+            example: "pgreflex tail --dsn \"host=/tmp dbname=app user=app\" --slot app_slot --publication app_pub --tables public.orders --create-slot --create-publication --idle-exit 5",
+            doc: "README.md (pgreflex tail), docs/types.md"))
 
     @Option(help: "libpq connection string or postgresql:// URI.")
     var dsn: String
@@ -58,14 +61,15 @@ struct TailCommand: AsyncParsableCommand {
     @Option(help: "numeric and money as: string (exact, default), double, or precise ({scale, value: base64}).")
     var decimalHandlingMode: DecimalHandling = .string
 
-    @Option(help: "Emit an idle heartbeat (a logical message, never printed) after this many seconds without changes, so the slot can advance. Default: off.")
-    var heartbeatInterval: Double?
+    @Option(name: .customLong("heartbeat-interval-ms"), parsing: .unconditional,
+            help: "Emit an idle heartbeat (a logical message, never printed) after this many milliseconds without changes, so the slot can advance (run's source.heartbeat_interval_ms). Default: off.")
+    var heartbeatIntervalMS: Int?
 
     @Option(help: "Apply the privacy section of this YAML file (the run configuration, say) before printing.")
     var privacy: String?
 
-    @Option(help: "The schema registry directory: versions in source.schema_version come from it, and new shapes are recorded in it. Default: numbered in memory for this run.")
-    var schemas: String?
+    @Option(help: "The schema registry directory (run's schemas.directory): versions in source.schema_version come from it, and new shapes are recorded in it. Default: numbered in memory for this run.")
+    var registry: String?
 
     @OptionGroup var global: GlobalOptions
 
@@ -77,8 +81,8 @@ struct TailCommand: AsyncParsableCommand {
         if let protoVersion, !(1...4).contains(protoVersion) {
             throw ValidationError("--proto-version must be 1, 2, 3 or 4")
         }
-        if let heartbeatInterval, heartbeatInterval <= 0 {
-            throw ValidationError("--heartbeat-interval takes a positive number of seconds")
+        if let heartbeatIntervalMS, heartbeatIntervalMS <= 0 {
+            throw ValidationError("--heartbeat-interval-ms takes a positive number of milliseconds")
         }
         if allTables && !createPublication {
             throw ValidationError("--all-tables only applies with --create-publication")
@@ -99,13 +103,13 @@ struct TailCommand: AsyncParsableCommand {
         let source = SourceOptions(
             dsn: dsn, slot: slot, publication: publication, tables: tables, createSlot: createSlot,
             createPublication: createPublication, allTables: allTables,
-            monitor: .init(heartbeatInterval: heartbeatInterval.map { .milliseconds(Int64($0 * 1000)) },
+            monitor: .init(heartbeatInterval: heartbeatIntervalMS.map { .milliseconds($0) },
                            retainedWALWarningBytes: 1 << 30))
         let options = TailPipeline.Options(
             source: source, startLSN: range.startLSN, endLSN: range.endLSN, idleExit: range.idleDuration,
             protocolVersion: protoVersion, streaming: streaming == .on ? .on : .off, serverName: serverName,
             unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
-            decimalHandling: decimalHandlingMode, privacy: policy, schemaRegistry: schemas)
+            decimalHandling: decimalHandlingMode, privacy: policy, schemaRegistry: registry)
         try await runUntilDone(PipelineService(tail: TailPipeline(options: options, logger: logger), output: .standardOutput),
                                logger: logger)
     }
@@ -143,8 +147,15 @@ extension StringProtocol {
 }
 
 extension LSN: ExpressibleByArgument {
+    /// `X/Y` as PostgreSQL prints LSNs, or the decimal number events carry in `source.lsn`.
     public init?(argument: String) {
-        self.init(argument)
+        if argument.contains("/") {
+            self.init(argument)
+        } else if let value = UInt64(argument) {
+            self.init(value)
+        } else {
+            return nil
+        }
     }
 }
 

@@ -171,6 +171,12 @@ struct PrivacyTests {
         let oldToken = try #require(try parseLines(Data(contentsOf: URL(fileURLWithPath: oldOut))).last?.after?["email"] as? String)
         #expect(oldToken.hasPrefix("tok:k1:"))
         #expect(PostgresCluster.run([exe, "detokenize", "--config", dir + "/run.yaml", oldToken]).output == "rotated@example.com\n")
+        // A bad token or an empty line keeps the output aligned with the input: an empty line, an error on stderr, exit 1.
+        let aligned = PostgresCluster.run([exe, "detokenize", "--config", dir + "/run.yaml", oldToken, "tok:k1:damaged", "", oldToken],
+                                          standardOutput: dir + "/aligned.out")
+        #expect(aligned.status == 1)
+        #expect(aligned.output.contains("line 2"), "\(aligned.output)")
+        #expect(try String(contentsOfFile: dir + "/aligned.out", encoding: .utf8) == "rotated@example.com\n\n\nrotated@example.com\n")
         #expect(LeakScan.scan([dir + "/old.jsonl"], for: ["rotated@example.com"]).hits.isEmpty)
     }
 

@@ -234,7 +234,7 @@ struct SchemaVersionStreamTests {
         try cluster.psql("ALTER TABLE sv ALTER COLUMN b TYPE bigint")
         try cluster.psql("UPDATE sv SET b = 6 WHERE id = 5")
         let end = try cluster.currentInsertLSN()
-        let (tail, lines) = try tailExecutable(cluster, ["--slot", "sv_slot", "--publication", "sv_pub", "--schemas", registry,
+        let (tail, lines) = try tailExecutable(cluster, ["--slot", "sv_slot", "--publication", "sv_pub", "--registry", registry,
                                                          "--end-lsn", "\(end)"])
         #expect(tail.status == 0, "\(tail.output)")
         let versions = lines.map { $0.source["schema_version"] as? Int }
@@ -252,7 +252,7 @@ struct SchemaVersionStreamTests {
         try cluster.psql("INSERT INTO sv_gone VALUES (1)")
         let goneEnd = try cluster.currentInsertLSN()
         try cluster.psql("DROP TABLE sv_gone")
-        let (gone, goneLines) = try tailExecutable(cluster, ["--slot", "sv_slot", "--publication", "sv_pub", "--schemas", registry,
+        let (gone, goneLines) = try tailExecutable(cluster, ["--slot", "sv_slot", "--publication", "sv_pub", "--registry", registry,
                                                              "--end-lsn", "\(goneEnd)"])
         #expect(gone.status == 0, "\(gone.output)")
         #expect(goneLines.map(\.table) == ["sv_gone"])

@@ -29,7 +29,7 @@ struct SlotMaintenanceTests {
         let started = Date()
         let tail = PostgresCluster.spawn(
             [try pgreflexExecutable(), "tail", "--dsn", cluster.conninfo, "--slot", "ie_slot", "--publication", "ie_pub",
-             "--tables", "public.ie_watched", "--heartbeat-interval", "0.3", "--idle-exit", "3"], standardError: log)
+             "--tables", "public.ie_watched", "--heartbeat-interval-ms", "300", "--idle-exit", "3"], standardError: log)
         var status: Int32 = 0
         var exited = false
         var other = 0

@@ -1,0 +1,36 @@
+import Foundation
+import PGReflexTestSupport
+import Testing
+
+/// The command line as a new user meets it: every subcommand takes --log-level and its help
+/// shows an example and the doc to read; --version; arguments that fail say why.
+@Suite struct CommandLineTests {
+    static let leaves: [[String]] = [
+        ["tail"], ["run"], ["replay"], ["detokenize"], ["schema", "snapshot"], ["schema", "check"], ["schema", "pending"],
+        ["schema", "accept"], ["slot", "create"], ["slot", "show"], ["slot", "drop"], ["journal", "inspect"], ["journal", "repair"],
+    ]
+
+    @Test(arguments: leaves) func everySubcommandHasAnExampleAndTakesLogLevel(_ command: [String]) throws {
+        let help = PostgresCluster.run([try pgreflexExecutable()] + command + ["--help"])
+        #expect(help.status == 0)
+        let example = try #require(help.output.components(separatedBy: "EXAMPLE:\n").dropFirst().first, "\(help.output)")
+        #expect(example.prefix(while: { $0 != "\n" }).contains("pgreflex \(command.joined(separator: " "))"), "\(help.output)")
+        #expect(help.output.contains("More: "), "\(help.output)")
+        #expect(help.output.contains("--log-level"), "\(help.output)")
+    }
+
+    @Test func versionAndArgumentMistakes() throws {
+        let exe = try pgreflexExecutable()
+        let version = PostgresCluster.run([exe, "--version"])
+        #expect(version.status == 0 && version.output.contains("0.1.0"))
+        let negative = PostgresCluster.run([exe, "tail", "--dsn", "x", "--slot", "s", "--publication", "p", "--idle-exit", "-1"])
+        #expect(negative.status != 0)
+        #expect(negative.output.contains("--idle-exit takes a positive number of seconds"), "\(negative.output)")
+        // LSNs as events print them (decimal source.lsn) as well as X/Y.
+        let decimal = PostgresCluster.run([exe, "replay", "--config", "nowhere.yaml", "--from-lsn", "100", "--to-lsn", "50"])
+        #expect(decimal.output.contains("--to-lsn 0/32 is before --from-lsn 0/64"), "\(decimal.output)")
+        let badLSN = PostgresCluster.run([exe, "replay", "--config", "nowhere.yaml", "--from-lsn", "0/zz"])
+        #expect(badLSN.status != 0)
+        #expect(badLSN.output.contains("from-lsn"), "\(badLSN.output)")
+    }
+}

@@ -36,8 +36,8 @@ extension PostgresConnection {
         } else if !createSlot {
             throw ReplicationError(
                 code: .slotNotFound,
-                message: "replication slot \"\(slot)\" does not exist. Create it with \(hints.createSlot) "
-                    + "(or `pgreflex slot create`), or name an existing logical slot (SELECT slot_name FROM pg_replication_slots)")
+                message: "replication slot \"\(slot)\" does not exist. To create it, \(hints.createSlot) "
+                    + "(or run `pgreflex slot create`); or name an existing logical slot (SELECT slot_name FROM pg_replication_slots)")
         }
         return SourcePlan(slot: info, publication: change)
     }

@@ -45,7 +45,7 @@ extension PostgresConnection {
                 throw ReplicationError(
                     code: .publicationMissing,
                     message: "publication \"\(name)\" does not exist. Create it (CREATE PUBLICATION \(identifier) "
-                        + "\(suggestion);) or set \(hints.createPublication)")
+                        + "\(suggestion);) or \(hints.createPublication)")
             }
             if !allTables && tables.isEmpty {
                 throw ReplicationError(
@@ -63,7 +63,7 @@ extension PostgresConnection {
                 code: .publicationLacksTable,
                 message: "publication \"\(name)\" does not include \(lacking.map(\.description).joined(separator: ", ")). "
                     + "Add it (ALTER PUBLICATION \(identifier) ADD TABLE \(try quoted(lacking));) "
-                    + "or set \(hints.createPublication)")
+                    + "or \(hints.createPublication)")
         }
         return .add(lacking)
     }

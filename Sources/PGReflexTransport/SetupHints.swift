@@ -3,8 +3,11 @@ public import PGReflexWire
 /// How the running command spells the settings that fix a setup problem, so an error names
 /// the flag `tail` takes or the key `run`'s configuration file takes, never the other's.
 public struct SetupHints: Sendable, Equatable {
+    /// What to do to have the slot created: `pass --create-slot`.
     public var createSlot: String
+    /// What to do to have the publication created: `set source.create_publication: true`.
     public var createPublication: String
+    /// Where the tables are named: `--tables`.
     public var tables: String
     /// Whether the command keeps a journal that can re-deliver what the slot has passed.
     public var hasJournal: Bool
@@ -17,9 +20,9 @@ public struct SetupHints: Sendable, Equatable {
     }
 
     public static let tail = SetupHints(
-        createSlot: "--create-slot", createPublication: "--create-publication", tables: "--tables", hasJournal: false)
+        createSlot: "pass --create-slot", createPublication: "pass --create-publication", tables: "--tables", hasJournal: false)
     public static let run = SetupHints(
-        createSlot: "source.create_slot: true", createPublication: "source.create_publication: true", tables: "source.tables",
+        createSlot: "set source.create_slot: true", createPublication: "set source.create_publication: true", tables: "source.tables",
         hasJournal: true)
 
     /// What to do about a range the slot has already passed.

@@ -2,7 +2,9 @@
 ///
 /// BACKWARD: consumers built for the new version can read events of the old one.
 /// FORWARD: consumers built for the old version can read events of the new one.
-/// The rules are in docs/schemas.md.
+/// These are Confluent Schema Registry's definitions, and the field rules are Avro's, with a
+/// nullable column counting as a field whose default is null. The rules, and where pgreflex's
+/// type rules differ from Avro's and why, are in docs/schemas.md.
 public struct SchemaChange: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case columnAdded = "column_added"
@@ -15,6 +17,9 @@ public struct SchemaChange: Sendable, Equatable {
         case madeNotNull = "made_not_null"
         case enumValueAdded = "enum_value_added"
         case enumValueRemoved = "enum_value_removed"
+        case attributeAdded = "attribute_added"
+        case attributeDropped = "attribute_dropped"
+        case attributeTypeChanged = "attribute_type_changed"
         case defaultChanged = "default_changed"
         case protectionChanged = "protection_changed"
         case primaryKeyChanged = "primary_key_changed"
@@ -54,23 +59,35 @@ extension TableSchema {
         }
         var added = columns.filter { old.column(named: $0.name) == nil }
         var dropped = old.columns.filter { column(named: $0.name) == nil }
-        // A column that left and one that arrived at the same place with the same type: a rename.
+        // A column that left and one that arrived at the same place with the same type: a rename,
+        // judged as the drop and the add it is.
         for gone in dropped {
             if let index = added.firstIndex(where: { $0.position == gone.position && $0.type == gone.type }) {
-                add(gone.name, .columnRenamed, "\(gone.name) → \(added[index].name)", backward: false, forward: false,
-                    "renaming a column breaks consumers both ways: readers of either version miss a field")
+                let new = added[index]
+                add(gone.name, .columnRenamed, "\(gone.name) → \(new.name)", backward: Self.canAdd(new), forward: gone.nullable,
+                    "a rename is a drop and an add: readers of the new name get null for old events only if it is nullable "
+                        + "or has a constant default, and readers of the old name get null only if it was nullable")
                 added.remove(at: index)
                 dropped.removeAll { $0.name == gone.name }
             }
         }
         for column in dropped {
-            add(column.name, .columnDropped, "\(column.name) \(column.type)", backward: false, forward: false,
-                "dropping a column breaks consumers that read it")
+            if column.nullable {
+                add(column.name, .columnDropped, "\(column.name) \(column.type)", backward: true, forward: true,
+                    "dropping a nullable column is compatible: new readers ignore it in old events, old readers take it as null")
+            } else {
+                add(column.name, .columnDropped, "\(column.name) \(column.type) NOT NULL", backward: true, forward: false,
+                    "dropping a NOT NULL column is backward-compatible only: readers of the old version require it")
+            }
         }
         for column in added {
-            if column.nullable || column.hasDefault {
+            if Self.canAdd(column) {
                 add(column.name, .columnAdded, "\(column.name) \(column.type)\(column.nullable ? "" : " NOT NULL DEFAULT …")",
-                    backward: true, forward: true, "adding a nullable column, or one with a default, is compatible")
+                    backward: true, forward: true, "adding a nullable column, or one with a constant default, is compatible")
+            } else if column.hasDefault {
+                add(column.name, .columnAdded, "\(column.name) \(column.type) NOT NULL with a volatile default", backward: false, forward: true,
+                    "adding a NOT NULL column whose default is computed per row (now(), nextval(…)) is not backward-compatible: "
+                        + "there is no one value to give old events")
             } else {
                 add(column.name, .columnAdded, "\(column.name) \(column.type) NOT NULL without a default", backward: false, forward: true,
                     "adding a NOT NULL column without a default is not backward-compatible: old events have no value for it")
@@ -90,6 +107,14 @@ extension TableSchema {
             case .changed:
                 add(column.name, .typeChanged, "\(before.type) → \(column.type)", backward: false, forward: false,
                     "changing a column's type breaks consumers both ways")
+            case .sameJSON(let why):
+                add(column.name, .typeChanged, "\(before.type) → \(column.type)", backward: true, forward: true, why)
+            }
+            if before.type == column.type, let oldShape = before.shape?.resolved, let newShape = column.shape?.resolved {
+                for difference in newShape.differences(from: oldShape, at: column.name, top: true) {
+                    add(column.name, difference.kind, difference.detail, backward: difference.backward, forward: difference.forward,
+                        difference.rule)
+                }
             }
             if before.nullable != column.nullable {
                 if column.nullable {
@@ -132,11 +157,22 @@ extension TableSchema {
         return changes
     }
 
-    enum TypeRelation { case same, widened, narrowed, changed }
+    /// Whether events written before `column` existed can be given a value for it.
+    static func canAdd(_ column: Column) -> Bool { column.nullable || column.hasConstantDefault }
+
+    enum TypeRelation: Equatable {
+        case same, widened, narrowed, changed
+        /// Different types whose values are the same JSON.
+        case sameJSON(String)
+    }
 
     /// How a column's type moved, by PostgreSQL's `format_type` names.
     static func relation(from old: String, to new: String) -> TypeRelation {
         if old == new { return .same }
+        let embedded: Set = ["json", "jsonb"]
+        if embedded.contains(old) && embedded.contains(new) {
+            return .sameJSON("json and jsonb are both embedded as JSON: events carry the same values")
+        }
         if old.hasSuffix("[]") && new.hasSuffix("[]") {
             return relation(from: String(old.dropLast(2)), to: String(new.dropLast(2)))
         }
@@ -159,8 +195,13 @@ extension TableSchema {
             case (_?, nil): return .widened
             case (nil, _?): return .narrowed
             case (let x?, let y?):
-                guard x.scale == y.scale else { return .changed }
-                return x.precision < y.precision ? .widened : .narrowed
+                // Avro's decimal needs the same scale; pgreflex writes decimals as exact strings,
+                // which hold any scale, so only the integer digits (precision - scale) bound them.
+                let (a, b) = (x.precision - x.scale, y.precision - y.scale)
+                if a == b {
+                    return .sameJSON("numeric values are written as exact decimal strings: a scale change keeps their JSON type")
+                }
+                return a < b ? .widened : .narrowed
             }
         }
         return .changed

@@ -101,7 +101,12 @@ public struct SchemaRegistry: Sendable {
     /// The version of this shape, when registered.
     public func version(of schema: TableSchema) -> Int? {
         let fingerprint = schema.fingerprint
-        return tables[schema.qualifiedName]?.versions.lastIndex { $0.fingerprint == fingerprint }.map { $0 + 1 }
+        guard let versions = tables[schema.qualifiedName]?.versions else { return nil }
+        if let index = versions.lastIndex(where: { $0.fingerprint == fingerprint }) { return index + 1 }
+        // A version written before shapes were recorded matches the same table without them: an
+        // upgrade must not make a new version (and, under hold, hold the table) by itself.
+        let withoutShapes = schema.withoutShapes.fingerprint
+        return versions.lastIndex { $0.columns.allSatisfy { $0.shape == nil } && $0.fingerprint == withoutShapes }.map { $0 + 1 }
     }
 
     /// Registers a shape (a new table starts at version 1 under BACKWARD); returns its version
@@ -110,7 +115,14 @@ public struct SchemaRegistry: Sendable {
     /// `pgreflex schema accept` accepts those.
     @discardableResult
     public mutating func record(_ schema: TableSchema, pending: Bool = false) -> (version: Int, isNew: Bool) {
-        if let known = version(of: schema) { return (known, false) }
+        if let known = version(of: schema) {
+            // Matched a version written before shapes were recorded: record them in it now.
+            if let table = tables[schema.qualifiedName], table.versions[known - 1].columns.allSatisfy({ $0.shape == nil }),
+               schema.columns.contains(where: { $0.shape != nil }) {
+                tables[schema.qualifiedName]!.versions[known - 1] = schema
+            }
+            return (known, false)
+        }
         var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, versions: [], accepted: 0)
         // A table's first version is registered, never held: a hold guards consumers against a
         // *change* from the shape they were written for, and a new table has no such shape.

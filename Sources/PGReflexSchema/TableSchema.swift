@@ -15,9 +15,17 @@ public struct TableSchema: Sendable, Equatable {
         /// The privacy policy applied to the column's values (`hash`, `tokenize`, `mask`, `redact`):
         /// events then carry a string, whatever the column's type.
         public var protection: String?
+        /// The type resolved through domains, arrays and composites (nil: not known, as in
+        /// registries written before shapes were recorded).
+        public var shape: TypeShape?
+        /// The default calls a volatile or stable function (`now()`, `nextval(…)`,
+        /// `clock_timestamp()`): there is no one value to give events written before the column.
+        public var volatileDefault: Bool
 
         public init(name: String, position: Int, type: String, typmod: Int32 = -1, nullable: Bool = true, hasDefault: Bool = false,
-                    enumLabels: [String]? = nil, protection: String? = nil) {
+                    enumLabels: [String]? = nil, protection: String? = nil, shape: TypeShape? = nil, volatileDefault: Bool = false) {
+            self.shape = shape
+            self.volatileDefault = volatileDefault
             self.protection = protection
             self.name = name
             self.position = position
@@ -48,4 +56,16 @@ public struct TableSchema: Sendable, Equatable {
     public var qualifiedName: String { "\(schema).\(table)" }
 
     public func column(named name: String) -> Column? { columns.first { $0.name == name } }
+
+    /// The same table as a registry written before shapes were recorded describes it.
+    public var withoutShapes: TableSchema {
+        var copy = self
+        for index in copy.columns.indices { copy.columns[index].shape = nil }
+        return copy
+    }
+}
+
+extension TableSchema.Column {
+    /// A default that gives one value to every event written before the column existed.
+    public var hasConstantDefault: Bool { hasDefault && !volatileDefault }
 }

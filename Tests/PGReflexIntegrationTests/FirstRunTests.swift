@@ -37,6 +37,12 @@ struct FirstRunTests {
         let lines = try parseLines(Data(contentsOf: URL(fileURLWithPath: dir + "/events.jsonl")))
         #expect(lines.map { $0.after?["id"] as? Int } == [1, 2])
         #expect(lines.allSatisfy { $0.source["schema_version"] as? Int == 1 })
+        // The sink's directory is created as the journal's is.
+        try readmeConfiguration().replacingOccurrences(of: "./events.jsonl", with: "./out/events.jsonl")
+            .write(toFile: dir + "/nested.yaml", atomically: true, encoding: .utf8)
+        let nested = PostgresCluster.run([exe, "run", "--config", dir + "/nested.yaml", "--idle-exit", "1"], environment: environment)
+        #expect(nested.status == 0, "\(nested.output)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/events.jsonl"))
         try cluster.psql("SELECT pg_drop_replication_slot('app_slot')")
     }
 

@@ -118,3 +118,52 @@ func pgreflexExecutable() throws -> String {
     if FileManager.default.isExecutableFile(atPath: fallback) { return fallback }
     throw PostgresCluster.Failure(description: "pgreflex executable not found near \(bundle.path); run swift build first")
 }
+
+/// A Python with the `jsonschema` package, to validate events against the registry's JSON
+/// Schemas with a validator that is not ours. Uses the machine's python3 when it has the package,
+/// else a venv under .build that it creates once (pip, from PyPI).
+func jsonSchemaPython() throws -> String {
+    if PostgresCluster.run(["python3", "-c", "import jsonschema"]).status == 0 { return "python3" }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let venv = root.appendingPathComponent(".build/jsonschema-venv").path
+    let python = venv + "/bin/python"
+    if PostgresCluster.run([python, "-c", "import jsonschema"]).status == 0 { return python }
+    let made = PostgresCluster.run(["python3", "-m", "venv", venv])
+    guard made.status == 0 else { throw PostgresCluster.Failure(description: "python3 -m venv failed: \(made.output)") }
+    let installed = PostgresCluster.run([python, "-m", "pip", "install", "-q", "jsonschema"])
+    guard installed.status == 0 else {
+        throw PostgresCluster.Failure(description: "pip install jsonschema failed (install it: pip install jsonschema): \(installed.output)")
+    }
+    return python
+}
+
+/// Validates each event line against `registry/<schema.table>/v<source.schema_version>.json`
+/// with Python's jsonschema (draft 2020-12); returns the failures, one line each.
+func validateAgainstRegistry(_ lines: [TailLine], registry: String) throws -> [String] {
+    let events = NSTemporaryDirectory() + "pgreflex-validate-\(UUID().uuidString).jsonl"
+    defer { unlink(events) }
+    try lines.map(\.raw).joined(separator: "\n").write(toFile: events, atomically: true, encoding: .utf8)
+    let script = """
+        import json, sys
+        from jsonschema import Draft202012Validator
+        registry, path = sys.argv[1], sys.argv[2]
+        cache, count = {}, 0
+        for n, line in enumerate(open(path), 1):
+            event = json.loads(line)
+            source = event["source"]
+            name = "%s/%s.%s/v%d.json" % (registry, source["schema"], source["table"], source["schema_version"])
+            if name not in cache:
+                schema = json.load(open(name))
+                Draft202012Validator.check_schema(schema)
+                cache[name] = Draft202012Validator(schema)
+            for error in cache[name].iter_errors(event):
+                print("event %d (%s %s): %s at %s" % (n, source["table"], event["op"], error.message[:200], "/".join(map(str, error.absolute_path))))
+            count += 1
+        print("validated %d events" % count, file=sys.stderr)
+        """
+    let result = PostgresCluster.run([try jsonSchemaPython(), "-c", script, registry, events])
+    guard result.output.contains("validated \(lines.count) events") else {
+        throw PostgresCluster.Failure(description: "the validator did not run: \(result.output)")
+    }
+    return result.output.split(separator: "\n").filter { $0.hasPrefix("event ") }.map(String.init)
+}

@@ -11,8 +11,11 @@ import Testing
 /// the compatibility matrix under every mode.
 @Suite(.postgresCluster, .serialized)
 struct SchemaCompatibilityTests {
+    /// A migration: `types` runs first, then `CREATE TABLE {t} (setup)`, then `migration`; `{t}`
+    /// is the table and `{i}` the case's index (type names are per case).
     struct Case: Sendable, CustomStringConvertible {
         var name: String
+        var types = ""
         var setup: String
         var migration: String
         var backward: Bool
@@ -21,32 +24,50 @@ struct SchemaCompatibilityTests {
         var description: String { name }
     }
 
+    /// Confluent's mode definitions with Avro's field rules (a nullable column is a field whose
+    /// default is null), and pgreflex's type rules (docs/schemas.md).
     static let cases: [Case] = [
-        Case(name: "add nullable column", setup: "id int PRIMARY KEY, a text", migration: "ADD COLUMN b text",
+        Case(name: "add nullable column", setup: "id int PRIMARY KEY, a text", migration: "ALTER TABLE {t} ADD COLUMN b text",
              backward: true, forward: true, change: "column_added"),
-        Case(name: "add NOT NULL column without default", setup: "id int PRIMARY KEY, a text", migration: "ADD COLUMN b text NOT NULL",
+        Case(name: "add NOT NULL column without default", setup: "id int PRIMARY KEY, a text",
+             migration: "ALTER TABLE {t} ADD COLUMN b text NOT NULL", backward: false, forward: true, change: "column_added"),
+        Case(name: "add NOT NULL column with a constant default", setup: "id int PRIMARY KEY, a text",
+             migration: "ALTER TABLE {t} ADD COLUMN b text NOT NULL DEFAULT 'x'", backward: true, forward: true, change: "column_added"),
+        Case(name: "add NOT NULL column with a volatile default", setup: "id int PRIMARY KEY, a text",
+             migration: "ALTER TABLE {t} ADD COLUMN b timestamptz NOT NULL DEFAULT clock_timestamp()",
              backward: false, forward: true, change: "column_added"),
-        Case(name: "add NOT NULL column with default", setup: "id int PRIMARY KEY, a text", migration: "ADD COLUMN b text NOT NULL DEFAULT 'x'",
-             backward: true, forward: true, change: "column_added"),
-        Case(name: "drop column", setup: "id int PRIMARY KEY, a text", migration: "DROP COLUMN a",
-             backward: false, forward: false, change: "column_dropped"),
-        Case(name: "rename column", setup: "id int PRIMARY KEY, a text", migration: "RENAME COLUMN a TO b",
+        Case(name: "drop nullable column", setup: "id int PRIMARY KEY, a text", migration: "ALTER TABLE {t} DROP COLUMN a",
+             backward: true, forward: true, change: "column_dropped"),
+        Case(name: "drop NOT NULL column", setup: "id int PRIMARY KEY, a text NOT NULL", migration: "ALTER TABLE {t} DROP COLUMN a",
+             backward: true, forward: false, change: "column_dropped"),
+        Case(name: "rename NOT NULL column", setup: "id int PRIMARY KEY, a text NOT NULL", migration: "ALTER TABLE {t} RENAME COLUMN a TO b",
              backward: false, forward: false, change: "column_renamed"),
-        Case(name: "widen int4 to int8", setup: "id int PRIMARY KEY, a int4", migration: "ALTER COLUMN a TYPE int8",
+        Case(name: "widen int4 to int8", setup: "id int PRIMARY KEY, a int4", migration: "ALTER TABLE {t} ALTER COLUMN a TYPE int8",
              backward: true, forward: false, change: "type_widened"),
-        Case(name: "narrow int8 to int4", setup: "id int PRIMARY KEY, a int8", migration: "ALTER COLUMN a TYPE int4",
+        Case(name: "narrow int8 to int4", setup: "id int PRIMARY KEY, a int8", migration: "ALTER TABLE {t} ALTER COLUMN a TYPE int4",
              backward: false, forward: true, change: "type_narrowed"),
-        Case(name: "widen varchar(n)", setup: "id int PRIMARY KEY, a varchar(10)", migration: "ALTER COLUMN a TYPE varchar(40)",
+        Case(name: "widen varchar(n)", setup: "id int PRIMARY KEY, a varchar(10)", migration: "ALTER TABLE {t} ALTER COLUMN a TYPE varchar(40)",
              backward: true, forward: false, change: "type_widened"),
-        Case(name: "raise numeric precision", setup: "id int PRIMARY KEY, a numeric(10,2)", migration: "ALTER COLUMN a TYPE numeric(12,2)",
-             backward: true, forward: false, change: "type_widened"),
-        Case(name: "change numeric scale", setup: "id int PRIMARY KEY, a numeric(10,2)", migration: "ALTER COLUMN a TYPE numeric(10,4)",
-             backward: false, forward: false, change: "type_changed"),
-        Case(name: "add enum value", setup: "id int PRIMARY KEY, a mood_%", migration: "",
+        Case(name: "raise numeric precision", setup: "id int PRIMARY KEY, a numeric(10,2)",
+             migration: "ALTER TABLE {t} ALTER COLUMN a TYPE numeric(12,2)", backward: true, forward: false, change: "type_widened"),
+        Case(name: "change numeric scale, same integer digits", setup: "id int PRIMARY KEY, a numeric(10,2)",
+             migration: "ALTER TABLE {t} ALTER COLUMN a TYPE numeric(12,4)", backward: true, forward: true, change: "type_changed"),
+        Case(name: "jsonb to json", setup: "id int PRIMARY KEY, a jsonb", migration: "ALTER TABLE {t} ALTER COLUMN a TYPE json",
+             backward: true, forward: true, change: "type_changed"),
+        Case(name: "add enum value", types: "CREATE TYPE mood_{i} AS ENUM ('sad', 'ok')", setup: "id int PRIMARY KEY, a mood_{i}",
+             migration: "ALTER TYPE mood_{i} ADD VALUE 'happy'", backward: true, forward: false, change: "enum_value_added"),
+        Case(name: "add a value to an enum used through an array", types: "CREATE TYPE prio_{i} AS ENUM ('low', 'high')",
+             setup: "id int PRIMARY KEY, a prio_{i}[]", migration: "ALTER TYPE prio_{i} ADD VALUE 'urgent'",
              backward: true, forward: false, change: "enum_value_added"),
-        Case(name: "change type", setup: "id int PRIMARY KEY, a text", migration: "ALTER COLUMN a TYPE int USING length(a)",
+        Case(name: "add an attribute to a composite", types: "CREATE TYPE addr_{i} AS (street text)",
+             setup: "id int PRIMARY KEY, home addr_{i}", migration: "ALTER TYPE addr_{i} ADD ATTRIBUTE city text",
+             backward: true, forward: true, change: "attribute_added"),
+        Case(name: "drop an attribute from a composite", types: "CREATE TYPE pt_{i} AS (x int4, y int4)",
+             setup: "id int PRIMARY KEY, p pt_{i}", migration: "ALTER TYPE pt_{i} DROP ATTRIBUTE y",
+             backward: true, forward: true, change: "attribute_dropped"),
+        Case(name: "change type", setup: "id int PRIMARY KEY, a text", migration: "ALTER TABLE {t} ALTER COLUMN a TYPE int USING length(a)",
              backward: false, forward: false, change: "type_changed"),
-        Case(name: "make NOT NULL", setup: "id int PRIMARY KEY, a text", migration: "ALTER COLUMN a SET NOT NULL",
+        Case(name: "make NOT NULL", setup: "id int PRIMARY KEY, a text", migration: "ALTER TABLE {t} ALTER COLUMN a SET NOT NULL",
              backward: false, forward: true, change: "made_not_null"),
     ]
 
@@ -64,22 +85,19 @@ struct SchemaCompatibilityTests {
         let test = Self.cases[index]
         let cluster = try PostgresCluster.required()
         let table = "m\(index)"
+        func sql(_ text: String) -> String {
+            text.replacingOccurrences(of: "{t}", with: table).replacingOccurrences(of: "{i}", with: "\(index)")
+        }
         let registry = NSTemporaryDirectory() + "pgreflex-schemas-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: registry) }
         let exe = try pgreflexExecutable()
-        if test.setup.contains("mood_%") {
-            try cluster.psql("CREATE TYPE mood_\(index) AS ENUM ('sad', 'ok')")
-        }
-        try cluster.psql("CREATE TABLE \(table) (\(test.setup.replacingOccurrences(of: "mood_%", with: "mood_\(index)")))")
+        if !test.types.isEmpty { try cluster.psql(sql(test.types)) }
+        try cluster.psql("CREATE TABLE \(table) (\(sql(test.setup)))")
         let snapshot = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.\(table)",
                                             "--registry", registry])
         #expect(snapshot.status == 0, "\(snapshot.output)")
         #expect(snapshot.output.contains("public.\(table)\tv1\tnew version"), "\(snapshot.output)")
-        if test.setup.contains("mood_%") {
-            try cluster.psql("ALTER TYPE mood_\(index) ADD VALUE 'happy'")
-        } else {
-            try cluster.psql("ALTER TABLE \(table) \(test.migration)")
-        }
+        try cluster.psql(sql(test.migration))
         for mode in CompatibilityMode.allCases {
             var store = try SchemaRegistry(directory: registry)
             store.setCompatibility(mode, for: "public.\(table)")
@@ -100,10 +118,12 @@ struct SchemaCompatibilityTests {
         let findings = try #require(report["findings"] as? [[String: Any]])
         #expect(findings.contains { $0["change"] as? String == test.change && $0["table"] as? String == "public.\(table)" })
         #expect(report["compatible"] as? Bool == true, "the last mode set was NONE")
+        // The migration made a new version: snapshot records it.
+        let after = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.\(table)",
+                                         "--registry", registry])
+        #expect(after.output.contains("public.\(table)\tv2\tnew version"), "\(test.name): \(after.output)")
     }
 
-    /// The CI gate never passes on nothing: a missing, mistyped or empty registry is an error,
-    /// and an unregistered table fails under --require-registered.
     @Test func checkRefusesAMissingOrEmptyRegistry() throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql("CREATE TABLE gate_a (id int PRIMARY KEY); CREATE TABLE gate_b (id int PRIMARY KEY)")
@@ -197,11 +217,18 @@ struct SchemaCompatibilityTests {
 
         let orders = try #require(try JSONSerialization.jsonObject(with: a["shop.orders/v1.json"]!) as? [String: Any])
         #expect(orders["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
-        let properties = try #require(orders["properties"] as? [String: [String: Any]])
+        // The file validates events: row images under $defs.row, the version stamped in source.
+        let row = try #require((orders["$defs"] as? [String: Any])?["row"] as? [String: Any])
+        let identity = try #require((orders["$defs"] as? [String: Any])?["identity"] as? [String: Any])
+        let properties = try #require(identity["properties"] as? [String: [String: Any]])
         #expect(properties["id"]?["type"] as? String == "integer")
-        #expect(properties["total"]?["type"] as? [String] == ["string", "null"])
-        #expect(properties["status"]?["enum"] as? [Any?] != nil)
-        #expect(orders["required"] as? [String] == ["customer", "id"])
+        let total = try #require(properties["total"]?["anyOf"] as? [[String: Any]])
+        #expect(total.map { $0["type"] as? String } == ["string", "null"])
+        let status = try #require(properties["status"]?["anyOf"] as? [[String: Any]])
+        #expect(status.first?["enum"] as? [String] == ["new", "paid", "shipped"])
+        #expect(row["required"] as? [String] == ["customer", "id"])
+        let source = try #require((orders["properties"] as? [String: Any])?["source"] as? [String: Any])
+        #expect(((source["properties"] as? [String: Any])?["schema_version"] as? [String: Any])?["const"] as? Int == 1)
 
         // A registry from another branch: the migration there narrowed a column.
         try cluster.psql("ALTER TABLE shop.lines ALTER COLUMN sku TYPE varchar(16)")

@@ -39,6 +39,8 @@ import Testing
         #expect(kinds("text", "character varying(5)") == [.typeNarrowed])
         #expect(kinds("numeric(10,2)", "numeric") == [.typeWidened])
         #expect(kinds("numeric(10,2)", "numeric(9,2)") == [.typeNarrowed])
+        #expect(kinds("numeric(10,2)", "numeric(12,4)") == [.typeChanged])  // same integer digits: compatible both ways
+        #expect(kinds("jsonb", "json") == [.typeChanged])
         #expect(kinds("integer[]", "bigint[]") == [.typeWidened])
         #expect(kinds("integer", "text") == [.typeChanged])
         #expect(kinds("text", "text") == [])
@@ -106,5 +108,52 @@ import Testing
         try edited.write(toFile: dir + "/index.json", atomically: true, encoding: .utf8)
         let error = try #require(throws: SchemaRegistryError.self) { try SchemaRegistry(directory: dir) }
         #expect(error.message.contains("follows a pending one"))
+    }
+
+    @Test func shapesCountOnlyWhereTheyAddSomethingAndReadBack() throws {
+        let mood = TypeShape.enumeration("mood", labels: ["sad", "ok"])
+        var plain = base
+        plain.columns[0].shape = .base("integer", .integer)
+        plain.columns[1].shape = .domain("short_text", .base("character varying(20)", .string))
+        // Plain columns keep the fingerprints registries recorded before shapes existed.
+        #expect(plain.fingerprint == base.fingerprint)
+        var withArray = base
+        withArray.columns.append(.init(name: "moods", position: 3, type: "mood[]", shape: .array(mood)))
+        var moreLabels = withArray
+        moreLabels.columns[2].shape = .array(.enumeration("mood", labels: ["sad", "ok", "happy"]))
+        #expect(moreLabels.fingerprint != withArray.fingerprint)
+        let change = try #require(moreLabels.changes(since: withArray).first)
+        #expect(change.kind == .enumValueAdded && change.backwardCompatible && !change.forwardCompatible)
+        #expect(change.detail == "moods[]: added happy")
+
+        let address = TypeShape.composite("addr", attributes: [.init(name: "street", shape: .base("text", .string))])
+        var home = base
+        home.columns.append(.init(name: "home", position: 3, type: "addr", shape: address))
+        var withCity = home
+        withCity.columns[2].shape = .composite("addr", attributes: [.init(name: "street", shape: .base("text", .string)),
+                                                                     .init(name: "city", shape: .base("text", .string))])
+        #expect(withCity.changes(since: home).map(\.kind) == [.attributeAdded])
+
+        let dir = NSTemporaryDirectory() + "pgreflex-registry-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A registry written before shapes: the same table with shapes is the same version, and
+        // recording it stores the shapes in that version.
+        var registry = try SchemaRegistry(directory: dir)
+        registry.record(home.withoutShapes)
+        #expect(registry.record(home) == (1, false))
+        try registry.save()
+        let loaded = try SchemaRegistry(directory: dir)
+        #expect(loaded.tables["public.orders"]?.versions == [home])
+        #expect(loaded.version(of: withCity) == nil)
+    }
+
+    @Test func aTablesFirstVersionIsNeverPending() {
+        var registry = SchemaRegistry()
+        #expect(registry.record(base, pending: true) == (1, true))
+        #expect(registry.tables["public.orders"]?.pending == nil)
+        var next = base
+        next.columns.append(.init(name: "a", position: 3, type: "text"))
+        #expect(registry.record(next, pending: true) == (2, true))
+        #expect(registry.tables["public.orders"]?.pending == 2...2)
     }
 }

@@ -95,20 +95,8 @@ extension TableSchema {
         }
         for column in columns {
             guard let before = old.column(named: column.name) else { continue }
-            switch Self.relation(from: before.type, to: column.type) {
-            case .same:
-                break
-            case .widened:
-                add(column.name, .typeWidened, "\(before.type) → \(column.type)", backward: true, forward: false,
-                    "widening a type is backward-compatible only: old readers cannot hold the wider values")
-            case .narrowed:
-                add(column.name, .typeNarrowed, "\(before.type) → \(column.type)", backward: false, forward: true,
-                    "narrowing a type is not backward-compatible: new readers cannot hold every old value")
-            case .changed:
-                add(column.name, .typeChanged, "\(before.type) → \(column.type)", backward: false, forward: false,
-                    "changing a column's type breaks consumers both ways")
-            case .sameJSON(let why):
-                add(column.name, .typeChanged, "\(before.type) → \(column.type)", backward: true, forward: true, why)
+            if let move = Self.typeMove(from: before.type, to: column.type) {
+                add(column.name, move.kind, "\(before.type) → \(column.type)", backward: move.backward, forward: move.forward, move.rule)
             }
             if before.type == column.type, let oldShape = before.shape?.resolved, let newShape = column.shape?.resolved {
                 for difference in newShape.differences(from: oldShape, at: column.name, top: true) {
@@ -155,6 +143,22 @@ extension TableSchema {
                 "the replica identity decides how full before images are; the row shape is unchanged")
         }
         return changes
+    }
+
+    /// A type change's kind, compatibility and rule; nil when the type is the same.
+    static func typeMove(from old: String, to new: String) -> (kind: SchemaChange.Kind, backward: Bool, forward: Bool, rule: String)? {
+        switch relation(from: old, to: new) {
+        case .same:
+            nil
+        case .widened:
+            (.typeWidened, true, false, "widening a type is backward-compatible only: old readers cannot hold the wider values")
+        case .narrowed:
+            (.typeNarrowed, false, true, "narrowing a type is not backward-compatible: new readers cannot hold every old value")
+        case .changed:
+            (.typeChanged, false, false, "changing a type breaks consumers both ways")
+        case .sameJSON(let why):
+            (.typeChanged, true, true, why)
+        }
     }
 
     /// Whether events written before `column` existed can be given a value for it.

@@ -207,20 +207,11 @@ extension TypeShape {
             for attribute in after {
                 guard let previous = before.first(where: { $0.name == attribute.name }) else { continue }
                 let place = "\(path).\(attribute.name)"
-                switch TableSchema.relation(from: previous.shape.name, to: attribute.shape.name) {
-                case .same, .sameJSON:
+                if let move = TableSchema.typeMove(from: previous.shape.name, to: attribute.shape.name) {
+                    found.append(Difference(kind: .attributeTypeChanged, detail: "\(place): \(previous.shape.name) → \(attribute.shape.name)",
+                                            backward: move.backward, forward: move.forward, rule: move.rule))
+                } else {
                     found += attribute.shape.differences(from: previous.shape, at: place, top: false)
-                case .widened:
-                    found.append(Difference(kind: .attributeTypeChanged, detail: "\(place): \(previous.shape.name) → \(attribute.shape.name)",
-                                            backward: true, forward: false,
-                                            rule: "widening a type is backward-compatible only: old readers cannot hold the wider values"))
-                case .narrowed:
-                    found.append(Difference(kind: .attributeTypeChanged, detail: "\(place): \(previous.shape.name) → \(attribute.shape.name)",
-                                            backward: false, forward: true,
-                                            rule: "narrowing a type is not backward-compatible: new readers cannot hold every old value"))
-                case .changed:
-                    found.append(Difference(kind: .attributeTypeChanged, detail: "\(place): \(previous.shape.name) → \(attribute.shape.name)",
-                                            backward: false, forward: false, rule: "changing a type breaks consumers both ways"))
                 }
             }
             return found

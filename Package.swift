@@ -120,6 +120,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PGReflexTransportTests",
+            dependencies: ["PGReflexTransport", "PGReflexTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PGReflexJournalTests",
             dependencies: [
                 "PGReflexJournal", "PGReflexWire", "PGReflexTestSupport",

@@ -65,15 +65,14 @@ public struct ReplicationStream: AsyncSequence, Sendable {
     }
 }
 
-/// State shared by the connection thread (producer) and the consumer task.
+/// State shared by the connection thread (producer) and the consumer task. The queue and its
+/// pause logic are ``StreamQueueStateMachine``; this class holds it under a lock and performs
+/// what it returns (resuming the consumer, waking the reader).
 final class StreamShared: Sendable {
+    typealias Waiter = CheckedContinuation<ReplicationBatch?, any Error>
+
     struct State: ~Copyable {
-        var queue: [ReplicationBatch] = []
-        var queuedBytes = 0
-        var waiter: CheckedContinuation<ReplicationBatch?, any Error>?
-        var paused = false
-        var finished = false
-        var error: ReplicationError?
+        var queue: StreamQueueStateMachine<Waiter>
         var stopRequested = false
         var statusRequested = false
         var write = LSN.invalid
@@ -81,16 +80,12 @@ final class StreamShared: Sendable {
         var apply = LSN.invalid
     }
 
-    let state = Mutex(State())
+    let state: Mutex<State>
     /// Wakes the connection thread from `poll`.
     let wakePipe = WakePipe(blocking: false)
-    let highWatermark: Int
-    let lowWatermark: Int
 
     init(highWatermark: Int = 16 << 20, lowWatermark: Int = 4 << 20) {
-        precondition(lowWatermark < highWatermark)
-        self.highWatermark = highWatermark
-        self.lowWatermark = lowWatermark
+        state = Mutex(State(queue: StreamQueueStateMachine(highWatermark: highWatermark, lowWatermark: lowWatermark)))
     }
 
     func wake() {
@@ -100,44 +95,24 @@ final class StreamShared: Sendable {
     // MARK: consumer side
 
     func next() async throws -> ReplicationBatch? {
-        enum Step { case batch(ReplicationBatch, wake: Bool), end, failure(ReplicationError), wait }
-        let step = state.withLock { s -> Step in
-            if !s.queue.isEmpty {
-                let batch = s.queue.removeFirst()
-                s.queuedBytes -= batch.storage.count
-                var wake = false
-                if s.paused && s.queuedBytes <= lowWatermark {
-                    s.paused = false
-                    wake = true
-                }
-                return .batch(batch, wake: wake)
-            }
-            if let error = s.error { return .failure(error) }
-            if s.finished { return .end }
-            return .wait
-        }
-        switch step {
-        case .batch(let batch, let wake):
-            if wake { self.wake() }
+        switch state.withLock({ $0.queue.take() }) {
+        case .deliver(let batch, let resumeReading):
+            if resumeReading { wake() }
             return batch
         case .end: return nil
-        case .failure(let error): throw error
+        case .fail(let error): throw error
         case .wait: break
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let immediate = state.withLock { s -> Result<ReplicationBatch?, ReplicationError>? in
-                    if !s.queue.isEmpty {
-                        let batch = s.queue.removeFirst()
-                        s.queuedBytes -= batch.storage.count
-                        return .success(batch)
-                    }
-                    if let error = s.error { return .failure(error) }
-                    if s.finished { return .success(nil) }
-                    s.waiter = continuation
-                    return nil
+                switch state.withLock({ $0.queue.suspend(continuation) }) {
+                case .deliver(let batch, let resumeReading):
+                    if resumeReading { wake() }
+                    continuation.resume(returning: batch)
+                case .end: continuation.resume(returning: nil)
+                case .fail(let error): continuation.resume(throwing: error)
+                case .wait: break
                 }
-                if let immediate { continuation.resume(with: immediate) }
             }
         } onCancel: {
             self.requestStop()
@@ -173,7 +148,7 @@ final class StreamShared: Sendable {
     func control() -> Control {
         state.withLock { s in
             defer { s.statusRequested = false }
-            return Control(stop: s.stopRequested, paused: s.paused, statusRequested: s.statusRequested)
+            return Control(stop: s.stopRequested, paused: s.queue.isPaused, statusRequested: s.statusRequested)
         }
     }
 
@@ -182,29 +157,16 @@ final class StreamShared: Sendable {
     }
 
     func push(_ batch: ReplicationBatch) {
-        let waiter = state.withLock { s -> CheckedContinuation<ReplicationBatch?, any Error>? in
-            if let waiter = s.waiter {
-                s.waiter = nil
-                return waiter
-            }
-            s.queue.append(batch)
-            s.queuedBytes += batch.storage.count
-            if s.queuedBytes >= highWatermark { s.paused = true }
-            return nil
+        // A pause needs no wake-up: the reader itself checks `control()` before it reads again.
+        if case .resume(let waiter, let batch) = state.withLock({ $0.queue.push(batch) }) {
+            waiter.resume(returning: batch)
         }
-        waiter?.resume(returning: batch)
     }
 
     func finish(error: ReplicationError?) {
-        let waiter = state.withLock { s -> CheckedContinuation<ReplicationBatch?, any Error>? in
-            s.finished = true
-            if s.error == nil { s.error = error }
-            let waiter = s.waiter
-            s.waiter = nil
-            return waiter
-        }
-        if let error {
-            waiter?.resume(throwing: error)
+        let (waiter, failure) = state.withLock { s in (s.queue.finish(error: error), s.queue.failure) }
+        if let failure {
+            waiter?.resume(throwing: failure)
         } else {
             waiter?.resume(returning: nil)
         }

@@ -254,6 +254,9 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public var line: Int?
     public var message: String
 
+    /// Never: the file needs an edit.
+    public var isRetryable: Bool { false }
+
     public var description: String {
         "\(file)\(line.map { ":\($0)" } ?? ""): \(message)"
     }

@@ -44,7 +44,7 @@ public final class RunPipeline: Sendable {
             let started = ContinuousClock.now
             do {
                 return try await tail.run(output: output, idleTick: .milliseconds(100))
-            } catch let error as ReplicationError where error.isTransient && !tail.isStopRequested {
+            } catch let error as ReplicationError where error.isRetryable && !tail.isStopRequested {
                 if started.duration(to: .now) > .seconds(30) { backoff.succeeded() }
                 let delay = backoff.failed()
                 logger.warning("lost the replication connection; reconnecting", metadata: [

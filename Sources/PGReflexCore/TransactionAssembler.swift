@@ -27,6 +27,8 @@ public struct TransactionAssembler: Sendable {
 
     public struct AssemblyError: Error, Sendable, CustomStringConvertible {
         public var message: String
+        /// Yes: a restart resumes from the last confirmed transaction and reads it again.
+        public var isRetryable: Bool { true }
         public var description: String {
             "the pgoutput stream is inconsistent: \(message). Report this with the slot's confirmed LSN; "
                 + "restarting resumes from the last confirmed transaction"

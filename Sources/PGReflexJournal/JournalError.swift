@@ -1,24 +1,22 @@
 /// A journal problem, named by file and offset, with what to do about it.
 public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let name: String
-        private init(_ name: String) { self.name = name }
-        public var description: String { name }
-
+    public enum Code: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
         /// A record in the middle of a segment fails its checksum or does not parse.
-        public static let corruptRecord = Code("journal_corrupt_record")
+        case corruptRecord = "journal_corrupt_record"
         /// The file does not start with the journal's magic and version.
-        public static let badSegmentHeader = Code("journal_bad_segment_header")
+        case badSegmentHeader = "journal_bad_segment_header"
         /// Reading or writing a journal file failed.
-        public static let io = Code("journal_io")
+        case io = "journal_io"
         /// The checkpoint file is damaged or not a pgreflex checkpoint.
-        public static let checkpointCorrupt = Code("checkpoint_corrupt")
+        case checkpointCorrupt = "checkpoint_corrupt"
         /// The directory holds no journal (a wrong path, or `run` has not run with this configuration).
-        public static let notFound = Code("journal_not_found")
+        case notFound = "journal_not_found"
         /// Another process holds the journal's writer lock.
-        public static let locked = Code("journal_locked")
+        case locked = "journal_locked"
         /// A replay asked for records that retention has removed.
-        public static let beforeRetention = Code("journal_before_retention")
+        case beforeRetention = "journal_before_retention"
+
+        public var description: String { rawValue }
     }
 
     public var code: Code
@@ -31,6 +29,15 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
         self.segment = segment
         self.offset = offset
         self.message = message
+    }
+
+    /// Whether trying again later can help: I/O can (a disk is freed, a file system remounted),
+    /// and so can a lock another process will let go of. Damage and a wrong path need a fix.
+    public var isRetryable: Bool {
+        switch code {
+        case .io, .locked: true
+        case .corruptRecord, .badSegmentHeader, .checkpointCorrupt, .notFound, .beforeRetention: false
+        }
     }
 
     public var description: String {

@@ -1,18 +1,16 @@
 /// A privacy problem: a bad key, a bad token, a bad rule. Never carries a protected value.
 public struct PrivacyError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let name: String
-        private init(_ name: String) { self.name = name }
-        public var description: String { name }
-
+    public enum Code: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
         /// A key is missing, malformed or too short.
-        public static let badKey = Code("privacy_bad_key")
+        case badKey = "privacy_bad_key"
         /// A token names a key id the keyring does not hold.
-        public static let unknownKey = Code("privacy_unknown_key")
+        case unknownKey = "privacy_unknown_key"
         /// Not a pgreflex token, or it does not decrypt under its key.
-        public static let badToken = Code("privacy_bad_token")
+        case badToken = "privacy_bad_token"
         /// A hash cannot be reversed.
-        public static let notReversible = Code("privacy_not_reversible")
+        case notReversible = "privacy_not_reversible"
+
+        public var description: String { rawValue }
     }
 
     public var code: Code
@@ -22,6 +20,9 @@ public struct PrivacyError: Error, Sendable, Equatable, CustomStringConvertible 
         self.code = code
         self.message = message
     }
+
+    /// Never: a bad key or token stays bad until someone fixes it.
+    public var isRetryable: Bool { false }
 
     public var description: String { "\(code): \(message)" }
 }

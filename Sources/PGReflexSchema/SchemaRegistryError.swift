@@ -8,5 +8,8 @@ public struct SchemaRegistryError: Error, Sendable, Equatable, CustomStringConve
         self.message = message
     }
 
+    /// Never: a registry that cannot be read or written needs a fix (a path, a restore from git).
+    public var isRetryable: Bool { false }
+
     public var description: String { "schema_registry: \(file): \(message)" }
 }

@@ -125,13 +125,18 @@ extension ReplicationError {
 }
 
 extension ReplicationError {
-    /// Worth reconnecting for: the server went away, is restarting, or shut the session down.
-    /// Configuration mistakes (a missing slot, no privilege, wal_level) are not: they need a fix.
-    public var isTransient: Bool {
+    /// Worth retrying (reconnecting): the server went away, is restarting, shut the session down,
+    /// or is short of resources. Configuration mistakes (a missing slot, no privilege,
+    /// wal_level) and a slot another consumer holds are not: they need someone to act first.
+    public var isRetryable: Bool {
         switch code {
         case .connectionLost, .connectionFailed: true
-        case .server: sqlState.map { $0.hasPrefix("57") || $0.hasPrefix("08") } ?? false
-        default: false
+        case .server: sqlState.map { $0.hasPrefix("57") || $0.hasPrefix("08") || $0.hasPrefix("53") } ?? false
+        case .invalidConnInfo, .authenticationFailed, .roleNotFound, .databaseNotFound, .missingReplicationPrivilege,
+             .walLevelNotLogical, .slotNotFound, .slotAlreadyExists, .slotInUse, .slotWrongPlugin, .slotsExhausted, .slotInvalidated,
+             .startLSNUnavailable, .endLSNPassed, .publicationMissing, .publicationLacksTable, .tableNotFound,
+             .unsupportedServer, .protocolViolation:
+            false
         }
     }
 }

@@ -4,37 +4,21 @@
 /// from the bytes alone. The description never includes the payload itself: payloads hold
 /// row data, which may be personal data.
 public struct WireDecodingError: Error, Hashable, Sendable {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: Hashable, Sendable {
-            case shortMessage, trailingBytes, unknownMessageType, invalidValue, invalidString, emptyMessage
-        }
-
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
-
+    public enum Code: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
         /// The message ended before a field it must contain.
-        public static let shortMessage = Self(.shortMessage)
+        case shortMessage = "short message"
         /// Bytes remained after the last field of the message.
-        public static let trailingBytes = Self(.trailingBytes)
+        case trailingBytes = "trailing bytes"
         /// The first byte names no message this protocol version defines.
-        public static let unknownMessageType = Self(.unknownMessageType)
+        case unknownMessageType = "unknown message type"
         /// A field holds a value the protocol does not allow (a negative length, an unknown tuple kind).
-        public static let invalidValue = Self(.invalidValue)
+        case invalidValue = "invalid value"
         /// A string is not NUL-terminated or is not valid UTF-8.
-        public static let invalidString = Self(.invalidString)
+        case invalidString = "invalid string"
         /// The message has no bytes at all.
-        public static let emptyMessage = Self(.emptyMessage)
+        case emptyMessage = "empty message"
 
-        public var description: String {
-            switch base {
-            case .shortMessage: "short message"
-            case .trailingBytes: "trailing bytes"
-            case .unknownMessageType: "unknown message type"
-            case .invalidValue: "invalid value"
-            case .invalidString: "invalid string"
-            case .emptyMessage: "empty message"
-            }
-        }
+        public var description: String { rawValue }
     }
 
     public var code: Code
@@ -54,6 +38,10 @@ public struct WireDecodingError: Error, Hashable, Sendable {
 }
 
 extension WireDecodingError: CustomStringConvertible {
+    /// Never: the same bytes decode the same way again. The fix is a newer pgreflex, or another
+    /// protocol version.
+    public var isRetryable: Bool { false }
+
     public var description: String {
         "cannot decode \(message): \(code) at byte \(offset) (\(field)). "
             + "The server sent bytes this version of pgreflex does not understand; "

@@ -53,6 +53,7 @@ let package = Package(
         .target(
             name: "PGReflexPrivacy",
             dependencies: [
+                "PGReflexWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

@@ -1,3 +1,4 @@
+import PGReflexJournal
 import PGReflexWire
 
 /// Where a consumer's envelope lines go, and what it may confirm to the slot.

@@ -42,9 +42,7 @@ public struct EnvelopeWriter: Sendable {
         }
 
         public static func now() -> ProcessingTime {
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
-            return ProcessingTime(unixMicroseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
+            ProcessingTime(unixMicroseconds: PostgresTimestamp.now().unixMicroseconds)
         }
     }
 

@@ -27,24 +27,17 @@ final class FileSink {
         close(fd)
     }
 
-    func write(_ record: JournalRecord) {
-        buffer.append(contentsOf: record.envelope)
-    }
-
+    /// Buffers one envelope line until ``sync()``.
     func append(_ line: [UInt8]) {
         buffer.append(contentsOf: line)
     }
 
     /// Writes what is buffered and makes it durable.
     func sync() throws {
-        var offset = 0
-        while offset < buffer.count {
-            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SinkError(code: .writeFailed, path: path, errno: errno)
-            }
-            offset += n
+        do {
+            try FileDescriptorWriter(fd: fd).write(buffer)
+        } catch {
+            throw SinkError(code: .writeFailed, path: path, errno: error.errno)
         }
         buffer.removeAll(keepingCapacity: true)
         guard fdatasync(fd) == 0 else { throw SinkError(code: .syncFailed, path: path, errno: errno) }

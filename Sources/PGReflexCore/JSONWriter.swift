@@ -1,3 +1,5 @@
+import PGReflexWire
+
 /// Appends JSON to a byte buffer by hand. Foundation's encoders cost more per change than
 /// pgreflex's whole per-change budget; this writes straight from the row's bytes.
 public struct JSONWriter: Sendable {
@@ -46,10 +48,6 @@ public struct JSONWriter: Sendable {
         }
         if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[runStart..<count])) }
         bytes.append(UInt8(ascii: "\""))
-    }
-
-    public mutating func string(storage: [UInt8], range: Range<Int>) {
-        storage.withUnsafeBufferPointer { string(utf8: UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     private mutating func escape(_ byte: UInt8) {
@@ -103,20 +101,14 @@ public struct JSONWriter: Sendable {
         raw("null")
     }
 
-    /// Standard base64 with padding.
+    /// Standard base64 with padding, quoted.
     public mutating func base64String<C: Collection<UInt8>>(_ data: C) {
-        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
         bytes.append(UInt8(ascii: "\""))
-        alphabet.withUTF8Buffer { table in
-            var iterator = data.makeIterator()
-            while let b0 = iterator.next() {
-                let b1 = iterator.next()
-                let b2 = iterator.next()
-                bytes.append(table[Int(b0 >> 2)])
-                bytes.append(table[Int((b0 & 0x03) << 4 | (b1 ?? 0) >> 4)])
-                bytes.append(b1 == nil ? UInt8(ascii: "=") : table[Int(((b1 ?? 0) & 0x0F) << 2 | (b2 ?? 0) >> 6)])
-                bytes.append(b2 == nil ? UInt8(ascii: "=") : table[Int((b2 ?? 0) & 0x3F)])
-            }
+        let start = bytes.count
+        let count = Base64.encodedCount(data.count, alphabet: .standard)
+        bytes.append(contentsOf: repeatElement(0, count: count))
+        bytes.withUnsafeMutableBufferPointer { out in
+            _ = Base64.encode(data, alphabet: .standard, into: out, at: start)
         }
         bytes.append(UInt8(ascii: "\""))
     }

@@ -84,7 +84,7 @@ struct JournalOutput: ChangeOutput {
             }
             last = (record.position, record.transactionEnd ?? last?.transactionEnd)
             if let table = source?.table, !route(table: table, version: source?.schemaVersion, at: record.position) { return }
-            sink.write(record)
+            sink.append(record.envelope)
             delivered += 1
             if delivered % 4096 == 0 { try sink.sync() }
         }
@@ -203,7 +203,7 @@ struct JournalOutput: ChangeOutput {
         policy.synced()
         guard !undelivered.isEmpty else { return }
         for (record, deliver) in undelivered where deliver {
-            sink.write(record)
+            sink.append(record.envelope)
             try watermark.delivered(record.position, endsTransactionAt: record.transactionEnd)
         }
         try sink.sync()
@@ -272,7 +272,7 @@ struct JournalOutput: ChangeOutput {
             let source = EnvelopeSource(parsing: record.envelope)
             guard let table = source.table, let since = starts[table], record.position >= since else { return }
             if route(table: table, version: source.schemaVersion, at: record.position) {
-                sink.write(record)
+                sink.append(record.envelope)
                 released[table, default: 0] += 1
             }
         }

@@ -60,9 +60,7 @@ public struct JournalReplay {
         if !dryRun {
             switch destination {
             case .configuredSink, .file:
-                let path: String
-                if case .file(let other) = destination { path = other } else if case .file(let sink) = configuration.sink { path = sink }
-                else { preconditionFailure("only the file sink exists") }
+                let path = if case .file(let other) = destination { other } else { configuration.sink.path }
                 let sink = try FileSink(path: path)
                 var pending = 0
                 deliver = { bytes in

@@ -1,3 +1,4 @@
+public import PGReflexJournal
 public import ServiceLifecycle
 import Synchronization
 

@@ -40,14 +40,14 @@ public struct RunConfiguration: Sendable {
         public var retentionAge: Duration?
     }
 
-    public enum Sink: Sendable, Equatable {
-        /// Appends each envelope as a JSON line, fsynced in groups.
-        case file(path: String)
+    /// `sink.file`: appends each envelope as a JSON line, fsynced in groups.
+    public struct FileSinkSettings: Sendable, Equatable {
+        public var path: String
     }
 
     public var source: SourceOptions
     public var journal: JournalSettings
-    public var sink: Sink
+    public var sink: FileSinkSettings
     /// Column policies and approved columns; see RunConfiguration+Privacy.swift.
     public var privacy: PrivacyPolicy?
     /// The schema registry directory (`schemas.directory`, default `Schemas` beside this file).
@@ -161,7 +161,7 @@ public struct RunConfiguration: Sendable {
                 segmentBytes: try journal["segment_bytes"].map { try reader.positiveInt($0, "journal.segment_bytes") } ?? 64 << 20,
                 fsyncMaxRecords: fsyncRecords, fsyncMaxDelay: .milliseconds(fsyncDelayMS),
                 retentionBytes: retentionBytes, retentionAge: retentionHours.map { .seconds($0 * 3600) }),
-            sink: .file(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))),
+            sink: FileSinkSettings(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))),
             privacy: try top["privacy"].map { try reader.privacy($0) },
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy())

@@ -36,8 +36,7 @@ public final class RunPipeline: Sendable {
                         metadata: ["schema.registry": "\(configuration.schemaRegistry)"])
         }
         let journal = try Journal(options: configuration.journal.options, logger: logger)
-        guard case .file(let sinkPath) = configuration.sink else { preconditionFailure("only the file sink exists") }
-        let sink = try FileSink(path: sinkPath)
+        let sink = try FileSink(path: configuration.sink.path)
         var backoff = ReconnectBackoff()
         while true {
             let output = try openSession(journal: journal, sink: sink)

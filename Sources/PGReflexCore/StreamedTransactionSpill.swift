@@ -1,3 +1,4 @@
+import PGReflexJournal
 import PGReflexWire
 
 #if canImport(Glibc)
@@ -55,14 +56,10 @@ struct StreamedTransactionSpill {
 
     private mutating func flush(_ xid: UInt32) throws {
         guard var entry = held[xid], !entry.buffer.isEmpty else { return }
-        var offset = 0
-        while offset < entry.buffer.count {
-            let n = entry.buffer.withUnsafeBytes { write(entry.fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SpillError(message: "write to \(entry.path) failed (\(String(cString: strerror(errno))))")
-            }
-            offset += n
+        do {
+            try FileDescriptorWriter(fd: entry.fd).write(entry.buffer)
+        } catch {
+            throw SpillError(message: "write to \(entry.path) failed (\(String(cString: strerror(error.errno))))")
         }
         entry.buffer.removeAll(keepingCapacity: true)
         held[xid] = entry

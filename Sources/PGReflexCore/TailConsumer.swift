@@ -1,3 +1,4 @@
+import PGReflexJournal
 import Logging
 import PGReflexPrivacy
 import PGReflexSchema

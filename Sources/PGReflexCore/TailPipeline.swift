@@ -1,3 +1,4 @@
+public import PGReflexJournal
 public import Logging
 public import PGReflexPrivacy
 import PGReflexSchema

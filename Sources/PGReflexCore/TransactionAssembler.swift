@@ -43,7 +43,6 @@ public struct TransactionAssembler: Sendable {
     }
 
     public private(set) var relations: [UInt32: RelationDescriptor] = [:]
-    public private(set) var types: [UInt32: PgOutputMessage.TypeMessage] = [:]
     private var open: OpenTransaction?
     private var openStream: UInt32?
 
@@ -88,8 +87,8 @@ public struct TransactionAssembler: Sendable {
             }
             return .none
 
-        case .type(let type):
-            types[type.oid] = type
+        case .type:
+            // Types are resolved through the catalog (RelationCatalog), which knows more.
             return .none
 
         case .insert, .update, .delete, .truncate, .message:

@@ -31,51 +31,70 @@ public struct Checkpoint: Equatable, Sendable {
     }
 
     public static func load(_ path: String) throws -> Checkpoint? {
-        let object: [String: Any]?
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
         do {
-            object = try AtomicFile.readObject(path, what: "checkpoint")
-        } catch var error as JournalError {
-            error.code = .checkpointCorrupt
-            error.message += ". " + movingItAway
-            throw error
+            let checkpoint = try JSONDecoder().decode(Checkpoint.self, from: data)
+            return checkpoint
+        } catch {
+            throw JournalError(code: .checkpointCorrupt, segment: path, message: "the checkpoint file is not a pgreflex checkpoint. "
+                + movingItAway)
         }
-        guard let object else { return nil }
-        let notCheckpoint = JournalError(code: .checkpointCorrupt, segment: path, message: "the checkpoint file is not a pgreflex checkpoint. "
-            + movingItAway)
-        guard let position = Self.position(object) else { throw notCheckpoint }
-        var held: [String: Hold] = [:]
-        if let entries = object["held"] {
-            guard let entries = entries as? [String: Any] else { throw notCheckpoint }
-            for (table, value) in entries {
-                guard let entry = value as? [String: Any], let position = Self.position(entry), let version = entry["version"] as? Int
-                else { throw notCheckpoint }
-                held[table] = Hold(position: position, version: version)
-            }
-        }
-        let end = (object["transaction_end"] as? String).flatMap(LSN.init)
-        return Checkpoint(position: position, transactionEnd: end, held: held)
     }
 
     /// What moving a damaged checkpoint away does, as docs/delivery.md says.
     static let movingItAway = "Move it away and start again: the sink then receives every event the journal still holds "
         + "(`pgreflex journal inspect` counts them), or, with `run --if-no-checkpoint latest`, only what is journaled from then on"
 
-    private static func position(_ object: [String: Any]) -> EventPosition? {
-        guard let lsn = (object["commit_lsn"] as? String).flatMap(LSN.init), let ordinal = object["ordinal"] as? Int else { return nil }
-        return EventPosition(commitLSN: lsn, ordinal: ordinal)
+    public func save(_ path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(String(decoding: try encoder.encode(self), as: UTF8.self) + "\n", to: path)
+    }
+}
+
+/// `{"version":1,"commit_lsn":"0/16B3748","ordinal":3,"transaction_end":"0/16B37A0","held":{…}}`:
+/// the position flat at the top, each hold as a position and the version it waits for.
+extension Checkpoint: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case version, held
+        case transactionEnd = "transaction_end"
     }
 
-    public func save(_ path: String) throws {
-        var text = "{\"version\":1,\"commit_lsn\":\"\(position.commitLSN)\",\"ordinal\":\(position.ordinal)"
-            + (transactionEnd.map { ",\"transaction_end\":\"\($0)\"" } ?? "")
-        if !held.isEmpty {
-            // Table names may hold any character: JSONSerialization escapes them.
-            let entries = held.mapValues { hold -> [String: Any] in
-                ["commit_lsn": "\(hold.position.commitLSN)", "ordinal": hold.position.ordinal, "version": hold.version]
-            }
-            let data = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys, .withoutEscapingSlashes])
-            text += ",\"held\":" + String(decoding: data, as: UTF8.self)
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard try container.decode(Int.self, forKey: .version) == 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .version, in: container, debugDescription: "not format 1")
         }
-        try AtomicFile.write(text + "}\n", to: path)
+        position = try EventPosition(from: decoder)
+        transactionEnd = try container.decodeIfPresent(String.self, forKey: .transactionEnd).map { text in
+            guard let lsn = LSN(text) else {
+                throw DecodingError.dataCorruptedError(forKey: .transactionEnd, in: container, debugDescription: "not an LSN")
+            }
+            return lsn
+        }
+        held = try container.decodeIfPresent([String: Hold].self, forKey: .held) ?? [:]
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(1, forKey: .version)
+        try position.encode(to: encoder)
+        try container.encodeIfPresent(transactionEnd?.description, forKey: .transactionEnd)
+        if !held.isEmpty { try container.encode(held, forKey: .held) }
+    }
+}
+
+extension Checkpoint.Hold: Codable {
+    private enum CodingKeys: String, CodingKey { case version }
+
+    public init(from decoder: any Decoder) throws {
+        position = try EventPosition(from: decoder)
+        version = try decoder.container(keyedBy: CodingKeys.self).decode(Int.self, forKey: .version)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try position.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(version, forKey: .version)
     }
 }

@@ -185,11 +185,7 @@ public final class Journal {
             }
             sizes.append((Int(info.st_size), Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9))
         }
-        let now = now ?? {
-            var spec = timespec()
-            clock_gettime(CLOCK_REALTIME, &spec)
-            return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-        }()
+        let now = now ?? Double(PostgresTimestamp.now().unixMicroseconds) / 1e6
         let maxAge = retention.maxAge.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
         var total = sizes.reduce(0) { $0 + $1.bytes }
         var removable = 0

@@ -156,14 +156,10 @@ public final class JournalSegmentWriter {
     public var buffered: Int { buffer.count }
 
     public func flush() throws {
-        var offset = 0
-        while offset < buffer.count {
-            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw JournalError(code: .io, segment: path, message: "write failed (\(String(cString: strerror(errno)))); check free space")
-            }
-            offset += n
+        do {
+            try FileDescriptorWriter(fd: fd).write(buffer)
+        } catch {
+            throw JournalError(code: .io, segment: path, message: "write failed (\(String(cString: strerror(error.errno)))); check free space")
         }
         buffer.removeAll(keepingCapacity: true)
     }

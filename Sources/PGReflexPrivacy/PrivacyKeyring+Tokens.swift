@@ -1,3 +1,4 @@
+import PGReflexWire
 import Crypto
 import CryptoExtras
 import Foundation
@@ -7,7 +8,7 @@ extension PrivacyKeyring {
     public func pseudonym(of value: UnsafeBufferPointer<UInt8>) -> String {
         var mac = active.hash
         mac.update(data: UnsafeRawBufferPointer(value))
-        return mac.finalize().withUnsafeBytes { Base64URL.encode($0, after: active.hashPrefix) }
+        return mac.finalize().withUnsafeBytes { Base64.urlString($0, after: active.hashPrefix) }
     }
 
     /// `tok:<key id>:<base64url nonce‖ciphertext‖tag>` under the active key. The nonce is an
@@ -20,7 +21,7 @@ extension PrivacyKeyring {
         // 12 bytes are always a valid nonce, and a 256-bit key cannot fail to seal.
         let nonce = mac.finalize().withUnsafeBytes { try! AES.GCM._SIV.Nonce(data: UnsafeRawBufferPointer(rebasing: $0.prefix(12))) }
         let box = try! AES.GCM._SIV.seal(plaintext, using: active.encryption, nonce: nonce, authenticating: active.authenticatedData)
-        return box.combined.withUnsafeBytes { Base64URL.encode($0, after: active.tokenPrefix) }
+        return box.combined.withUnsafeBytes { Base64.urlString($0, after: active.tokenPrefix) }
     }
 
     /// The value a token stands for, with whichever held key made it.
@@ -37,7 +38,7 @@ extension PrivacyKeyring {
         guard let key = keys[id] else {
             throw PrivacyError(code: .unknownKey, message: "the token was made with key '\(id)', which this keyring does not hold (it holds \(ids.joined(separator: ", ")))")
         }
-        guard let combined = Base64URL.decode(parts[2]), combined.count >= 28,
+        guard let combined = Base64.decodeURL(parts[2]), combined.count >= 28,
               let box = try? AES.GCM._SIV.SealedBox(combined: combined),
               let plaintext = try? AES.GCM._SIV.open(box, using: key.encryption, authenticating: key.authenticatedData)
         else {

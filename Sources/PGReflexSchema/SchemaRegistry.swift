@@ -68,30 +68,43 @@ public struct SchemaRegistry: Sendable {
         var accepted: Int
     }
 
+    /// `index.json`, as it is on disk.
+    struct IndexFile: Codable {
+        struct Table: Codable {
+            var compatibility: String
+            var versions: [Version]
+        }
+
+        struct Version: Codable {
+            var version: Int
+            var fingerprint: String?
+            var file: String
+            var pending: Bool?
+        }
+
+        var format: Int
+        var tables: [String: Table]
+    }
+
     private static func readIndex(_ directory: String) throws -> [String: IndexEntry] {
         let indexPath = directory + "/" + indexName
-        guard FileManager.default.fileExists(atPath: indexPath) else { return [:] }
-        guard let data = FileManager.default.contents(atPath: indexPath),
-              let index = try? JSONSerialization.jsonObject(with: data) as? [String: Any], index["format"] as? Int == 1,
-              let entries = index["tables"] as? [String: Any]
-        else { throw SchemaRegistryError(file: indexPath, message: "is not a pgreflex schema index (format 1): restore it from git") }
+        guard let data = FileManager.default.contents(atPath: indexPath) else { return [:] }
+        guard let index = try? JSONDecoder().decode(IndexFile.self, from: data), index.format == 1 else {
+            throw SchemaRegistryError(file: indexPath, message: "is not a pgreflex schema index (format 1): restore it from git")
+        }
         var result: [String: IndexEntry] = [:]
-        for (name, value) in entries {
-            guard let entry = value as? [String: Any], let modeName = entry["compatibility"] as? String,
-                  let versions = entry["versions"] as? [[String: Any]]
-            else { throw SchemaRegistryError(file: indexPath, message: "the entry for \(name) lacks compatibility or versions") }
-            guard let mode = CompatibilityMode(rawValue: modeName) else {
-                throw SchemaRegistryError(file: indexPath, message: "\(name): unknown compatibility '\(modeName)'; use one of "
+        for (name, entry) in index.tables {
+            guard let mode = CompatibilityMode(rawValue: entry.compatibility) else {
+                throw SchemaRegistryError(file: indexPath, message: "\(name): unknown compatibility '\(entry.compatibility)'; use one of "
                     + CompatibilityMode.allCases.map(\.rawValue).joined(separator: ", "))
             }
-            let pending = versions.map { $0["pending"] as? Bool ?? false }
+            let pending = entry.versions.map { $0.pending ?? false }
             let accepted = pending.firstIndex(of: true) ?? pending.count
             guard !pending[accepted...].contains(false) else {
                 throw SchemaRegistryError(file: indexPath, message: "\(name): an accepted version follows a pending one; "
                     + "pending versions are the newest (use `pgreflex schema accept`, not an edit)")
             }
-            result[name] = IndexEntry(compatibility: mode, fingerprints: versions.map { $0["fingerprint"] as? String },
-                                      accepted: accepted)
+            result[name] = IndexEntry(compatibility: mode, fingerprints: entry.versions.map(\.fingerprint), accepted: accepted)
         }
         return result
     }
@@ -175,21 +188,23 @@ public struct SchemaRegistry: Sendable {
 
     /// Writes index.json and every version file.
     public func save() throws {
-        var entries: [String: Any] = [:]
+        var index = IndexFile(format: 1, tables: [:])
         for (name, table) in tables {
             for (n, schema) in table.versions.enumerated() {
                 try write(Self.encode(schema.jsonSchema(version: n + 1)), to: directory + "/" + Self.fileName(name, version: n + 1))
             }
-            entries[name] = [
-                "compatibility": table.compatibility.rawValue,
-                "versions": table.versions.enumerated().map { n, schema in
-                    var entry: [String: Any] = ["version": n + 1, "fingerprint": schema.fingerprint, "file": Self.fileName(name, version: n + 1)]
-                    if n >= table.accepted { entry["pending"] = true }
-                    return entry
-                },
-            ]
+            index.tables[name] = IndexFile.Table(
+                compatibility: table.compatibility.rawValue,
+                versions: table.versions.enumerated().map { n, schema in
+                    IndexFile.Version(version: n + 1, fingerprint: schema.fingerprint, file: Self.fileName(name, version: n + 1),
+                                      pending: n >= table.accepted ? true : nil)
+                })
         }
-        try write(Self.encode(["format": 1, "tables": entries]), to: directory + "/" + Self.indexName)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(index)
+        data.append(UInt8(ascii: "\n"))
+        try write(data, to: directory + "/" + Self.indexName)
     }
 
     static func encode(_ object: [String: Any]) throws -> Data {

@@ -49,7 +49,6 @@ final class PGConnection {
     var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
     var errorMessage: String { Self.trim(String(cString: PQerrorMessage(handle))) }
     var serverVersion: Int { Int(PQserverVersion(handle)) }
-    var socket: Int32 { PQsocket(handle) }
     var user: String { PQuser(handle).map { String(cString: $0) } ?? "" }
     var database: String { PQdb(handle).map { String(cString: $0) } ?? "" }
     var host: String { PQhost(handle).map { String(cString: $0) } ?? "" }

@@ -256,7 +256,7 @@ private struct PumpLoop {
 
     func sendStandbyStatus() -> ReplicationError? {
         let positions = shared.positionsForStatus()
-        let now = PostgresTimestamp(unixMicroseconds: Self.unixMicroseconds())
+        let now = PostgresTimestamp.now()
         let update = StandbyStatusUpdate(write: positions.write, flush: positions.flush, apply: positions.apply, clientTime: now)
         let bytes = update.encode()
         let sent = bytes.withUnsafeBufferPointer { buffer in
@@ -321,11 +321,6 @@ private struct PumpLoop {
         return firstError
     }
 
-    static func unixMicroseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
-    }
 }
 
 extension String {

@@ -49,11 +49,6 @@ public struct ReplicationStream: AsyncSequence, Sendable {
         shared.confirm(write: flush, flush: flush, apply: flush)
     }
 
-    /// Sets write, flush and apply separately. Each only moves forward.
-    public func confirm(write: LSN, flush: LSN, apply: LSN) {
-        shared.confirm(write: write, flush: flush, apply: apply)
-    }
-
     /// Sends a status update now instead of at the next interval.
     public func sendStatusNow() {
         shared.requestStatus()

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A PostgreSQL `TimestampTz` as sent on the replication wire:
 /// microseconds since 2000-01-01 00:00:00 UTC.
 public struct PostgresTimestamp: RawRepresentable, Hashable, Comparable, Sendable {
@@ -16,6 +20,14 @@ public struct PostgresTimestamp: RawRepresentable, Hashable, Comparable, Sendabl
 
     public var unixMicroseconds: Int64 {
         rawValue &+ Self.unixEpochOffsetMicroseconds
+    }
+
+    /// The wall clock now: the one clock read for status updates, envelope processing times
+    /// and journal ages.
+    public static func now() -> PostgresTimestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return PostgresTimestamp(unixMicroseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
     }
 
     public static func < (lhs: Self, rhs: Self) -> Bool {

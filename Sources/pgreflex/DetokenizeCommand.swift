@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PGReflexCore
+import PGReflexJournal
 import PGReflexPrivacy
 
 #if canImport(Glibc)

@@ -23,9 +23,6 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "The last commit LSN (X/Y) to re-deliver (default: the end of the journal).")
     var toLSN: LSN?
 
-    @Option(help: "Re-deliver through this route only.")
-    var route: String?
-
     @Option(help: "Deliver to this file (appended), or - for stdout, instead of the configured sink.")
     var output: String?
 
@@ -44,10 +41,6 @@ struct ReplayCommand: AsyncParsableCommand {
         do {
             // Replay reads the journal only: the source's DSN need not be set.
             let configuration = try RunConfiguration.load(config, needsSource: false)
-            if let route {
-                // Routes arrive with the router; until then no configuration has any.
-                throw ValidationError("route '\(route)' is not in \(config): the configuration defines no routes. Drop --route to re-deliver to the sink")
-            }
             let destination: JournalReplay.Destination = switch output {
             case nil: .configuredSink
             case "-": .standardOutput

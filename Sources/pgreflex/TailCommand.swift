@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Logging
 import PGReflexCore
+import PGReflexJournal
 import PGReflexPrivacy
 import PGReflexTransport
 public import PGReflexWire

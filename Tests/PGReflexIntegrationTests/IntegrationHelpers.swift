@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PGReflexCore
+import PGReflexJournal
 import PGReflexTestSupport
 import PGReflexTransport
 import PGReflexWire

@@ -210,6 +210,11 @@ import Testing
         try held.save(path)
         #expect(try Checkpoint.load(path) == held)
         #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+        // A checkpoint as the JSONSerialization writer before Codable wrote it still loads.
+        try Data(#"{"version":1,"commit_lsn":"0/16B3748","ordinal":3,"transaction_end":"0/16B3790","held":{"public.orders":{"commit_lsn":"0/20","ordinal":2,"version":3}}}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        #expect(try Checkpoint.load(path) == Checkpoint(position: first.position, transactionEnd: first.transactionEnd,
+                                                        held: ["public.orders": held.held["public.orders"]!]))
     }
 
     @Test func aDamagedCheckpointSaysWhatToDo() throws {

@@ -6,6 +6,10 @@ import Glibc
 public struct FileDescriptorWriter: Sendable {
     public struct WriteError: Error, Sendable, CustomStringConvertible {
         public var errno: Int32
+
+        public init(errno: Int32) {
+            self.errno = errno
+        }
         /// The reader went away (EPIPE): not a failure of pgreflex, but nothing more can be delivered.
         public var isBrokenPipe: Bool { errno == EPIPE }
         public var description: String { "writing the output failed (\(String(cString: strerror(errno))))" }

@@ -9,7 +9,8 @@ protocol ChangeOutput {
     var buffer: JSONWriter { get set }
     /// The buffer is large enough that the consumer should call `flush` before the batch ends.
     var wantsFlush: Bool { get }
-    mutating func lineWritten(event: ChangeEvent?, from start: Int) throws
+    /// `key`: where the event's key lies in `buffer` (nil for BEGIN/END lines).
+    mutating func lineWritten(event: ChangeEvent?, from start: Int, key: Range<Int>?) throws
     mutating func committed(_ commit: TransactionCommit) throws
     /// The server has sent everything before `lsn`, and no transaction is open or held: once
     /// what the output holds is safe, `lsn` itself may be confirmed.
@@ -39,7 +40,7 @@ struct DescriptorOutput: ChangeOutput {
 
     var wantsFlush: Bool { buffer.bytes.count >= 1 << 20 }
 
-    mutating func lineWritten(event: ChangeEvent?, from start: Int) throws {}
+    mutating func lineWritten(event: ChangeEvent?, from start: Int, key: Range<Int>?) throws {}
 
     mutating func committed(_ commit: TransactionCommit) throws {
         lastCommitEnd = commit.endLSN

@@ -85,7 +85,9 @@ public struct EnvelopeWriter: Sendable {
 
     // MARK: change events
 
-    public mutating func write(_ event: ChangeEvent, at processing: ProcessingTime, into writer: inout JSONWriter) {
+    /// Returns where the event's key (its JSON, or `null`) lies in `writer.bytes`.
+    @discardableResult
+    public mutating func write(_ event: ChangeEvent, at processing: ProcessingTime, into writer: inout JSONWriter) -> Range<Int> {
         writer.raw("{\"before\":")
         if let before = event.before, let relation = event.relation {
             writeRow(before, relation: relation, keyOnly: event.beforeIsKeyOnly, into: &writer)
@@ -132,8 +134,11 @@ public struct EnvelopeWriter: Sendable {
         writer.raw(",\"id\":\"")
         event.writeID(into: &writer.bytes)
         writer.raw("\",\"key\":")
+        let keyStart = writer.bytes.count
         writeKey(event, into: &writer)
+        let key = keyStart..<writer.bytes.count
         writer.raw("}\n")
+        return key
     }
 
     /// The parts of `source` that are the same for every event of a transaction, so each

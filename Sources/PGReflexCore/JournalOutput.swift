@@ -22,9 +22,8 @@ struct JournalOutput: ChangeOutput {
     let logger: Logger
     let clock = ContinuousClock()
     var buffer = JSONWriter(capacity: 64 << 10)
-    /// The latest event, held until we know whether it ends its transaction, with its table and
-    /// version when holds apply.
-    private var pending: (record: JournalRecord, table: String?, version: Int?)?
+    /// The latest event, held until we know whether it ends its transaction.
+    private var pending: JournalRecord?
     /// Durable in the journal once synced, then delivered (or, when held, only checkpointed).
     private var undelivered: [(record: JournalRecord, deliver: Bool)] = []
     /// A hold began or ended since the checkpoint was written.
@@ -74,16 +73,16 @@ struct JournalOutput: ChangeOutput {
         let from = [checkpoint?.position, holds.floor].compactMap { $0 }.min()
         try journal.read(from: from) { record in
             let isNew = checkpoint.map { record.position > $0.position } ?? true
-            let source = holds.isEnabled ? EnvelopeSource(parsing: record.envelope) : nil
             guard isNew else {
                 // Delivered already, unless its table is held from before it (then it counts as held).
-                if let table = source?.table, let since = holds.holds[table]?.since, record.position >= since {
-                    _ = holds.route(table: table, version: source?.schemaVersion, at: record.position, now: now)
+                if holds.isEnabled, let metadata = record.resolvedMetadata, let since = holds.holds[metadata.table]?.since,
+                   record.position >= since {
+                    _ = holds.route(table: metadata.table, version: metadata.schemaVersion, at: record.position, now: now)
                 }
                 return
             }
             last = (record.position, record.transactionEnd ?? last?.transactionEnd)
-            if let table = source?.table, !route(table: table, version: source?.schemaVersion, at: record.position) { return }
+            if !routes(record) { return }
             sink.append(record.envelope)
             delivered += 1
             if delivered % 4096 == 0 { try sink.sync() }
@@ -128,7 +127,7 @@ struct JournalOutput: ChangeOutput {
 
     var wantsFlush: Bool { false }
 
-    mutating func lineWritten(event: ChangeEvent?, from start: Int) throws {
+    mutating func lineWritten(event: ChangeEvent?, from start: Int, key: Range<Int>?) throws {
         defer { buffer.bytes.removeAll(keepingCapacity: true) }
         // Transaction BEGIN/END lines are not journaled: the records carry the transaction.
         guard let event else { return }
@@ -137,32 +136,38 @@ struct JournalOutput: ChangeOutput {
             : EventPosition(commitLSN: event.commitLSN, ordinal: event.ordinal)
         if let held = pending {
             pending = nil
-            try append(held.record, table: held.table, version: held.version)
+            try append(held)
         }
         // After a restart the slot resends transactions the journal may already hold (wholly or
         // in part): positions are deterministic, so those events are skipped, not duplicated.
         if let last = journal.lastAppended, position <= last { return }
-        let record = JournalRecord(position: position, envelope: Array(buffer.bytes[start...]))
-        let relation = holds.isEnabled ? event.relation : nil
+        let record = JournalRecord(position: position, metadata: JournalRecord.Metadata(event, key: key.map { buffer.bytes[$0] }),
+                                   envelope: Array(buffer.bytes[start...]))
         if event.commitLSN == .invalid {
-            try append(record, table: relation?.qualifiedName, version: relation?.schemaVersion)  // a non-transactional message stands alone
+            try append(record)  // a non-transactional message stands alone
         } else {
-            pending = (record, relation?.qualifiedName, relation?.schemaVersion)
+            pending = record
         }
     }
 
     mutating func committed(_ commit: TransactionCommit) throws {
-        guard var last = pending, last.record.position.commitLSN == commit.commitLSN else { return }
+        guard var last = pending, last.position.commitLSN == commit.commitLSN else { return }
         pending = nil
-        last.record.transactionEnd = commit.endLSN
-        try append(last.record, table: last.table, version: last.version)
+        last.transactionEnd = commit.endLSN
+        try append(last)
     }
 
-    private mutating func append(_ record: JournalRecord, table: String?, version: Int?) throws {
+    private mutating func append(_ record: JournalRecord) throws {
         try journal.append(record)
-        let deliver = table.map { route(table: $0, version: version, at: record.position) } ?? true
+        let deliver = routes(record)
         undelivered.append((record, deliver))
         if policy.appended(at: clock.now) == .sync { try syncAndDeliver() }
+    }
+
+    /// Whether a record is delivered now: always, unless holds apply to its table.
+    private mutating func routes(_ record: JournalRecord) -> Bool {
+        guard holds.isEnabled, let metadata = record.resolvedMetadata, !metadata.table.isEmpty else { return true }
+        return route(table: metadata.table, version: metadata.schemaVersion, at: record.position)
     }
 
     /// Whether an event of this table is delivered now; alerts when a hold begins.
@@ -269,9 +274,9 @@ struct JournalOutput: ChangeOutput {
         guard let from = starts.values.min() else { return }
         var released: [String: Int] = [:]
         try journal.read(from: from) { record in
-            let source = EnvelopeSource(parsing: record.envelope)
-            guard let table = source.table, let since = starts[table], record.position >= since else { return }
-            if route(table: table, version: source.schemaVersion, at: record.position) {
+            guard let metadata = record.resolvedMetadata, let since = starts[metadata.table], record.position >= since else { return }
+            let table = metadata.table
+            if route(table: table, version: metadata.schemaVersion, at: record.position) {
                 sink.append(record.envelope)
                 released[table, default: 0] += 1
             }

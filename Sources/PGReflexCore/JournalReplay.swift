@@ -96,10 +96,9 @@ public struct JournalReplay {
                                 now: ContinuousClock.now)
         let end = to.map { EventPosition(commitLSN: $0, ordinal: Int.max) }
         try journal.read(from: start, to: end) { record in
-            // Parsed once, only when something needs the table.
-            let source = holds.isEnabled || dryRun ? EnvelopeSource(parsing: record.envelope) : nil
-            if holds.isEnabled, let table = source?.table,
-               holds.route(table: table, version: source?.schemaVersion, at: record.position, now: .now) != .deliver {
+            let metadata = holds.isEnabled || dryRun ? record.resolvedMetadata : nil
+            if holds.isEnabled, let table = metadata?.table, !table.isEmpty,
+               holds.route(table: table, version: metadata?.schemaVersion, at: record.position, now: .now) != .deliver {
                 summary.held[table, default: 0] += 1
                 return
             }
@@ -107,8 +106,8 @@ public struct JournalReplay {
             if summary.first == nil { summary.first = record.position }
             summary.last = record.position
             summary.events += 1
-            if let source, dryRun {
-                summary.perTable[source.collection, default: 0] += 1
+            if dryRun {
+                summary.perTable[metadata?.collection ?? "?", default: 0] += 1
             } else {
                 try deliver(record.envelope)
             }

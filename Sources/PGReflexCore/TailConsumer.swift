@@ -125,8 +125,8 @@ struct TailConsumer<Output: ChangeOutput> {
                 metadata: ["table": "\(relation.qualifiedName)"])
         }
         let start = output.buffer.bytes.count
-        envelopes.write(event, at: processing, into: &output.buffer)
-        try output.lineWritten(event: event, from: start)
+        let key = envelopes.write(event, at: processing, into: &output.buffer)
+        try output.lineWritten(event: event, from: start, key: key)
         events += 1
     }
 
@@ -186,7 +186,7 @@ struct TailConsumer<Output: ChangeOutput> {
         if envelopes.options.transactionEvents {
             let start = output.buffer.bytes.count
             envelopes.writeBegin(xid: commit.xid, commitLSN: commit.commitLSN, commitTime: commit.commitTime, into: &output.buffer)
-            try output.lineWritten(event: nil, from: start)
+            try output.lineWritten(event: nil, from: start, key: nil)
         }
         while let (lsn, bytes) = try reader.next() {
             let message: PgOutputMessage
@@ -232,7 +232,7 @@ struct TailConsumer<Output: ChangeOutput> {
             if envelopes.options.transactionEvents {
                 let start = output.buffer.bytes.count
                 envelopes.writeBegin(xid: xid, commitLSN: finalLSN, commitTime: commitTime, into: &output.buffer)
-                try output.lineWritten(event: nil, from: start)
+                try output.lineWritten(event: nil, from: start, key: nil)
             }
             return false
         case .event(let event):
@@ -267,7 +267,7 @@ struct TailConsumer<Output: ChangeOutput> {
         if envelopes.options.transactionEvents {
             let start = output.buffer.bytes.count
             envelopes.writeEnd(commit, into: &output.buffer)
-            try output.lineWritten(event: nil, from: start)
+            try output.lineWritten(event: nil, from: start, key: nil)
         }
         envelopes.committed(commit)
         try output.committed(commit)

@@ -102,8 +102,14 @@ public final class Journal {
                     "journal.segment": "\(name)", "journal.offset": "\(scan.validEnd)", "journal.bytes_cut": "\(scan.fileSize - scan.validEnd)",
                 ])
             }
+            // Records are appended to the last segment only in its own format: a format 1
+            // segment is closed as it is, and the next record starts a new segment.
             if i == names.count - 1 && !options.readOnly {
-                writer = try JournalSegmentWriter(path: path, continuingAt: scan.validEnd)
+                if scan.format == JournalSegment.format {
+                    writer = try JournalSegmentWriter(path: path, continuingAt: scan.validEnd)
+                } else if scan.tornTail {
+                    try JournalSegment.truncate(path, at: scan.validEnd)
+                }
             }
             // A transaction can span segments: go back until one ends.
             if lastAppended != nil && appendedTransactionEnd != nil { break }
@@ -158,13 +164,21 @@ public final class Journal {
 
     /// Throws when records at `position` may have been removed by retention.
     public func requireRetained(_ position: EventPosition) throws {
-        if let retainedFrom, position < retainedFrom {
-            throw JournalError(
-                code: .beforeRetention, segment: options.directory,
-                message: "\(position.commitLSN) is older than the journal keeps: retention removed everything before "
-                    + "\(retainedFrom.commitLSN). Replay from \(retainedFrom.commitLSN) or later, or raise journal.retention "
-                    + "to keep more next time")
+        guard let retainedFrom, position < retainedFrom else { return }
+        // The oldest kept segment may begin inside a transaction: the first whole one is the
+        // first commit LSN a replay can start from.
+        var firstWhole: LSN?
+        if retainedFrom.ordinal > 0 {
+            try read(from: retainedFrom) { record in
+                if firstWhole == nil, record.position.ordinal == 0 { firstWhole = record.position.commitLSN }
+            }
         }
+        let from = retainedFrom.ordinal == 0 ? retainedFrom.commitLSN : firstWhole
+        throw JournalError(
+            code: .beforeRetention, segment: options.directory,
+            message: "\(position.commitLSN) is older than the journal keeps: retention removed everything before "
+                + "\(retainedFrom)" + (from.map { ". Replay from \($0) or later" } ?? ". Nothing whole is kept")
+                + ", or raise journal.retention to keep more next time")
     }
 
     /// Removes the oldest segments past the retention limits, at most every few seconds

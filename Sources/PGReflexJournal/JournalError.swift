@@ -11,6 +11,8 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
         case checkpointCorrupt = "checkpoint_corrupt"
         /// The directory holds no journal (a wrong path, or `run` has not run with this configuration).
         case notFound = "journal_not_found"
+        /// A segment of a journal format this version does not know (written by a newer pgreflex).
+        case unknownFormat = "journal_unknown_format"
         /// Another process holds the journal's writer lock.
         case locked = "journal_locked"
         /// A replay asked for records that retention has removed.
@@ -36,7 +38,7 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
     public var isRetryable: Bool {
         switch code {
         case .io, .locked: true
-        case .corruptRecord, .badSegmentHeader, .checkpointCorrupt, .notFound, .beforeRetention: false
+        case .corruptRecord, .badSegmentHeader, .unknownFormat, .checkpointCorrupt, .notFound, .beforeRetention: false
         }
     }
 

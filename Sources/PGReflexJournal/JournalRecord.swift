@@ -1,19 +1,61 @@
 public import PGReflexWire
 
 /// One journal record: an event (its envelope, already redacted by the privacy policies) at its
-/// position, and, on a transaction's last event, that transaction's end LSN.
+/// position, what it is (``Metadata``), and, on a transaction's last event, that transaction's
+/// end LSN. Readers learn what an event is from the metadata without parsing the envelope.
 ///
 /// On disk: `length:u32 crc32c:u32 payload`, little-endian; the payload is
-/// `commitLSN:u64 ordinal:u32 flags:u8 [endLSN:u64] envelope`.
+/// `commitLSN:u64 ordinal:u32 flags:u8 [endLSN:u64] [metadata] envelope`, where flag 1 says an
+/// end LSN follows and flag 2 that metadata does:
+/// `op:u8 xid:u32 commitTime:i64 schemaVersion:u32 keyHash:u64 tableLength:u16 table`.
+/// Format 1 records (segments written before metadata) never set flag 2.
 public struct JournalRecord: Equatable, Sendable {
+    /// What an event is, for routing, holds, partitioning and per-key order.
+    public struct Metadata: Equatable, Sendable {
+        /// `schema.table`; empty for a logical message.
+        public var table: String
+        /// Debezium's op: `c`, `u`, `d`, `t`, `m` (and `r` for snapshot reads).
+        public var operation: UInt8
+        /// The table's schema version; nil for logical messages.
+        public var schemaVersion: Int?
+        public var xid: UInt32
+        /// Unix microseconds; 0 when unknown (a non-transactional message).
+        public var commitTime: Int64
+        /// 64-bit FNV-1a of the event's key as written (after privacy); 0 when it has no key.
+        public var keyHash: UInt64
+
+        public init(table: String, operation: UInt8, schemaVersion: Int?, xid: UInt32, commitTime: Int64, keyHash: UInt64) {
+            self.table = table
+            self.operation = operation
+            self.schemaVersion = schemaVersion
+            self.xid = xid
+            self.commitTime = commitTime
+            self.keyHash = keyHash
+        }
+
+        /// FNV-1a, 64-bit: stable across processes and versions (Swift's `Hasher` is seeded per
+        /// process), cheap, and good enough to spread keys over partitions.
+        public static func keyHash<C: Collection<UInt8>>(_ key: C) -> UInt64 {
+            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+            for byte in key {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01B3
+            }
+            return hash
+        }
+    }
+
     public var position: EventPosition
     /// Set on the last event of a transaction: confirming it releases the transaction.
     public var transactionEnd: LSN?
+    /// nil only for records of format 1 journals.
+    public var metadata: Metadata?
     public var envelope: [UInt8]
 
-    public init(position: EventPosition, transactionEnd: LSN? = nil, envelope: [UInt8]) {
+    public init(position: EventPosition, transactionEnd: LSN? = nil, metadata: Metadata? = nil, envelope: [UInt8]) {
         self.position = position
         self.transactionEnd = transactionEnd
+        self.metadata = metadata
         self.envelope = envelope
     }
 
@@ -25,8 +67,18 @@ public struct JournalRecord: Equatable, Sendable {
         buffer.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
         Self.append(position.commitLSN.rawValue, into: &buffer)
         Self.append(UInt32(truncatingIfNeeded: position.ordinal), into: &buffer)
-        buffer.append(transactionEnd == nil ? 0 : 1)
+        buffer.append((transactionEnd == nil ? 0 : 1) | (metadata == nil ? 0 : 2))
         if let transactionEnd { Self.append(transactionEnd.rawValue, into: &buffer) }
+        if let metadata {
+            buffer.append(metadata.operation)
+            Self.append(metadata.xid, into: &buffer)
+            Self.append(metadata.commitTime, into: &buffer)
+            Self.append(UInt32(truncatingIfNeeded: metadata.schemaVersion ?? 0), into: &buffer)
+            Self.append(metadata.keyHash, into: &buffer)
+            let table = metadata.table.utf8.prefix(Int(UInt16.max))
+            Self.append(UInt16(table.count), into: &buffer)
+            buffer.append(contentsOf: table)
+        }
         buffer.append(contentsOf: envelope)
         let payload = buffer.count - start - Self.headerSize
         let crc = buffer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + Self.headerSize)...])) }
@@ -41,15 +93,32 @@ public struct JournalRecord: Equatable, Sendable {
         let lsn = load(UInt64.self, payload, base)
         let ordinal = load(UInt32.self, payload, base + 8)
         let flags = payload[base + 12]
+        guard flags & ~3 == 0 else { return nil }
         var offset = base + 13
         var end: LSN?
         if flags & 1 != 0 {
-            guard payload.count >= 21 else { return nil }
+            guard payload.endIndex - offset >= 8 else { return nil }
             end = LSN(load(UInt64.self, payload, offset))
             offset += 8
         }
+        var metadata: Metadata?
+        if flags & 2 != 0 {
+            guard payload.endIndex - offset >= 27 else { return nil }
+            let operation = payload[offset]
+            let xid = load(UInt32.self, payload, offset + 1)
+            let commitTime = load(Int64.self, payload, offset + 5)
+            let version = load(UInt32.self, payload, offset + 13)
+            let keyHash = load(UInt64.self, payload, offset + 17)
+            let tableLength = Int(load(UInt16.self, payload, offset + 25))
+            offset += 27
+            guard payload.endIndex - offset >= tableLength else { return nil }
+            let table = String(decoding: payload[offset..<(offset + tableLength)], as: UTF8.self)
+            offset += tableLength
+            metadata = Metadata(table: table, operation: operation, schemaVersion: version == 0 ? nil : Int(version), xid: xid,
+                                commitTime: commitTime, keyHash: keyHash)
+        }
         return JournalRecord(position: EventPosition(commitLSN: LSN(lsn), ordinal: Int(ordinal)), transactionEnd: end,
-                             envelope: Array(payload[offset...]))
+                             metadata: metadata, envelope: Array(payload[offset...]))
     }
 
     static func append<T: FixedWidthInteger>(_ value: T, into buffer: inout [UInt8]) {

@@ -4,8 +4,20 @@ import Glibc
 
 /// One segment file of the journal: a header, then framed records (``JournalRecord``).
 public enum JournalSegment {
-    /// `PGRJ` and format version 1.
-    public static let header: [UInt8] = Array("PGRJ".utf8) + [1, 0, 0, 0]
+    /// The format new segments are written in: 2, records with metadata.
+    public static let format: UInt8 = 2
+    /// `PGRJ` and the format version.
+    public static let header: [UInt8] = Array("PGRJ".utf8) + [format, 0, 0, 0]
+    /// Formats this version reads: 1 (no metadata) and 2.
+    static let readableFormats: ClosedRange<UInt8> = 1...2
+
+    /// The format of a segment's header; nil when it is not a pgreflex segment header.
+    static func format(ofHeader bytes: ArraySlice<UInt8>) -> UInt8? {
+        guard bytes.count >= header.count, bytes.starts(with: header.prefix(4)),
+              bytes[bytes.startIndex + 5] == 0, bytes[bytes.startIndex + 6] == 0, bytes[bytes.startIndex + 7] == 0
+        else { return nil }
+        return bytes[bytes.startIndex + 4]
+    }
 
     /// What a scan found.
     public struct Scan: Sendable, Equatable {
@@ -18,6 +30,8 @@ public enum JournalSegment {
         /// With `tolerant` and `corruption`: records after the bad one that still verify, found by
         /// following the length fields past it (a lower bound of what a repair removes).
         public var recordsAfterCorruption = 0
+        /// The segment's format (1: records without metadata).
+        public var format = JournalSegment.format
         /// A partial last record (a crash mid-write): the bytes from `validEnd` on are not a record.
         public var tornTail: Bool { validEnd < fileSize && corruption == nil }
     }
@@ -37,9 +51,14 @@ public enum JournalSegment {
             throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
                                message: "not a pgreflex journal segment (bad header); move it out of the journal directory")
         }
-        guard bytes.starts(with: header) else {
+        guard let format = Self.format(ofHeader: bytes[...]) else {
             throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
-                               message: "not a pgreflex journal segment, or a newer format; move it out of the journal directory")
+                               message: "not a pgreflex journal segment; move it out of the journal directory")
+        }
+        guard readableFormats.contains(format) else {
+            throw JournalError(code: .unknownFormat, segment: path, offset: 0,
+                               message: "journal format \(format) was written by a newer pgreflex (this one reads formats "
+                                   + "\(readableFormats.lowerBound) to \(readableFormats.upperBound)): run that version, or move the journal away")
         }
         var offset = header.count
         var records = 0
@@ -60,13 +79,14 @@ public enum JournalSegment {
                         + "journal, and are re-read from the slot if it still has them)")
                 guard tolerant else { throw error }
                 return Scan(records: records, validEnd: offset, fileSize: bytes.count, corruption: error,
-                            recordsAfterCorruption: verifiableRecords(bytes, after: offset + JournalRecord.headerSize + length))
+                            recordsAfterCorruption: verifiableRecords(bytes, after: offset + JournalRecord.headerSize + length),
+                            format: format)
             }
             try visit(record, offset)
             records += 1
             offset += JournalRecord.headerSize + length
         }
-        return Scan(records: records, validEnd: offset, fileSize: bytes.count)
+        return Scan(records: records, validEnd: offset, fileSize: bytes.count, format: format)
     }
 
     /// Records from `offset` on that verify, following the length fields until one does not.

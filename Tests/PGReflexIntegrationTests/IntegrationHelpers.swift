@@ -168,3 +168,28 @@ func validateAgainstRegistry(_ lines: [TailLine], registry: String) throws -> [S
     }
     return result.output.split(separator: "\n").filter { $0.hasPrefix("event ") }.map(String.init)
 }
+
+/// Every record of the journal carries metadata that says what its envelope says: table, op,
+/// schema version, xid, commit time, and the hash of the key as written. Returns the count.
+@discardableResult
+func expectMetadataMatchesEnvelopes(journal directory: String) throws -> Int {
+    let journal = try Journal(options: .init(directory: directory, readOnly: true), logger: testLogger)
+    var count = 0
+    try journal.read { record in
+        count += 1
+        guard let metadata = record.metadata else {
+            Issue.record("record \(record.position) has no metadata")
+            return
+        }
+        let line = TailLine(json: try JSONSerialization.jsonObject(with: Data(record.envelope)) as! [String: Any],
+                            raw: String(decoding: record.envelope, as: UTF8.self))
+        #expect(metadata.table == "\(line.source["schema"] as? String ?? "").\(line.table ?? "")")
+        #expect(metadata.operation == line.op.utf8.first)
+        #expect(metadata.schemaVersion == line.source["schema_version"] as? Int)
+        #expect(Int(metadata.xid) == line.xid)
+        #expect(metadata.commitTime == Int64(line.source["ts_us"] as? Int ?? -1))
+        let key = record.envelope.lastRange(of: Array(",\"key\":".utf8)).map { record.envelope[$0.upperBound..<(record.envelope.endIndex - 2)] }
+        #expect(metadata.keyHash == JournalRecord.Metadata.keyHash(try #require(key)))
+    }
+    return count
+}

@@ -44,14 +44,16 @@ public enum JournalSegment {
     /// in `Scan.corruption`, with the records read up to it, instead of being thrown.
     public static func scan(_ path: String, tolerant: Bool = false,
                             visit: (JournalRecord, _ offset: Int) throws -> Void = { _, _ in }) throws -> Scan {
-        let bytes = try readFile(path)
-        if bytes.count < header.count {
+        var reader = try ChunkedFile(path: path)
+        let fileSize = reader.size
+        if fileSize < header.count {
             // A crash while creating the segment: an empty (or partial) header is a torn tail.
-            if header.starts(with: bytes) { return Scan(records: 0, validEnd: 0, fileSize: bytes.count) }
+            let bytes = try reader.bytes(at: 0, count: fileSize)
+            if header.starts(with: bytes) { return Scan(records: 0, validEnd: 0, fileSize: fileSize) }
             throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
                                message: "not a pgreflex journal segment (bad header); move it out of the journal directory")
         }
-        guard let format = Self.format(ofHeader: bytes[...]) else {
+        guard let format = Self.format(ofHeader: try reader.bytes(at: 0, count: header.count)) else {
             throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
                                message: "not a pgreflex journal segment; move it out of the journal directory")
         }
@@ -62,14 +64,9 @@ public enum JournalSegment {
         }
         var offset = header.count
         var records = 0
-        while offset < bytes.count {
-            let remaining = bytes.count - offset
-            guard remaining >= JournalRecord.headerSize else { break }
-            let length = Int(JournalRecord.load(UInt32.self, bytes[...], offset))
-            let crc = JournalRecord.load(UInt32.self, bytes[...], offset + 4)
-            guard remaining - JournalRecord.headerSize >= length else { break }
-            let payload = bytes[(offset + JournalRecord.headerSize)..<(offset + JournalRecord.headerSize + length)]
-            let isLast = offset + JournalRecord.headerSize + length == bytes.count
+        while let (length, crc) = try reader.recordHeader(at: offset) {
+            let payload = try reader.bytes(at: offset + JournalRecord.headerSize, count: length)
+            let isLast = offset + JournalRecord.headerSize + length == fileSize
             guard CRC32C.checksum(payload) == crc, let record = JournalRecord.decode(payload: payload) else {
                 if isLast { break }
                 let error = JournalError(
@@ -78,47 +75,95 @@ public enum JournalSegment {
                         + "`pgreflex journal repair` truncates the segment here (the records after it are lost from the "
                         + "journal, and are re-read from the slot if it still has them)")
                 guard tolerant else { throw error }
-                return Scan(records: records, validEnd: offset, fileSize: bytes.count, corruption: error,
-                            recordsAfterCorruption: verifiableRecords(bytes, after: offset + JournalRecord.headerSize + length),
+                return Scan(records: records, validEnd: offset, fileSize: fileSize, corruption: error,
+                            recordsAfterCorruption: try verifiableRecords(&reader, after: offset + JournalRecord.headerSize + length),
                             format: format)
             }
             try visit(record, offset)
             records += 1
             offset += JournalRecord.headerSize + length
         }
-        return Scan(records: records, validEnd: offset, fileSize: bytes.count, format: format)
+        return Scan(records: records, validEnd: offset, fileSize: fileSize, format: format)
     }
 
     /// Records from `offset` on that verify, following the length fields until one does not.
-    private static func verifiableRecords(_ bytes: [UInt8], after offset: Int) -> Int {
+    private static func verifiableRecords(_ reader: inout ChunkedFile, after offset: Int) throws -> Int {
         var offset = offset
         var count = 0
-        while bytes.count - offset >= JournalRecord.headerSize {
-            let length = Int(JournalRecord.load(UInt32.self, bytes[...], offset))
-            let crc = JournalRecord.load(UInt32.self, bytes[...], offset + 4)
-            guard bytes.count - offset - JournalRecord.headerSize >= length else { break }
-            let payload = bytes[(offset + JournalRecord.headerSize)..<(offset + JournalRecord.headerSize + length)]
-            guard CRC32C.checksum(payload) == crc else { break }
+        while let (length, crc) = try reader.recordHeader(at: offset) {
+            guard CRC32C.checksum(try reader.bytes(at: offset + JournalRecord.headerSize, count: length)) == crc else { break }
             count += 1
             offset += JournalRecord.headerSize + length
         }
         return count
     }
 
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw JournalError(code: .io, segment: path, message: "read failed (\(String(cString: strerror(errno))))")
+    /// A segment read forward in bounded chunks: memory stays at about one chunk (or one record,
+    /// when a record is larger), never the whole segment.
+    struct ChunkedFile: ~Copyable {
+        static let chunkSize = 1 << 20
+        let path: String
+        private let fd: Int32
+        let size: Int
+        private var buffer: [UInt8] = []
+        /// The file offset of `buffer[0]`.
+        private var bufferStart = 0
+
+        init(path: String) throws {
+            self.path = path
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw JournalError(code: .io, segment: path, message: "cannot open (\(String(cString: strerror(errno))))") }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else {
+                let error = errno
+                close(fd)
+                throw JournalError(code: .io, segment: path, message: "cannot stat (\(String(cString: strerror(error))))")
             }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
+            size = Int(info.st_size)
+        }
+
+        deinit {
+            close(fd)
+        }
+
+        /// A record's length and checksum at `offset`, or nil when no whole record fits in the
+        /// file from there (the end, or a torn tail).
+        mutating func recordHeader(at offset: Int) throws -> (length: Int, crc: UInt32)? {
+            guard size - offset >= JournalRecord.headerSize else { return nil }
+            let header = try bytes(at: offset, count: JournalRecord.headerSize)
+            let length = Int(JournalRecord.load(UInt32.self, header, header.startIndex))
+            guard size - offset - JournalRecord.headerSize >= length else { return nil }
+            return (length, JournalRecord.load(UInt32.self, header, header.startIndex + 4))
+        }
+
+        /// `count` bytes from `offset`, which must lie within the file. Reads forward only.
+        mutating func bytes(at offset: Int, count: Int) throws -> ArraySlice<UInt8> {
+            if offset < bufferStart || offset + count > bufferStart + buffer.count {
+                // Keep the unread tail, then fill at least one chunk past what is asked.
+                if offset >= bufferStart && offset <= bufferStart + buffer.count {
+                    buffer.removeFirst(offset - bufferStart)
+                } else {
+                    buffer.removeAll(keepingCapacity: true)
+                }
+                bufferStart = offset
+                let want = min(max(count, Self.chunkSize), size - offset)
+                while buffer.count < want {
+                    let start = buffer.count
+                    buffer.append(contentsOf: repeatElement(0, count: want - start))
+                    let n = buffer.withUnsafeMutableBytes { raw in
+                        pread(fd, raw.baseAddress! + start, want - start, off_t(bufferStart + start))
+                    }
+                    if n <= 0 {
+                        buffer.removeLast(want - start)
+                        if n < 0 && errno == EINTR { continue }
+                        throw JournalError(code: .io, segment: path, offset: bufferStart + start,
+                                           message: "read failed (\(n == 0 ? "the file ended early" : String(cString: strerror(errno))))")
+                    }
+                    buffer.removeLast(want - start - n)
+                }
+            }
+            let from = offset - bufferStart
+            return buffer[from..<(from + count)]
         }
     }
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# pgreflex run (decode, envelope, durable journal, file sink, checkpoints) vs pg_recvlogical on
+# the same WAL (scenario a: N inserts, 100 rows per transaction), set up as
+# tail-vs-recvlogical.sh is. Prints one JSON line per median and then the pgreflex/pg_recvlogical
+# ratio of each round.
+#   Benchmarks/run-vs-recvlogical.sh [ROUNDS] [N]
+source "$(dirname "$0")/scenario-a.sh"
+# One configuration per cloned slot: its own journal and sink file under the bench directory.
+RUN_CMD="cmd:sh -c 'mkdir -p $DIR/{slot} && printf \"source:\\n  dsn: \\\"{conn}\\\"\\n  slot: {slot}\\n  publication: {pub}\\n  heartbeat_interval_ms: 0\\njournal:\\n  directory: $DIR/{slot}/journal\\nsink:\\n  file:\\n    path: $DIR/{slot}/events.jsonl\\nschemas:\\n  directory: $DIR/{slot}/Schemas\\n\" > $DIR/{slot}/run.yaml && exec $PGREFLEX run --config $DIR/{slot}/run.yaml --end-lsn {end} --log-level warning'"
+for _ in $(seq "$ROUNDS"); do
+  python3 "$BENCH/bench.py" run --scenario a --consumer recv-pgoutput --reps 3 | tail -n 1 | tee -a "$OUT"
+  python3 "$BENCH/bench.py" run --scenario a --reps 3 --consumer "$RUN_CMD" | tail -n 1 | tee -a "$OUT"
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ref = [r for r in rows if r["consumer"] == "recv-pgoutput"]
+ours = [r for r in rows if r["consumer"] != "recv-pgoutput"]
+ratios = [b["changes_per_s"] / a["changes_per_s"] for a, b in zip(ref, ours)]
+print(json.dumps({"ratio_per_round": [round(x, 3) for x in ratios], "median_ratio": round(statistics.median(ratios), 3),
+                  "pgreflex_run_changes_per_s": round(statistics.median(r["changes_per_s"] for r in ours)),
+                  "pgreflex_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ours) / rows[0]["n"] * 1e6, 2),
+                  "recvlogical_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ref) / rows[0]["n"] * 1e6, 2)}))
+PY

@@ -35,7 +35,15 @@ public final class RunPipeline: Sendable {
             logger.info("the schema registry does not exist yet: pgreflex creates it and records each table's first version there. Commit it",
                         metadata: ["schema.registry": "\(configuration.schemaRegistry)"])
         }
-        let journal = try Journal(options: configuration.journal.options, logger: logger)
+        var options = configuration.journal.options
+        if options.retention.maxBytes == nil {
+            // A default install must not fill its disk with history it has already delivered.
+            let bound = Self.defaultRetentionBytes(directory: options.directory)
+            options.retention.maxBytes = bound
+            logger.info("journal.retention.max_bytes is not set: keeping at most the smaller of 10 GiB and a quarter of the free space",
+                        metadata: ["journal.retention.max_bytes": "\(bound)", "journal.directory": "\(options.directory)"])
+        }
+        let journal = try Journal(options: options, logger: logger)
         let sink = try FileSink(path: configuration.sink.path)
         var backoff = ReconnectBackoff()
         while true {
@@ -52,6 +60,21 @@ public final class RunPipeline: Sendable {
                 try await Task.sleep(for: delay)
             }
         }
+    }
+
+    /// The smaller of 10 GiB and a quarter of the free space where the journal lives (its
+    /// directory, or the nearest existing parent).
+    static func defaultRetentionBytes(directory: String) -> Int {
+        let fixed = 10 << 30
+        var path = directory
+        var info = statvfs()
+        while statvfs(path, &info) != 0 {
+            let parent = (path as NSString).deletingLastPathComponent
+            guard !parent.isEmpty, parent != path else { return fixed }
+            path = parent
+        }
+        let free = Int(info.f_bavail) * Int(info.f_frsize)
+        return max(min(fixed, free / 4), 64 << 20)
     }
 
     /// The output for a new session, with the sink brought up to the journal.

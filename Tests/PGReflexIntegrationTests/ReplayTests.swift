@@ -64,6 +64,8 @@ struct ReplayTests {
         #expect(again.status == 0, "\(again.output)")
         #expect(again.output.contains("no checkpoint: every event the journal holds is delivered to the sink again"), "\(again.output)")
         #expect(again.output.contains("journal.events=50"), "\(again.output)")
+        // No retention configured: a default bound, said at start.
+        #expect(again.output.contains("journal.retention.max_bytes is not set"), "\(again.output)")
         #expect(try setup.lines().count == 100)
 
         try FileManager.default.removeItem(atPath: checkpoint)

@@ -19,3 +19,19 @@ python3 "$BENCH/bench.py" prepare --n "$N" --scenarios a >&2
 taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
 export CLIENT_WRAP="taskset -c 1"
 OUT="$DIR/results.jsonl"
+
+# Prints, from $OUT, each round's pgreflex/pg_recvlogical throughput ratio and the medians:
+# the scripts that race a pgreflex consumer against recv-pgoutput end with it.
+summarize_against_recvlogical() {
+  python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ref = [r for r in rows if r["consumer"] == "recv-pgoutput"]
+ours = [r for r in rows if r["consumer"] != "recv-pgoutput"]
+ratios = [b["changes_per_s"] / a["changes_per_s"] for a, b in zip(ref, ours)]
+print(json.dumps({"ratio_per_round": [round(x, 3) for x in ratios], "median_ratio": round(statistics.median(ratios), 3),
+                  "pgreflex_changes_per_s": round(statistics.median(r["changes_per_s"] for r in ours)),
+                  "pgreflex_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ours) / rows[0]["n"] * 1e6, 2),
+                  "recvlogical_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ref) / rows[0]["n"] * 1e6, 2)}))
+PY
+}

@@ -14,13 +14,4 @@ for _ in $(seq "$ROUNDS"); do
     --consumer "cmd:sh -c 'exec $PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning > /dev/null'" \
     | tail -n 1 | tee -a "$OUT"
 done
-python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-ref = [r for r in rows if r["consumer"] == "recv-pgoutput"]
-ours = [r for r in rows if r["consumer"] != "recv-pgoutput"]
-ratios = [b["changes_per_s"] / a["changes_per_s"] for a, b in zip(ref, ours)]
-print(json.dumps({"ratio_per_round": [round(x, 3) for x in ratios], "median_ratio": round(statistics.median(ratios), 3),
-                  "pgreflex_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ours) / rows[0]["n"] * 1e6, 2),
-                  "recvlogical_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ref) / rows[0]["n"] * 1e6, 2)}))
-PY
+summarize_against_recvlogical

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Where the messages of in-progress streamed transactions wait for their commit: one file per
-/// transaction in a private temp directory, written through a small buffer. Nothing here needs
+/// transaction in TMPDIR, unlinked as soon as it is created, written through a small buffer. Nothing here needs
 /// to survive a crash (the slot resends an unconfirmed transaction), so nothing is fsynced.
 struct StreamedTransactionSpill {
     struct SpillError: Error, CustomStringConvertible {
@@ -22,14 +22,11 @@ struct StreamedTransactionSpill {
     }
 
     static let bufferLimit = 256 << 10
-    let directory: String
+    private let base: String
     private var held: [UInt32: Held] = [:]
 
-    init() throws {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array("\(base)/pgreflex-spill-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SpillError(message: "cannot create a directory in \(base) (\(String(cString: strerror(errno))))") }
-        directory = String(cString: UnsafePointer(made))
+    init() {
+        base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
     }
 
     /// No streamed transaction is waiting for its commit.
@@ -38,11 +35,13 @@ struct StreamedTransactionSpill {
     /// Appends one message (its LSN and bytes) to `xid`'s file.
     mutating func hold(xid: UInt32, lsn: LSN, storage: [UInt8], range: Range<Int>) throws {
         if held[xid] == nil {
-            let path = "\(directory)/\(xid)"
-            let fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw SpillError(message: "cannot create \(path) (\(String(cString: strerror(errno))))") }
-            // Unlinked at once: the descriptor keeps the data, and no crash leaves these bytes
-            // (raw row values, before any privacy policy) in a file.
+            var template = Array("\(base)/pgreflex-spill-\(xid)-XXXXXX".utf8CString)
+            let fd = mkstemp(&template)
+            let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            guard fd >= 0 else { throw SpillError(message: "cannot create a file in \(base) (\(String(cString: strerror(errno))))") }
+            // Unlinked at once: the descriptor keeps the data, and no crash (not even kill -9)
+            // leaves these bytes (raw row values, before any privacy policy) or a file behind.
             unlink(path)
             held[xid] = Held(fd: fd, path: path)
         }
@@ -85,7 +84,6 @@ struct StreamedTransactionSpill {
     /// Removes every file and the directory.
     mutating func removeAll() {
         for xid in Array(held.keys) { discard(xid: xid, subxid: xid) }
-        rmdir(directory)
     }
 
     /// Reads held messages back; closes and removes the file when done.

@@ -54,7 +54,7 @@ struct TailConsumer<Output: ChangeOutput> {
         self.schemas = schemas ?? SchemaRegistry()
         self.privacy = privacy
         self.allowedTables = allowedTables
-        spill = try StreamedTransactionSpill()
+        spill = StreamedTransactionSpill()
         self.decoder = decoder
         self.envelopes = envelopes
         self.catalog = catalog

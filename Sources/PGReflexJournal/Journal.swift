@@ -167,10 +167,16 @@ public final class Journal {
         guard let retainedFrom, position < retainedFrom else { return }
         // The oldest kept segment may begin inside a transaction: the first whole one is the
         // first commit LSN a replay can start from.
+        struct Found: Error { let lsn: LSN }
         var firstWhole: LSN?
         if retainedFrom.ordinal > 0 {
-            try read(from: retainedFrom) { record in
-                if firstWhole == nil, record.position.ordinal == 0 { firstWhole = record.position.commitLSN }
+            // Stops at the first whole transaction instead of reading the rest of the journal.
+            do {
+                try read(from: retainedFrom) { record in
+                    if record.position.ordinal == 0 { throw Found(lsn: record.position.commitLSN) }
+                }
+            } catch let found as Found {
+                firstWhole = found.lsn
             }
         }
         let from = retainedFrom.ordinal == 0 ? retainedFrom.commitLSN : firstWhole

@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "PGReflexJournal", targets: ["PGReflexJournal"]),
         .library(name: "PGReflexPrivacy", targets: ["PGReflexPrivacy"]),
         .library(name: "PGReflexSchema", targets: ["PGReflexSchema"]),
+        .library(name: "PGReflexDelivery", targets: ["PGReflexDelivery"]),
+        .library(name: "PGReflexThreads", targets: ["PGReflexThreads"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
     dependencies: [
@@ -39,11 +41,17 @@ let package = Package(
             name: "PGReflexWire",
             swiftSettings: strictSettings
         ),
+        // Executors on dedicated OS threads, for work that blocks (libpq, sinks).
+        .target(
+            name: "PGReflexThreads",
+            swiftSettings: strictSettings
+        ),
         // The one module that talks to libpq: connections, slots, publications, the stream.
         .target(
             name: "PGReflexTransport",
             dependencies: [
                 "CLibPQ",
+                "PGReflexThreads",
                 "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -69,6 +77,7 @@ let package = Package(
         .target(
             name: "PGReflexCore",
             dependencies: [
+                "PGReflexDelivery",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
@@ -80,10 +89,24 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Delivery: named consumers following the journal, each with its own cursor; sinks; replay.
+        .target(
+            name: "PGReflexDelivery",
+            dependencies: [
+                "PGReflexJournal",
+                "PGReflexSchema",
+                "PGReflexThreads",
+                "PGReflexWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "pgreflex",
             dependencies: [
                 "PGReflexCore",
+                "PGReflexDelivery",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
@@ -144,8 +167,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PGReflexDeliveryTests",
+            dependencies: [
+                "PGReflexDelivery", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PGReflexCoreTests",
-            dependencies: ["PGReflexCore", "PGReflexJournal", "PGReflexPrivacy", "PGReflexTransport", "PGReflexWire"],
+            dependencies: [
+                "PGReflexCore", "PGReflexDelivery", "PGReflexJournal", "PGReflexPrivacy", "PGReflexSchema", "PGReflexTestSupport",
+                "PGReflexTransport", "PGReflexWire",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -153,6 +187,7 @@ let package = Package(
             dependencies: [
                 "pgreflex",
                 "PGReflexCore",
+                "PGReflexDelivery",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
                 "PGReflexJournal",

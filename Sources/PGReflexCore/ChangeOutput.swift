@@ -18,6 +18,12 @@ protocol ChangeOutput {
     /// Writes or syncs what policy (or `final`) requires, and says which transaction end LSN
     /// is now safe to confirm.
     mutating func flush(final: Bool) throws -> FlushResult
+    /// Returns once the output can take more (a full journal waits for its consumers).
+    mutating func waitForRoom() async throws
+}
+
+extension ChangeOutput {
+    mutating func waitForRoom() async throws {}
 }
 
 enum FlushResult {

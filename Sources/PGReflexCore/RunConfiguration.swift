@@ -1,6 +1,8 @@
 import Foundation
+public import PGReflexDelivery
 public import PGReflexJournal
 public import PGReflexPrivacy
+public import PGReflexSchema
 import PGReflexTransport
 import Yams
 
@@ -23,8 +25,14 @@ import Yams
 ///   segment_bytes: 67108864
 ///   fsync: { max_records: 1000, max_delay_ms: 20 }
 ///   retention: { max_bytes: 10737418240, max_age_hours: 168 }
-/// sink:
+/// sink:                            # the consumer named "sink"
 ///   file: { path: ./events.jsonl }
+///   start: earliest                # with no cursor yet: earliest, latest, or an LSN
+///   on_journal_full: pause         # or drop_oldest: skip (count, log) what the size bound removes
+/// consumers:                       # more consumers, each with its own cursor and pace
+///   audit:
+///     file: { path: ./audit.jsonl }
+///     start: latest
 /// schemas:
 ///   directory: ./Schemas           # the reviewed registry (default: Schemas beside this file)
 ///   on_new_version: continue       # or hold: a new shape's events wait for `pgreflex schema accept`
@@ -40,20 +48,18 @@ public struct RunConfiguration: Sendable {
         public var retentionAge: Duration?
     }
 
-    /// `sink.file`: appends each envelope as a JSON line, fsynced in groups.
-    public struct FileSinkSettings: Sendable, Equatable {
-        public var path: String
-    }
-
     public var source: SourceOptions
     public var journal: JournalSettings
-    public var sink: FileSinkSettings
+    /// `sink:` (named `sink`), then `consumers:` in file order.
+    public var consumers: [ConsumerSettings]
     /// Column policies and approved columns; see RunConfiguration+Privacy.swift.
     public var privacy: PrivacyPolicy?
     /// The schema registry directory (`schemas.directory`, default `Schemas` beside this file).
     public var schemaRegistry: String
     /// `schemas.on_new_version`, per table.
     public var schemaVersionPolicy: SchemaVersionPolicy
+    /// The file this was read from, for error messages.
+    public var file: String
 
     /// `needsSource: false` (for commands that only read the journal): an unset `dsn_env` is
     /// not an error, and the source's DSN is left empty.
@@ -76,8 +82,8 @@ public struct RunConfiguration: Sendable {
             throw ConfigurationError(file: file, yaml: error, text: text)
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
-        guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "privacy", "schemas"])
+        guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "privacy", "schemas"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -146,12 +152,26 @@ public struct RunConfiguration: Sendable {
             if let n = retention["max_age_hours"] { retentionHours = try reader.positiveInt(n, "journal.retention.max_age_hours") }
         }
 
-        let sinkNode = try reader.required(top, "sink", in: root)
-        let sink = try reader.mapping(sinkNode, "sink", keys: ["file"])
-        guard let fileNode = sink["file"] else {
-            throw ConfigurationError(file: file, line: Self.line(sinkNode), message: "sink needs a kind; the one available is file: { path: … }")
+        var consumers: [ConsumerSettings] = []
+        if let node = top["sink"] { consumers.append(try reader.consumer(node, name: "sink", key: "sink")) }
+        if let node = top["consumers"] {
+            guard case .mapping(let entries) = node else {
+                throw ConfigurationError(file: file, line: Self.line(node), message: "consumers must map each consumer's name to { file: { path: … } }")
+            }
+            for (key, value) in entries {
+                let name = try reader.string(key, "consumers")
+                guard ConsumerSettings.isValidName(name) else {
+                    throw reader.fail(key, "consumers: '\(name)' is not a consumer name: use letters, digits, _ and - (it names the cursor file)")
+                }
+                guard !consumers.contains(where: { $0.name == name }) else {
+                    throw reader.fail(key, "consumers: '\(name)' is taken (sink: is the consumer named sink): pick another name")
+                }
+                consumers.append(try reader.consumer(value, name: name, key: "consumers.\(name)"))
+            }
         }
-        let fileSink = try reader.mapping(fileNode, "sink.file", keys: ["path"])
+        guard !consumers.isEmpty else {
+            throw ConfigurationError(file: file, line: 1, message: "missing section: sink (or consumers): say where events are delivered, e.g. sink: { file: { path: ./events.jsonl } }")
+        }
         let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
 
         return RunConfiguration(
@@ -161,10 +181,24 @@ public struct RunConfiguration: Sendable {
                 segmentBytes: try journal["segment_bytes"].map { try reader.positiveInt($0, "journal.segment_bytes") } ?? 64 << 20,
                 fsyncMaxRecords: fsyncRecords, fsyncMaxDelay: .milliseconds(fsyncDelayMS),
                 retentionBytes: retentionBytes, retentionAge: retentionHours.map { .seconds($0 * 3600) }),
-            sink: FileSinkSettings(path: reader.path(try reader.string(try reader.required(fileSink, "path", in: fileNode, section: "sink.file"), "sink.file.path"))),
+            consumers: consumers,
             privacy: try top["privacy"].map { try reader.privacy($0) },
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
-            schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy())
+            schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
+            file: file)
+    }
+
+    /// A configured consumer by name; without a name, `sink`, or the only consumer.
+    public func consumer(named name: String?) throws -> ConsumerSettings {
+        let names = consumers.map(\.name).joined(separator: ", ")
+        if let name {
+            guard let found = consumers.first(where: { $0.name == name }) else {
+                throw ConfigurationError(file: file, line: nil, message: "no consumer named \(name): the configured consumers are \(names)")
+            }
+            return found
+        }
+        if let sink = consumers.first(where: { $0.name == "sink" }) ?? (consumers.count == 1 ? consumers.first : nil) { return sink }
+        throw ConfigurationError(file: file, line: nil, message: "several consumers and none named sink: pass --consumer (one of \(names))")
     }
 
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
@@ -217,6 +251,32 @@ public struct RunConfiguration: Sendable {
         func bool(_ node: Node, _ name: String) throws -> Bool {
             guard let value = node.bool else { throw fail(node, "\(name) must be true or false") }
             return value
+        }
+
+        /// A consumer's section: `file: { path: … }`, `start`, `on_journal_full`.
+        func consumer(_ node: Node, name: String, key: String) throws -> ConsumerSettings {
+            let section = try mapping(node, key, keys: ["file", "start", "on_journal_full"])
+            guard let fileNode = section["file"] else {
+                throw fail(node, "\(key) needs a kind; the one available is file: { path: … }")
+            }
+            let fileSink = try mapping(fileNode, "\(key).file", keys: ["path"])
+            let path = self.path(try string(try required(fileSink, "path", in: fileNode, section: "\(key).file"), "\(key).file.path"))
+            var start: StartPosition?
+            if let node = section["start"] {
+                let text = try string(node, "\(key).start")
+                guard let parsed = StartPosition(parsing: text) else {
+                    throw fail(node, "\(key).start must be earliest, latest, or an LSN such as 0/16B3748 (where a consumer without a cursor begins)")
+                }
+                start = parsed
+            }
+            var onFull = ConsumerSettings.OnJournalFull.pause
+            if let node = section["on_journal_full"] {
+                guard let parsed = ConsumerSettings.OnJournalFull(rawValue: try string(node, "\(key).on_journal_full")) else {
+                    throw fail(node, "\(key).on_journal_full must be pause (capture waits for this consumer; nothing is lost) or drop_oldest (it skips what the size bound removes)")
+                }
+                onFull = parsed
+            }
+            return ConsumerSettings(name: name, path: path, start: start, onJournalFull: onFull, pathSetting: "\(key).file.path")
         }
 
         func schemaVersionPolicy(_ schemas: [String: Node]) throws -> SchemaVersionPolicy {

@@ -1,36 +1,47 @@
 import Foundation
 public import Logging
-import PGReflexJournal
+public import PGReflexDelivery
+public import PGReflexJournal
 import PGReflexTransport
 public import PGReflexWire
 
-/// `pgreflex run`: the slot's changes into the durable journal, and from the journal to the
-/// sink, with a checkpoint of what the sink holds. See docs/delivery.md for the guarantees.
+/// `pgreflex run`, the capture half: the slot's changes into the durable journal. The journal
+/// is the boundary: the consumers (``DeliveryService``) follow it, each with its own cursor,
+/// and learn through the ``JournalChannel`` how far it is durable. See docs/delivery.md.
 public final class RunPipeline: Sendable {
     let configuration: RunConfiguration
     let tail: TailPipeline
     let logger: Logger
-
-    /// Where the sink starts when it has no checkpoint.
-    let ifNoCheckpoint: StartPosition
+    public let channel: JournalChannel
+    /// Every configured consumer, opened: cursors loaded (or started), sinks open, floors registered.
+    public let consumers: [JournalConsumer]
 
     public init(configuration: RunConfiguration, startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil,
-                ifNoCheckpoint: StartPosition = .earliest, logger: Logger) {
+                ifNoCheckpoint: StartPosition = .earliest, logger: Logger) throws {
         self.configuration = configuration
-        self.ifNoCheckpoint = ifNoCheckpoint
         self.logger = logger
         tail = TailPipeline(options: .init(
             source: configuration.source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: configuration.privacy,
             schemaRegistry: configuration.schemaRegistry, schemaVersionPolicy: configuration.schemaVersionPolicy, command: "run"), logger: logger)
+        let channel = JournalChannel(mark: .init())
+        self.channel = channel
+        consumers = try configuration.consumers.map { settings in
+            try JournalConsumer(settings: settings, journalDirectory: configuration.journal.directory, channel: channel,
+                                schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
+                                defaultStart: ifNoCheckpoint, logger: logger)
+        }
     }
 
+    /// Asks capture to stop after the batch in hand (graceful shutdown), even while it waits for room.
     public func requestStop() {
         tail.requestStop()
+        channel.progressed.notify()
     }
 
-    public var checkpointPath: String { configuration.journal.directory + "/checkpoint.json" }
-
+    /// Captures until a stop, the end LSN or idleness; then tells the consumers that nothing
+    /// more is coming (they deliver what is durable, then end).
     public func run() async throws -> TailPipeline.Summary {
+        defer { channel.finish() }
         if !FileManager.default.fileExists(atPath: configuration.schemaRegistry) {
             logger.info("the schema registry does not exist yet: pgreflex creates it and records each table's first version there. Commit it",
                         metadata: ["schema.registry": "\(configuration.schemaRegistry)"])
@@ -44,10 +55,15 @@ public final class RunPipeline: Sendable {
                         metadata: ["journal.retention.max_bytes": "\(bound)", "journal.directory": "\(options.directory)"])
         }
         let journal = try Journal(options: options, logger: logger)
-        let sink = try FileSink(path: configuration.sink.path)
+        channel.publish(journal.durableMark)
         var backoff = ReconnectBackoff()
         while true {
-            let output = try openSession(journal: journal, sink: sink)
+            let settings = configuration.journal
+            let tail = self.tail
+            let output = try JournalingOutput(
+                journal: journal, channel: channel,
+                policy: GroupCommit(maxRecords: settings.fsyncMaxRecords, maxDelay: settings.fsyncMaxDelay),
+                stopRequested: { tail.isStopRequested }, logger: logger)
             let started = ContinuousClock.now
             do {
                 return try await tail.run(output: output, idleTick: .milliseconds(100))
@@ -75,17 +91,5 @@ public final class RunPipeline: Sendable {
         }
         let free = Int(info.f_bavail) * Int(info.f_frsize)
         return max(min(fixed, free / 4), 64 << 20)
-    }
-
-    /// The output for a new session, with the sink brought up to the journal.
-    private func openSession(journal: Journal, sink: FileSink) throws -> JournalOutput {
-        let settings = configuration.journal
-        var output = JournalOutput(
-            journal: journal, sink: sink, checkpointPath: checkpointPath,
-            policy: GroupCommit(maxRecords: settings.fsyncMaxRecords, maxDelay: settings.fsyncMaxDelay),
-            schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
-            ifNoCheckpoint: ifNoCheckpoint, logger: logger)
-        try output.resume()
-        return output
     }
 }

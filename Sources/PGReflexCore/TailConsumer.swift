@@ -66,6 +66,7 @@ struct TailConsumer<Output: ChangeOutput> {
 
     /// Handles one batch; returns a reason when tail should stop.
     mutating func consume(_ batch: ReplicationBatch) async throws -> TailPipeline.StopReason? {
+        try await output.waitForRoom()
         processing = .now()
         var reason: TailPipeline.StopReason?
         frames: for frame in batch.frames {

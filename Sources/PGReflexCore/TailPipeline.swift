@@ -1,7 +1,7 @@
 public import PGReflexJournal
 public import Logging
 public import PGReflexPrivacy
-import PGReflexSchema
+public import PGReflexSchema
 public import PGReflexTransport
 public import PGReflexWire
 import Synchronization

@@ -1,7 +1,8 @@
 import Foundation
 public import PGReflexWire
 
-/// The consumer's confirmed position, kept in one small JSON file. It is replaced atomically:
+/// A consumer's cursor: how far it has handled the journal, kept in one small JSON file
+/// (`journal/consumers/<name>.json`). It is replaced atomically:
 /// written to a temp file, fsynced, renamed over the old one, and the directory fsynced, so a
 /// crash leaves either the old checkpoint or the new one, never a mix.
 public struct Checkpoint: Equatable, Sendable {
@@ -23,11 +24,15 @@ public struct Checkpoint: Equatable, Sendable {
     public var transactionEnd: LSN?
     /// Held tables, by `schema.table`.
     public var held: [String: Hold]
+    /// Records this consumer never received because the size bound removed them first
+    /// (`on_journal_full: drop_oldest`), in all.
+    public var dropped: Int
 
-    public init(position: EventPosition, transactionEnd: LSN?, held: [String: Hold] = [:]) {
+    public init(position: EventPosition, transactionEnd: LSN?, held: [String: Hold] = [:], dropped: Int = 0) {
         self.position = position
         self.transactionEnd = transactionEnd
         self.held = held
+        self.dropped = dropped
     }
 
     public static func load(_ path: String) throws -> Checkpoint? {
@@ -42,8 +47,8 @@ public struct Checkpoint: Equatable, Sendable {
     }
 
     /// What moving a damaged checkpoint away does, as docs/delivery.md says.
-    static let movingItAway = "Move it away and start again: the sink then receives every event the journal still holds "
-        + "(`pgreflex journal inspect` counts them), or, with `run --if-no-checkpoint latest`, only what is journaled from then on"
+    static let movingItAway = "Move it away and start again: the consumer then starts where its `start` says (earliest: every "
+        + "event the journal still holds, which `pgreflex journal inspect` counts; latest: only what is journaled from then on)"
 
     public func save(_ path: String) throws {
         let encoder = JSONEncoder()
@@ -56,7 +61,7 @@ public struct Checkpoint: Equatable, Sendable {
 /// the position flat at the top, each hold as a position and the version it waits for.
 extension Checkpoint: Codable {
     private enum CodingKeys: String, CodingKey {
-        case version, held
+        case version, held, dropped
         case transactionEnd = "transaction_end"
     }
 
@@ -73,6 +78,7 @@ extension Checkpoint: Codable {
             return lsn
         }
         held = try container.decodeIfPresent([String: Hold].self, forKey: .held) ?? [:]
+        dropped = try container.decodeIfPresent(Int.self, forKey: .dropped) ?? 0
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -81,6 +87,7 @@ extension Checkpoint: Codable {
         try position.encode(to: encoder)
         try container.encodeIfPresent(transactionEnd?.description, forKey: .transactionEnd)
         if !held.isEmpty { try container.encode(held, forKey: .held) }
+        if dropped > 0 { try container.encode(dropped, forKey: .dropped) }
     }
 }
 

@@ -40,6 +40,20 @@ public final class Journal {
         }
     }
 
+    /// What retention may remove: never a record after `keep`; past a `dropping` consumer's
+    /// position only for the size bound (age retention applies to what every consumer passed).
+    public struct RetentionFloor: Sendable, Equatable {
+        /// The slowest consumer that pauses capture (and its held events); nil: nothing may go.
+        public var keep: EventPosition?
+        /// Consumers with `on_journal_full: drop_oldest`, by name: how far each has handled.
+        public var dropping: [String: EventPosition?]
+
+        public init(keep: EventPosition?, dropping: [String: EventPosition?] = [:]) {
+            self.keep = keep
+            self.dropping = dropping
+        }
+    }
+
     /// A segment as `journal inspect` shows it.
     public struct SegmentInfo: Sendable, Equatable {
         public var name: String
@@ -63,8 +77,12 @@ public final class Journal {
     private var appendedTransactionEnd: LSN?
     /// Everything before this position was removed by retention (nil: nothing ever was).
     public private(set) var retainedFrom: EventPosition?
-    /// The owner's checkpoint: retention never removes a record after it.
-    public var deliveredThrough: EventPosition?
+    /// What the consumers still need; see ``RetentionFloor``.
+    public var retentionFloor = RetentionFloor(keep: nil)
+    /// Bytes in every segment file, the one being written included.
+    public private(set) var totalBytes = 0
+    /// Bytes in the segments before the one being written.
+    private var closedBytes = 0
     private var lockFD: Int32 = -1
     private var lastRetentionCheck: ContinuousClock.Instant?
 
@@ -82,6 +100,7 @@ public final class Journal {
         }
         retainedFrom = try Self.loadRetainedFrom(options.directory)
         let names = try Self.segmentNames(options.directory)
+        for name in names.dropLast() { closedBytes += try Self.size(of: options.directory + "/" + name) }
         // The newest segment with a record holds the last position (a crash can leave the newest empty).
         for (i, name) in names.enumerated().reversed() {
             let path = options.directory + "/" + name
@@ -116,6 +135,36 @@ public final class Journal {
         }
         durable = lastAppended
         durableTransactionEnd = appendedTransactionEnd
+        if let writer {
+            durableSegment = writer.name
+            durableOffset = writer.size
+        } else if let last = names.last {
+            // The last segment was not continued (read only, or an older format): it is whole.
+            if options.readOnly {
+                durableSegment = last
+                durableOffset = try Self.size(of: options.directory + "/" + last)
+            } else {
+                closedBytes += try Self.size(of: options.directory + "/" + last)
+            }
+        }
+        totalBytes = closedBytes + (writer?.size ?? 0)
+    }
+
+    /// The segment being written and its durable length, for ``durableMark``.
+    private var durableSegment: String?
+    private var durableOffset = 0
+
+    /// How far the journal is durable, for readers that follow it (``JournalReader``).
+    public var durableMark: JournalChannel.DurableMark {
+        JournalChannel.DurableMark(position: durable, segment: durableSegment, offset: durableOffset)
+    }
+
+    static func size(of path: String) throws -> Int {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw JournalError(code: .io, segment: path, message: "cannot stat (\(String(cString: strerror(errno))))")
+        }
+        return Int(info.st_size)
     }
 
     deinit {
@@ -145,11 +194,15 @@ public final class Journal {
         precondition(!options.readOnly, "append on a read-only journal")
         if writer == nil || writer!.size >= options.segmentBytes {
             let rolled = writer != nil
-            try writer?.sync()
+            if let writer {
+                try sync()
+                closedBytes += writer.size
+            }
             writer = try JournalSegmentWriter(path: options.directory + "/" + Self.segmentName(for: record.position))
             if rolled { try enforceRetention(force: true) }
         }
         writer!.append(record)
+        totalBytes = closedBytes + writer!.size
         lastAppended = record.position
         if let end = record.transactionEnd { appendedTransactionEnd = end }
         if writer!.buffered >= 1 << 20 { try writer!.flush() }
@@ -157,9 +210,19 @@ public final class Journal {
 
     /// Makes everything appended durable.
     public func sync() throws {
-        try writer?.sync()
+        guard let writer else { return }
+        try writer.sync()
         durable = lastAppended
         durableTransactionEnd = appendedTransactionEnd
+        durableSegment = writer.name
+        durableOffset = writer.size
+    }
+
+    /// Over the size bound with records a consumer that pauses capture has not handled: capture
+    /// must stop reading the slot until the consumer catches up (retention can then free room).
+    public var isFull: Bool {
+        guard let maxBytes = options.retention.maxBytes, totalBytes > maxBytes, let durable else { return false }
+        return retentionFloor.keep.map { $0 < durable } ?? true
     }
 
     /// Throws when records at `position` may have been removed by retention.
@@ -209,17 +272,25 @@ public final class Journal {
         let maxAge = retention.maxAge.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
         var total = sizes.reduce(0) { $0 + $1.bytes }
         var removable = 0
-        // Never the segment being written, and never one holding an undelivered record: the next
-        // segment's first position must be at or before the checkpoint.
-        while removable + 1 < names.count, let delivered = deliveredThrough,
-              let next = Self.position(ofSegment: names[removable + 1]), next <= delivered {
+        var dropped: [DroppedSegment] = []
+        // Never the segment being written, and never one holding a record a consumer still needs:
+        // the next segment's first position must be at or before the floor.
+        while removable + 1 < names.count, let keep = retentionFloor.keep,
+              let next = Self.position(ofSegment: names[removable + 1]), next <= keep {
+            // Whether a drop_oldest consumer has not read all of this segment yet.
+            let passedByAll = retentionFloor.dropping.values.allSatisfy { $0.map { next <= $0 } ?? false }
             let tooBig = retention.maxBytes.map { total > $0 } ?? false
-            let tooOld = maxAge.map { now - sizes[removable].modified > $0 } ?? false
+            let tooOld = passedByAll && (maxAge.map { now - sizes[removable].modified > $0 } ?? false)
             guard tooBig || tooOld else { break }
+            if !passedByAll {
+                dropped.append(try DroppedSegment(counting: options.directory + "/" + names[removable]))
+            }
             total -= sizes[removable].bytes
             removable += 1
         }
         guard removable > 0, let floor = Self.position(ofSegment: names[removable]) else { return [] }
+        // Said before the segments go: a consumer that finds them gone learns what it missed.
+        if !dropped.isEmpty { try DroppedSegment.record(dropped, directory: options.directory) }
         // The floor first: a crash between the two leaves segments that are still readable but
         // refused, never a silent gap.
         try AtomicFile.write("{\"version\":1,\"commit_lsn\":\"\(floor.commitLSN)\",\"ordinal\":\(floor.ordinal)}\n",
@@ -227,10 +298,17 @@ public final class Journal {
         retainedFrom = floor
         let removed = Array(names[..<removable])
         for name in removed { unlink(options.directory + "/" + name) }
+        closedBytes -= sizes[..<removable].reduce(0) { $0 + $1.bytes }
+        totalBytes = closedBytes + (writer?.size ?? 0)
         logger.info("journal retention removed segments", metadata: [
             "journal.segments_removed": "\(removed.count)", "journal.retained_from": "\(floor)", "journal.bytes": "\(total)",
         ])
         return removed
+    }
+
+    /// Where the journal in `directory` begins since retention last removed segments (nil: never).
+    public static func retainedFrom(directory: String) throws -> EventPosition? {
+        try loadRetainedFrom(directory)
     }
 
     static func loadRetainedFrom(_ directory: String) throws -> EventPosition? {

@@ -44,24 +44,9 @@ public enum JournalSegment {
     /// in `Scan.corruption`, with the records read up to it, instead of being thrown.
     public static func scan(_ path: String, tolerant: Bool = false,
                             visit: (JournalRecord, _ offset: Int) throws -> Void = { _, _ in }) throws -> Scan {
-        var reader = try ChunkedFile(path: path)
+        let reader = try ChunkedFile(path: path)
         let fileSize = reader.size
-        if fileSize < header.count {
-            // A crash while creating the segment: an empty (or partial) header is a torn tail.
-            let bytes = try reader.bytes(at: 0, count: fileSize)
-            if header.starts(with: bytes) { return Scan(records: 0, validEnd: 0, fileSize: fileSize) }
-            throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
-                               message: "not a pgreflex journal segment (bad header); move it out of the journal directory")
-        }
-        guard let format = Self.format(ofHeader: try reader.bytes(at: 0, count: header.count)) else {
-            throw JournalError(code: .badSegmentHeader, segment: path, offset: 0,
-                               message: "not a pgreflex journal segment; move it out of the journal directory")
-        }
-        guard readableFormats.contains(format) else {
-            throw JournalError(code: .unknownFormat, segment: path, offset: 0,
-                               message: "journal format \(format) was written by a newer pgreflex (this one reads formats "
-                                   + "\(readableFormats.lowerBound) to \(readableFormats.upperBound)): run that version, or move the journal away")
-        }
+        guard let format = try readHeader(reader) else { return Scan(records: 0, validEnd: 0, fileSize: fileSize) }
         var offset = header.count
         var records = 0
         while let (length, crc) = try reader.recordHeader(at: offset) {
@@ -76,7 +61,7 @@ public enum JournalSegment {
                         + "journal, and are re-read from the slot if it still has them)")
                 guard tolerant else { throw error }
                 return Scan(records: records, validEnd: offset, fileSize: fileSize, corruption: error,
-                            recordsAfterCorruption: try verifiableRecords(&reader, after: offset + JournalRecord.headerSize + length),
+                            recordsAfterCorruption: try verifiableRecords(reader, after: offset + JournalRecord.headerSize + length),
                             format: format)
             }
             try visit(record, offset)
@@ -86,8 +71,39 @@ public enum JournalSegment {
         return Scan(records: records, validEnd: offset, fileSize: fileSize, format: format)
     }
 
+    /// The segment's format, checked readable; nil when the header is not whole yet (a crash
+    /// while creating the segment, or a reader racing the writer).
+    static func readHeader(_ reader: ChunkedFile) throws -> UInt8? {
+        if reader.size < header.count {
+            let bytes = try reader.bytes(at: 0, count: reader.size)
+            if header.starts(with: bytes) { return nil }
+            throw JournalError(code: .badSegmentHeader, segment: reader.path, offset: 0,
+                               message: "not a pgreflex journal segment (bad header); move it out of the journal directory")
+        }
+        guard let format = Self.format(ofHeader: try reader.bytes(at: 0, count: header.count)) else {
+            throw JournalError(code: .badSegmentHeader, segment: reader.path, offset: 0,
+                               message: "not a pgreflex journal segment; move it out of the journal directory")
+        }
+        guard readableFormats.contains(format) else {
+            throw JournalError(code: .unknownFormat, segment: reader.path, offset: 0,
+                               message: "journal format \(format) was written by a newer pgreflex (this one reads formats "
+                                   + "\(readableFormats.lowerBound) to \(readableFormats.upperBound)): run that version, or move the journal away")
+        }
+        return format
+    }
+
+    /// The record at `offset` (whose header `recordHeader` found), verified; throws on corruption.
+    static func record(_ reader: ChunkedFile, at offset: Int, length: Int, crc: UInt32) throws -> JournalRecord {
+        let payload = try reader.bytes(at: offset + JournalRecord.headerSize, count: length)
+        guard CRC32C.checksum(payload) == crc, let record = JournalRecord.decode(payload: payload) else {
+            throw JournalError(code: .corruptRecord, segment: reader.path, offset: offset,
+                               message: "a durable record fails its CRC32C checksum: run `pgreflex journal inspect`, then `journal repair`")
+        }
+        return record
+    }
+
     /// Records from `offset` on that verify, following the length fields until one does not.
-    private static func verifiableRecords(_ reader: inout ChunkedFile, after offset: Int) throws -> Int {
+    private static func verifiableRecords(_ reader: ChunkedFile, after offset: Int) throws -> Int {
         var offset = offset
         var count = 0
         while let (length, crc) = try reader.recordHeader(at: offset) {
@@ -99,12 +115,13 @@ public enum JournalSegment {
     }
 
     /// A segment read forward in bounded chunks: memory stays at about one chunk (or one record,
-    /// when a record is larger), never the whole segment.
-    struct ChunkedFile: ~Copyable {
+    /// when a record is larger), never the whole segment. A tailing reader calls `refreshSize`
+    /// as the writer appends.
+    final class ChunkedFile {
         static let chunkSize = 1 << 20
         let path: String
         private let fd: Int32
-        let size: Int
+        private(set) var size: Int
         private var buffer: [UInt8] = []
         /// The file offset of `buffer[0]`.
         private var bufferStart = 0
@@ -126,18 +143,29 @@ public enum JournalSegment {
             close(fd)
         }
 
+        /// Learns how far the file has grown since it was opened.
+        func refreshSize() throws {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else {
+                throw JournalError(code: .io, segment: path, message: "cannot stat (\(String(cString: strerror(errno))))")
+            }
+            size = Int(info.st_size)
+        }
+
         /// A record's length and checksum at `offset`, or nil when no whole record fits in the
         /// file from there (the end, or a torn tail).
-        mutating func recordHeader(at offset: Int) throws -> (length: Int, crc: UInt32)? {
-            guard size - offset >= JournalRecord.headerSize else { return nil }
+        /// `end`: read no further than this offset (what is known durable), when set.
+        func recordHeader(at offset: Int, end: Int? = nil) throws -> (length: Int, crc: UInt32)? {
+            let end = min(size, end ?? size)
+            guard end - offset >= JournalRecord.headerSize else { return nil }
             let header = try bytes(at: offset, count: JournalRecord.headerSize)
             let length = Int(JournalRecord.load(UInt32.self, header, header.startIndex))
-            guard size - offset - JournalRecord.headerSize >= length else { return nil }
+            guard end - offset - JournalRecord.headerSize >= length else { return nil }
             return (length, JournalRecord.load(UInt32.self, header, header.startIndex + 4))
         }
 
         /// `count` bytes from `offset`, which must lie within the file. Reads forward only.
-        mutating func bytes(at offset: Int, count: Int) throws -> ArraySlice<UInt8> {
+        func bytes(at offset: Int, count: Int) throws -> ArraySlice<UInt8> {
             if offset < bufferStart || offset + count > bufferStart + buffer.count {
                 // Keep the unread tail, then fill at least one chunk past what is asked.
                 if offset >= bufferStart && offset <= bufferStart + buffer.count {
@@ -219,6 +247,12 @@ public final class JournalSegmentWriter {
     }
 
     public var buffered: Int { buffer.count }
+
+    /// The segment's file name, without its directory.
+    public var name: String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
 
     public func flush() throws {
         do {

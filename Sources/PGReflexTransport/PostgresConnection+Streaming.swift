@@ -1,5 +1,6 @@
 import CLibPQ
 import Logging
+import PGReflexThreads
 public import PGReflexWire
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import CLibPQ
 public import Logging
+import PGReflexThreads
 public import PGReflexWire
 
 /// A libpq connection, confined to a thread of its own (its actor executor).
@@ -14,7 +15,7 @@ public actor PostgresConnection {
         case sql
     }
 
-    private let thread: ConnectionThread
+    private let thread: DedicatedThread
     private var pg: PGConnection?
     public nonisolated let mode: Mode
     public nonisolated let logger: Logger
@@ -26,7 +27,7 @@ public actor PostgresConnection {
     private init(mode: Mode, logger: Logger) {
         self.mode = mode
         self.logger = logger
-        self.thread = ConnectionThread()
+        self.thread = DedicatedThread()
     }
 
     deinit {

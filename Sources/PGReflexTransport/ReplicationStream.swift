@@ -1,4 +1,5 @@
 public import PGReflexWire
+import PGReflexThreads
 import Synchronization
 
 #if canImport(Glibc)

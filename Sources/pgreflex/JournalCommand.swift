@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PGReflexJournal
+import PGReflexWire
 
 struct JournalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,7 +12,7 @@ struct JournalCommand: AsyncParsableCommand {
 
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List segments with their position ranges and record counts, verifying every CRC. Exits 1 on a problem.",
+            abstract: "List segments (position ranges, record counts, every CRC verified) and each consumer's position and lag. Exits 1 on a problem.",
             discussion: discussion(example: "pgreflex journal inspect --directory ./journal", doc: "docs/delivery.md"))
         @Option(help: "The journal directory.") var directory: String
         @OptionGroup var global: GlobalOptions
@@ -19,13 +21,16 @@ struct JournalCommand: AsyncParsableCommand {
             global.bootstrapLogging()
             let segments: [Journal.SegmentInfo]
             let gaps: [JournalGap]
+            let consumers: [ConsumerLag]
             do {
                 segments = try Journal.inspect(directory: directory)
                 gaps = try Journal.gaps(directory: directory)
-                if segments.isEmpty && !FileManager.default.fileExists(atPath: directory + "/checkpoint.json") {
-                    throw JournalError(code: .notFound, segment: directory, message: "holds no journal segment and no checkpoint: "
+                if segments.isEmpty && !FileManager.default.fileExists(atPath: directory + "/consumers")
+                    && !FileManager.default.fileExists(atPath: directory + "/checkpoint.json") {
+                    throw JournalError(code: .notFound, segment: directory, message: "holds no journal segment and no consumer cursor: "
                         + "pass the run configuration's journal.directory")
                 }
+                consumers = try Self.consumers(directory: directory)
             } catch {
                 throw fail(error)
             }
@@ -42,7 +47,52 @@ struct JournalCommand: AsyncParsableCommand {
             let total = segments.reduce(0) { $0 + $1.records }
             print("\(segments.count) segments, \(total) records, \(segments.filter { $0.problem != nil }.count) with problems"
                 + (gaps.isEmpty ? "" : ", \(gaps.count) gaps from repairs"))
+            if !consumers.isEmpty {
+                print("consumer\tposition\tbehind_records\tbehind_wal_bytes\theld_tables\tdropped")
+                for c in consumers {
+                    print([c.name, c.position?.description ?? "-", "\(c.behindRecords)", "\(c.behindBytes)",
+                           c.held.isEmpty ? "-" : c.held.joined(separator: ","), "\(c.dropped)"].joined(separator: "\t"))
+                }
+            }
             if segments.contains(where: { $0.problem != nil }) { throw ExitCode(1) }
+        }
+
+        /// A consumer's cursor and how far it is behind the journal's end.
+        struct ConsumerLag {
+            var name: String
+            var position: EventPosition?
+            var behindRecords: Int
+            /// WAL bytes between its position's commit LSN and the journal's last.
+            var behindBytes: UInt64
+            var held: [String]
+            var dropped: Int
+        }
+
+        /// Every cursor in `consumers/` (and a checkpoint.json from before named consumers).
+        static func consumers(directory: String) throws -> [ConsumerLag] {
+            var cursors: [(String, String)] = []
+            let legacy = directory + "/checkpoint.json"
+            if FileManager.default.fileExists(atPath: legacy) { cursors.append(("sink", legacy)) }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/consumers")) ?? []
+            for file in names.sorted() where file.hasSuffix(".json") {
+                cursors.append((String(file.dropLast(5)), directory + "/consumers/" + file))
+            }
+            guard !cursors.isEmpty else { return [] }
+            let journal = try Journal(options: .init(directory: directory, readOnly: true), logger: Logger(label: "pgreflex.journal"))
+            let end = journal.lastAppended
+            return try cursors.map { name, path in
+                guard let cursor = try Checkpoint.load(path) else {
+                    throw JournalError(code: .checkpointCorrupt, segment: path, message: "cannot read the consumer's cursor")
+                }
+                // A consumer with holds still needs the held events: it is behind from the first of them.
+                let from = ([cursor.position] + cursor.held.values.map(\.position)).min()!
+                var behind = 0
+                let reader = JournalReader(directory: directory, after: from)
+                while try reader.read(upTo: journal.durableMark, { _ in behind += 1 }) > 0 {}
+                let wal = end.map { $0.commitLSN.rawValue > from.commitLSN.rawValue ? $0.commitLSN.rawValue - from.commitLSN.rawValue : 0 } ?? 0
+                return ConsumerLag(name: name, position: cursor.position, behindRecords: behind, behindBytes: wal,
+                                   held: cursor.held.keys.sorted(), dropped: cursor.dropped)
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import PGReflexCore
+import PGReflexDelivery
 import PGReflexWire
 
 struct ReplayCommand: AsyncParsableCommand {
@@ -23,8 +24,11 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "The last commit LSN (X/Y) to re-deliver (default: the end of the journal).")
     var toLSN: LSN?
 
-    @Option(help: "Deliver to this file (appended), or - for stdout, instead of the configured sink.")
+    @Option(help: "Deliver to this file (appended), or - for stdout, instead of a consumer's sink.")
     var output: String?
+
+    @Option(help: "Deliver to this configured consumer's sink (default: sink, or the only consumer). Its cursor does not move.")
+    var consumer: String?
 
     @Flag(help: "Only count what would be re-delivered, per table.")
     var dryRun = false
@@ -42,11 +46,12 @@ struct ReplayCommand: AsyncParsableCommand {
             // Replay reads the journal only: the source's DSN need not be set.
             let configuration = try RunConfiguration.load(config, needsSource: false)
             let destination: JournalReplay.Destination = switch output {
-            case nil: .configuredSink
+            case nil: .consumer(try configuration.consumer(named: consumer))
             case "-": .standardOutput
             case let path?: .file(path)
             }
-            let summary = try JournalReplay(configuration: configuration, logger: logger)
+            let summary = try JournalReplay(journalDirectory: configuration.journal.directory, schemaRegistry: configuration.schemaRegistry,
+                                            schemaVersionPolicy: configuration.schemaVersionPolicy, logger: logger)
                 .run(from: fromLSN, to: toLSN, destination: destination, dryRun: dryRun)
             var standardError = StandardError()
             let range = summary.first.map { "\($0) … \(summary.last!)" } ?? "nothing in that range"

@@ -1,8 +1,15 @@
 public import ArgumentParser
 import Logging
-public import PGReflexCore
+import PGReflexCore
+public import PGReflexDelivery
+import ServiceLifecycle
+import UnixSignals
 
-extension StartPosition: ExpressibleByArgument {}
+extension StartPosition: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(parsing: argument)
+    }
+}
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +18,7 @@ import Glibc
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Stream changes into the durable journal and deliver them to the configured sink.",
+        abstract: "Stream changes into the durable journal and deliver them to every configured consumer.",
         discussion: discussion(example: "PGREFLEX_DSN=\"host=/tmp dbname=app user=app\" pgreflex run --config run.yaml",
                                doc: "README.md (pgreflex run), docs/delivery.md"))
 
@@ -20,7 +27,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var range: StreamRangeOptions
 
-    @Option(help: "Where the sink starts when it has no checkpoint (a new sink, or its checkpoint.json deleted): earliest re-delivers every event the journal holds, latest starts at the journal's end.")
+    @Option(help: "Where a consumer without a cursor (a new one, or its cursor file deleted) starts, unless its start: says: earliest re-delivers every event the journal holds, latest starts at the journal's end, or an LSN.")
     var ifNoCheckpoint: StartPosition = .earliest
 
     @OptionGroup var global: GlobalOptions
@@ -29,14 +36,32 @@ struct RunCommand: AsyncParsableCommand {
         global.bootstrapLogging()
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "pgreflex.run")
-        let configuration: RunConfiguration
+        let pipeline: RunPipeline
         do {
-            configuration = try RunConfiguration.load(config)
+            let configuration = try RunConfiguration.load(config)
+            pipeline = try RunPipeline(configuration: configuration, startLSN: range.startLSN, endLSN: range.endLSN,
+                                       idleExit: range.idleDuration, ifNoCheckpoint: ifNoCheckpoint, logger: logger)
         } catch {
             throw fail(error)
         }
-        let pipeline = RunPipeline(configuration: configuration, startLSN: range.startLSN, endLSN: range.endLSN,
-                                   idleExit: range.idleDuration, ifNoCheckpoint: ifNoCheckpoint, logger: logger)
-        try await runUntilDone(PipelineService(run: pipeline), logger: logger)
+        // Capture is shut down first (services stop in reverse order), then delivery, which
+        // delivers what capture made durable; when capture ends by itself, delivery drains the
+        // journal and ends the group.
+        let capture = PipelineService(run: pipeline)
+        let delivery = DeliveryService(consumers: pipeline.consumers)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: delivery, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: capture, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw fail(error)
+        }
+        if case .failure(let error) = capture.result { throw fail(error) }
     }
 }

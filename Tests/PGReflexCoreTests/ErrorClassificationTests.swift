@@ -1,4 +1,6 @@
 import PGReflexCore
+import PGReflexDelivery
+import PGReflexSchema
 import PGReflexJournal
 import PGReflexTransport
 import PGReflexWire

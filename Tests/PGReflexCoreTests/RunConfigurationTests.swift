@@ -1,4 +1,6 @@
 import PGReflexCore
+import PGReflexDelivery
+import PGReflexSchema
 import PGReflexJournal
 import PGReflexTransport
 import Testing
@@ -29,7 +31,7 @@ import Testing
         #expect(config.journal.fsyncMaxRecords == 500 && config.journal.fsyncMaxDelay == .milliseconds(10))
         #expect(config.journal.retentionBytes == 1_000_000 && config.journal.retentionAge == .seconds(86_400))
         #expect(config.journal.segmentBytes == 64 << 20)
-        #expect(config.sink.path == "/var/out/events.jsonl")
+        #expect(config.consumers.first?.path == "/var/out/events.jsonl")
         // Slot upkeep defaults: a heartbeat after 10 s idle, checks every minute, a warning past 1 GiB.
         #expect(config.source.monitor.heartbeatInterval == .seconds(10))
         #expect(config.source.monitor.checkInterval == .seconds(60))

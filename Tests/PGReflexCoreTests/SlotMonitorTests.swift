@@ -1,17 +1,11 @@
 import PGReflexCore
 import PGReflexTransport
+import PGReflexTestSupport
 import Testing
 
 @Suite struct SlotMonitorTests {
     /// A clock's instant that tests move by hand.
-    struct FakeInstant: InstantProtocol {
-        var offset: Duration
-        func advanced(by duration: Duration) -> FakeInstant { FakeInstant(offset: offset + duration) }
-        func duration(to other: FakeInstant) -> Duration { other.offset - offset }
-        static func < (a: FakeInstant, b: FakeInstant) -> Bool { a.offset < b.offset }
-    }
-
-    func at(_ seconds: Int) -> FakeInstant { FakeInstant(offset: .seconds(seconds)) }
+    func at(_ seconds: Int) -> TestInstant { .at(seconds) }
 
     @Test func heartbeatsOnlyAfterAnIdleIntervalAndThenEveryInterval() {
         var monitor = SlotMonitor(options: .init(heartbeatInterval: .seconds(10), checkInterval: .seconds(60)), now: at(0))

@@ -57,12 +57,12 @@ struct ReplayTests {
         let cluster = try PostgresCluster.required()
         let setup = try prepare(cluster, name: "ck", transactions: 5, journal: "{ directory: ./journal }")
         defer { try? FileManager.default.removeItem(atPath: setup.dir) }
-        let checkpoint = setup.dir + "/journal/checkpoint.json"
+        let checkpoint = setup.dir + "/journal/consumers/sink.json"
         let end = "\(try cluster.currentInsertLSN())"
         try FileManager.default.removeItem(atPath: checkpoint)
         let again = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", end])
         #expect(again.status == 0, "\(again.output)")
-        #expect(again.output.contains("no checkpoint: every event the journal holds is delivered to the sink again"), "\(again.output)")
+        #expect(again.output.contains("the consumer has no cursor: every event the journal holds is delivered to it"), "\(again.output)")
         #expect(again.output.contains("journal.events=50"), "\(again.output)")
         // No retention configured: a default bound, said at start.
         #expect(again.output.contains("journal.retention.max_bytes is not set"), "\(again.output)")

@@ -67,7 +67,7 @@ struct SchemaHoldTests {
         #expect(first.contains("holding the table's events"), "\(first)")
         #expect(first.contains("--registry \(registry) --table public.ho --version 2"), "\(first)")
         #expect(first.contains("recorded a new schema version as pending"), "\(first)")
-        let checkpoint = try #require(try Checkpoint.load(dir + "/journal/checkpoint.json"))
+        let checkpoint = try #require(try Checkpoint.load(dir + "/journal/consumers/sink.json"))
         #expect(checkpoint.held["public.ho"]?.version == 2)
         #expect(try SchemaRegistry(directory: registry).tables["public.ho"]?.pending == 2...2)
         // The slot moved on: the held events are in the journal only.
@@ -119,7 +119,7 @@ struct SchemaHoldTests {
         #expect(PostgresCluster.wait(run) == 0)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.contains("released the table's held events"), "\(text)")
-        #expect(try Checkpoint.load(dir + "/journal/checkpoint.json")?.held.isEmpty == true)
+        #expect(try Checkpoint.load(dir + "/journal/consumers/sink.json")?.held.isEmpty == true)
         #expect(try SchemaRegistry(directory: registry).tables["public.ho"]?.pending == nil)
         let typo = PostgresCluster.run([exe, "schema", "accept", "--registry", dir + "/Schemaz", "--table", "public.ho"])
         #expect(typo.status != 0 && typo.output.contains("holds no index.json"), "\(typo.output)")

@@ -56,7 +56,7 @@ import Testing
         #expect(try journal.enforceRetention(force: true).isEmpty)
         let before = try Journal.inspect(directory: dir)
 
-        journal.deliveredThrough = record(999).position
+        journal.retentionFloor = .init(keep: record(999).position)
         let removed = try journal.enforceRetention(force: true)
         #expect(!removed.isEmpty)
         let after = try Journal.inspect(directory: dir)
@@ -68,7 +68,7 @@ import Testing
         // Still over the limit: what is left is undelivered (or the first segment holding it).
         #expect(after.reduce(0) { $0 + $1.bytes } > 16_384)
 
-        journal.deliveredThrough = record(1999).position
+        journal.retentionFloor = .init(keep: record(1999).position)
         try journal.enforceRetention(force: true)
         #expect(try Journal.inspect(directory: dir).reduce(0) { $0 + $1.bytes } <= 16_384 + 4096 * 2)
 
@@ -91,7 +91,7 @@ import Testing
         let journal = try Journal(options: .init(directory: dir, segmentBytes: 4096, retention: .init(maxAge: .seconds(3600))), logger: logger)
         for i in 0..<400 { try journal.append(record(i)) }
         try journal.sync()
-        journal.deliveredThrough = record(399).position
+        journal.retentionFloor = .init(keep: record(399).position)
         let names = try Journal.inspect(directory: dir).map(\.name)
         let now = Date().timeIntervalSince1970
         #expect(try journal.enforceRetention(now: now).isEmpty)

@@ -1,4 +1,5 @@
 import PGReflexJournal
+import PGReflexSchema
 
 /// The tables whose events wait in the journal for an operator (`schemas.on_new_version: hold`).
 ///

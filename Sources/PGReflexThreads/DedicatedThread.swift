@@ -4,13 +4,14 @@ import Synchronization
 import Glibc
 #endif
 
-/// A serial executor backed by one dedicated OS thread.
+/// An executor backed by one dedicated OS thread, for work that blocks.
 ///
 /// A libpq connection is not thread-safe and most of its calls block (connect, exec, and
-/// the replication loop, which sleeps in `poll`). Running them on a thread of their own
-/// keeps them off Swift's cooperative pool, and pinning every call for one connection to
-/// that thread is what libpq needs.
-final class ConnectionThread: SerialExecutor, Sendable {
+/// the replication loop, which sleeps in `poll`): an actor on this executor keeps them off
+/// Swift's cooperative pool, and pins every call for one connection to one thread. A journal
+/// consumer runs its task here (as a task executor preference) because its sink writes may
+/// block for as long as the sink is slow, and must not starve capture of the pool's threads.
+public final class DedicatedThread: SerialExecutor, TaskExecutor, Sendable {
     private struct State: ~Copyable {
         var jobs: [UnownedJob] = []
         var stopping = false
@@ -20,24 +21,28 @@ final class ConnectionThread: SerialExecutor, Sendable {
     /// A pipe the thread sleeps on while it has no jobs.
     private let wake: WakePipe
 
-    init() {
+    public init() {
         wake = WakePipe(blocking: true)
         let thread = Thread(executor: self)
         thread.start()
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
         state.withLock { $0.jobs.append(unowned) }
         wake.signal()
     }
 
-    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
     /// Ends the thread once the jobs queued so far have run.
-    func shutdown() {
+    public func shutdown() {
         state.withLock { $0.stopping = true }
         wake.signal()
     }
@@ -49,7 +54,7 @@ final class ConnectionThread: SerialExecutor, Sendable {
                 return (state.jobs, state.stopping)
             }
             for job in jobs {
-                job.runSynchronously(on: asUnownedSerialExecutor())
+                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
             }
             if jobs.isEmpty {
                 if stopping { break }
@@ -59,9 +64,9 @@ final class ConnectionThread: SerialExecutor, Sendable {
     }
 
     private final class Thread: Sendable {
-        let executor: ConnectionThread
+        let executor: DedicatedThread
 
-        init(executor: ConnectionThread) {
+        init(executor: DedicatedThread) {
             self.executor = executor
         }
 
@@ -84,11 +89,11 @@ final class ConnectionThread: SerialExecutor, Sendable {
 
 /// A self-pipe: one thread sleeps on (or polls) the read end, others write a byte to wake it.
 /// Both ends close when the value goes away.
-final class WakePipe: Sendable {
-    let readFD: Int32
-    let writeFD: Int32
+public final class WakePipe: Sendable {
+    public let readFD: Int32
+    public let writeFD: Int32
 
-    init(blocking: Bool) {
+    public init(blocking: Bool) {
         var fds: [Int32] = [-1, -1]
         let rc = pipe(&fds)
         precondition(rc == 0, "pipe failed: \(String(cString: strerror(errno)))")
@@ -105,19 +110,19 @@ final class WakePipe: Sendable {
         close(writeFD)
     }
 
-    func signal() {
+    public func signal() {
         var byte: UInt8 = 1
         _ = write(writeFD, &byte, 1)
     }
 
     /// Blocks until signalled (blocking pipes only), then clears the pipe.
-    func wait() {
+    public func wait() {
         var buffer = [UInt8](repeating: 0, count: 64)
         _ = read(readFD, &buffer, 64)
     }
 
     /// Clears pending signals without blocking (non-blocking pipes only).
-    func drain() {
+    public func drain() {
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(readFD, &buffer, 64) > 0 {}
     }

@@ -15,11 +15,14 @@ public struct SinkError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String
     /// The underlying `errno`.
     public var errno: Int32
+    /// The configuration key that names the path (`sink.file.path`, `consumers.<name>.file.path`).
+    public var setting: String
 
-    public init(code: Code, path: String, errno: Int32) {
+    public init(code: Code, path: String, errno: Int32, setting: String = "sink.file.path") {
         self.code = code
         self.path = path
         self.errno = errno
+        self.setting = setting
     }
 
     /// Whether trying again later can help (a full disk can be freed; a read-only file system
@@ -39,9 +42,9 @@ public struct SinkError: Error, Sendable, Equatable, CustomStringConvertible {
         }
         let fix = switch errno {
         case ENOSPC, EDQUOT: "free space on that disk; nothing is lost, the journal holds the events"
-        case EROFS: "the file system is read-only: point sink.file.path at a writable place"
-        case EACCES, EPERM: "pgreflex may not write there: fix the permissions, or point sink.file.path elsewhere"
-        case ENOENT, ENOTDIR: "a directory on the way does not exist: create it, or fix sink.file.path"
+        case EROFS: "the file system is read-only: point \(setting) at a writable place"
+        case EACCES, EPERM: "pgreflex may not write there: fix the permissions, or point \(setting) elsewhere"
+        case ENOENT, ENOTDIR: "a directory on the way does not exist: create it, or fix \(setting)"
         case EISDIR: "the path is a directory: name a file in it"
         default: "check the path and the disk"
         }

@@ -1,12 +1,12 @@
-@testable import PGReflexCore
+@testable import PGReflexDelivery
 import PGReflexJournal
+import PGReflexSchema
+import PGReflexTestSupport
 import PGReflexWire
 import Testing
 
 @Suite struct SchemaHoldsTests {
-    typealias FakeInstant = SlotMonitorTests.FakeInstant
-
-    func at(_ seconds: Int) -> FakeInstant { FakeInstant(offset: .seconds(seconds)) }
+    func at(_ seconds: Int) -> TestInstant { .at(seconds) }
     func position(_ n: UInt64, _ ordinal: Int = 0) -> EventPosition { EventPosition(commitLSN: LSN(n), ordinal: ordinal) }
 
     let holdOrders = SchemaVersionPolicy(defaultAction: .continue, tables: ["public.orders": .hold])

@@ -2,14 +2,14 @@ import Foundation
 public import Logging
 public import PGReflexJournal
 public import PGReflexWire
-import PGReflexSchema
+public import PGReflexSchema
 
 /// `pgreflex replay`: re-delivers a range of the journal, in commit order, including ranges the
 /// slot has confirmed long ago. It only reads the journal, so it may run beside `run`.
 public struct JournalReplay {
     public enum Destination: Sendable, Equatable {
-        /// The sink of the configuration (the one `run` delivers to).
-        case configuredSink
+        /// A configured consumer's sink (the file `run` delivers that consumer's events to).
+        case consumer(ConsumerSettings)
         /// Another file, appended to.
         case file(String)
         case standardOutput
@@ -30,25 +30,27 @@ public struct JournalReplay {
         public var gaps: [JournalGap] = []
     }
 
-    let configuration: RunConfiguration
+    let journalDirectory: String
+    let schemaRegistry: String
+    let schemaVersionPolicy: SchemaVersionPolicy
     let logger: Logger
 
-    public init(configuration: RunConfiguration, logger: Logger) {
-        self.configuration = configuration
+    public init(journalDirectory: String, schemaRegistry: String, schemaVersionPolicy: SchemaVersionPolicy, logger: Logger) {
+        self.journalDirectory = journalDirectory
+        self.schemaRegistry = schemaRegistry
+        self.schemaVersionPolicy = schemaVersionPolicy
         self.logger = logger
     }
 
     /// Events whose commit LSN is in `from ... to` (`to` nil: to the journal's end).
     public func run(from: LSN, to: LSN?, destination: Destination, dryRun: Bool) throws -> Summary {
-        let directory = configuration.journal.directory
+        let directory = journalDirectory
         guard FileManager.default.fileExists(atPath: directory) else {
             throw JournalError(code: .notFound, segment: directory,
                                message: "there is no journal here: has `pgreflex run` run with this configuration?")
         }
         precondition(to.map { $0 >= from } ?? true, "the command validates the range")
-        var options = configuration.journal.options
-        options.readOnly = true
-        let journal = try Journal(options: options, logger: logger)
+        let journal = try Journal(options: .init(directory: directory, readOnly: true), logger: logger)
         let start = EventPosition(commitLSN: from, ordinal: 0)
         try journal.requireRetained(start)
         let gaps = try Journal.gaps(directory: directory).filter {
@@ -59,9 +61,12 @@ public struct JournalReplay {
         var finish: () throws -> Void = {}
         if !dryRun {
             switch destination {
-            case .configuredSink, .file:
-                let path = if case .file(let other) = destination { other } else { configuration.sink.path }
-                let sink = try FileSink(path: path)
+            case .consumer, .file:
+                let sink = switch destination {
+                case .consumer(let settings): try FileSink(path: settings.path, setting: settings.pathSetting)
+                case .file(let path): try FileSink(path: path, setting: "--output")
+                case .standardOutput: preconditionFailure("handled below")
+                }
                 var pending = 0
                 deliver = { bytes in
                     sink.append(bytes)
@@ -90,9 +95,9 @@ public struct JournalReplay {
         for gap in gaps {
             logger.warning("the range crosses records a journal repair removed: they are not re-delivered", metadata: ["journal.gap": "\(gap)"])
         }
-        let policy = configuration.schemaVersionPolicy
+        let policy = schemaVersionPolicy
         var holds = SchemaHolds(policy: policy, accepted: policy.holdsAny
-                                    ? try SchemaRegistry.acceptedVersions(directory: configuration.schemaRegistry) : [:],
+                                    ? try SchemaRegistry.acceptedVersions(directory: schemaRegistry) : [:],
                                 now: ContinuousClock.now)
         let end = to.map { EventPosition(commitLSN: $0, ordinal: Int.max) }
         try journal.read(from: start, to: end) { record in

@@ -1,0 +1,126 @@
+import Logging
+import PGReflexJournal
+import PGReflexWire
+
+/// Capture's output in `run`: each event goes into the journal; the last event of a
+/// transaction carries the transaction's end LSN. The journal is fsynced in groups; after each
+/// sync the durable mark is published to the consumers (``JournalChannel``), and the slot is
+/// told a transaction is done. Delivery is the consumers' business, never this one's.
+///
+/// When the journal reaches its size bound with records a consumer has not handled, capture
+/// waits (``waitForRoom()``) instead of reading more of the slot, so PostgreSQL keeps the WAL.
+struct JournalingOutput: ChangeOutput {
+    let journal: Journal
+    let channel: JournalChannel
+    var policy: GroupCommit<ContinuousClock.Instant>
+    let stopRequested: @Sendable () -> Bool
+    let logger: Logger
+    let clock = ContinuousClock()
+    var buffer = JSONWriter(capacity: 64 << 10)
+    /// The latest event, held until we know whether it ends its transaction.
+    private var pending: JournalRecord?
+    /// A keepalive position reached with nothing open: confirmable once the journal is synced.
+    private var caughtUpTo = LSN.invalid
+
+    /// How often a paused capture repeats its warning.
+    static let fullWarningInterval = Duration.seconds(30)
+
+    init(journal: Journal, channel: JournalChannel, policy: GroupCommit<ContinuousClock.Instant>,
+         stopRequested: @escaping @Sendable () -> Bool, logger: Logger) throws {
+        self.journal = journal
+        self.channel = channel
+        self.policy = policy
+        self.stopRequested = stopRequested
+        self.logger = logger
+        try journal.sync()
+        channel.publish(journal.durableMark)
+    }
+
+    var wantsFlush: Bool { false }
+
+    mutating func lineWritten(event: ChangeEvent?, from start: Int, key: Range<Int>?) throws {
+        defer { buffer.bytes.removeAll(keepingCapacity: true) }
+        // Transaction BEGIN/END lines are not journaled: the records carry the transaction.
+        guard let event else { return }
+        let position = event.commitLSN == .invalid
+            ? EventPosition(commitLSN: event.lsn, ordinal: 0)
+            : EventPosition(commitLSN: event.commitLSN, ordinal: event.ordinal)
+        if let held = pending {
+            pending = nil
+            try append(held)
+        }
+        // After a restart the slot resends transactions the journal may already hold (wholly or
+        // in part): positions are deterministic, so those events are skipped, not duplicated.
+        if let last = journal.lastAppended, position <= last { return }
+        let record = JournalRecord(position: position, metadata: JournalRecord.Metadata(event, key: key.map { buffer.bytes[$0] }),
+                                   envelope: Array(buffer.bytes[start...]))
+        if event.commitLSN == .invalid {
+            try append(record)  // a non-transactional message stands alone
+        } else {
+            pending = record
+        }
+    }
+
+    mutating func committed(_ commit: TransactionCommit) throws {
+        guard var last = pending, last.position.commitLSN == commit.commitLSN else { return }
+        pending = nil
+        last.transactionEnd = commit.endLSN
+        try append(last)
+    }
+
+    private mutating func append(_ record: JournalRecord) throws {
+        try journal.append(record)
+        if policy.appended(at: clock.now) == .sync { try sync() }
+    }
+
+    mutating func caughtUp(to lsn: LSN) {
+        if pending == nil { caughtUpTo = max(caughtUpTo, lsn) }
+    }
+
+    mutating func flush(final: Bool) throws -> FlushResult {
+        let durableEnd = journal.durableTransactionEnd ?? .invalid
+        if final || policy.tick(at: clock.now) == .sync || (caughtUpTo > durableEnd && policy.pending > 0) {
+            try sync()
+        }
+        journal.retentionFloor = channel.retentionFloor()
+        try journal.enforceRetention(force: final)  // otherwise at most every few seconds
+        let end = journal.durableTransactionEnd ?? .invalid
+        // Past the last journaled transaction only when nothing is held back.
+        return .confirm(pending == nil && policy.pending == 0 ? max(end, caughtUpTo) : end)
+    }
+
+    private mutating func sync() throws {
+        try journal.sync()
+        policy.synced()
+        channel.publish(journal.durableMark)
+    }
+
+    /// While the journal is full: everything appended is made durable (consumers can read it),
+    /// then capture sleeps until a consumer moves and retention frees room, or a stop. It warns
+    /// and names the consumer it waits for.
+    mutating func waitForRoom() async throws {
+        guard journal.isFull else { return }
+        try sync()
+        var nextWarning = clock.now
+        var waited = false
+        while !stopRequested() {
+            let seen = channel.progressed.generation
+            journal.retentionFloor = channel.retentionFloor()
+            try journal.enforceRetention(force: true)
+            guard journal.isFull else { break }
+            if clock.now >= nextWarning {
+                nextWarning = clock.now.advanced(by: Self.fullWarningInterval)
+                let lagging = channel.lagging()
+                logger.warning(
+                    "the journal is full: capture has stopped reading the slot (PostgreSQL keeps the WAL) until the lagging consumer catches up. Nothing is dropped. Raise journal.retention.max_bytes, speed the consumer up, or give it on_journal_full: drop_oldest",
+                    metadata: ["journal.bytes": "\(journal.totalBytes)", "journal.retention.max_bytes": "\(journal.options.retention.maxBytes ?? 0)",
+                               "consumer": "\(lagging?.name ?? "-")", "consumer.position": "\(lagging?.floor?.description ?? "-")"])
+            }
+            waited = true
+            await channel.progressed.wait(since: seen, timeout: Self.fullWarningInterval)
+        }
+        if waited && !stopRequested() {
+            logger.notice("the journal has room again: capture resumed", metadata: ["journal.bytes": "\(journal.totalBytes)"])
+        }
+    }
+}

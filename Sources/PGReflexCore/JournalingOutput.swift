@@ -101,7 +101,9 @@ struct JournalingOutput: ChangeOutput {
     mutating func waitForRoom() async throws {
         guard journal.isFull else { return }
         try sync()
-        var nextWarning = clock.now
+        // A consumer that keeps up reads what was just synced within moments: warn about the
+        // one still behind after that, not about whoever had not woken yet.
+        var nextWarning = clock.now.advanced(by: .seconds(1))
         var waited = false
         while !stopRequested() {
             let seen = channel.progressed.generation
@@ -117,7 +119,7 @@ struct JournalingOutput: ChangeOutput {
                                "consumer": "\(lagging?.name ?? "-")", "consumer.position": "\(lagging?.floor?.description ?? "-")"])
             }
             waited = true
-            await channel.progressed.wait(since: seen, timeout: Self.fullWarningInterval)
+            await channel.progressed.wait(since: seen, timeout: min(Self.fullWarningInterval, nextWarning - clock.now))
         }
         if waited && !stopRequested() {
             logger.notice("the journal has room again: capture resumed", metadata: ["journal.bytes": "\(journal.totalBytes)"])

@@ -38,10 +38,11 @@ public final class RunPipeline: Sendable {
         channel.progressed.notify()
     }
 
-    /// Captures until a stop, the end LSN or idleness; then tells the consumers that nothing
-    /// more is coming (they deliver what is durable, then end).
+    /// Captures until a stop, the end LSN or idleness. Ended by itself (end LSN, idleness), it
+    /// tells the consumers that nothing more is coming: they deliver what is durable, then end,
+    /// and that ends `run`. Stopped (SIGTERM) or failed, it leaves the consumers to the
+    /// service group's shutdown, which stops them after the batch in hand.
     public func run() async throws -> TailPipeline.Summary {
-        defer { channel.finish() }
         if !FileManager.default.fileExists(atPath: configuration.schemaRegistry) {
             logger.info("the schema registry does not exist yet: pgreflex creates it and records each table's first version there. Commit it",
                         metadata: ["schema.registry": "\(configuration.schemaRegistry)"])
@@ -66,7 +67,9 @@ public final class RunPipeline: Sendable {
                 stopRequested: { tail.isStopRequested }, logger: logger)
             let started = ContinuousClock.now
             do {
-                return try await tail.run(output: output, idleTick: .milliseconds(100))
+                let summary = try await tail.run(output: output, idleTick: .milliseconds(100))
+                if summary.stopReason != .requested { channel.finish() }
+                return summary
             } catch let error as ReplicationError where error.isRetryable && !tail.isStopRequested {
                 if started.duration(to: .now) > .seconds(30) { backoff.succeeded() }
                 let delay = backoff.failed()

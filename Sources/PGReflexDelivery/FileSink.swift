@@ -30,7 +30,13 @@ final class FileSink {
         guard fd >= 0 else { throw SinkError(code: .openFailed, path: path, errno: errno, setting: setting) }
         var info = stat()
         isRegularFile = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-        if isRegularFile { cutPartialLine = try Self.cutPartialLine(fd: fd, size: Int(info.st_size), path: path, setting: setting) }
+        if isRegularFile {
+            cutPartialLine = try Self.cutPartialLine(fd: fd, size: Int(info.st_size), path: path, setting: setting)
+        } else {
+            // A pipe cannot be cut: a newline ends any partial line a killed predecessor left,
+            // so the first line of this session stands alone.
+            buffer = [UInt8(ascii: "\n")]
+        }
     }
 
     /// Bytes of a partial last line cut at open: a kill mid-write leaves one. Its event is past

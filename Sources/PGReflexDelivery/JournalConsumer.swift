@@ -161,7 +161,8 @@ public actor JournalConsumer {
 
     private nonisolated var stopRequested: Bool { stopState.withLock { $0 } }
 
-    /// Delivers until capture has finished and everything durable is delivered, or a stop.
+    /// Delivers until capture has finished and everything durable is delivered, or a stop
+    /// (then after the batch in hand, with the cursor saved).
     public func run() async throws {
         defer { logger.info("consumer stopped", metadata: ["consumer.delivered": "\(delivered)", "consumer.position": "\(watermark.confirmed?.description ?? "-")"]) }
         try releaseAccepted()
@@ -171,7 +172,10 @@ public actor JournalConsumer {
             let finished = channel.isFinished
             let read = try deliverBatch(upTo: channel.mark)
             if !holds.holds.isEmpty { try watchHolds() }
-            if stopRequested { break }
+            // After capture has finished by itself (end LSN, idleness) a stop still delivers
+            // what is durable: that is what such a run promises.
+            // Read afresh: capture finishes the channel before a stop can reach a consumer.
+            if stopRequested && !channel.isFinished { break }
             if read == 0 {
                 if finished { break }
                 if holds.holds.isEmpty {

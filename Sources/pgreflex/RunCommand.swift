@@ -44,16 +44,17 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
-        // Capture is shut down first (services stop in reverse order), then delivery, which
-        // delivers what capture made durable; when capture ends by itself, delivery drains the
-        // journal and ends the group.
+        // Either ending ends both, gracefully. Services stop in reverse order: capture first
+        // (it confirms what is durable), then delivery, which stops after the batch in hand, or,
+        // when capture ended by itself (end LSN, idleness), once it has delivered everything.
         let capture = PipelineService(run: pipeline)
         let delivery = DeliveryService(consumers: pipeline.consumers)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: delivery, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: capture, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: capture, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import PGReflexJournal
+import PGReflexTestSupport
+import PGReflexWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Named consumers on one journal, through the executable: each at its own pace with its own
+/// cursor; a full journal pauses capture instead of dropping anything; SIGTERM stops both halves
+/// cleanly.
+@Suite(.postgresCluster, .serialized)
+struct ConsumerTests {
+    struct Setup {
+        let dir: String
+        let exe: String
+        var config: String { dir + "/run.yaml" }
+        var log: String { dir + "/run.log" }
+
+        /// Distinct event ids in a sink file, whether they came in commit order, and the lines
+        /// that are not JSON: on a pipe, the partial line a killed writer left (each restart
+        /// ends it with a newline).
+        func distinct(_ file: String) throws -> (ids: Set<String>, ordered: Bool, partial: Int) {
+            let data = FileManager.default.contents(atPath: dir + "/" + file) ?? Data()
+            var seen = Set<String>()
+            var unique: [String] = []
+            var partial = 0
+            for line in data.split(separator: UInt8(ascii: "\n")) {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let id = object["id"] as? String else {
+                    partial += 1
+                    continue
+                }
+                if seen.insert(id).inserted { unique.append(id) }
+            }
+            return (seen, unique == unique.sorted(), partial)
+        }
+
+        /// Polls until `condition` holds, for at most `seconds`.
+        func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if try condition() { return true }
+                usleep(100_000)
+            }
+            return try condition()
+        }
+    }
+
+    func prepare(_ cluster: PostgresCluster, name: String, consumers: String, journal: String) throws -> Setup {
+        try cluster.psql("""
+            CREATE TABLE \(name) (id int PRIMARY KEY, v text);
+            CREATE PUBLICATION \(name)_pub FOR TABLE \(name);
+            CREATE PROCEDURE \(name)_load(first int, n int) LANGUAGE plpgsql AS $$
+            BEGIN
+              FOR t IN 0 .. n / 10 - 1 LOOP
+                INSERT INTO \(name) SELECT i, repeat('v', 200) FROM generate_series(first + t * 10, first + t * 10 + 9) i;
+                COMMIT;
+              END LOOP;
+            END $$;
+            """)
+        try cluster.createSlot("\(name)_slot")
+        let setup = Setup(dir: NSTemporaryDirectory() + "pgreflex-consumers-\(UUID().uuidString)", exe: try pgreflexExecutable())
+        try FileManager.default.createDirectory(atPath: setup.dir, withIntermediateDirectories: true)
+        try """
+            source: { dsn: "\(cluster.conninfo)", slot: \(name)_slot, publication: \(name)_pub }
+            journal: \(journal)
+            \(consumers)
+            """.write(toFile: setup.config, atomically: true, encoding: .utf8)
+        return setup
+    }
+
+    /// A fast file sink and one behind a slow pipe reader, killed at random points: the fast one
+    /// is never held back (it delivers everything while the slow one is stopped dead), each
+    /// resumes from its own cursor, and neither loses anything.
+    @Test func aSlowConsumerNeverHoldsBackAFastOneAndKillsLoseNothingForEither() throws {
+        let cluster = try PostgresCluster.required()
+        let setup = try prepare(cluster, name: "two", consumers: """
+            sink: { file: { path: ./fast.jsonl } }
+            consumers:
+              slow: { file: { path: ./slow.fifo } }
+            """, journal: "{ directory: ./journal, segment_bytes: 1048576, fsync: { max_records: 500, max_delay_ms: 5 } }")
+        defer { try? FileManager.default.removeItem(atPath: setup.dir) }
+        let slow = try PipeReader(fifo: setup.dir + "/slow.fifo", output: setup.dir + "/slow.jsonl", bytesPerSecond: 2 << 20)
+        defer { slow.stop() }
+        let rows = 20_000
+
+        let workload = PostgresCluster.spawn(["psql", cluster.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "CALL two_load(1, \(rows))"])
+        var random = SplitMix64(seed: 20261130)
+        for _ in 0..<6 {
+            let run = PostgresCluster.spawn([setup.exe, "run", "--config", setup.config, "--log-level", "warning"], standardError: setup.log)
+            usleep(UInt32.random(in: 300_000...1_500_000, using: &random))
+            kill(run, SIGKILL)
+            #expect(PostgresCluster.wait(run) == 128 + SIGKILL, "\(String(describing: try? String(contentsOfFile: setup.log, encoding: .utf8)))")
+        }
+        #expect(PostgresCluster.wait(workload) == 0)
+
+        // The slow consumer stops reading altogether: its sink blocks once the pipe is full.
+        slow.pause()
+        let run = PostgresCluster.spawn([setup.exe, "run", "--config", setup.config, "--log-level", "info"], standardError: setup.log)
+        var reaped = false
+        defer { if !reaped { kill(run, SIGKILL); PostgresCluster.wait(run) } }
+        let fastDone = try setup.waitUntil(120) { try setup.distinct("fast.jsonl").ids.count == rows }
+        #expect(fastDone, "the fast consumer delivered everything while the slow one was stopped")
+        let stalled = try setup.distinct("slow.jsonl").ids.count
+        #expect(stalled < rows, "the slow consumer is behind (it was stopped)")
+        // `journal inspect` shows who lags, read beside the running process.
+        let inspect = PostgresCluster.run([setup.exe, "journal", "inspect", "--directory", setup.dir + "/journal"])
+        #expect(inspect.status == 0, "\(inspect.output)")
+        let lag = Dictionary(uniqueKeysWithValues: inspect.output.split(separator: "\n").compactMap { line -> (String, Int)? in
+            let fields = line.split(separator: "\t")
+            guard fields.count == 6, let behind = Int(fields[2]) else { return nil }
+            return (String(fields[0]), behind)
+        })
+        #expect(lag["sink"] == 0, "\(inspect.output)")
+        #expect((lag["slow"] ?? 0) > 0, "\(inspect.output)")
+
+        slow.resume(bytesPerSecond: 0)
+        #expect(try setup.waitUntil(120) { try setup.distinct("slow.jsonl").ids.count == rows }, "the slow consumer catches up")
+        kill(run, SIGTERM)
+        reaped = true
+        #expect(PostgresCluster.wait(run) == 0, "SIGTERM stops both halves cleanly: \(String(describing: try? String(contentsOfFile: setup.log, encoding: .utf8)))")
+
+        for file in ["fast.jsonl", "slow.jsonl"] {
+            let (ids, ordered, partial) = try setup.distinct(file)
+            #expect(ids.count == rows, "\(file): every change, after dedup by id")
+            #expect(ordered, "\(file): in commit order")
+            #expect(partial <= (file == "fast.jsonl" ? 0 : 6), "\(file): a partial line only where a kill cut a pipe write")
+        }
+        // Each cursor is its own, and both reached the journal's end.
+        let journal = try Journal(options: .init(directory: setup.dir + "/journal", readOnly: true), logger: .init(label: "test"))
+        for name in ["sink", "slow"] {
+            let cursor = try #require(try Checkpoint.load(setup.dir + "/journal/consumers/\(name).json"))
+            #expect(cursor.position == journal.lastAppended, "\(name)")
+        }
+        let confirmed = LSN(try cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'two_slot'"))!
+        #expect(confirmed >= journal.durableTransactionEnd!, "the stop confirmed everything journaled")
+    }
+
+    /// A tiny size bound and a consumer that reads nothing: capture stops reading the slot (its
+    /// confirmed LSN stops moving, the journal stays near its bound) and says which consumer it
+    /// waits for; when the consumer reads again, capture resumes, and every change arrives.
+    @Test func aFullJournalPausesCaptureUntilTheConsumerCatchesUp() throws {
+        let cluster = try PostgresCluster.required()
+        let setup = try prepare(cluster, name: "jfull", consumers: """
+            sink: { file: { path: ./fast.jsonl } }
+            consumers:
+              stuck: { file: { path: ./stuck.fifo } }
+            """, journal: "{ directory: ./journal, segment_bytes: 65536, retention: { max_bytes: 262144 } }")
+        defer { try? FileManager.default.removeItem(atPath: setup.dir) }
+        let stuck = try PipeReader(fifo: setup.dir + "/stuck.fifo", output: setup.dir + "/stuck.jsonl", bytesPerSecond: 0)
+        defer { stuck.stop() }
+        stuck.pause()
+        let rows = 10_000
+        let run = PostgresCluster.spawn([setup.exe, "run", "--config", setup.config, "--log-level", "info"], standardError: setup.log)
+        var reaped = false
+        defer { if !reaped { kill(run, SIGKILL); PostgresCluster.wait(run) } }
+        try cluster.psql("CALL jfull_load(1, \(rows))")
+        let end = try cluster.currentInsertLSN()
+        let full = try setup.waitUntil(60) {
+            ((try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? "").contains("the journal is full")
+        }
+        let log = (try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? ""
+        #expect(full, "\(log)")
+        #expect(log.contains("consumer=stuck"), "the warning names the lagging consumer: \(log)")
+        func confirmed() throws -> LSN { LSN(try cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'jfull_slot'"))! }
+        let paused = try confirmed()
+        usleep(2_000_000)
+        #expect(try confirmed() == paused, "the slot's confirmed LSN stops moving while capture waits")
+        #expect(paused < end, "the slot still holds what capture has not read")
+        let bytes = try Journal.inspect(directory: setup.dir + "/journal").reduce(0) { $0 + $1.bytes }
+        #expect(bytes < 262_144 + 16 << 20, "the journal stays near its bound (at most one batch over it): \(bytes)")
+        #expect(try setup.distinct("fast.jsonl").ids.count < rows)
+
+        stuck.resume(bytesPerSecond: 0)
+        let caughtUp = try setup.waitUntil(120) {
+            try setup.distinct("fast.jsonl").ids.count == rows && setup.distinct("stuck.jsonl").ids.count == rows
+        }
+        #expect(caughtUp)
+        #expect(try setup.waitUntil(30) { try confirmed() >= end }, "capture resumed and confirmed everything")
+        kill(run, SIGTERM)
+        reaped = true
+        let status = PostgresCluster.wait(run)
+        let finalLog = (try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(finalLog)")
+        #expect(finalLog.contains("the journal has room again: capture resumed"), "\(finalLog)")
+        for file in ["fast.jsonl", "stuck.jsonl"] {
+            let (ids, ordered, partial) = try setup.distinct(file)
+            #expect(ids.count == rows, "\(file)")
+            #expect(ordered, "\(file)")
+            #expect(partial == 0, "\(file)")
+        }
+    }
+}

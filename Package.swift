@@ -14,7 +14,9 @@ let package = Package(
         .executable(name: "pgreflex", targets: ["pgreflex"]),
         .library(name: "PGReflexWire", targets: ["PGReflexWire"]),
         .library(name: "PGReflexTransport", targets: ["PGReflexTransport"]),
-        .library(name: "PGReflexCore", targets: ["PGReflexCore"]),
+        .library(name: "PGReflexEnvelope", targets: ["PGReflexEnvelope"]),
+        .library(name: "PGReflexCapture", targets: ["PGReflexCapture"]),
+        .library(name: "PGReflexConfig", targets: ["PGReflexConfig"]),
         .library(name: "PGReflexJournal", targets: ["PGReflexJournal"]),
         .library(name: "PGReflexPrivacy", targets: ["PGReflexPrivacy"]),
         .library(name: "PGReflexSchema", targets: ["PGReflexSchema"]),
@@ -70,21 +72,42 @@ let package = Package(
         // Table schemas, their fingerprints and compatibility, and the Schemas/ registry.
         .target(
             name: "PGReflexSchema",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["PGReflexWire", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
-        // Change assembly (transactions, streamed transactions) and JSON output.
+        // Pure: pgoutput messages assembled into changes (transactions, streamed transactions),
+        // and changes encoded as Debezium envelopes, with privacy applied. No I/O.
         .target(
-            name: "PGReflexCore",
+            name: "PGReflexEnvelope",
+            dependencies: ["PGReflexPrivacy", "PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
+        // Capture: slot -> decode -> envelope -> privacy -> journal (and `tail`'s stdout).
+        // With the commands, the only importer of PGReflexTransport.
+        .target(
+            name: "PGReflexCapture",
             dependencies: [
+                "PGReflexEnvelope",
+                "PGReflexJournal",
+                "PGReflexPrivacy",
+                "PGReflexSchema",
+                "PGReflexTransport",
+                "PGReflexWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The YAML configuration model: the only importer of Yams.
+        .target(
+            name: "PGReflexConfig",
+            dependencies: [
+                "PGReflexCapture",
                 "PGReflexDelivery",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
                 "PGReflexWire",
-                "PGReflexTransport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
@@ -105,8 +128,10 @@ let package = Package(
         .executableTarget(
             name: "pgreflex",
             dependencies: [
-                "PGReflexCore",
+                "PGReflexCapture",
+                "PGReflexConfig",
                 "PGReflexDelivery",
+                "PGReflexEnvelope",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
@@ -175,9 +200,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "PGReflexCoreTests",
+            name: "PGReflexEnvelopeTests",
+            dependencies: ["PGReflexEnvelope", "PGReflexPrivacy", "PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexCaptureTests",
             dependencies: [
-                "PGReflexCore", "PGReflexDelivery", "PGReflexJournal", "PGReflexPrivacy", "PGReflexSchema", "PGReflexTestSupport",
+                "PGReflexCapture", "PGReflexDelivery", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexTransport",
+                "PGReflexWire",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexConfigTests",
+            dependencies: [
+                "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexPrivacy", "PGReflexSchema",
                 "PGReflexTransport", "PGReflexWire",
             ],
             swiftSettings: strictSettings
@@ -186,7 +224,9 @@ let package = Package(
             name: "PGReflexIntegrationTests",
             dependencies: [
                 "pgreflex",
-                "PGReflexCore",
+                "PGReflexCapture",
+                "PGReflexConfig",
+                "PGReflexEnvelope",
                 "PGReflexDelivery",
                 "PGReflexPrivacy",
                 "PGReflexSchema",

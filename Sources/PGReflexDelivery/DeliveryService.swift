@@ -1,4 +1,4 @@
-public import PGReflexJournal
+import PGReflexJournal
 public import ServiceLifecycle
 
 /// The delivery half of `run`: every configured consumer, each at its own pace, in one

@@ -1,3 +1,5 @@
+import PGReflexWire
+
 /// The privacy section of the configuration, resolved: which columns are protected and how,
 /// which are not approved at all, and the keys. Applied to every row image (before and after)
 /// and key as events are encoded, so no protected plaintext reaches the journal, a sink, a log
@@ -47,7 +49,7 @@ public struct PrivacyPolicy: Sendable {
 
     /// Each column's policy (nil: written as is); nil when nothing in the table is protected.
     public func policies(schema: String, table: String, columns: [String]) -> [ColumnPolicy?]? {
-        let filter = columnFilters["\(schema).\(table)"]
+        let filter = columnFilters[TableName(schema: schema, name: table).description]
         let result = columns.map { column -> ColumnPolicy? in
             if let filter, !filter.approves(column) { return .drop }
             return rules.first { $0.pattern.matches(schema: schema, table: table, column: column) }?.policy

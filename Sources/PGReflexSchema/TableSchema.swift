@@ -1,3 +1,5 @@
+public import PGReflexWire
+
 /// A table's shape as consumers of its events see it: what a Relation message says, plus what
 /// only the catalog knows (nullability, defaults, enum labels, the primary key).
 public struct TableSchema: Sendable, Equatable {
@@ -53,7 +55,8 @@ public struct TableSchema: Sendable, Equatable {
     }
 
     /// `schema.table`.
-    public var qualifiedName: String { "\(schema).\(table)" }
+    public var name: TableName { TableName(schema: schema, name: table) }
+    public var qualifiedName: String { name.description }
 
     public func column(named name: String) -> Column? { columns.first { $0.name == name } }
 

@@ -1,3 +1,5 @@
+public import PGReflexWire
+
 /// What starting a stream would change on the server, worked out before anything is changed.
 public struct SourcePlan: Sendable, Equatable {
     /// The slot as it is; nil when it is to be created.

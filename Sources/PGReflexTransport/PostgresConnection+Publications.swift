@@ -1,3 +1,4 @@
+public import PGReflexWire
 import Logging
 extension PostgresConnection {
     public struct PublicationInfo: Sendable, Equatable {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexJournal
 import PGReflexPrivacy
 

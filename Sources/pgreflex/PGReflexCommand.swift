@@ -1,6 +1,8 @@
 public import ArgumentParser
 public import Logging
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexWire
 
 #if canImport(Glibc)

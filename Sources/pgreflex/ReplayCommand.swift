@@ -1,6 +1,8 @@
 import ArgumentParser
 import Logging
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexDelivery
 import PGReflexWire
 

@@ -1,6 +1,8 @@
 public import ArgumentParser
 import Logging
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexJournal
 public import PGReflexDelivery
 import ServiceLifecycle
 import UnixSignals
@@ -36,24 +38,34 @@ struct RunCommand: AsyncParsableCommand {
         global.bootstrapLogging()
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "pgreflex.run")
-        let pipeline: RunPipeline
+        let capture: JournalCapture
+        let consumers: [JournalConsumer]
         do {
             let configuration = try RunConfiguration.load(config)
-            pipeline = try RunPipeline(configuration: configuration, startLSN: range.startLSN, endLSN: range.endLSN,
-                                       idleExit: range.idleDuration, ifNoCheckpoint: ifNoCheckpoint, logger: logger)
+            // Consumers first: each registers what it still needs before capture appends or
+            // retention removes anything.
+            let channel = JournalChannel(mark: .init())
+            consumers = try configuration.consumers.map { settings in
+                try JournalConsumer(settings: settings, journalDirectory: configuration.journal.directory, channel: channel,
+                                    schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
+                                    defaultStart: ifNoCheckpoint, logger: logger)
+            }
+            capture = JournalCapture(options: configuration.captureOptions(startLSN: range.startLSN, endLSN: range.endLSN,
+                                                                           idleExit: range.idleDuration),
+                                     channel: channel, logger: logger)
         } catch {
             throw fail(error)
         }
         // Either ending ends both, gracefully. Services stop in reverse order: capture first
         // (it confirms what is durable), then delivery, which stops after the batch in hand, or,
         // when capture ended by itself (end LSN, idleness), once it has delivered everything.
-        let capture = PipelineService(run: pipeline)
-        let delivery = DeliveryService(consumers: pipeline.consumers)
+        let captureService = CaptureService(run: capture)
+        let delivery = DeliveryService(consumers: consumers)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: delivery, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: capture, successTerminationBehavior: .gracefullyShutdownGroup,
+                .init(service: captureService, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -63,6 +75,6 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
-        if case .failure(let error) = capture.result { throw fail(error) }
+        if case .failure(let error) = captureService.result { throw fail(error) }
     }
 }

@@ -1,7 +1,10 @@
+import PGReflexWire
 import Foundation
 import ArgumentParser
 import Logging
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexSchema
 import PGReflexTransport
 
@@ -88,7 +91,7 @@ struct SchemaCommand: AsyncParsableCommand {
                     let other = try SchemaRegistry(directory: against!)
                     candidates = other.tables.values.compactMap(\.versions.last)
                     if !tables.isEmpty {
-                        let wanted = Set(tables.map { "\($0.schema).\($0.name)" })
+                        let wanted = Set(tables.map(\.description))
                         candidates = candidates.filter { wanted.contains($0.qualifiedName) }
                     }
                 }
@@ -140,7 +143,7 @@ struct SchemaCommand: AsyncParsableCommand {
 
         func run() throws {
             global.bootstrapLogging()
-            let name = TableName(parsing: table).map { "\($0.schema).\($0.name)" } ?? table
+            let name = TableName(parsing: table)?.description ?? table
             do {
                 try requireRegistry(registry)
                 let (store, accepted) = try SchemaRegistry.update(directory: registry) { store in

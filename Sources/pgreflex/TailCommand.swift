@@ -1,6 +1,8 @@
 public import ArgumentParser
 import Logging
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexJournal
 import PGReflexPrivacy
 import PGReflexTransport
@@ -106,19 +108,19 @@ struct TailCommand: AsyncParsableCommand {
             createPublication: createPublication, allTables: allTables,
             monitor: .init(heartbeatInterval: heartbeatIntervalMS.map { .milliseconds($0) },
                            retainedWALWarningBytes: 1 << 30))
-        let options = TailPipeline.Options(
+        let options = CapturePipeline.Options(
             source: source, startLSN: range.startLSN, endLSN: range.endLSN, idleExit: range.idleDuration,
             protocolVersion: protoVersion, streaming: streaming == .on ? .on : .off, serverName: serverName,
             unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
             decimalHandling: decimalHandlingMode, privacy: policy, schemaRegistry: registry)
-        try await runUntilDone(PipelineService(tail: TailPipeline(options: options, logger: logger), output: .standardOutput),
+        try await runUntilDone(CaptureService(tail: CapturePipeline(options: options, logger: logger), output: .standardOutput),
                                logger: logger)
     }
 }
 
 /// Runs one pipeline service under swift-service-lifecycle (graceful stop on SIGTERM and
 /// SIGINT) and turns its failure into the standard error message and exit code.
-func runUntilDone(_ service: PipelineService, logger: Logger) async throws {
+func runUntilDone(_ service: CaptureService, logger: Logger) async throws {
     let group = ServiceGroup(configuration: .init(
         services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
                          failureTerminationBehavior: .gracefullyShutdownGroup)],

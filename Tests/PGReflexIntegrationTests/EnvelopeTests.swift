@@ -1,5 +1,7 @@
 import Foundation
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexTestSupport
 import PGReflexTransport
 import PGReflexWire
@@ -11,7 +13,7 @@ import Testing
 struct EnvelopeTests {
     func tail(_ slot: String, _ publication: String, transactionEvents: Bool = false) async throws -> [TailLine] {
         let cluster = try PostgresCluster.required()
-        var options = TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: slot, publication: publication),
+        var options = CapturePipeline.Options(source: .init(dsn: cluster.conninfo, slot: slot, publication: publication),
                                            endLSN: try cluster.currentInsertLSN())
         options.transactionEvents = transactionEvents
         return try await runTail(options).lines

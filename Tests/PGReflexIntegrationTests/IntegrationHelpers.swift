@@ -1,6 +1,8 @@
 import Foundation
 import Logging
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexJournal
 import PGReflexTestSupport
 import PGReflexTransport
@@ -80,7 +82,7 @@ extension PostgresCluster {
 }
 
 /// Runs the tail pipeline in-process into a temp file and returns the parsed lines.
-func runTail(_ options: TailPipeline.Options) async throws -> (lines: [TailLine], summary: TailPipeline.Summary) {
+func runTail(_ options: CapturePipeline.Options) async throws -> (lines: [TailLine], summary: CapturePipeline.Summary) {
     let path = NSTemporaryDirectory() + "pgreflex-tail-\(UUID().uuidString).jsonl"
     let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0o600)
     #expect(fd >= 0)
@@ -88,7 +90,7 @@ func runTail(_ options: TailPipeline.Options) async throws -> (lines: [TailLine]
         close(fd)
         unlink(path)
     }
-    let summary = try await TailPipeline(options: options, logger: testLogger).run(output: FileDescriptorWriter(fd: fd))
+    let summary = try await CapturePipeline(options: options, logger: testLogger).run(output: FileDescriptorWriter(fd: fd))
     return (try parseLines(Data(contentsOf: URL(fileURLWithPath: path))), summary)
 }
 

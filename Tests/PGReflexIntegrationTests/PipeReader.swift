@@ -19,7 +19,7 @@ final class PipeReader: Sendable {
         self.fifo = fifo
         self.output = output
         guard mkfifo(fifo, 0o600) == 0 else { throw CocoaError(.fileWriteUnknown) }
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         state.withLock { $0.bytesPerSecond = bytesPerSecond }
         let thread = Thread { [self] in self.loop() }
         thread.start()

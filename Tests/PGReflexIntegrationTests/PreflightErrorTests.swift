@@ -1,5 +1,7 @@
 import Foundation
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexTestSupport
 import PGReflexTransport
 import PGReflexWire

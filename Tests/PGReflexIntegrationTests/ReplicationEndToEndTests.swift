@@ -1,5 +1,7 @@
 import Foundation
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexTestSupport
 import PGReflexTransport
 import PGReflexWire
@@ -7,8 +9,8 @@ import Testing
 
 @Suite(.postgresCluster, .serialized)
 struct ReplicationEndToEndTests {
-    func options(_ cluster: PostgresCluster, slot: String, publication: String, end: LSN) -> TailPipeline.Options {
-        TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: slot, publication: publication), endLSN: end)
+    func options(_ cluster: PostgresCluster, slot: String, publication: String, end: LSN) -> CapturePipeline.Options {
+        CapturePipeline.Options(source: .init(dsn: cluster.conninfo, slot: slot, publication: publication), endLSN: end)
     }
 
     @Test func everyOperationAndMessageArrivesWithItsValuesAndLSN() async throws {
@@ -158,7 +160,7 @@ struct ReplicationEndToEndTests {
         try cluster.psql("CREATE TABLE idle (id int PRIMARY KEY); CREATE PUBLICATION idle_pub FOR TABLE idle;")
         try cluster.createSlot("idle_slot")
         try cluster.psql("INSERT INTO idle VALUES (1)")
-        var opts = TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: "idle_slot", publication: "idle_pub"))
+        var opts = CapturePipeline.Options(source: .init(dsn: cluster.conninfo, slot: "idle_slot", publication: "idle_pub"))
         opts.idleExit = .milliseconds(800)
         let (lines, summary) = try await runTail(opts)
         #expect(lines.count == 1)

@@ -1,5 +1,7 @@
 import Foundation
-import PGReflexCore
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexEnvelope
 import PGReflexSchema
 import PGReflexTestSupport
 import PGReflexWire
@@ -108,7 +110,7 @@ struct TypeMappingTests {
             """)
         try cluster.createSlot("types_slot")
         for row in Self.rows { try cluster.psql("INSERT INTO types_all VALUES \(row)") }
-        var options = TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: "types_slot", publication: "types_pub"),
+        var options = CapturePipeline.Options(source: .init(dsn: cluster.conninfo, slot: "types_slot", publication: "types_pub"),
                                            endLSN: try cluster.currentInsertLSN())
         options.decimalHandling = .string
         let lines = try await runTail(options).lines
@@ -197,7 +199,7 @@ struct TypeMappingTests {
                                          (SELECT hstore(array_agg(md5(i::text)), array_agg(md5((i + 1)::text))) FROM generate_series(1, 400) i));
             UPDATE js_toast SET n = 2 WHERE id = 1;
             """)
-        var options = TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: "js_slot", publication: "js_pub"),
+        var options = CapturePipeline.Options(source: .init(dsn: cluster.conninfo, slot: "js_slot", publication: "js_pub"),
                                            endLSN: try cluster.currentInsertLSN())
         options.schemaRegistry = registry
         let lines = try await runTail(options).lines
@@ -230,7 +232,7 @@ struct TypeMappingTests {
             """)
         try cluster.createSlot("vec_slot")
         try cluster.psql("INSERT INTO vectors VALUES (1, '[1,2.5,-3]', ARRAY['[0.125]'::vec.vector])")
-        let lines = try await runTail(TailPipeline.Options(source: .init(dsn: cluster.conninfo, slot: "vec_slot", publication: "vec_pub"),
+        let lines = try await runTail(CapturePipeline.Options(source: .init(dsn: cluster.conninfo, slot: "vec_slot", publication: "vec_pub"),
                                                            endLSN: try cluster.currentInsertLSN())).lines
         #expect(lines.first?.after?["embedding"] as? [Double] == [1, 2.5, -3])
         #expect(lines.first?.after?["many"] as? [[Double]] == [[0.125]])

@@ -1,9 +1,10 @@
 import Foundation
+public import PGReflexCapture
 public import PGReflexDelivery
 public import PGReflexJournal
 public import PGReflexPrivacy
 public import PGReflexSchema
-import PGReflexTransport
+public import PGReflexWire
 import Yams
 
 /// The one YAML file `pgreflex run` reads. Later features (routes, agents, privacy) add
@@ -132,8 +133,7 @@ public struct RunConfiguration: Sendable {
             createSlot: try source["create_slot"].map { try reader.bool($0, "source.create_slot") } ?? false,
             createPublication: try source["create_publication"].map { try reader.bool($0, "source.create_publication") } ?? false,
             monitor: .init(heartbeatInterval: heartbeatMS == 0 ? nil : .milliseconds(heartbeatMS), checkInterval: .milliseconds(checkMS),
-                           retainedWALWarningBytes: Int64(retainedWarning ?? 1 << 30)),
-            hints: .run)
+                           retainedWALWarningBytes: Int64(retainedWarning ?? 1 << 30)))
 
         let journalNode = try reader.required(top, "journal", in: root)
         let journal = try reader.mapping(journalNode, "journal", keys: ["directory", "segment_bytes", "fsync", "retention"])
@@ -296,7 +296,7 @@ public struct RunConfiguration: Sendable {
                     guard let name = TableName(parsing: table) else { throw fail(key, "schemas.tables: '\(table)' is not schema.table or table") }
                     let entry = try mapping(value, "schemas.tables.\(table)", keys: ["on_new_version"])
                     let setting = try required(entry, "on_new_version", in: value, section: "schemas.tables.\(table)")
-                    policy.tables["\(name.schema).\(name.name)"] = try action(setting, "schemas.tables.\(table).on_new_version")
+                    policy.tables[name.description] = try action(setting, "schemas.tables.\(table).on_new_version")
                 }
             }
             return policy
@@ -319,6 +319,16 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
 
     public var description: String {
         "\(file)\(line.map { ":\($0)" } ?? ""): \(message)"
+    }
+}
+
+extension RunConfiguration {
+    /// What capture needs, with a run's start and stop.
+    public func captureOptions(startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil) -> JournalCapture.Options {
+        JournalCapture.Options(
+            pipeline: .init(source: source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: privacy,
+                            schemaRegistry: schemaRegistry, schemaVersionPolicy: schemaVersionPolicy, command: "run"),
+            journal: journal.options, fsyncMaxRecords: journal.fsyncMaxRecords, fsyncMaxDelay: journal.fsyncMaxDelay)
     }
 }
 

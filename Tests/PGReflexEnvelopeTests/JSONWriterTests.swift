@@ -1,5 +1,5 @@
 import Foundation
-import PGReflexCore
+import PGReflexEnvelope
 import Testing
 
 @Suite struct JSONWriterTests {

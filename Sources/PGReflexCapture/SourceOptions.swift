@@ -1,3 +1,4 @@
+public import PGReflexWire
 public import PGReflexTransport
 
 /// Where changes are read from and how the slot is kept: `run`'s `source` section and `tail`'s

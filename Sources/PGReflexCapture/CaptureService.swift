@@ -4,26 +4,26 @@ import Synchronization
 
 /// Runs a pipeline (`tail` or `run`) as a service: SIGTERM or SIGINT stops it gracefully
 /// (what is done is confirmed, then the stream ends with CopyDone).
-public final class PipelineService: Service, Sendable {
-    let body: @Sendable () async throws -> TailPipeline.Summary
+public final class CaptureService: Service, Sendable {
+    let body: @Sendable () async throws -> CapturePipeline.Summary
     let stop: @Sendable () -> Void
-    private let outcome = Mutex<Result<TailPipeline.Summary, any Error>?>(nil)
+    private let outcome = Mutex<Result<CapturePipeline.Summary, any Error>?>(nil)
 
-    public init(run body: @escaping @Sendable () async throws -> TailPipeline.Summary, stop: @escaping @Sendable () -> Void) {
+    public init(run body: @escaping @Sendable () async throws -> CapturePipeline.Summary, stop: @escaping @Sendable () -> Void) {
         self.body = body
         self.stop = stop
     }
 
-    public convenience init(tail pipeline: TailPipeline, output: FileDescriptorWriter) {
+    public convenience init(tail pipeline: CapturePipeline, output: FileDescriptorWriter) {
         self.init(run: { try await pipeline.run(output: output) }, stop: { pipeline.requestStop() })
     }
 
-    public convenience init(run pipeline: RunPipeline) {
+    public convenience init(run pipeline: JournalCapture) {
         self.init(run: { try await pipeline.run() }, stop: { pipeline.requestStop() })
     }
 
     public func run() async throws {
-        let result: Result<TailPipeline.Summary, any Error>
+        let result: Result<CapturePipeline.Summary, any Error>
         do {
             let stop = self.stop
             result = .success(try await withGracefulShutdownHandler {
@@ -38,7 +38,7 @@ public final class PipelineService: Service, Sendable {
     }
 
     /// How the run ended; nil while running.
-    public var result: Result<TailPipeline.Summary, any Error>? {
+    public var result: Result<CapturePipeline.Summary, any Error>? {
         outcome.withLock { $0 }
     }
 }

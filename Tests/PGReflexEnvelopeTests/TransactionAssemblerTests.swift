@@ -1,4 +1,4 @@
-import PGReflexCore
+import PGReflexEnvelope
 import PGReflexWire
 import Testing
 

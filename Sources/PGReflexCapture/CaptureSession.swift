@@ -1,3 +1,4 @@
+import PGReflexEnvelope
 import PGReflexJournal
 import Logging
 import PGReflexPrivacy
@@ -11,7 +12,7 @@ import Glibc
 
 /// The body of `tail` and `run`: decodes batches, writes envelopes to its output, and confirms
 /// to the slot only what the output says is safe (written, or durable in the journal).
-struct TailConsumer<Output: ChangeOutput> {
+struct CaptureSession<Output: ChangeOutput> {
     var decoder: PgOutputDecoder
     var assembler = TransactionAssembler()
     var envelopes: EnvelopeWriter
@@ -65,10 +66,10 @@ struct TailConsumer<Output: ChangeOutput> {
     }
 
     /// Handles one batch; returns a reason when tail should stop.
-    mutating func consume(_ batch: ReplicationBatch) async throws -> TailPipeline.StopReason? {
+    mutating func consume(_ batch: ReplicationBatch) async throws -> CapturePipeline.StopReason? {
         try await output.waitForRoom()
         processing = .now()
-        var reason: TailPipeline.StopReason?
+        var reason: CapturePipeline.StopReason?
         frames: for frame in batch.frames {
             switch frame {
             case .xLogData(let data):
@@ -238,7 +239,7 @@ struct TailConsumer<Output: ChangeOutput> {
             return false
         case .event(let event):
             if event.operation == .message, let message = event.message, !message.isTransactional,
-               message.prefix == TailPipeline.heartbeatPrefix {
+               message.prefix == CapturePipeline.heartbeatPrefix {
                 // Not an event: a position to confirm while the captured tables are idle.
                 heartbeats += 1
                 if !assembler.inTransaction && spill.isEmpty { markCaughtUp(to: message.lsn) }

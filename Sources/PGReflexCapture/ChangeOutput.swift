@@ -1,3 +1,4 @@
+import PGReflexEnvelope
 import PGReflexJournal
 import PGReflexWire
 

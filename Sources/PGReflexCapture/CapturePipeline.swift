@@ -1,3 +1,4 @@
+public import PGReflexEnvelope
 public import PGReflexJournal
 public import Logging
 public import PGReflexPrivacy
@@ -11,7 +12,7 @@ import Synchronization
 /// A transaction's end LSN is confirmed to the slot only after every line up to its commit
 /// has been written, so a stop at any point loses nothing and repeats at most the transaction
 /// that was being written.
-public final class TailPipeline: Sendable {
+public final class CapturePipeline: Sendable {
     public struct Options: Sendable {
         public var source: SourceOptions
         public var startLSN: LSN?
@@ -144,11 +145,11 @@ public final class TailPipeline: Sendable {
             defer { self.stopState.withLock { $0.stream = nil } }
             if self.stopRequested { stream.stop() }
 
-            var consumer = try TailConsumer<Output>(
+            var consumer = try CaptureSession<Output>(
                 decoder: PgOutputDecoder(protocolVersion: decoderVersion, parallelStreaming: parallel),
                 envelopes: EnvelopeWriter(options: envelopeOptions), catalog: catalog,
                 endLSN: options.endLSN, privacy: options.privacy,
-                allowedTables: options.source.tables.isEmpty ? nil : Set(options.source.tables.map { "\($0.schema).\($0.name)" }),
+                allowedTables: options.source.tables.isEmpty ? nil : Set(options.source.tables.map(\.description)),
                 schemas: try options.schemaRegistry.map { try SchemaRegistry(directory: $0) },
                 schemaVersionPolicy: options.schemaVersionPolicy, confirmed: setup.slotPosition,
                 output: output, stream: stream, logger: logger)

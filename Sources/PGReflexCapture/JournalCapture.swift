@@ -1,35 +1,43 @@
 import Foundation
 public import Logging
-public import PGReflexDelivery
 public import PGReflexJournal
 import PGReflexTransport
-public import PGReflexWire
+import PGReflexWire
 
 /// `pgreflex run`, the capture half: the slot's changes into the durable journal. The journal
-/// is the boundary: the consumers (``DeliveryService``) follow it, each with its own cursor,
-/// and learn through the ``JournalChannel`` how far it is durable. See docs/delivery.md.
-public final class RunPipeline: Sendable {
-    let configuration: RunConfiguration
-    let tail: TailPipeline
+/// is the boundary: the consumers (PGReflexDelivery) follow it, each with its own cursor, and
+/// learn through the ``JournalChannel`` how far it is durable. See docs/architecture.md.
+public final class JournalCapture: Sendable {
+    /// What `run`'s capture needs from the configuration.
+    public struct Options: Sendable {
+        public var pipeline: CapturePipeline.Options
+        public var journal: Journal.Options
+        public var fsyncMaxRecords: Int
+        public var fsyncMaxDelay: Duration
+
+        public init(pipeline: CapturePipeline.Options, journal: Journal.Options, fsyncMaxRecords: Int, fsyncMaxDelay: Duration) {
+            self.pipeline = pipeline
+            self.journal = journal
+            self.fsyncMaxRecords = fsyncMaxRecords
+            self.fsyncMaxDelay = fsyncMaxDelay
+        }
+    }
+
+    let options: Options
+    let tail: CapturePipeline
     let logger: Logger
     public let channel: JournalChannel
-    /// Every configured consumer, opened: cursors loaded (or started), sinks open, floors registered.
-    public let consumers: [JournalConsumer]
 
-    public init(configuration: RunConfiguration, startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil,
-                ifNoCheckpoint: StartPosition = .earliest, logger: Logger) throws {
-        self.configuration = configuration
-        self.logger = logger
-        tail = TailPipeline(options: .init(
-            source: configuration.source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: configuration.privacy,
-            schemaRegistry: configuration.schemaRegistry, schemaVersionPolicy: configuration.schemaVersionPolicy, command: "run"), logger: logger)
-        let channel = JournalChannel(mark: .init())
+    /// `channel`: where the consumers learn how far the journal is durable. They register
+    /// with it before capture starts, so that retention keeps what they need.
+    public init(options: Options, channel: JournalChannel, logger: Logger) {
+        var options = options
+        options.pipeline.source.hints = .run
+        options.pipeline.command = "run"
+        self.options = options
         self.channel = channel
-        consumers = try configuration.consumers.map { settings in
-            try JournalConsumer(settings: settings, journalDirectory: configuration.journal.directory, channel: channel,
-                                schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
-                                defaultStart: ifNoCheckpoint, logger: logger)
-        }
+        self.logger = logger
+        tail = CapturePipeline(options: options.pipeline, logger: logger)
     }
 
     /// Asks capture to stop after the batch in hand (graceful shutdown), even while it waits for room.
@@ -42,12 +50,12 @@ public final class RunPipeline: Sendable {
     /// tells the consumers that nothing more is coming: they deliver what is durable, then end,
     /// and that ends `run`. Stopped (SIGTERM) or failed, it leaves the consumers to the
     /// service group's shutdown, which stops them after the batch in hand.
-    public func run() async throws -> TailPipeline.Summary {
-        if !FileManager.default.fileExists(atPath: configuration.schemaRegistry) {
+    public func run() async throws -> CapturePipeline.Summary {
+        if let registry = options.pipeline.schemaRegistry, !FileManager.default.fileExists(atPath: registry) {
             logger.info("the schema registry does not exist yet: pgreflex creates it and records each table's first version there. Commit it",
-                        metadata: ["schema.registry": "\(configuration.schemaRegistry)"])
+                        metadata: ["schema.registry": "\(registry)"])
         }
-        var options = configuration.journal.options
+        var options = self.options.journal
         if options.retention.maxBytes == nil {
             // A default install must not fill its disk with history it has already delivered.
             let bound = Self.defaultRetentionBytes(directory: options.directory)
@@ -59,11 +67,10 @@ public final class RunPipeline: Sendable {
         channel.publish(journal.durableMark)
         var backoff = ReconnectBackoff()
         while true {
-            let settings = configuration.journal
             let tail = self.tail
             let output = try JournalingOutput(
                 journal: journal, channel: channel,
-                policy: GroupCommit(maxRecords: settings.fsyncMaxRecords, maxDelay: settings.fsyncMaxDelay),
+                policy: GroupCommit(maxRecords: self.options.fsyncMaxRecords, maxDelay: self.options.fsyncMaxDelay),
                 stopRequested: { tail.isStopRequested }, logger: logger)
             let started = ContinuousClock.now
             do {

@@ -1,4 +1,6 @@
-import PGReflexCore
+import PGReflexWire
+import PGReflexConfig
+import PGReflexCapture
 import PGReflexDelivery
 import PGReflexSchema
 import PGReflexJournal

@@ -1,3 +1,4 @@
+import PGReflexEnvelope
 import Logging
 import PGReflexJournal
 import PGReflexWire

@@ -1,4 +1,4 @@
-@testable import PGReflexCore
+@testable import PGReflexEnvelope
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-import PGReflexCore
+import PGReflexCapture
 import PGReflexDelivery
 import PGReflexSchema
 import PGReflexJournal

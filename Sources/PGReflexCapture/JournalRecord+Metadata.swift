@@ -1,4 +1,5 @@
-public import PGReflexJournal
+import PGReflexEnvelope
+import PGReflexJournal
 import PGReflexWire
 
 extension JournalRecord.Metadata {

@@ -1,4 +1,4 @@
-import PGReflexCore
+import PGReflexCapture
 import PGReflexTransport
 import PGReflexTestSupport
 import Testing

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Peak memory of reading a journal of 64 MiB segments, against the segment size: `journal
-# inspect` (verifies every record) and `replay --dry-run` (reads every record) read segments in
-# bounded chunks, so their peak RSS stays far under one segment. Builds the journal with
-# `pgreflex run` over scenario a (N inserts, 100 rows per transaction).
+# inspect` (verifies every record), `replay --dry-run` (reads every record) and a consumer that
+# joins late (`start: earliest`, following the whole journal with the tailing reader into its
+# file sink) read segments in bounded chunks, so their peak RSS stays far under one segment.
+# Builds the journal with `pgreflex run` over scenario a (N inserts, 100 rows per transaction).
 #   Benchmarks/journal-read-memory.sh [N]
 source "$(dirname "$0")/scenario-a.sh" 1 "${1:-1000000}"
 mkdir -p "$DIR/run"
@@ -25,8 +26,19 @@ def peak(command):
 version = peak([exe, "--help"])  # the process's own baseline
 inspect = peak([exe, "journal", "inspect", "--directory", os.path.join(run, "journal")])
 replay = peak([exe, "replay", "--config", os.path.join(run, "run.yaml"), "--from-lsn", "0/0", "--dry-run"])
+# A consumer added later: capture has nothing new (it stops at the end LSN at once), and the new
+# consumer reads the whole journal through its tailing reader.
+with open(os.path.join(run, "run.yaml")) as f:
+    config = f.read()
+with open(os.path.join(run, "late.yaml"), "w") as f:
+    f.write(config + "consumers:\n  late: { file: { path: ./late.jsonl }, start: earliest }\n")
+end = json.load(open(os.environ["BENCH_STATE"]))["a"]["end_lsn"]
+late = peak([exe, "run", "--config", os.path.join(run, "late.yaml"), "--end-lsn", end, "--log-level", "error"])
+late_lines = sum(1 for _ in open(os.path.join(run, "late.jsonl")))
 print(json.dumps({"segments": len(segments), "largest_segment_mib": round(max(segments) / 2**20, 1),
                   "baseline_rss_mib": round(version / 2**20, 1), "inspect_peak_rss_mib": round(inspect / 2**20, 1),
                   "replay_peak_rss_mib": round(replay / 2**20, 1),
-                  "replay_peak_over_segment": round(replay / max(segments), 3)}))
+                  "replay_peak_over_segment": round(replay / max(segments), 3),
+                  "late_consumer_events": late_lines, "late_consumer_peak_rss_mib": round(late / 2**20, 1),
+                  "late_consumer_peak_over_segment": round(late / max(segments), 3)}))
 PY

@@ -40,6 +40,45 @@ import Testing
         #expect(config.source.monitor.retainedWALWarningBytes == 1 << 30)
     }
 
+    @Test func namedConsumersWithTheirStartAndFullJournalBehaviour() throws {
+        let text = """
+            source: { dsn: x, slot: s, publication: p }
+            journal: { directory: j }
+            sink: { file: { path: events.jsonl } }
+            consumers:
+              audit: { file: { path: /audit/a.jsonl }, start: latest }
+              late-1: { file: { path: b.jsonl }, start: 0/16B3748, on_journal_full: drop_oldest }
+              decimal: { file: { path: c.jsonl }, start: "23803720" }
+            """
+        let config = try RunConfiguration.parse(text, file: "/etc/run.yaml")
+        #expect(config.consumers.map(\.name) == ["sink", "audit", "late-1", "decimal"])
+        #expect(config.consumers[0] == ConsumerSettings(name: "sink", path: "/etc/events.jsonl"))
+        #expect(config.consumers[1].start == .latest && config.consumers[1].pathSetting == "consumers.audit.file.path")
+        #expect(config.consumers[2].start == .lsn(LSN("0/16B3748")!) && config.consumers[2].onJournalFull == .dropOldest)
+        #expect(config.consumers[3].start == .lsn(LSN(23_803_720)))
+        #expect(try config.consumer(named: nil).name == "sink")
+        #expect(try config.consumer(named: "audit").path == "/audit/a.jsonl")
+        #expect(throws: ConfigurationError.self) { try config.consumer(named: "nope") }
+        // consumers: alone is enough.
+        let alone = try RunConfiguration.parse("source: { dsn: x, slot: s, publication: p }\njournal: { directory: j }\n"
+            + "consumers: { only: { file: { path: o } } }", file: "run.yaml")
+        #expect(try alone.consumer(named: nil).name == "only")
+
+        func failure(_ consumers: String) -> String {
+            let error = #expect(throws: ConfigurationError.self) {
+                try RunConfiguration.parse("source: { dsn: x, slot: s, publication: p }\njournal: { directory: j }\n" + consumers, file: "run.yaml")
+            }
+            return error?.description ?? ""
+        }
+        #expect(failure("").contains("missing section: sink (or consumers)"))
+        #expect(failure("consumers: { sink: { file: { path: o } } }\nsink: { file: { path: p } }").contains("is taken"))
+        #expect(failure("consumers: { \"a/b\": { file: { path: o } } }").contains("not a consumer name"))
+        #expect(failure("consumers: { a: { file: { path: o } , start: soon } }").contains("a.start must be earliest, latest, or an LSN"))
+        #expect(failure("consumers: { a: { file: { path: o } , on_journal_full: drop } }").contains("pause"))
+        #expect(failure("consumers: { a: { file: { path: o } , batch: 3 } }").contains("unknown key 'batch' in consumers.a"))
+        #expect(failure("consumers: [a, b]").contains("consumers must map"))
+    }
+
     @Test func slotUpkeepSettings() throws {
         let text = """
             source: { dsn: x, slot: s, publication: p, heartbeat_interval_ms: 0, slot_check_interval_ms: 500, retained_wal_warning_bytes: 4096 }

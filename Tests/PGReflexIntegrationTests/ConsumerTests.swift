@@ -193,4 +193,90 @@ struct ConsumerTests {
             #expect(partial == 0, "\(file)")
         }
     }
+
+    /// A consumer added later starts where its `start:` says: at an LSN (the first transaction
+    /// committed there or after), or at the journal's end; the first consumer is untouched.
+    @Test func aConsumerAddedLaterStartsAtItsConfiguredPosition() throws {
+        let cluster = try PostgresCluster.required()
+        let consumers = "sink: { file: { path: ./fast.jsonl } }"
+        let setup = try prepare(cluster, name: "late", consumers: consumers, journal: "{ directory: ./journal }")
+        defer { try? FileManager.default.removeItem(atPath: setup.dir) }
+        try cluster.psql("CALL late_load(1, 1000)")
+        let mid = try cluster.currentInsertLSN()
+        try cluster.psql("CALL late_load(1001, 1000)")
+        var end = try cluster.currentInsertLSN()
+        let first = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", "\(end)"])
+        #expect(first.status == 0, "\(first.output)")
+        #expect(try setup.distinct("fast.jsonl").ids.count == 2000)
+
+        let config = try String(contentsOfFile: setup.config, encoding: .utf8)
+        try (config + """
+
+            consumers:
+              from_mid: { file: { path: ./mid.jsonl }, start: "\(mid)" }
+              newest: { file: { path: ./newest.jsonl }, start: latest }
+            """).write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let second = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", "\(end)"])
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.output.contains("the consumer has no cursor: it starts at the configured LSN"), "\(second.output)")
+        let fromMid = try parseLines(FileManager.default.contents(atPath: setup.dir + "/mid.jsonl") ?? Data())
+        #expect(fromMid.count == 1000, "the second thousand rows, committed after \(mid)")
+        #expect(fromMid.allSatisfy { ($0.after?["id"] as? Int ?? 0) > 1000 })
+        #expect(try setup.distinct("newest.jsonl").ids.isEmpty)
+        #expect(try setup.distinct("fast.jsonl").ids.count == 2000)
+
+        try cluster.psql("CALL late_load(2001, 10)")
+        end = try cluster.currentInsertLSN()
+        let third = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", "\(end)"])
+        #expect(third.status == 0, "\(third.output)")
+        #expect(try setup.distinct("newest.jsonl").ids.count == 10)
+        #expect(try setup.distinct("mid.jsonl").ids.count == 1010)
+        #expect(try setup.distinct("fast.jsonl").ids.count == 2010)
+
+        // A start before what retention kept is refused, naming where the journal begins now.
+        try FileManager.default.removeItem(atPath: setup.dir + "/journal/consumers/newest.json")
+        try #"{"version":1,"commit_lsn":"0/3000000","ordinal":0}"# .write(toFile: setup.dir + "/journal/retention.json", atomically: true, encoding: .utf8)
+        try (config + "\nconsumers:\n  newest: { file: { path: ./newest.jsonl }, start: \"\(mid)\" }\n")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let refused = PostgresCluster.run([setup.exe, "run", "--config", setup.config, "--end-lsn", "\(end)"])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("journal_before_retention") && refused.output.contains("0/3000000"), "\(refused.output)")
+    }
+
+    /// `on_journal_full: drop_oldest`: a consumer that reads nothing never pauses capture; the
+    /// size bound removes what it has not read, and it counts exactly what it skipped: what it
+    /// delivers plus what it dropped is every change.
+    @Test func aDropOldestConsumerSkipsWhatTheBoundRemovedAndCountsIt() throws {
+        let cluster = try PostgresCluster.required()
+        let setup = try prepare(cluster, name: "lossy", consumers: """
+            sink: { file: { path: ./fast.jsonl } }
+            consumers:
+              lossy: { file: { path: ./lossy.fifo }, on_journal_full: drop_oldest }
+            """, journal: "{ directory: ./journal, segment_bytes: 65536, retention: { max_bytes: 262144 } }")
+        defer { try? FileManager.default.removeItem(atPath: setup.dir) }
+        let lossy = try PipeReader(fifo: setup.dir + "/lossy.fifo", output: setup.dir + "/lossy.jsonl", bytesPerSecond: 0)
+        defer { lossy.stop() }
+        lossy.pause()
+        let rows = 5000
+        let run = PostgresCluster.spawn([setup.exe, "run", "--config", setup.config, "--log-level", "info"], standardError: setup.log)
+        var reaped = false
+        defer { if !reaped { kill(run, SIGKILL); PostgresCluster.wait(run) } }
+        try cluster.psql("CALL lossy_load(1, \(rows))")
+        #expect(try setup.waitUntil(60) { try setup.distinct("fast.jsonl").ids.count == rows }, "capture never waited for the lossy consumer")
+        lossy.resume(bytesPerSecond: 0)
+        let cursorPath = setup.dir + "/journal/consumers/lossy.json"
+        let journalEnd = { try Journal(options: .init(directory: setup.dir + "/journal", readOnly: true), logger: .init(label: "test")).lastAppended }
+        #expect(try setup.waitUntil(60) { try Checkpoint.load(cursorPath)?.position == journalEnd() })
+        kill(run, SIGTERM)
+        reaped = true
+        let status = PostgresCluster.wait(run)
+        let log = (try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(log)")
+        #expect(!log.contains("the journal is full"), "\(log)")
+        #expect(log.contains("records this consumer had not read were removed (on_journal_full: drop_oldest)"), "\(log)")
+        let dropped = try #require(try Checkpoint.load(cursorPath)).dropped
+        let delivered = try setup.distinct("lossy.jsonl").ids.count
+        #expect(dropped > 0)
+        #expect(delivered + dropped == rows, "delivered \(delivered) + dropped \(dropped)")
+    }
 }

@@ -38,6 +38,18 @@ struct ConsumerTests {
             return (seen, unique == unique.sorted(), partial)
         }
 
+        /// `pgreflex run` in the background, logging to run.log.
+        func startRun() -> BackgroundRun {
+            BackgroundRun(pid: PostgresCluster.spawn([exe, "run", "--config", config, "--log-level", "info"], standardError: log), log: log)
+        }
+
+        /// The reading end of the named pipe `name`.fifo, copying into `name`.jsonl; paused at first when asked.
+        func pipe(_ name: String, bytesPerSecond: Int = 0, paused: Bool = false) throws -> PipeReader {
+            let reader = try PipeReader(fifo: dir + "/\(name).fifo", output: dir + "/\(name).jsonl", bytesPerSecond: bytesPerSecond)
+            if paused { reader.pause() }
+            return reader
+        }
+
         /// Polls until `condition` holds, for at most `seconds`.
         func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
@@ -46,6 +58,33 @@ struct ConsumerTests {
                 usleep(100_000)
             }
             return try condition()
+        }
+    }
+
+    /// A `run` process; a test that fails before `terminate` kills it on the way out.
+    final class BackgroundRun {
+        let pid: Int32
+        let log: String
+        private var reaped = false
+
+        init(pid: Int32, log: String) {
+            self.pid = pid
+            self.log = log
+        }
+
+        /// SIGTERM, then the exit status and the log.
+        func terminate() -> (status: Int32, log: String) {
+            kill(pid, SIGTERM)
+            reaped = true
+            let status = PostgresCluster.wait(pid)
+            return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        }
+
+        deinit {
+            if !reaped {
+                kill(pid, SIGKILL)
+                PostgresCluster.wait(pid)
+            }
         }
     }
 
@@ -83,7 +122,7 @@ struct ConsumerTests {
               slow: { file: { path: ./slow.fifo } }
             """, journal: "{ directory: ./journal, segment_bytes: 1048576, fsync: { max_records: 500, max_delay_ms: 5 } }")
         defer { try? FileManager.default.removeItem(atPath: setup.dir) }
-        let slow = try PipeReader(fifo: setup.dir + "/slow.fifo", output: setup.dir + "/slow.jsonl", bytesPerSecond: 2 << 20)
+        let slow = try setup.pipe("slow", bytesPerSecond: 2 << 20)
         defer { slow.stop() }
         let rows = 20_000
 
@@ -99,9 +138,7 @@ struct ConsumerTests {
 
         // The slow consumer stops reading altogether: its sink blocks once the pipe is full.
         slow.pause()
-        let run = PostgresCluster.spawn([setup.exe, "run", "--config", setup.config, "--log-level", "info"], standardError: setup.log)
-        var reaped = false
-        defer { if !reaped { kill(run, SIGKILL); PostgresCluster.wait(run) } }
+        let run = setup.startRun()
         let fastDone = try setup.waitUntil(120) { try setup.distinct("fast.jsonl").ids.count == rows }
         #expect(fastDone, "the fast consumer delivered everything while the slow one was stopped")
         let stalled = try setup.distinct("slow.jsonl").ids.count
@@ -119,9 +156,8 @@ struct ConsumerTests {
 
         slow.resume(bytesPerSecond: 0)
         #expect(try setup.waitUntil(120) { try setup.distinct("slow.jsonl").ids.count == rows }, "the slow consumer catches up")
-        kill(run, SIGTERM)
-        reaped = true
-        #expect(PostgresCluster.wait(run) == 0, "SIGTERM stops both halves cleanly: \(String(describing: try? String(contentsOfFile: setup.log, encoding: .utf8)))")
+        let stopped = run.terminate()
+        #expect(stopped.status == 0, "SIGTERM stops both halves cleanly: \(stopped.log)")
 
         for file in ["fast.jsonl", "slow.jsonl"] {
             let (ids, ordered, partial) = try setup.distinct(file)
@@ -150,13 +186,10 @@ struct ConsumerTests {
               stuck: { file: { path: ./stuck.fifo } }
             """, journal: "{ directory: ./journal, segment_bytes: 65536, retention: { max_bytes: 262144 } }")
         defer { try? FileManager.default.removeItem(atPath: setup.dir) }
-        let stuck = try PipeReader(fifo: setup.dir + "/stuck.fifo", output: setup.dir + "/stuck.jsonl", bytesPerSecond: 0)
+        let stuck = try setup.pipe("stuck", paused: true)
         defer { stuck.stop() }
-        stuck.pause()
         let rows = 10_000
-        let run = PostgresCluster.spawn([setup.exe, "run", "--config", setup.config, "--log-level", "info"], standardError: setup.log)
-        var reaped = false
-        defer { if !reaped { kill(run, SIGKILL); PostgresCluster.wait(run) } }
+        let run = setup.startRun()
         try cluster.psql("CALL jfull_load(1, \(rows))")
         let end = try cluster.currentInsertLSN()
         let full = try setup.waitUntil(60) {
@@ -180,10 +213,7 @@ struct ConsumerTests {
         }
         #expect(caughtUp)
         #expect(try setup.waitUntil(30) { try confirmed() >= end }, "capture resumed and confirmed everything")
-        kill(run, SIGTERM)
-        reaped = true
-        let status = PostgresCluster.wait(run)
-        let finalLog = (try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? ""
+        let (status, finalLog) = run.terminate()
         #expect(status == 0, "\(finalLog)")
         #expect(finalLog.contains("the journal has room again: capture resumed"), "\(finalLog)")
         for file in ["fast.jsonl", "stuck.jsonl"] {
@@ -254,23 +284,17 @@ struct ConsumerTests {
               lossy: { file: { path: ./lossy.fifo }, on_journal_full: drop_oldest }
             """, journal: "{ directory: ./journal, segment_bytes: 65536, retention: { max_bytes: 262144 } }")
         defer { try? FileManager.default.removeItem(atPath: setup.dir) }
-        let lossy = try PipeReader(fifo: setup.dir + "/lossy.fifo", output: setup.dir + "/lossy.jsonl", bytesPerSecond: 0)
+        let lossy = try setup.pipe("lossy", paused: true)
         defer { lossy.stop() }
-        lossy.pause()
         let rows = 5000
-        let run = PostgresCluster.spawn([setup.exe, "run", "--config", setup.config, "--log-level", "info"], standardError: setup.log)
-        var reaped = false
-        defer { if !reaped { kill(run, SIGKILL); PostgresCluster.wait(run) } }
+        let run = setup.startRun()
         try cluster.psql("CALL lossy_load(1, \(rows))")
         #expect(try setup.waitUntil(60) { try setup.distinct("fast.jsonl").ids.count == rows }, "capture never waited for the lossy consumer")
         lossy.resume(bytesPerSecond: 0)
         let cursorPath = setup.dir + "/journal/consumers/lossy.json"
         let journalEnd = { try Journal(options: .init(directory: setup.dir + "/journal", readOnly: true), logger: .init(label: "test")).lastAppended }
         #expect(try setup.waitUntil(60) { try Checkpoint.load(cursorPath)?.position == journalEnd() })
-        kill(run, SIGTERM)
-        reaped = true
-        let status = PostgresCluster.wait(run)
-        let log = (try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? ""
+        let (status, log) = run.terminate()
         #expect(status == 0, "\(log)")
         #expect(!log.contains("the journal is full"), "\(log)")
         #expect(log.contains("records this consumer had not read were removed (on_journal_full: drop_oldest)"), "\(log)")

@@ -9,15 +9,8 @@ import Testing
 @Suite struct JournalReaderTests {
     let logger = Logger(label: "pgreflex.test.reader")
 
-    func directory() -> String {
-        NSTemporaryDirectory() + "pgreflex-reader-\(UUID().uuidString)"
-    }
-
-    func record(_ i: Int) -> JournalRecord {
-        JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(10_000 + i / 4 * 100)), ordinal: i % 4),
-                      transactionEnd: i % 4 == 3 ? LSN(UInt64(10_050 + i / 4 * 100)) : nil,
-                      envelope: Array("{\"i\":\(i),\"pad\":\"\(String(repeating: "p", count: 64))\"}".utf8))
-    }
+    func directory() -> String { JournalFixture.directory() }
+    func record(_ i: Int) -> JournalRecord { JournalFixture.record(i) }
 
     func drain(_ reader: JournalReader, _ mark: JournalChannel.DurableMark, maxRecords: Int = .max) throws -> [JournalRecord] {
         var records: [JournalRecord] = []

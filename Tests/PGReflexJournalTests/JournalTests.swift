@@ -7,15 +7,8 @@ import Testing
 @Suite struct JournalTests {
     let logger = Logger(label: "pgreflex.test.journal")
 
-    func directory() -> String {
-        NSTemporaryDirectory() + "pgreflex-journal-\(UUID().uuidString)"
-    }
-
-    func record(_ i: Int) -> JournalRecord {
-        JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(10_000 + i / 4 * 100)), ordinal: i % 4),
-                      transactionEnd: i % 4 == 3 ? LSN(UInt64(10_050 + i / 4 * 100)) : nil,
-                      envelope: Array("{\"i\":\(i),\"pad\":\"\(String(repeating: "p", count: 64))\"}".utf8))
-    }
+    func directory() -> String { JournalFixture.directory() }
+    func record(_ i: Int) -> JournalRecord { JournalFixture.record(i) }
 
     @Test func appendsAcrossSegmentsReopensAndReadsRanges() throws {
         let dir = directory()

@@ -69,22 +69,22 @@ public final class Journal {
 
     public let options: Options
     let logger: Logger
-    private var writer: JournalSegmentWriter?
+    var writer: JournalSegmentWriter?
     /// The position and transaction end of the last record appended / made durable.
     public private(set) var lastAppended: EventPosition?
     public private(set) var durable: EventPosition?
     public private(set) var durableTransactionEnd: LSN?
     private var appendedTransactionEnd: LSN?
     /// Everything before this position was removed by retention (nil: nothing ever was).
-    public private(set) var retainedFrom: EventPosition?
+    public internal(set) var retainedFrom: EventPosition?
     /// What the consumers still need; see ``RetentionFloor``.
     public var retentionFloor = RetentionFloor(keep: nil)
     /// Bytes in every segment file, the one being written included.
-    public private(set) var totalBytes = 0
+    public internal(set) var totalBytes = 0
     /// Bytes in the segments before the one being written.
-    private var closedBytes = 0
+    var closedBytes = 0
     private var lockFD: Int32 = -1
-    private var lastRetentionCheck: ContinuousClock.Instant?
+    var lastRetentionCheck: ContinuousClock.Instant?
 
     /// Opens (creating it if need be) the journal. Verifies the last segment, and cuts a torn
     /// last record from it with a warning; refuses to open over corruption. Earlier segments
@@ -223,101 +223,6 @@ public final class Journal {
     public var isFull: Bool {
         guard let maxBytes = options.retention.maxBytes, totalBytes > maxBytes, let durable else { return false }
         return retentionFloor.keep.map { $0 < durable } ?? true
-    }
-
-    /// Throws when records at `position` may have been removed by retention.
-    public func requireRetained(_ position: EventPosition) throws {
-        guard let retainedFrom, position < retainedFrom else { return }
-        // The oldest kept segment may begin inside a transaction: the first whole one is the
-        // first commit LSN a replay can start from.
-        struct Found: Error { let lsn: LSN }
-        var firstWhole: LSN?
-        if retainedFrom.ordinal > 0 {
-            // Stops at the first whole transaction instead of reading the rest of the journal.
-            do {
-                try read(from: retainedFrom) { record in
-                    if record.position.ordinal == 0 { throw Found(lsn: record.position.commitLSN) }
-                }
-            } catch let found as Found {
-                firstWhole = found.lsn
-            }
-        }
-        let from = retainedFrom.ordinal == 0 ? retainedFrom.commitLSN : firstWhole
-        throw JournalError(
-            code: .beforeRetention, segment: options.directory,
-            message: "\(position.commitLSN) is older than the journal keeps: retention removed everything before "
-                + "\(retainedFrom)" + (from.map { ". Replay from \($0) or later" } ?? ". Nothing whole is kept")
-                + ", or raise journal.retention to keep more next time")
-    }
-
-    /// Removes the oldest segments past the retention limits, at most every few seconds
-    /// unless `force`; returns the names removed.
-    @discardableResult
-    public func enforceRetention(now: Double? = nil, force: Bool = false) throws -> [String] {
-        let retention = options.retention
-        guard !options.readOnly, retention.maxBytes != nil || retention.maxAge != nil else { return [] }
-        let clock = ContinuousClock()
-        if !force, now == nil, let last = lastRetentionCheck, last.duration(to: clock.now) < .seconds(5) { return [] }
-        lastRetentionCheck = clock.now
-        let names = try Self.segmentNames(options.directory)
-        var sizes: [(bytes: Int, modified: Double)] = []
-        for name in names {
-            var info = stat()
-            guard stat(options.directory + "/" + name, &info) == 0 else {
-                throw JournalError(code: .io, segment: options.directory + "/" + name, message: "cannot stat (\(String(cString: strerror(errno))))")
-            }
-            sizes.append((Int(info.st_size), Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9))
-        }
-        let now = now ?? Double(PostgresTimestamp.now().unixMicroseconds) / 1e6
-        let maxAge = retention.maxAge.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
-        var total = sizes.reduce(0) { $0 + $1.bytes }
-        var removable = 0
-        var dropped: [DroppedSegment] = []
-        // Never the segment being written, and never one holding a record a consumer still needs:
-        // the next segment's first position must be at or before the floor.
-        while removable + 1 < names.count, let keep = retentionFloor.keep,
-              let next = Self.position(ofSegment: names[removable + 1]), next <= keep {
-            // Whether a drop_oldest consumer has not read all of this segment yet.
-            let passedByAll = retentionFloor.dropping.values.allSatisfy { $0.map { next <= $0 } ?? false }
-            let tooBig = retention.maxBytes.map { total > $0 } ?? false
-            let tooOld = passedByAll && (maxAge.map { now - sizes[removable].modified > $0 } ?? false)
-            guard tooBig || tooOld else { break }
-            if !passedByAll {
-                dropped.append(try DroppedSegment(counting: options.directory + "/" + names[removable]))
-            }
-            total -= sizes[removable].bytes
-            removable += 1
-        }
-        guard removable > 0, let floor = Self.position(ofSegment: names[removable]) else { return [] }
-        // Said before the segments go: a consumer that finds them gone learns what it missed.
-        if !dropped.isEmpty { try DroppedSegment.record(dropped, directory: options.directory) }
-        // The floor first: a crash between the two leaves segments that are still readable but
-        // refused, never a silent gap.
-        try AtomicFile.write("{\"version\":1,\"commit_lsn\":\"\(floor.commitLSN)\",\"ordinal\":\(floor.ordinal)}\n",
-                             to: options.directory + "/retention.json")
-        retainedFrom = floor
-        let removed = Array(names[..<removable])
-        for name in removed { unlink(options.directory + "/" + name) }
-        closedBytes -= sizes[..<removable].reduce(0) { $0 + $1.bytes }
-        totalBytes = closedBytes + (writer?.size ?? 0)
-        logger.info("journal retention removed segments", metadata: [
-            "journal.segments_removed": "\(removed.count)", "journal.retained_from": "\(floor)", "journal.bytes": "\(total)",
-        ])
-        return removed
-    }
-
-    /// Where the journal in `directory` begins since retention last removed segments (nil: never).
-    public static func retainedFrom(directory: String) throws -> EventPosition? {
-        try loadRetainedFrom(directory)
-    }
-
-    static func loadRetainedFrom(_ directory: String) throws -> EventPosition? {
-        let path = directory + "/retention.json"
-        guard let object = try AtomicFile.readObject(path, what: "retention marker") else { return nil }
-        guard let lsn = (object["commit_lsn"] as? String).flatMap(LSN.init), let ordinal = object["ordinal"] as? Int else {
-            throw JournalError(code: .corruptRecord, segment: path, message: "the retention marker does not parse; restore it or remove it")
-        }
-        return EventPosition(commitLSN: lsn, ordinal: ordinal)
     }
 
     /// Visits records in order with `from <= position <= to` (both optional).

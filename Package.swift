@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "PGReflexPrivacy", targets: ["PGReflexPrivacy"]),
         .library(name: "PGReflexSchema", targets: ["PGReflexSchema"]),
         .library(name: "PGReflexDelivery", targets: ["PGReflexDelivery"]),
+        .library(name: "PGReflexRouter", targets: ["PGReflexRouter"]),
         .library(name: "PGReflexThreads", targets: ["PGReflexThreads"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
@@ -112,6 +113,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Pure: routes and the CEL subset their conditions are written in.
+        .target(
+            name: "PGReflexRouter",
+            dependencies: ["PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
         // Delivery: named consumers following the journal, each with its own cursor; sinks; replay.
         .target(
             name: "PGReflexDelivery",
@@ -197,6 +204,11 @@ let package = Package(
                 "PGReflexDelivery", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexRouterTests",
+            dependencies: ["PGReflexRouter"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,139 @@
+/// An exact decimal for CEL: PostgreSQL `numeric` values arrive as strings in the envelope
+/// (Debezium's string mode), and must compare and add without binary rounding: `612.10 > 612.1`
+/// is false, as it is in SQL.
+///
+/// `mantissa × 10^-scale`, with up to 38 significant digits (an `Int128`).
+public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var mantissa: Int128
+    public var scale: Int
+
+    static let maxScale = 38
+
+    public init(mantissa: Int128, scale: Int) {
+        self.mantissa = mantissa
+        self.scale = scale
+    }
+
+    public init(_ value: Int64) {
+        self.init(mantissa: Int128(value), scale: 0)
+    }
+
+    /// Parses `-12`, `612.50`, `.5`, `1e3`, `1.5E-2`; nil for anything else (NaN, Infinity,
+    /// text, more than 38 digits).
+    public init?(parsing text: some StringProtocol) {
+        var utf8 = Substring(text).utf8[...]
+        var negative = false
+        if let first = utf8.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+            negative = first == UInt8(ascii: "-")
+            utf8 = utf8.dropFirst()
+        }
+        var mantissa: Int128 = 0
+        var scale = 0
+        var digits = 0
+        var seenPoint = false
+        var exponent = 0
+        var sawDigit = false
+        var index = utf8.startIndex
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                sawDigit = true
+                if digits > 0 || byte != UInt8(ascii: "0") { digits += 1 }
+                guard digits <= 38 else { return nil }
+                mantissa = mantissa * 10 + Int128(byte - UInt8(ascii: "0"))
+                if seenPoint { scale += 1 }
+            } else if byte == UInt8(ascii: "."), !seenPoint {
+                seenPoint = true
+            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E"), sawDigit {
+                guard let value = Int(String(decoding: utf8[utf8.index(after: index)...], as: UTF8.self)),
+                      abs(value) <= 76 else { return nil }
+                exponent = value
+                index = utf8.endIndex
+                break
+            } else {
+                return nil
+            }
+            index = utf8.index(after: index)
+        }
+        guard sawDigit else { return nil }
+        scale -= exponent
+        while scale < 0 {
+            let (scaled, overflow) = mantissa.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            mantissa = scaled
+            scale += 1
+        }
+        guard scale <= Self.maxScale else { return nil }
+        self.init(mantissa: negative ? -mantissa : mantissa, scale: scale)
+    }
+
+    /// Both at the larger scale; nil when that overflows.
+    static func aligned(_ a: CELDecimal, _ b: CELDecimal) -> (Int128, Int128, Int)? {
+        var (x, y) = (a.mantissa, b.mantissa)
+        let scale = max(a.scale, b.scale)
+        for _ in a.scale..<scale {
+            let (r, o) = x.multipliedReportingOverflow(by: 10)
+            if o { return nil }
+            x = r
+        }
+        for _ in b.scale..<scale {
+            let (r, o) = y.multipliedReportingOverflow(by: 10)
+            if o { return nil }
+            y = r
+        }
+        return (x, y, scale)
+    }
+
+    public static func < (a: CELDecimal, b: CELDecimal) -> Bool {
+        if let (x, y, _) = aligned(a, b) { return x < y }
+        return a.doubleValue < b.doubleValue
+    }
+
+    public static func == (a: CELDecimal, b: CELDecimal) -> Bool {
+        if let (x, y, _) = aligned(a, b) { return x == y }
+        return false
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        // Equal values hash alike whatever their scale: hash the normalized form.
+        var (m, s) = (mantissa, scale)
+        while s > 0 && m % 10 == 0 {
+            m /= 10
+            s -= 1
+        }
+        hasher.combine(m)
+        hasher.combine(s)
+    }
+
+    public var doubleValue: Double {
+        var value = Double(mantissa)
+        for _ in 0..<scale { value /= 10 }
+        return value
+    }
+
+    static func + (a: CELDecimal, b: CELDecimal) -> CELDecimal? {
+        guard let (x, y, scale) = aligned(a, b) else { return nil }
+        let (sum, overflow) = x.addingReportingOverflow(y)
+        return overflow ? nil : CELDecimal(mantissa: sum, scale: scale)
+    }
+
+    static func - (a: CELDecimal, b: CELDecimal) -> CELDecimal? {
+        a + CELDecimal(mantissa: -b.mantissa, scale: b.scale)
+    }
+
+    static func * (a: CELDecimal, b: CELDecimal) -> CELDecimal? {
+        let (product, overflow) = a.mantissa.multipliedReportingOverflow(by: b.mantissa)
+        guard !overflow, a.scale + b.scale <= maxScale else { return nil }
+        return CELDecimal(mantissa: product, scale: a.scale + b.scale)
+    }
+
+    public var description: String {
+        let negative = mantissa < 0
+        var digits = String(negative ? -mantissa : mantissa)
+        if scale > 0 {
+            if digits.count <= scale { digits = String(repeating: "0", count: scale - digits.count + 1) + digits }
+            digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -scale))
+        }
+        return (negative ? "-" : "") + digits
+    }
+}

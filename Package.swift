@@ -107,6 +107,7 @@ let package = Package(
                 "PGReflexDelivery",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
+                "PGReflexRouter",
                 "PGReflexSchema",
                 "PGReflexWire",
                 .product(name: "Yams", package: "Yams"),
@@ -141,6 +142,7 @@ let package = Package(
                 "PGReflexEnvelope",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
+                "PGReflexRouter",
                 "PGReflexSchema",
                 "PGReflexTransport",
                 "PGReflexWire",
@@ -227,8 +229,8 @@ let package = Package(
         .testTarget(
             name: "PGReflexConfigTests",
             dependencies: [
-                "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexPrivacy", "PGReflexSchema",
-                "PGReflexTransport", "PGReflexWire",
+                "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexPrivacy", "PGReflexRouter",
+                "PGReflexSchema", "PGReflexTransport", "PGReflexWire",
             ],
             swiftSettings: strictSettings
         ),

@@ -3,6 +3,7 @@ public import PGReflexCapture
 public import PGReflexDelivery
 public import PGReflexJournal
 public import PGReflexPrivacy
+public import PGReflexRouter
 public import PGReflexSchema
 public import PGReflexWire
 import Yams
@@ -59,6 +60,10 @@ public struct RunConfiguration: Sendable {
     public var schemaRegistry: String
     /// `schemas.on_new_version`, per table.
     public var schemaVersionPolicy: SchemaVersionPolicy
+    /// `routes:`, in file order.
+    public var routes: [Route]
+    /// Where each route's `if` starts in the file, by route name.
+    public var routeConditionMarks: [String: ExpressionMark]
     /// The file this was read from, for error messages.
     public var file: String
 
@@ -84,7 +89,7 @@ public struct RunConfiguration: Sendable {
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "privacy", "schemas"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "routes", "privacy", "schemas"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -173,6 +178,7 @@ public struct RunConfiguration: Sendable {
             throw ConfigurationError(file: file, line: 1, message: "missing section: sink (or consumers): say where events are delivered, e.g. sink: { file: { path: ./events.jsonl } }")
         }
         let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
+        let (routes, marks) = try top["routes"].map { try reader.routes($0) } ?? ([], [:])
 
         return RunConfiguration(
             source: sourceSettings,
@@ -185,7 +191,7 @@ public struct RunConfiguration: Sendable {
             privacy: try top["privacy"].map { try reader.privacy($0) },
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
-            file: file)
+            routes: routes, routeConditionMarks: marks, file: file)
     }
 
     /// A configured consumer by name; without a name, `sink`, or the only consumer.
@@ -210,7 +216,7 @@ public struct RunConfiguration: Sendable {
         let environment: [String: String]
 
         func fail(_ node: Node, _ message: String) -> ConfigurationError {
-            ConfigurationError(file: file, line: RunConfiguration.line(node), message: message)
+            ConfigurationError(file: file, line: RunConfiguration.line(node), column: node.mark.map { $0.column }, message: message)
         }
 
         /// A mapping whose keys are all among `keys` (a typo is an error, not silently ignored).
@@ -312,13 +318,22 @@ public struct RunConfiguration: Sendable {
 public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String
     public var line: Int?
+    /// 1-based, when known (the YAML node's, or inside an expression).
+    public var column: Int? = nil
     public var message: String
+
+    public init(file: String, line: Int?, column: Int? = nil, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
 
     /// Never: the file needs an edit.
     public var isRetryable: Bool { false }
 
     public var description: String {
-        "\(file)\(line.map { ":\($0)" } ?? ""): \(message)"
+        "\(file)\(line.map { ":\($0)" } ?? "")\(line != nil ? column.map { ":\($0)" } ?? "" : ""): \(message)"
     }
 }
 

@@ -466,6 +466,12 @@ struct CELParser {
                 if token == .symbol(",") { try advance() } else { break }
             }
             try expect("]", "to close the list")
+            // A list of literals is built once, at load (`op in ['c', 'u']` allocates nothing per event).
+            let literals = elements.compactMap { element -> CELValue? in
+                if case .literal(let value) = element.kind { return value }
+                return nil
+            }
+            if literals.count == elements.count { return CELNode(kind: .literal(.list(literals)), offset: start) }
             return CELNode(kind: .list(elements), offset: start)
         case .symbol("{"):
             try advance()

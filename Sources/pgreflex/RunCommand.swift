@@ -42,6 +42,10 @@ struct RunCommand: AsyncParsableCommand {
         let consumers: [JournalConsumer]
         do {
             let configuration = try RunConfiguration.load(config)
+            guard configuration.routes.isEmpty else {
+                throw ConfigurationError(file: config, line: nil, message: "routes: are checked (`pgreflex check`) and tried (`pgreflex route test`) by this build, "
+                    + "but not yet dispatched to agents: remove the section to run; consumers: delivers every change")
+            }
             // Consumers first: each registers what it still needs before capture appends or
             // retention removes anything.
             let channel = JournalChannel(mark: .init())

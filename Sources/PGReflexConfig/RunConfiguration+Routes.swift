@@ -1,0 +1,137 @@
+import PGReflexDelivery
+import PGReflexRouter
+import Yams
+
+extension RunConfiguration.Reader {
+    /// `routes:`, a mapping of route names to `{ tables, ops, columns_changed, if }`; with
+    /// where each `if` expression starts in the file.
+    func routes(_ node: Node) throws -> (routes: [Route], marks: [String: RunConfiguration.ExpressionMark]) {
+        guard case .mapping(let entries) = node else {
+            throw fail(node, "routes must map each route's name to { tables, ops, columns_changed, if }")
+        }
+        var routes: [Route] = []
+        var marks: [String: RunConfiguration.ExpressionMark] = [:]
+        for (key, value) in entries {
+            let name = try string(key, "routes")
+            guard ConsumerSettings.isValidName(name) else {
+                throw fail(key, "routes: '\(name)' is not a route name: use letters, digits, _ and - (it names the route's cursor)")
+            }
+            if case .mapping(let fields) = value, let condition = fields["if"] { marks[name] = expressionMark(condition) }
+            guard !routes.contains(where: { $0.name == name }) else { throw fail(key, "routes: '\(name)' appears twice: rename one") }
+            routes.append(try route(value, name: name))
+        }
+        return (routes, marks)
+    }
+
+    /// Where an expression's first character is in the file (no column for block scalars, whose
+    /// text starts on the next line).
+    func expressionMark(_ node: Node) -> RunConfiguration.ExpressionMark {
+        guard case .scalar(let scalar) = node, let mark = node.mark else { return .init(line: RunConfiguration.line(node), column: nil) }
+        switch scalar.style {
+        case .literal, .folded: return .init(line: mark.line + 1, column: nil)
+        case .singleQuoted, .doubleQuoted: return .init(line: mark.line, column: mark.column + 1)
+        default: return .init(line: mark.line, column: mark.column)
+        }
+    }
+
+    func route(_ node: Node, name: String) throws -> Route {
+        let key = "routes.\(name)"
+        let section = try mapping(node, key, keys: ["tables", "ops", "columns_changed", "if"])
+        var route = Route(name: name)
+        if let tables = section["tables"] {
+            for item in try list(tables, "\(key).tables") {
+                let text = try string(item, "\(key).tables")
+                guard let pattern = TablePattern(parsing: text) else {
+                    throw fail(item, "\(key).tables: '\(text)' is not schema.table or table (globs * ? [...] allowed in each part)")
+                }
+                route.tables.append(pattern)
+            }
+        }
+        if let ops = section["ops"] {
+            for item in try list(ops, "\(key).ops") {
+                let op = try string(item, "\(key).ops")
+                guard Route.operations.contains(op) else {
+                    throw fail(item, "\(key).ops: '\(op)' is not an operation; use c (insert), u (update), d (delete), t (truncate), m (message) or r (snapshot read)")
+                }
+                route.ops.insert(op)
+            }
+        }
+        if let columns = section["columns_changed"] {
+            route.columnsChanged = try list(columns, "\(key).columns_changed").map { try string($0, "\(key).columns_changed") }
+            if !route.ops.isEmpty && !route.ops.contains("u") {
+                throw fail(columns, "\(key).columns_changed applies to updates, and ops has no u: add u to ops or remove columns_changed")
+            }
+        }
+        if let condition = section["if"] {
+            let text = try string(condition, "\(key).if")
+            do {
+                route.condition = try CELExpression(text)
+            } catch {
+                throw expressionError(error, in: condition, setting: "\(key).if")
+            }
+        }
+        return route
+    }
+
+    /// A list, or one item standing for a list of one.
+    func list(_ node: Node, _ name: String) throws -> [Node] {
+        switch node {
+        case .sequence(let sequence): return Array(sequence)
+        case .scalar: return [node]
+        default: throw fail(node, "\(name) must be a list")
+        }
+    }
+
+    /// An expression's syntax error at its place in the file.
+    func expressionError(_ error: CELSyntaxError, in node: Node, setting: String) -> ConfigurationError {
+        expressionMark(node).error(file: file, line: error.line, column: error.column,
+                                   message: "\(setting): \(error.message)")
+    }
+}
+
+extension RunConfiguration {
+    /// Where an expression starts in the configuration file.
+    public struct ExpressionMark: Sendable, Equatable {
+        public var line: Int?
+        /// nil for a block scalar (`|` or `>`).
+        public var column: Int?
+
+        /// An error at a line and column inside the expression, placed in the file.
+        func error(file: String, line: Int, column: Int, message: String) -> ConfigurationError {
+            let fileLine = self.line.map { $0 + line - 1 }
+            let fileColumn = line == 1 ? self.column.map { $0 + column - 1 } : nil
+            return ConfigurationError(file: file, line: fileLine, column: fileColumn,
+                                      message: message + (fileColumn == nil ? " (line \(line), column \(column) of the expression)" : ""))
+        }
+    }
+}
+
+extension RunConfiguration {
+    /// Checks each route against the tables' registered schemas (their newest version): a
+    /// route's tables must match a registered table, and every `after.x`/`before.x` its
+    /// condition reads must be a column of one of them. Returns every mistake found.
+    public func checkRoutes(columnsByTable: [String: [String]]) -> [ConfigurationError] {
+        var errors: [ConfigurationError] = []
+        for route in routes {
+            let tables = columnsByTable.keys.sorted().filter { name in route.tables.isEmpty || route.tables.contains { $0.matches(name) } }
+            if tables.isEmpty {
+                errors.append(ConfigurationError(file: file, line: routeConditionMarks[route.name]?.line,
+                    message: "routes.\(route.name).tables match no table in the schema registry (its tables: \(columnsByTable.keys.sorted().joined(separator: ", ")))"))
+                continue
+            }
+            let known = Set(tables.flatMap { columnsByTable[$0] ?? [] })
+            for column in route.columnsChanged where !known.contains(column) {
+                errors.append(ConfigurationError(file: file, line: nil,
+                    message: "routes.\(route.name).columns_changed: \(column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
+            }
+            guard let condition = route.condition else { continue }
+            for reference in condition.columnReferences where !known.contains(reference.column) {
+                let (line, column) = condition.position(of: reference.offset)
+                let mark = routeConditionMarks[route.name] ?? ExpressionMark(line: nil, column: nil)
+                errors.append(mark.error(file: file, line: line, column: column,
+                    message: "routes.\(route.name).if: \(reference.image).\(reference.column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
+            }
+        }
+        return errors
+    }
+}

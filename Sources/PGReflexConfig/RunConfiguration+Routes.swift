@@ -96,6 +96,11 @@ extension RunConfiguration {
         /// nil for a block scalar (`|` or `>`).
         public var column: Int?
 
+        public init(line: Int?, column: Int?) {
+            self.line = line
+            self.column = column
+        }
+
         /// An error at a line and column inside the expression, placed in the file.
         func error(file: String, line: Int, column: Int, message: String) -> ConfigurationError {
             let fileLine = self.line.map { $0 + line - 1 }

@@ -1,9 +1,11 @@
+import Foundation
 import PGReflexWire
 import PGReflexConfig
 import PGReflexCapture
 import PGReflexDelivery
 import PGReflexSchema
 import PGReflexJournal
+import PGReflexRouter
 import PGReflexTransport
 import Testing
 
@@ -77,6 +79,56 @@ import Testing
         #expect(failure("consumers: { a: { file: { path: o } , on_journal_full: drop } }").contains("pause"))
         #expect(failure("consumers: { a: { file: { path: o } , batch: 3 } }").contains("unknown key 'batch' in consumers.a"))
         #expect(failure("consumers: [a, b]").contains("consumers must map"))
+    }
+
+    @Test func routesAndTheirMistakesWithLineAndColumn() throws {
+        let text = """
+            source: { dsn: x, slot: s, publication: p }
+            journal: { directory: j }
+            sink: { file: { path: o } }
+            routes:
+              fraud:
+                tables: [public.orders]
+                ops: [c]
+                if: after.total_amount > 500 || after.is_first_order
+              reorder:
+                tables: inventory
+                ops: [u]
+                columns_changed: [quantity_on_hand]
+                if: |
+                  after.quantity_on_hand < after.reorder_point
+            """
+        let config = try RunConfiguration.parse(text, file: "run.yaml")
+        #expect(config.routes.map(\.name) == ["fraud", "reorder"])
+        #expect(config.routes[0].ops == ["c"] && config.routes[0].tables.map(\.description) == ["public.orders"])
+        #expect(config.routes[1].columnsChanged == ["quantity_on_hand"] && config.routes[1].condition != nil)
+        #expect(config.routeConditionMarks["fraud"] == .init(line: 8, column: 9))
+
+        // Checked against the registry's columns: a typo names the column list, at its place.
+        let columns = ["public.orders": ["id", "total_amount", "is_first_order"], "public.inventory": ["sku", "quantity_on_hand", "reorder_point"]]
+        #expect(config.checkRoutes(columnsByTable: columns).isEmpty)
+        let typo = try RunConfiguration.parse(text.replacingOccurrences(of: "after.total_amount", with: "after.totl_amount"), file: "run.yaml")
+        let errors = typo.checkRoutes(columnsByTable: columns)
+        #expect(errors.map(\.description) == [
+            "run.yaml:8:15: routes.fraud.if: after.totl_amount is not a column of public.orders; the columns are id, is_first_order, total_amount",
+        ])
+        let nowhere = try RunConfiguration.parse(text.replacingOccurrences(of: "tables: inventory", with: "tables: inventroy"), file: "run.yaml")
+        #expect(nowhere.checkRoutes(columnsByTable: columns).first?.message.contains("match no table in the schema registry") == true)
+
+        func failure(_ routes: String) -> ConfigurationError? {
+            #expect(throws: ConfigurationError.self) {
+                try RunConfiguration.parse("source: { dsn: x, slot: s, publication: p }\njournal: { directory: j }\nsink: { file: { path: o } }\n"
+                    + routes, file: "run.yaml")
+            }
+        }
+        #expect(failure("routes:\n  r:\n    if: after.total_amount = 500")?.description
+            == "run.yaml:6:28: routes.r.if: '=' is not an operator: compare with ==")
+        #expect(failure("routes:\n  r:\n    if: \"op == 'u' &&\"")?.description.hasPrefix("run.yaml:6:") == true)
+        #expect(failure("routes:\n  r: { ops: [x] }")?.message.contains("'x' is not an operation") == true)
+        #expect(failure("routes:\n  r: { ops: [c], columns_changed: [a] }")?.message.contains("applies to updates") == true)
+        #expect(failure("routes:\n  r: { iff: x }")?.description.hasPrefix("run.yaml:5:8: unknown key 'iff' in routes.r") == true)
+        #expect(failure("routes:\n  r: { tables: [a.b.c] }")?.message.contains("is not schema.table or table") == true)
+        #expect(failure("routes: [a]")?.message.contains("routes must map") == true)
     }
 
     @Test func slotUpkeepSettings() throws {

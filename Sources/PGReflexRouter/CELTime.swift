@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexWire
 import Synchronization
 
 /// Timestamps and durations for the expression language: RFC 3339 parsing (and PostgreSQL's
@@ -59,7 +60,7 @@ enum CELTime {
             }
         }
         guard i == b.count else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
+        let days = PostgresTimestamp.days(fromCivil: year, month: month, day: day)
         return ((days * 86_400 + hour * 3600 + minute * 60 + second) - offset) * 1_000_000 + micros
     }
 
@@ -113,7 +114,7 @@ enum CELTime {
         let seconds = Int64((Double(micros) / 1e6).rounded(.down)) + offsetSeconds
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
-        let (year, month, day) = civilFromDays(days)
+        let (year, month, day) = PostgresTimestamp.civil(fromDays: days)
         switch function {
         case .getHours: return secondOfDay / 3600
         case .getMinutes: return secondOfDay % 3600 / 60
@@ -123,42 +124,14 @@ enum CELTime {
         case .getDate: return day
         case .getMonth: return month - 1
         case .getFullYear: return year
-        case .getDayOfYear: return days - daysFromCivil(year: year, month: 1, day: 1)
+        case .getDayOfYear: return days - PostgresTimestamp.days(fromCivil: year, month: 1, day: 1)
         default: return 0
         }
     }
 
+    /// As envelopes write timestamps: `2024-02-29T12:34:56.000000Z`.
     static func format(_ micros: Int64) -> String {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let rest = seconds - days * 86_400
-        let (y, m, d) = civilFromDays(days)
-        func pad(_ v: Int64, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rest / 3600, 2)):\(pad(rest % 3600 / 60, 2)):\(pad(rest % 60, 2))"
-            + (fraction == 0 ? "" : ".\(pad(fraction, 6))") + "Z"
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        PostgresTimestamp(unixMicroseconds: micros).iso8601
     }
 }
 

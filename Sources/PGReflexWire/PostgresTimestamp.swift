@@ -74,8 +74,18 @@ public struct PostgresTimestamp: RawRepresentable, Hashable, Comparable, Sendabl
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil-to-days).
+    public static func days(fromCivil year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
     /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    static func civil(fromDays z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    public static func civil(fromDays z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

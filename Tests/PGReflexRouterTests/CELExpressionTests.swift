@@ -122,6 +122,6 @@ import Testing
         #expect(try value("\(t).getHours('-10:00')") == .int(2))
         #expect(try value("timestamp('1969-12-31T23:59:59Z').getDayOfWeek()") == .int(3))
         #expect(throws: CELEvaluationError.self) { try value("\(t).getHours('Mars/Olympus')") }
-        #expect(try value("string(\(t))") == .string("2024-02-29T12:34:56Z"))
+        #expect(try value("string(\(t))") == .string("2024-02-29T12:34:56.000000Z"), "as envelopes write timestamps")
     }
 }

@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "PGReflexSchema", targets: ["PGReflexSchema"]),
         .library(name: "PGReflexDelivery", targets: ["PGReflexDelivery"]),
         .library(name: "PGReflexRouter", targets: ["PGReflexRouter"]),
+        .library(name: "PGReflexDispatch", targets: ["PGReflexDispatch"]),
         .library(name: "PGReflexThreads", targets: ["PGReflexThreads"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
@@ -120,6 +121,12 @@ let package = Package(
             dependencies: ["PGReflexWire"],
             swiftSettings: strictSettings
         ),
+        // Pure: the dispatcher's state machines (flow control, per-key order, retries, the
+        // circuit breaker), generic over a clock.
+        .target(
+            name: "PGReflexDispatch",
+            swiftSettings: strictSettings
+        ),
         // Delivery: named consumers following the journal, each with its own cursor; sinks; replay.
         .target(
             name: "PGReflexDelivery",
@@ -206,6 +213,11 @@ let package = Package(
                 "PGReflexDelivery", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexDispatchTests",
+            dependencies: ["PGReflexDispatch", "PGReflexTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "PGReflexDelivery", targets: ["PGReflexDelivery"]),
         .library(name: "PGReflexRouter", targets: ["PGReflexRouter"]),
         .library(name: "PGReflexDispatch", targets: ["PGReflexDispatch"]),
+        .library(name: "PGReflexState", targets: ["PGReflexState"]),
         .library(name: "PGReflexThreads", targets: ["PGReflexThreads"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // libpq, seen through pkg-config. Only PGReflexTransport may import it.
@@ -127,6 +129,13 @@ let package = Package(
             name: "PGReflexDispatch",
             swiftSettings: strictSettings
         ),
+        // The dispatcher's durable state in embedded SQLite (GRDB): done records, route cursors,
+        // the dead-letter queue.
+        .target(
+            name: "PGReflexState",
+            dependencies: ["PGReflexDispatch", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
         // Delivery: named consumers following the journal, each with its own cursor; sinks; replay.
         .target(
             name: "PGReflexDelivery",
@@ -218,6 +227,11 @@ let package = Package(
         .testTarget(
             name: "PGReflexDispatchTests",
             dependencies: ["PGReflexDispatch", "PGReflexTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PGReflexStateTests",
+            dependencies: ["PGReflexState", "PGReflexDispatch"],
             swiftSettings: strictSettings
         ),
         .testTarget(

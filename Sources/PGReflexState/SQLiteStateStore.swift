@@ -1,0 +1,157 @@
+import Foundation
+import GRDB
+public import PGReflexDispatch
+
+/// The state store in an embedded SQLite database (`state.directory/state.sqlite`, WAL mode,
+/// synchronous FULL): done records, route cursors and the dead-letter queue.
+public final class SQLiteStateStore: StateStore {
+    public let path: String
+    private let database: DatabasePool
+
+    /// Opens (creating it, and its directory, if need be) and migrates the database.
+    public init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        path = directory + "/state.sqlite"
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            // Durable at commit: a crash never takes back an outcome or a cursor.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        // A pool is in WAL mode: readers (`dlq list`) never wait for the dispatcher's writes.
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "done") { t in
+                t.column("event_id", .text).notNull()
+                t.column("route", .text).notNull()
+                t.column("agent", .text).notNull()
+                t.column("at", .integer).notNull()
+                t.primaryKey(["event_id", "route", "agent"])
+            }
+            try db.create(index: "done_at", on: "done", columns: ["at"])
+            try db.create(table: "cursors") { t in
+                t.primaryKey("consumer", .text)
+                t.column("commit_lsn", .integer).notNull()
+                t.column("ordinal", .integer).notNull()
+            }
+            try db.create(table: "dead_letters") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("event_id", .text).notNull()
+                t.column("route", .text).notNull()
+                t.column("agent", .text).notNull()
+                t.column("table_name", .text).notNull()
+                t.column("envelope", .blob).notNull()
+                t.column("error_class", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("first_attempt", .integer).notNull()
+                t.column("last_attempt", .integer).notNull()
+            }
+            try db.create(index: "dead_letters_route", on: "dead_letters", columns: ["route", "last_attempt"])
+        }
+        return migrator
+    }
+
+    public func commit(done: [DoneKey], deadLetters: [DeadLetter], cursor: StoredCursor?) async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1e6)
+        try await database.write { db in
+            for key in done {
+                try db.execute(sql: "INSERT OR IGNORE INTO done (event_id, route, agent, at) VALUES (?, ?, ?, ?)",
+                               arguments: [key.eventID, key.route, key.agent, now])
+            }
+            for letter in deadLetters {
+                try db.execute(sql: """
+                    INSERT INTO dead_letters (event_id, route, agent, table_name, envelope, error_class, message, attempts, first_attempt, last_attempt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [letter.eventID, letter.route, letter.agent, letter.table, Data(letter.envelope), letter.errorClass,
+                                     letter.message, letter.attempts, letter.firstAttempt, letter.lastAttempt])
+            }
+            if let cursor {
+                try db.execute(sql: """
+                    INSERT INTO cursors (consumer, commit_lsn, ordinal) VALUES (?, ?, ?)
+                    ON CONFLICT (consumer) DO UPDATE SET commit_lsn = excluded.commit_lsn, ordinal = excluded.ordinal
+                    """, arguments: [cursor.consumer, Int64(bitPattern: cursor.commitLSN), cursor.ordinal])
+            }
+        }
+    }
+
+    public func done(among keys: [DoneKey]) async throws -> Set<DoneKey> {
+        guard !keys.isEmpty else { return [] }
+        return try await database.read { db in
+            var found = Set<DoneKey>()
+            for key in keys where try Bool.fetchOne(db, sql: "SELECT 1 FROM done WHERE event_id = ? AND route = ? AND agent = ?",
+                                                   arguments: [key.eventID, key.route, key.agent]) == true {
+                found.insert(key)
+            }
+            return found
+        }
+    }
+
+    public func cursor(_ consumer: String) async throws -> StoredCursor? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT commit_lsn, ordinal FROM cursors WHERE consumer = ?", arguments: [consumer]).map { row in
+                StoredCursor(consumer: consumer, commitLSN: UInt64(bitPattern: row["commit_lsn"]), ordinal: row["ordinal"])
+            }
+        }
+    }
+
+    public func deadLetters(_ filter: DeadLetterFilter) async throws -> [DeadLetter] {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        func add(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            conditions.append(sql)
+            arguments += [value]
+        }
+        add("id = ?", filter.id)
+        add("route = ?", filter.route)
+        add("agent = ?", filter.agent)
+        add("table_name = ?", filter.table)
+        add("last_attempt >= ?", filter.since)
+        add("last_attempt < ?", filter.until)
+        var sql = "SELECT * FROM dead_letters"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY id"
+        if let limit = filter.limit { sql += " LIMIT \(limit)" }
+        let query = sql
+        let values = arguments
+        return try await database.read { db in
+            try Row.fetchAll(db, sql: query, arguments: values).map(Self.deadLetter)
+        }
+    }
+
+    private static func deadLetter(_ row: Row) -> DeadLetter {
+        let envelope: Data = row["envelope"] ?? Data()
+        let id: Int64 = row["id"]
+        let eventID: String = row["event_id"]
+        let route: String = row["route"]
+        let agent: String = row["agent"]
+        let table: String = row["table_name"]
+        let errorClass: String = row["error_class"]
+        let message: String = row["message"]
+        let attempts: Int = row["attempts"]
+        let first: Int64 = row["first_attempt"]
+        let last: Int64 = row["last_attempt"]
+        return DeadLetter(id: id, eventID: eventID, route: route, agent: agent, table: table, envelope: [UInt8](envelope),
+                          errorClass: errorClass, message: message, attempts: attempts, firstAttempt: first, lastAttempt: last)
+    }
+
+    public func removeDeadLetter(id: Int64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM dead_letters WHERE id = ?", arguments: [id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func pruneDone(before micros: Int64) async throws -> Int {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM done WHERE at < ?", arguments: [micros])
+            return db.changesCount
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import PGReflexDispatch
+import PGReflexState
+import Testing
+
+/// The embedded state store: outcomes and cursors move together, survive a reopen, and the
+/// dead-letter queue filters and removes.
+@Suite struct SQLiteStateStoreTests {
+    func directory() -> String { NSTemporaryDirectory() + "pgreflex-state-\(UUID().uuidString)" }
+
+    func letter(_ event: String, route: String = "fraud", table: String = "public.orders", at: Int64) -> DeadLetter {
+        DeadLetter(eventID: event, route: route, agent: "fraud-agent", table: table, envelope: Array("{\"id\":\"\(event)\"}\n".utf8),
+                   errorClass: "non_retryable", message: "422 from the agent", attempts: 1, firstAttempt: at, lastAttempt: at)
+    }
+
+    @Test func outcomesAndCursorsSurviveAReopenAndDuplicatesAreKnown() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = DoneKey(eventID: "0/16B3748:0", route: "fraud", agent: "fraud-agent")
+        let b = DoneKey(eventID: "0/16B3748:1", route: "fraud", agent: "fraud-agent")
+        do {
+            let store = try SQLiteStateStore(directory: dir)
+            try await store.commit(done: [a], deadLetters: [letter("0/16B3748:2", at: 10)],
+                                   cursor: StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2))
+            try await store.commit(done: [a], deadLetters: [], cursor: nil)  // a duplicate is harmless
+        }
+        let reopened = try SQLiteStateStore(directory: dir)
+        #expect(try await reopened.done(among: [a, b]) == [a])
+        #expect(try await reopened.cursor("route.fraud") == StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2))
+        #expect(try await reopened.cursor("route.other") == nil)
+        #expect(try await reopened.deadLetters(.init()).map(\.eventID) == ["0/16B3748:2"])
+        #expect(try await reopened.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == 1)
+        #expect(try await reopened.done(among: [a]).isEmpty)
+    }
+
+    @Test func theDeadLetterQueueFiltersAndRemoves() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStateStore(directory: dir)
+        try await store.commit(done: [], deadLetters: [
+            letter("e1", at: 100), letter("e2", route: "reorder", table: "public.inventory", at: 200), letter("e3", at: 300),
+        ], cursor: nil)
+        let all = try await store.deadLetters(.init())
+        #expect(all.map(\.eventID) == ["e1", "e2", "e3"])
+        #expect(all[0].envelope == Array("{\"id\":\"e1\"}\n".utf8) && all[0].message == "422 from the agent" && all[0].id != nil)
+        #expect(try await store.deadLetters(.init(route: "fraud")).map(\.eventID) == ["e1", "e3"])
+        #expect(try await store.deadLetters(.init(table: "public.inventory")).map(\.eventID) == ["e2"])
+        #expect(try await store.deadLetters(.init(since: 150, until: 300)).map(\.eventID) == ["e2"])
+        #expect(try await store.deadLetters(.init(limit: 1)).map(\.eventID) == ["e1"])
+        let id = try #require(all[1].id)
+        #expect(try await store.deadLetters(.init(id: id)).map(\.eventID) == ["e2"])
+        #expect(try await store.removeDeadLetter(id: id))
+        #expect(try await !store.removeDeadLetter(id: id))
+        #expect(try await store.deadLetters(.init()).map(\.eventID) == ["e1", "e3"])
+    }
+}

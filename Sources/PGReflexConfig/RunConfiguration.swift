@@ -64,6 +64,9 @@ public struct RunConfiguration: Sendable {
     public var routes: [Route]
     /// Where each route's `if` starts in the file, by route name.
     public var routeConditionMarks: [String: ExpressionMark]
+    /// `state.directory`: the dispatcher's state store (done records, route cursors, the
+    /// dead-letter queue). Default: `state` beside the journal's directory.
+    public var stateDirectory: String
     /// The file this was read from, for error messages.
     public var file: String
 
@@ -89,7 +92,7 @@ public struct RunConfiguration: Sendable {
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "routes", "privacy", "schemas"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "routes", "state", "privacy", "schemas"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -179,11 +182,13 @@ public struct RunConfiguration: Sendable {
         }
         let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
         let (routes, marks) = try top["routes"].map { try reader.routes($0) } ?? ([], [:])
+        let state = try top["state"].map { try reader.mapping($0, "state", keys: ["directory"]) }
 
+        let journalDirectory = reader.path(try reader.string(try reader.required(journal, "directory", in: journalNode, section: "journal"), "journal.directory"))
         return RunConfiguration(
             source: sourceSettings,
             journal: JournalSettings(
-                directory: reader.path(try reader.string(try reader.required(journal, "directory", in: journalNode, section: "journal"), "journal.directory")),
+                directory: journalDirectory,
                 segmentBytes: try journal["segment_bytes"].map { try reader.positiveInt($0, "journal.segment_bytes") } ?? 64 << 20,
                 fsyncMaxRecords: fsyncRecords, fsyncMaxDelay: .milliseconds(fsyncDelayMS),
                 retentionBytes: retentionBytes, retentionAge: retentionHours.map { .seconds($0 * 3600) }),
@@ -191,7 +196,9 @@ public struct RunConfiguration: Sendable {
             privacy: try top["privacy"].map { try reader.privacy($0) },
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
-            routes: routes, routeConditionMarks: marks, file: file)
+            routes: routes, routeConditionMarks: marks,
+            stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? (journalDirectory as NSString).deletingLastPathComponent + "/state",
+            file: file)
     }
 
     /// A configured consumer by name; without a name, `sink`, or the only consumer.

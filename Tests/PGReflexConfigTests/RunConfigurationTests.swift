@@ -32,6 +32,7 @@ import Testing
         #expect(config.source.tables == [TableName(schema: "public", name: "orders"), TableName(schema: "public", name: "support_tickets")])
         #expect(config.source.createSlot && !config.source.createPublication)
         #expect(config.journal.directory == "/etc/pgreflex/journal")
+        #expect(config.stateDirectory == "/etc/pgreflex/state", "the state store sits beside the journal by default")
         #expect(config.journal.fsyncMaxRecords == 500 && config.journal.fsyncMaxDelay == .milliseconds(10))
         #expect(config.journal.retentionBytes == 1_000_000 && config.journal.retentionAge == .seconds(86_400))
         #expect(config.journal.segmentBytes == 64 << 20)

@@ -197,7 +197,7 @@ public struct RunConfiguration: Sendable {
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
             routes: routes, routeConditionMarks: marks,
-            stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? (journalDirectory as NSString).deletingLastPathComponent + "/state",
+            stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? Self.besideJournal(journalDirectory),
             file: file)
     }
 
@@ -215,6 +215,12 @@ public struct RunConfiguration: Sendable {
     }
 
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
+
+    /// `state` in the directory that holds the journal's.
+    static func besideJournal(_ journal: String) -> String {
+        guard let slash = journal.lastIndex(of: "/") else { return "state" }
+        return String(journal[..<slash]) + "/state"
+    }
 
     /// Walks the node tree with checks that name the file and line of every mistake.
     struct Reader {

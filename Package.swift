@@ -140,6 +140,7 @@ let package = Package(
         .target(
             name: "PGReflexDelivery",
             dependencies: [
+                "PGReflexDispatch",
                 "PGReflexJournal",
                 "PGReflexSchema",
                 "PGReflexThreads",
@@ -221,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "PGReflexDeliveryTests",
             dependencies: [
-                "PGReflexDelivery", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
+                "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -1,0 +1,64 @@
+public import Logging
+public import PGReflexDispatch
+import Synchronization
+
+/// `file`: appends each event's envelope as a JSON line and fsyncs before it answers, as the
+/// sink does. Calls are serialized: lines of two calls never interleave.
+public final class FileAgent: Agent {
+    public let name: String
+    private let sink: Mutex<FileSink>
+
+    public init(name: String, path: String, setting: String) throws {
+        self.name = name
+        sink = Mutex(try FileSink(path: path, setting: setting))
+    }
+
+    public func handle(_ call: AgentCall) async -> AgentOutcome {
+        do {
+            try sink.withLock { sink in
+                for event in call.events { sink.append(event.envelope) }
+                try sink.sync()
+            }
+            return .success(output: nil)
+        } catch let error as SinkError {
+            return .failure(AgentError(code: error.isRetryable ? .temporary : .permanent, message: error.description))
+        } catch {
+            return .failure(AgentError(code: .temporary, message: "\(error)"))
+        }
+    }
+}
+
+/// `log`: one log line per event (id, table, op), at the level configured; never its values.
+public struct LogAgent: Agent {
+    public let name: String
+    let logger: Logger
+    let level: Logger.Level
+
+    public init(name: String, level: Logger.Level = .info, logger: Logger) {
+        self.name = name
+        self.level = level
+        self.logger = logger
+    }
+
+    public func handle(_ call: AgentCall) async -> AgentOutcome {
+        for event in call.events {
+            logger.log(level: level, "route matched", metadata: [
+                "route": "\(call.route)", "agent": "\(name)", "event.id": "\(event.id)", "table": "\(event.table)", "op": "\(event.op)",
+            ])
+        }
+        return .success(output: nil)
+    }
+}
+
+/// `noop`: succeeds at once, for benchmarks of everything in front of the agent.
+public struct NoopAgent: Agent {
+    public let name: String
+
+    public init(name: String) {
+        self.name = name
+    }
+
+    public func handle(_ call: AgentCall) async -> AgentOutcome {
+        .success(output: nil)
+    }
+}

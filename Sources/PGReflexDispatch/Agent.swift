@@ -1,0 +1,85 @@
+/// What every agent is to the dispatcher: an event (or a batch) goes in; an outcome, or an
+/// error that says whether and when to try again, comes out. Webhooks, subprocesses and LLM
+/// calls (the agents issue) fit the same shape as the built-in `file`, `log` and `noop`.
+public protocol Agent: Sendable {
+    var name: String { get }
+    func handle(_ call: AgentCall) async -> AgentOutcome
+}
+
+/// One call: the events, in commit order, with the key that makes the side effect idempotent
+/// (the same on every retry and replay).
+public struct AgentCall: Sendable {
+    public var route: String
+    public var events: [AgentEvent]
+    /// `route:agent:first-event-id` by default, or the route's `idempotency` expression's value.
+    public var idempotencyKey: String
+    /// 1 for the first attempt.
+    public var attempt: Int
+    /// How long this attempt may take (the route's `retries.timeout`).
+    public var timeout: Duration?
+
+    public init(route: String, events: [AgentEvent], idempotencyKey: String, attempt: Int = 1, timeout: Duration? = nil) {
+        self.route = route
+        self.events = events
+        self.idempotencyKey = idempotencyKey
+        self.attempt = attempt
+        self.timeout = timeout
+    }
+}
+
+/// An event as an agent gets it: its id, what it is, and its envelope (privacy-safe JSON).
+public struct AgentEvent: Sendable, Equatable {
+    public var id: String
+    public var table: String
+    public var op: String
+    public var envelope: [UInt8]
+
+    public init(id: String, table: String, op: String, envelope: [UInt8]) {
+        self.id = id
+        self.table = table
+        self.op = op
+        self.envelope = envelope
+    }
+}
+
+public enum AgentOutcome: Sendable, Equatable {
+    /// Done; `output` is the agent's answer (JSON), kept as its receipt when given.
+    case success(output: [UInt8]?)
+    case failure(AgentError)
+}
+
+/// Why a call failed, classified for the dispatcher's retry rules.
+public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, Equatable, CaseIterable {
+        /// Worth trying again (5xx, a connection failure, EX_TEMPFAIL).
+        case temporary
+        /// Over the agent's capacity (429, 502, 504): try again, no sooner than `retryAfter`.
+        case throttled
+        /// The attempt took longer than its timeout.
+        case timeout
+        /// Trying again cannot help (other 4xx, output that fails validation, bad credentials):
+        /// straight to the dead-letter queue.
+        case permanent
+        /// The agent asked to be turned off (410 Gone): its route pauses; events wait.
+        case disabled
+    }
+
+    public var code: Code
+    public var message: String
+    public var retryAfter: Duration?
+
+    public init(code: Code, message: String, retryAfter: Duration? = nil) {
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public var isRetryable: Bool {
+        switch code {
+        case .temporary, .throttled, .timeout: true
+        case .permanent, .disabled: false
+        }
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

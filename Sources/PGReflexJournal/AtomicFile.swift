@@ -29,13 +29,21 @@ enum AtomicFile {
         }
     }
 
-    /// The file's JSON object, or nil when there is no file.
-    static func readObject(_ path: String, what: String) throws -> [String: Any]? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["version"] as? Int == 1 else {
-            throw JournalError(code: .corruptRecord, segment: path, message: "the file is not a pgreflex \(what)")
+    /// Writes a value as one line of JSON with sorted keys (or pretty-printed), atomically.
+    static func writeJSON(_ value: some Encodable, to path: String, pretty: Bool = false) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        try write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n", to: path)
+    }
+
+    /// The file's value, nil when there is no file; `corrupt` says what to do when it does not
+    /// decode.
+    static func readJSON<T: Decodable>(_ type: T.Type, from path: String, corrupt: () -> JournalError) throws -> T? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw corrupt()
         }
-        return object
     }
 }

@@ -36,13 +36,8 @@ public struct Checkpoint: Equatable, Sendable {
     }
 
     public static func load(_ path: String) throws -> Checkpoint? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        do {
-            let checkpoint = try JSONDecoder().decode(Checkpoint.self, from: data)
-            return checkpoint
-        } catch {
-            throw JournalError(code: .checkpointCorrupt, segment: path, message: "the checkpoint file is not a pgreflex checkpoint. "
-                + movingItAway)
+        try AtomicFile.readJSON(Checkpoint.self, from: path) {
+            JournalError(code: .checkpointCorrupt, segment: path, message: "the checkpoint file is not a pgreflex checkpoint. " + movingItAway)
         }
     }
 
@@ -51,9 +46,7 @@ public struct Checkpoint: Equatable, Sendable {
         + "event the journal still holds, which `pgreflex journal inspect` counts; latest: only what is journaled from then on)"
 
     public func save(_ path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(String(decoding: try encoder.encode(self), as: UTF8.self) + "\n", to: path)
+        try AtomicFile.writeJSON(self, to: path)
     }
 }
 

@@ -43,19 +43,15 @@ public struct DroppedSegment: Sendable, Equatable, Codable, CustomStringConverti
 
     public static func load(directory: String) throws -> [DroppedSegment] {
         let path = directory + "/" + fileName
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == 1 else {
-            throw JournalError(code: .corruptRecord, segment: path, message: "is not a pgreflex list of dropped segments: move it away "
-                + "(drop_oldest consumers then no longer count what they skipped before now)")
-        }
+        let corrupt = JournalError(code: .corruptRecord, segment: path, message: "is not a pgreflex list of dropped segments: move it away "
+            + "(drop_oldest consumers then no longer count what they skipped before now)")
+        guard let file = try AtomicFile.readJSON(File.self, from: path, corrupt: { corrupt }) else { return [] }
+        guard file.version == 1 else { throw corrupt }
         return file.dropped
     }
 
     static func record(_ new: [DroppedSegment], directory: String) throws {
         let all = (try load(directory: directory) + new).suffix(kept)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(String(decoding: try encoder.encode(File(dropped: Array(all))), as: UTF8.self) + "\n",
-                             to: directory + "/" + fileName)
+        try AtomicFile.writeJSON(File(dropped: Array(all)), to: directory + "/" + fileName)
     }
 }

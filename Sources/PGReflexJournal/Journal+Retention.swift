@@ -1,5 +1,5 @@
 import Logging
-public import PGReflexWire
+import PGReflexWire
 
 #if canImport(Glibc)
 import Glibc
@@ -76,8 +76,7 @@ extension Journal {
         if !dropped.isEmpty { try DroppedSegment.record(dropped, directory: options.directory) }
         // The floor first: a crash between the two leaves segments that are still readable but
         // refused, never a silent gap.
-        try AtomicFile.write("{\"version\":1,\"commit_lsn\":\"\(floor.commitLSN)\",\"ordinal\":\(floor.ordinal)}\n",
-                             to: options.directory + "/retention.json")
+        try AtomicFile.writeJSON(RetentionMarker(position: floor), to: options.directory + "/" + RetentionMarker.fileName)
         retainedFrom = floor
         let removed = Array(names[..<removable])
         for name in removed { unlink(options.directory + "/" + name) }
@@ -91,15 +90,35 @@ extension Journal {
 
     /// Where the journal in `directory` begins since retention last removed segments (nil: never).
     public static func retainedFrom(directory: String) throws -> EventPosition? {
-        try loadRetainedFrom(directory)
+        let path = directory + "/" + RetentionMarker.fileName
+        let corrupt = JournalError(code: .corruptRecord, segment: path, message: "the retention marker does not parse; restore it or remove it")
+        guard let marker = try AtomicFile.readJSON(RetentionMarker.self, from: path, corrupt: { corrupt }) else { return nil }
+        return marker.position
+    }
+}
+
+/// `retention.json`: `{"commit_lsn":"0/1614A28","ordinal":0,"version":1}`, the oldest position kept.
+struct RetentionMarker: Codable {
+    static let fileName = "retention.json"
+    var position: EventPosition
+
+    private enum CodingKeys: String, CodingKey { case version }
+
+    init(position: EventPosition) {
+        self.position = position
     }
 
-    static func loadRetainedFrom(_ directory: String) throws -> EventPosition? {
-        let path = directory + "/retention.json"
-        guard let object = try AtomicFile.readObject(path, what: "retention marker") else { return nil }
-        guard let lsn = (object["commit_lsn"] as? String).flatMap(LSN.init), let ordinal = object["ordinal"] as? Int else {
-            throw JournalError(code: .corruptRecord, segment: path, message: "the retention marker does not parse; restore it or remove it")
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard try container.decode(Int.self, forKey: .version) == 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .version, in: container, debugDescription: "not version 1")
         }
-        return EventPosition(commitLSN: lsn, ordinal: ordinal)
+        position = try EventPosition(from: decoder)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(1, forKey: .version)
+        try position.encode(to: encoder)
     }
 }

@@ -98,7 +98,7 @@ public final class Journal {
             }
             lockFD = try Self.lock(options.directory)
         }
-        retainedFrom = try Self.loadRetainedFrom(options.directory)
+        retainedFrom = try Self.retainedFrom(directory: options.directory)
         let names = try Self.segmentNames(options.directory)
         for name in names.dropLast() { closedBytes += try Self.size(of: options.directory + "/" + name) }
         // The newest segment with a record holds the last position (a crash can leave the newest empty).

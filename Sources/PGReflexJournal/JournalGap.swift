@@ -49,18 +49,15 @@ public struct JournalGap: Sendable, Equatable, Codable, CustomStringConvertible 
 
     static func load(directory: String) throws -> [JournalGap] {
         let path = directory + "/" + fileName
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == 1 else {
-            throw JournalError(code: .corruptRecord, segment: path, message: "is not a pgreflex gap list: restore it, or move it away "
-                + "(then inspect and replay no longer report the records earlier repairs removed)")
-        }
+        let corrupt = JournalError(code: .corruptRecord, segment: path, message: "is not a pgreflex gap list: restore it, or move it away "
+            + "(then inspect and replay no longer report the records earlier repairs removed)")
+        guard let file = try AtomicFile.readJSON(File.self, from: path, corrupt: { corrupt }) else { return [] }
+        guard file.version == 1 else { throw corrupt }
         return file.gaps
     }
 
     static func save(_ gaps: [JournalGap], directory: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try AtomicFile.write(String(decoding: try encoder.encode(File(gaps: gaps)), as: UTF8.self) + "\n", to: directory + "/" + fileName)
+        try AtomicFile.writeJSON(File(gaps: gaps), to: directory + "/" + fileName, pretty: true)
     }
 }
 

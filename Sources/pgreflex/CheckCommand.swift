@@ -25,9 +25,7 @@ struct CheckCommand: AsyncParsableCommand {
         do {
             configuration = try RunConfiguration.load(config, needsSource: false)
             if let registry {
-                guard FileManager.default.fileExists(atPath: registry + "/" + SchemaRegistry.indexName) else {
-                    throw ValidationError("--registry \(registry) holds no \(SchemaRegistry.indexName): pass the directory `schema snapshot` writes")
-                }
+                try requireRegistry(registry)
                 let loaded = try SchemaRegistry(directory: registry)
                 errors = configuration.checkRoutes(columnsByTable: loaded.tables.compactMapValues { $0.versions.last?.columns.map(\.name) })
             }

@@ -160,7 +160,7 @@ struct SchemaCommand: AsyncParsableCommand {
 }
 
 /// A registry that is not there is a mistake (a wrong --registry), not an empty registry.
-private func requireRegistry(_ directory: String) throws {
+func requireRegistry(_ directory: String) throws {
     guard FileManager.default.fileExists(atPath: directory + "/" + SchemaRegistry.indexName) else {
         throw SchemaRegistryError(file: directory, message: "holds no \(SchemaRegistry.indexName): pass the registry directory "
             + "(the run configuration's schemas.directory) with --registry")

@@ -24,7 +24,7 @@ public final class JournalCapture: Sendable {
     }
 
     let options: Options
-    let tail: CapturePipeline
+    let pipeline: CapturePipeline
     let logger: Logger
     public let channel: JournalChannel
 
@@ -37,12 +37,12 @@ public final class JournalCapture: Sendable {
         self.options = options
         self.channel = channel
         self.logger = logger
-        tail = CapturePipeline(options: options.pipeline, logger: logger)
+        pipeline = CapturePipeline(options: options.pipeline, logger: logger)
     }
 
     /// Asks capture to stop after the batch in hand (graceful shutdown), even while it waits for room.
     public func requestStop() {
-        tail.requestStop()
+        pipeline.requestStop()
         channel.progressed.notify()
     }
 
@@ -67,17 +67,17 @@ public final class JournalCapture: Sendable {
         channel.publish(journal.durableMark)
         var backoff = ReconnectBackoff()
         while true {
-            let tail = self.tail
+            let pipeline = self.pipeline
             let output = try JournalingOutput(
                 journal: journal, channel: channel,
                 policy: GroupCommit(maxRecords: self.options.fsyncMaxRecords, maxDelay: self.options.fsyncMaxDelay),
-                stopRequested: { tail.isStopRequested }, logger: logger)
+                stopRequested: { pipeline.isStopRequested }, logger: logger)
             let started = ContinuousClock.now
             do {
-                let summary = try await tail.run(output: output, idleTick: .milliseconds(100))
+                let summary = try await pipeline.run(output: output, idleTick: .milliseconds(100))
                 if summary.stopReason != .requested { channel.finish() }
                 return summary
-            } catch let error as ReplicationError where error.isRetryable && !tail.isStopRequested {
+            } catch let error as ReplicationError where error.isRetryable && !pipeline.isStopRequested {
                 if started.duration(to: .now) > .seconds(30) { backoff.succeeded() }
                 let delay = backoff.failed()
                 logger.warning("lost the replication connection; reconnecting", metadata: [

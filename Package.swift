@@ -142,6 +142,7 @@ let package = Package(
             dependencies: [
                 "PGReflexDispatch",
                 "PGReflexJournal",
+                "PGReflexRouter",
                 "PGReflexSchema",
                 "PGReflexThreads",
                 "PGReflexWire",
@@ -258,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "PGReflexConfigTests",
             dependencies: [
-                "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexPrivacy", "PGReflexRouter",
+                "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexPrivacy", "PGReflexRouter",
                 "PGReflexSchema", "PGReflexTransport", "PGReflexWire",
             ],
             swiftSettings: strictSettings

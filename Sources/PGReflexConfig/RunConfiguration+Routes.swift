@@ -3,13 +3,13 @@ import PGReflexRouter
 import Yams
 
 extension RunConfiguration.Reader {
-    /// `routes:`, a mapping of route names to `{ tables, ops, columns_changed, if }`; with
-    /// where each `if` expression starts in the file.
-    func routes(_ node: Node) throws -> (routes: [Route], marks: [String: RunConfiguration.ExpressionMark]) {
+    /// `routes:`, a mapping of route names to what each matches, its agent and its flow
+    /// control; with where each `if` expression starts in the file.
+    func routes(_ node: Node, agents: [AgentSettings]) throws -> (routes: [RouteSettings], marks: [String: RunConfiguration.ExpressionMark]) {
         guard case .mapping(let entries) = node else {
-            throw fail(node, "routes must map each route's name to { tables, ops, columns_changed, if }")
+            throw fail(node, "routes must map each route's name to { tables, ops, columns_changed, if, agent, … }")
         }
-        var routes: [Route] = []
+        var routes: [RouteSettings] = []
         var marks: [String: RunConfiguration.ExpressionMark] = [:]
         for (key, value) in entries {
             let name = try string(key, "routes")
@@ -18,7 +18,7 @@ extension RunConfiguration.Reader {
             }
             if case .mapping(let fields) = value, let condition = fields["if"] { marks[name] = expressionMark(condition) }
             guard !routes.contains(where: { $0.name == name }) else { throw fail(key, "routes: '\(name)' appears twice: rename one") }
-            routes.append(try route(value, name: name))
+            routes.append(try routeSettings(value, name: name, agents: agents))
         }
         return (routes, marks)
     }
@@ -34,9 +34,8 @@ extension RunConfiguration.Reader {
         }
     }
 
-    func route(_ node: Node, name: String) throws -> Route {
+    func route(_ section: [String: Node], name: String) throws -> Route {
         let key = "routes.\(name)"
-        let section = try mapping(node, key, keys: ["tables", "ops", "columns_changed", "if"])
         var route = Route(name: name)
         if let tables = section["tables"] {
             for item in try list(tables, "\(key).tables") {
@@ -117,7 +116,7 @@ extension RunConfiguration {
     /// condition reads must be a column of one of them. Returns every mistake found.
     public func checkRoutes(columnsByTable: [String: [String]]) -> [ConfigurationError] {
         var errors: [ConfigurationError] = []
-        for route in routes {
+        for route in routes.map(\.route) {
             let tables = columnsByTable.keys.sorted().filter { name in route.tables.isEmpty || route.tables.contains { $0.matches(name) } }
             if tables.isEmpty {
                 errors.append(ConfigurationError(file: file, line: routeConditionMarks[route.name]?.line,

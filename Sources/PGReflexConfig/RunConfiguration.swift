@@ -3,7 +3,7 @@ public import PGReflexCapture
 public import PGReflexDelivery
 public import PGReflexJournal
 public import PGReflexPrivacy
-public import PGReflexRouter
+import PGReflexRouter
 public import PGReflexSchema
 public import PGReflexWire
 import Yams
@@ -60,8 +60,10 @@ public struct RunConfiguration: Sendable {
     public var schemaRegistry: String
     /// `schemas.on_new_version`, per table.
     public var schemaVersionPolicy: SchemaVersionPolicy
+    /// `agents:`, in file order.
+    public var agents: [AgentSettings]
     /// `routes:`, in file order.
-    public var routes: [Route]
+    public var routes: [RouteSettings]
     /// Where each route's `if` starts in the file, by route name.
     public var routeConditionMarks: [String: ExpressionMark]
     /// `state.directory`: the dispatcher's state store (done records, route cursors, the
@@ -92,7 +94,7 @@ public struct RunConfiguration: Sendable {
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "routes", "state", "privacy", "schemas"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "agents", "routes", "state", "privacy", "schemas"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -177,11 +179,19 @@ public struct RunConfiguration: Sendable {
                 consumers.append(try reader.consumer(value, name: name, key: "consumers.\(name)"))
             }
         }
-        guard !consumers.isEmpty else {
-            throw ConfigurationError(file: file, line: 1, message: "missing section: sink (or consumers): say where events are delivered, e.g. sink: { file: { path: ./events.jsonl } }")
-        }
         let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
-        let (routes, marks) = try top["routes"].map { try reader.routes($0) } ?? ([], [:])
+        let agents = try top["agents"].map { try reader.agents($0) } ?? []
+        let (routes, marks) = try top["routes"].map { try reader.routes($0, agents: agents) } ?? ([], [:])
+        for agent in agents {
+            guard case .file = agent.kind else { continue }
+            let users = routes.filter { $0.agent == agent.name }.map(\.name)
+            if users.count > 1 {
+                throw ConfigurationError(file: file, line: nil, message: "agents.\(agent.name) is a file agent and routes \(users.joined(separator: " and ")) both use it: a file agent serves one route (its lines are its receipts); give each route its own")
+            }
+        }
+        guard !consumers.isEmpty || !routes.isEmpty else {
+            throw ConfigurationError(file: file, line: 1, message: "missing section: sink, consumers or routes: say where events are delivered, e.g. sink: { file: { path: ./events.jsonl } }")
+        }
         let state = try top["state"].map { try reader.mapping($0, "state", keys: ["directory"]) }
 
         let journalDirectory = reader.path(try reader.string(try reader.required(journal, "directory", in: journalNode, section: "journal"), "journal.directory"))
@@ -196,7 +206,7 @@ public struct RunConfiguration: Sendable {
             privacy: try top["privacy"].map { try reader.privacy($0) },
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
-            routes: routes, routeConditionMarks: marks,
+            agents: agents, routes: routes, routeConditionMarks: marks,
             stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? Self.besideJournal(journalDirectory),
             file: file)
     }

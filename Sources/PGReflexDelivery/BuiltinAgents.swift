@@ -1,9 +1,11 @@
+import Foundation
 public import Logging
 public import PGReflexDispatch
 import Synchronization
 
 /// `file`: appends each event's envelope as a JSON line and fsyncs before it answers, as the
-/// sink does. Calls are serialized: lines of two calls never interleave.
+/// sink does. Calls are serialized: lines of two calls never interleave. Its lines are its
+/// receipts: after a crash, an event whose line is there is not written again.
 public final class FileAgent: Agent {
     public let name: String
     private let sink: Mutex<FileSink>
@@ -25,6 +27,21 @@ public final class FileAgent: Agent {
         } catch {
             return .failure(AgentError(code: .temporary, message: "\(error)"))
         }
+    }
+
+    public func receiptMark() -> Int64? {
+        sink.withLock { $0.size }
+    }
+
+    public func receipts(since mark: Int64) throws -> Set<String> {
+        let bytes = try sink.withLock { try $0.contents(from: mark) }
+        var ids = Set<String>()
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let id = object["id"] as? String {
+                ids.insert(id)
+            }
+        }
+        return ids
     }
 }
 

@@ -8,9 +8,9 @@ public import ServiceLifecycle
 /// a graceful shutdown (SIGTERM), once each consumer has delivered the batch in hand and saved
 /// its cursor. A consumer's failure ends the others the same way, then is thrown.
 public final class DeliveryService: Service, Sendable {
-    let consumers: [JournalConsumer]
+    let consumers: [any DeliveryConsumer]
 
-    public init(consumers: [JournalConsumer]) {
+    public init(consumers: [any DeliveryConsumer]) {
         self.consumers = consumers
     }
 
@@ -34,3 +34,13 @@ public final class DeliveryService: Service, Sendable {
         }
     }
 }
+
+/// A journal consumer the delivery service runs: a file consumer or a route.
+public protocol DeliveryConsumer: Actor {
+    func run() async throws
+    /// Finish the work in hand, save the cursor, and return from `run`.
+    nonisolated func requestStop()
+}
+
+extension JournalConsumer: DeliveryConsumer {}
+extension RouteConsumer: DeliveryConsumer {}

@@ -32,12 +32,16 @@ final class FileSink {
         isRegularFile = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
         if isRegularFile {
             cutPartialLine = try Self.cutPartialLine(fd: fd, size: Int(info.st_size), path: path, setting: setting)
+            size = Int64(info.st_size) - Int64(cutPartialLine)
         } else {
             // A pipe cannot be cut: a newline ends any partial line a killed predecessor left,
             // so the first line of this session stands alone.
             buffer = [UInt8(ascii: "\n")]
         }
     }
+
+    /// The bytes written and synced: a regular file's size.
+    private(set) var size: Int64 = 0
 
     /// Bytes of a partial last line cut at open: a kill mid-write leaves one. Its event is past
     /// the consumer's cursor, so it is delivered again, whole.
@@ -81,7 +85,21 @@ final class FileSink {
         } catch {
             throw SinkError(code: .writeFailed, path: path, errno: error.errno, setting: setting)
         }
+        size += Int64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
         guard !isRegularFile || fdatasync(fd) == 0 else { throw SinkError(code: .syncFailed, path: path, errno: errno, setting: setting) }
+    }
+
+    /// The file's bytes from `offset` to its end (a regular file's).
+    func contents(from offset: Int64) throws -> [UInt8] {
+        guard isRegularFile, offset < size else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(size - offset))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+            guard n > 0 else { throw SinkError(code: .openFailed, path: path, errno: n < 0 ? errno : EIO, setting: setting) }
+            done += n
+        }
+        return bytes
     }
 }

@@ -115,40 +115,8 @@ public actor JournalConsumer {
         }
         if let cursor = try Checkpoint.load(cursorPath) { return cursor }
         let start = settings.start ?? defaultStart
-        // Capture has not opened the journal yet: what it holds, read as `journal inspect` reads it.
-        var count = 0
-        var first: EventPosition?
-        var end: EventPosition?
-        try Journal(options: .init(directory: journalDirectory, readOnly: true), logger: logger).read { record in
-            count += 1
-            if first == nil { first = record.position }
-            end = record.position
-        }
-        let cursor: Checkpoint?
-        switch start {
-        case .earliest:
-            if let first {
-                logger.warning("the consumer has no cursor: every event the journal holds is delivered to it. To skip them, give it start: latest (or run --if-no-checkpoint latest)",
-                               metadata: ["consumer.cursor": "\(cursorPath)", "journal.events": "\(count)", "journal.from": "\(first)"])
-            }
-            cursor = nil
-        case .latest:
-            cursor = end.map { Checkpoint(position: $0, transactionEnd: nil) }
-            if let end {
-                logger.warning("the consumer has no cursor: it starts at the journal's end (start: latest); the events before it are not delivered to it",
-                               metadata: ["consumer.cursor": "\(cursorPath)", "journal.skipped_events": "\(count)", "journal.to": "\(end)"])
-            }
-        case .lsn(let lsn):
-            if let retained = try Journal.retainedFrom(directory: journalDirectory), lsn < retained.commitLSN {
-                throw JournalError(code: .beforeRetention, segment: journalDirectory,
-                                   message: "consumer \(settings.name) is to start at \(lsn), but retention removed everything before "
-                                       + "\(retained): start it at \(retained.commitLSN) or later, or at earliest")
-            }
-            // Just before the transaction committed at `lsn`: its first event is the first delivered.
-            cursor = lsn.rawValue == 0 ? nil : Checkpoint(position: EventPosition(commitLSN: LSN(lsn.rawValue - 1), ordinal: Int(UInt32.max)),
-                                                          transactionEnd: nil)
-            logger.info("the consumer has no cursor: it starts at the configured LSN", metadata: ["consumer.start_lsn": "\(lsn)"])
-        }
+        let cursor = try start.initialPosition(journalDirectory: journalDirectory, consumer: settings.name, logger: logger)
+            .map { Checkpoint(position: $0, transactionEnd: nil) }
         if let cursor { try cursor.save(cursorPath) }
         return cursor
     }

@@ -4,6 +4,19 @@
 public protocol Agent: Sendable {
     var name: String { get }
     func handle(_ call: AgentCall) async -> AgentOutcome
+
+    /// Where the agent's own record of what it did stands now (a file agent: its file's size);
+    /// nil for an agent that keeps none. The dispatcher saves it with its cursor.
+    func receiptMark() -> Int64?
+
+    /// The ids of the events whose effect the agent recorded after `mark`. After a crash, such
+    /// an event took effect though its done record was lost: it is not run again.
+    func receipts(since mark: Int64) throws -> Set<String>
+}
+
+extension Agent {
+    public func receiptMark() -> Int64? { nil }
+    public func receipts(since mark: Int64) throws -> Set<String> { [] }
 }
 
 /// One call: the events, in commit order, with the key that makes the side effect idempotent

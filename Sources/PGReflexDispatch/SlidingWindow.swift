@@ -3,7 +3,8 @@
 /// The seeds' example: three orders over 500 by one customer within ten minutes are one breach.
 ///
 /// Time is the events' own (their commit time), not the clock's: a replay or a restart decides
-/// the same way.
+/// the same way. Events that fall out of a window without completing it are returned, so the
+/// owner can count them as handled.
 public struct SlidingWindow<Instant: InstantProtocol, Event: Sendable>: Sendable where Instant.Duration == Duration {
     public let count: Int
     public let period: Duration
@@ -15,23 +16,38 @@ public struct SlidingWindow<Instant: InstantProtocol, Event: Sendable>: Sendable
         self.period = period
     }
 
-    /// Adds an event at its time; returns the events of the window when this one completes it.
-    public mutating func add(_ event: Event, key: String, at time: Instant) -> [Event]? {
-        var entries = recent[key, default: []].filter { time.advanced(by: .zero - period) < $0.at }
-        entries.append((time, event))
-        if entries.count >= count {
+    /// Adds an event at its time: `fired` holds the window's events when this one completes it;
+    /// `expired`, the earlier events of the key that fell out of the period.
+    public mutating func add(_ event: Event, key: String, at time: Instant) -> (fired: [Event]?, expired: [Event]) {
+        let entries = recent[key, default: []]
+        let cut = time.advanced(by: .zero - period)
+        var kept = entries.filter { cut < $0.at }
+        let expired = entries.filter { !(cut < $0.at) }.map(\.event)
+        kept.append((time, event))
+        if kept.count >= count {
             recent.removeValue(forKey: key)
-            return entries.map(\.event)
+            return (kept.map(\.event), expired)
         }
-        recent[key] = entries
-        return nil
+        recent[key] = kept
+        return (nil, expired)
     }
 
-    /// Drops windows that can no longer complete (their newest event is older than `period`).
-    public mutating func prune(before time: Instant) {
-        recent = recent.filter { $0.value.last.map { time.advanced(by: .zero - period) < $0.at } ?? false }
+    /// Removes and returns the events of windows that can no longer complete by `time` (their
+    /// newest event is older than `period`), oldest first.
+    public mutating func prune(before time: Instant) -> [Event] {
+        let cut = time.advanced(by: .zero - period)
+        var expired: [(at: Instant, event: Event)] = []
+        recent = recent.filter { _, entries in
+            guard let last = entries.last, !(cut < last.at) else { return true }
+            expired += entries
+            return false
+        }
+        return expired.sorted { $0.at < $1.at }.map(\.event)
     }
 
     /// The events of open windows, oldest first: what a restart must see again.
     public var openEvents: [Event] { recent.values.flatMap { $0 }.sorted { $0.at < $1.at }.map(\.event) }
+
+    /// The events waiting in open windows.
+    public var waiting: Int { recent.values.reduce(0) { $0 + $1.count } }
 }

@@ -6,10 +6,21 @@ public protocol StateStore: Sendable {
     /// Records outcomes and moves a cursor in one transaction: after a crash either both are
     /// there or neither is, so an agent's work is never recorded without its cursor, or the
     /// other way round.
-    func commit(done: [DoneKey], deadLetters: [DeadLetter], cursor: StoredCursor?) async throws
+    func commit(_ changes: StateCommit) async throws
 
-    /// Which of these are recorded as done (a duplicate after a crash or a replay is skipped).
-    func done(among keys: [DoneKey]) async throws -> Set<DoneKey>
+    /// Which of these are recorded as done (a duplicate after a crash or a replay is skipped);
+    /// with `since` (Unix microseconds), only those recorded at or after it.
+    func done(among keys: [DoneKey], since: Int64?) async throws -> Set<DoneKey>
+
+    /// The greatest event id recorded as done for a route's agent. Event ids sort in commit
+    /// order, so no event after it can be a duplicate.
+    func lastDone(route: String, agent: String) async throws -> String?
+
+    /// The events in a route's open windows, oldest first.
+    func windowEntries(route: String) async throws -> [WindowEntry]
+
+    /// Skipped events (rate limit, shedding, idempotency), counted per route and reason.
+    func skipCounts(route: String?) async throws -> [SkipCount]
 
     func cursor(_ consumer: String) async throws -> StoredCursor?
 
@@ -21,6 +32,101 @@ public protocol StateStore: Sendable {
 
     /// Forgets done records older than `micros` (Unix microseconds), beyond any replay window.
     func pruneDone(before micros: Int64) async throws -> Int
+}
+
+/// What one transaction of the state store records.
+public struct StateCommit: Sendable {
+    public var done: [DoneKey]
+    public var deadLetters: [DeadLetter]
+    public var skips: [Skip]
+    /// Dead letters to remove (a `dlq retry` that succeeded).
+    public var removedDeadLetters: [Int64]
+    /// Events that entered an open window: the cursor may pass them, the store keeps them.
+    public var windowAdded: [WindowEntry]
+    /// Events that left their window (it fired, or they fell out of its period).
+    public var windowRemoved: [(route: String, eventID: String)]
+    public var cursor: StoredCursor?
+
+    public init(done: [DoneKey] = [], deadLetters: [DeadLetter] = [], skips: [Skip] = [], removedDeadLetters: [Int64] = [],
+                windowAdded: [WindowEntry] = [], windowRemoved: [(route: String, eventID: String)] = [], cursor: StoredCursor? = nil) {
+        self.done = done
+        self.deadLetters = deadLetters
+        self.skips = skips
+        self.removedDeadLetters = removedDeadLetters
+        self.windowAdded = windowAdded
+        self.windowRemoved = windowRemoved
+        self.cursor = cursor
+    }
+
+    public var isEmpty: Bool {
+        done.isEmpty && deadLetters.isEmpty && skips.isEmpty && removedDeadLetters.isEmpty && windowAdded.isEmpty && windowRemoved.isEmpty
+            && cursor == nil
+    }
+}
+
+/// An event waiting in a route's open window (`window:`), kept so the window outlives a
+/// restart while the route's cursor moves on.
+public struct WindowEntry: Sendable, Equatable {
+    public var route: String
+    public var key: String
+    public var eventID: String
+    public var table: String
+    public var op: String
+    /// The event's commit time, Unix microseconds: the window's clock.
+    public var at: Int64
+    public var envelope: [UInt8]
+
+    public init(route: String, key: String, eventID: String, table: String, op: String, at: Int64, envelope: [UInt8]) {
+        self.route = route
+        self.key = key
+        self.eventID = eventID
+        self.table = table
+        self.op = op
+        self.at = at
+        self.envelope = envelope
+    }
+}
+
+/// An event a route decided not to run, on purpose: never silent, always recorded.
+public struct Skip: Sendable, Equatable {
+    public enum Reason: String, Sendable, CaseIterable {
+        /// Over `rate_limit`.
+        case rateLimit = "rate_limit"
+        /// `shed: {action: skip}` while the route lagged.
+        case shed
+        /// `idempotency`: its key ran within the period.
+        case idempotency
+    }
+
+    public var eventID: String
+    public var route: String
+    public var table: String
+    public var reason: Reason
+    /// Unix microseconds.
+    public var at: Int64
+
+    public init(eventID: String, route: String, table: String, reason: Reason, at: Int64) {
+        self.eventID = eventID
+        self.route = route
+        self.table = table
+        self.reason = reason
+        self.at = at
+    }
+}
+
+public struct SkipCount: Sendable, Equatable {
+    public var route: String
+    public var reason: String
+    public var count: Int
+    /// The last skip, Unix microseconds.
+    public var last: Int64
+
+    public init(route: String, reason: String, count: Int, last: Int64) {
+        self.route = route
+        self.reason = reason
+        self.count = count
+        self.last = last
+    }
 }
 
 /// One agent's run of one event for one route: the idempotency key.
@@ -41,11 +147,15 @@ public struct StoredCursor: Sendable, Equatable {
     public var consumer: String
     public var commitLSN: UInt64
     public var ordinal: Int
+    /// Where the agent's receipts stood when every call before it was recorded (a file
+    /// agent's size): after a crash, receipts past it tell which calls took effect.
+    public var agentMark: Int64?
 
-    public init(consumer: String, commitLSN: UInt64, ordinal: Int) {
+    public init(consumer: String, commitLSN: UInt64, ordinal: Int, agentMark: Int64? = nil) {
         self.consumer = consumer
         self.commitLSN = commitLSN
         self.ordinal = ordinal
+        self.agentMark = agentMark
     }
 }
 

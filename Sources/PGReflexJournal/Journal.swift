@@ -153,10 +153,12 @@ public final class Journal {
     /// The segment being written and its durable length, for ``durableMark``.
     private var durableSegment: String?
     private var durableOffset = 0
+    private var appendedCommitTime: Int64 = 0
+    private var durableCommitTime: Int64 = 0
 
     /// How far the journal is durable, for readers that follow it (``JournalReader``).
     public var durableMark: JournalChannel.DurableMark {
-        JournalChannel.DurableMark(position: durable, segment: durableSegment, offset: durableOffset)
+        JournalChannel.DurableMark(position: durable, segment: durableSegment, offset: durableOffset, commitTime: durableCommitTime)
     }
 
     static func size(of path: String) throws -> Int {
@@ -204,6 +206,7 @@ public final class Journal {
         writer!.append(record)
         totalBytes = closedBytes + writer!.size
         lastAppended = record.position
+        if let time = record.metadata?.commitTime, time > 0 { appendedCommitTime = time }
         if let end = record.transactionEnd { appendedTransactionEnd = end }
         if writer!.buffered >= 1 << 20 { try writer!.flush() }
     }
@@ -214,6 +217,7 @@ public final class Journal {
         try writer.sync()
         durable = lastAppended
         durableTransactionEnd = appendedTransactionEnd
+        durableCommitTime = appendedCommitTime
         durableSegment = writer.name
         durableOffset = writer.size
     }

@@ -12,11 +12,15 @@ public final class JournalChannel: Sendable {
         /// The segment being written, and how many of its bytes are durable.
         public var segment: String?
         public var offset: Int
+        /// The commit time of the last durable record written in this process (Unix
+        /// microseconds; 0 when unknown): how far behind the database capture is.
+        public var commitTime: Int64
 
-        public init(position: EventPosition? = nil, segment: String? = nil, offset: Int = 0) {
+        public init(position: EventPosition? = nil, segment: String? = nil, offset: Int = 0, commitTime: Int64 = 0) {
             self.position = position
             self.segment = segment
             self.offset = offset
+            self.commitTime = commitTime
         }
     }
 

@@ -54,48 +54,114 @@ public final class SQLiteStateStore: StateStore {
             }
             try db.create(index: "dead_letters_route", on: "dead_letters", columns: ["route", "last_attempt"])
         }
+        migrator.registerMigration("v2") { db in
+            try db.alter(table: "cursors") { t in t.add(column: "agent_mark", .integer) }
+            // lastDone: the newest done event of a route's agent without a scan.
+            try db.create(index: "done_route", on: "done", columns: ["route", "agent", "event_id"])
+            try db.create(table: "skips") { t in
+                t.column("event_id", .text).notNull()
+                t.column("route", .text).notNull()
+                t.column("table_name", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("at", .integer).notNull()
+            }
+            try db.create(index: "skips_route", on: "skips", columns: ["route", "reason"])
+            try db.create(table: "window_entries") { t in
+                t.column("route", .text).notNull()
+                t.column("key", .text).notNull()
+                t.column("event_id", .text).notNull()
+                t.column("table_name", .text).notNull()
+                t.column("op", .text).notNull()
+                t.column("at", .integer).notNull()
+                t.column("envelope", .blob).notNull()
+                t.primaryKey(["event_id", "route"])
+            }
+        }
         return migrator
     }
 
-    public func commit(done: [DoneKey], deadLetters: [DeadLetter], cursor: StoredCursor?) async throws {
+    public func commit(_ changes: StateCommit) async throws {
         let now = Int64(Date().timeIntervalSince1970 * 1e6)
         try await database.write { db in
-            for key in done {
-                try db.execute(sql: "INSERT OR IGNORE INTO done (event_id, route, agent, at) VALUES (?, ?, ?, ?)",
+            for key in changes.done {
+                try db.execute(sql: "INSERT OR REPLACE INTO done (event_id, route, agent, at) VALUES (?, ?, ?, ?)",
                                arguments: [key.eventID, key.route, key.agent, now])
             }
-            for letter in deadLetters {
+            for letter in changes.deadLetters {
                 try db.execute(sql: """
                     INSERT INTO dead_letters (event_id, route, agent, table_name, envelope, error_class, message, attempts, first_attempt, last_attempt)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [letter.eventID, letter.route, letter.agent, letter.table, Data(letter.envelope), letter.errorClass,
                                      letter.message, letter.attempts, letter.firstAttempt, letter.lastAttempt])
             }
-            if let cursor {
+            for skip in changes.skips {
+                try db.execute(sql: "INSERT INTO skips (event_id, route, table_name, reason, at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [skip.eventID, skip.route, skip.table, skip.reason.rawValue, skip.at])
+            }
+            for entry in changes.windowAdded {
                 try db.execute(sql: """
-                    INSERT INTO cursors (consumer, commit_lsn, ordinal) VALUES (?, ?, ?)
-                    ON CONFLICT (consumer) DO UPDATE SET commit_lsn = excluded.commit_lsn, ordinal = excluded.ordinal
-                    """, arguments: [cursor.consumer, Int64(bitPattern: cursor.commitLSN), cursor.ordinal])
+                    INSERT OR REPLACE INTO window_entries (route, key, event_id, table_name, op, at, envelope) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [entry.route, entry.key, entry.eventID, entry.table, entry.op, entry.at, Data(entry.envelope)])
+            }
+            for entry in changes.windowRemoved {
+                try db.execute(sql: "DELETE FROM window_entries WHERE event_id = ? AND route = ?", arguments: [entry.eventID, entry.route])
+            }
+            for id in changes.removedDeadLetters {
+                try db.execute(sql: "DELETE FROM dead_letters WHERE id = ?", arguments: [id])
+            }
+            if let cursor = changes.cursor {
+                try db.execute(sql: """
+                    INSERT INTO cursors (consumer, commit_lsn, ordinal, agent_mark) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (consumer) DO UPDATE SET commit_lsn = excluded.commit_lsn, ordinal = excluded.ordinal,
+                        agent_mark = excluded.agent_mark
+                    """, arguments: [cursor.consumer, Int64(bitPattern: cursor.commitLSN), cursor.ordinal, cursor.agentMark])
             }
         }
     }
 
-    public func done(among keys: [DoneKey]) async throws -> Set<DoneKey> {
+    public func done(among keys: [DoneKey], since: Int64?) async throws -> Set<DoneKey> {
         guard !keys.isEmpty else { return [] }
         return try await database.read { db in
             var found = Set<DoneKey>()
-            for key in keys where try Bool.fetchOne(db, sql: "SELECT 1 FROM done WHERE event_id = ? AND route = ? AND agent = ?",
-                                                   arguments: [key.eventID, key.route, key.agent]) == true {
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM done WHERE event_id = ? AND route = ? AND agent = ? AND at >= ?")
+            for key in keys where try Bool.fetchOne(statement, arguments: [key.eventID, key.route, key.agent, since ?? Int64.min]) == true {
                 found.insert(key)
             }
             return found
         }
     }
 
+    public func lastDone(route: String, agent: String) async throws -> String? {
+        try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT max(event_id) FROM done WHERE route = ? AND agent = ?", arguments: [route, agent])
+        }
+    }
+
+    public func windowEntries(route: String) async throws -> [WindowEntry] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM window_entries WHERE route = ? ORDER BY at, event_id", arguments: [route]).map { row in
+                let envelope: Data = row["envelope"]
+                return WindowEntry(route: row["route"], key: row["key"], eventID: row["event_id"], table: row["table_name"], op: row["op"],
+                                   at: row["at"], envelope: [UInt8](envelope))
+            }
+        }
+    }
+
+    public func skipCounts(route: String?) async throws -> [SkipCount] {
+        try await database.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT route, reason, count(*) AS n, max(at) AS last FROM skips WHERE ? IS NULL OR route = ?
+                GROUP BY route, reason ORDER BY route, reason
+                """, arguments: [route, route])
+            return rows.map { SkipCount(route: $0["route"], reason: $0["reason"], count: $0["n"], last: $0["last"]) }
+        }
+    }
+
     public func cursor(_ consumer: String) async throws -> StoredCursor? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT commit_lsn, ordinal FROM cursors WHERE consumer = ?", arguments: [consumer]).map { row in
-                StoredCursor(consumer: consumer, commitLSN: UInt64(bitPattern: row["commit_lsn"]), ordinal: row["ordinal"])
+            try Row.fetchOne(db, sql: "SELECT commit_lsn, ordinal, agent_mark FROM cursors WHERE consumer = ?", arguments: [consumer]).map { row in
+                StoredCursor(consumer: consumer, commitLSN: UInt64(bitPattern: row["commit_lsn"]), ordinal: row["ordinal"],
+                             agentMark: row["agent_mark"])
             }
         }
     }

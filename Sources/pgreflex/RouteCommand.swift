@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PGReflexConfig
+import PGReflexDelivery
 import PGReflexRouter
 
 struct RouteCommand: AsyncParsableCommand {
@@ -43,7 +44,7 @@ struct RouteCommand: AsyncParsableCommand {
                         throw ValidationError("--event \(event): line \(number + 1) has no source.schema, source.table and op: is it a pgreflex envelope?")
                     }
                     if lines.count > 1 { print("event \(number + 1) (\(op) on \(table)):") }
-                    for route in configuration.routes {
+                    for route in configuration.routes.map(\.route) {
                         let verdict = route.verdict(table: table, op: op) { activation }
                         print("\(route.name)\t\(verdict == .matches ? "matches" : "no: \(verdict)")")
                     }

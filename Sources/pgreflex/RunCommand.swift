@@ -4,6 +4,7 @@ import PGReflexCapture
 import PGReflexConfig
 import PGReflexJournal
 public import PGReflexDelivery
+import PGReflexState
 import ServiceLifecycle
 import UnixSignals
 
@@ -32,6 +33,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Where a consumer without a cursor (a new one, or its cursor file deleted) starts, unless its start: says: earliest re-delivers every event the journal holds, latest starts at the journal's end, or an LSN.")
     var ifNoCheckpoint: StartPosition = .earliest
 
+    @Option(help: "On SIGTERM, how many seconds the routes wait for their agents' calls in flight before they stop (what has not finished runs again at the next start).")
+    var drainTimeout: Int = 20
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -39,13 +43,9 @@ struct RunCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "pgreflex.run")
         let capture: JournalCapture
-        let consumers: [JournalConsumer]
+        var consumers: [any DeliveryConsumer]
         do {
             let configuration = try RunConfiguration.load(config)
-            guard configuration.routes.isEmpty else {
-                throw ConfigurationError(file: config, line: nil, message: "routes: are checked (`pgreflex check`) and tried (`pgreflex route test`) by this build, "
-                    + "but not yet dispatched to agents: remove the section to run; consumers: delivers every change")
-            }
             // Consumers first: each registers what it still needs before capture appends or
             // retention removes anything.
             let channel = JournalChannel(mark: .init())
@@ -54,6 +54,7 @@ struct RunCommand: AsyncParsableCommand {
                                     schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
                                     defaultStart: ifNoCheckpoint, logger: logger)
             }
+            consumers += try await Self.routeConsumers(configuration, channel: channel, drainTimeout: .seconds(drainTimeout), logger: logger)
             capture = JournalCapture(options: configuration.captureOptions(startLSN: range.startLSN, endLSN: range.endLSN,
                                                                            idleExit: range.idleDuration),
                                      channel: channel, logger: logger)
@@ -80,5 +81,26 @@ struct RunCommand: AsyncParsableCommand {
             throw fail(error)
         }
         if case .failure(let error) = captureService.result { throw fail(error) }
+    }
+
+    /// One consumer per route, with the agents they call (one runtime, and one circuit breaker,
+    /// per agent) and the state store.
+    static func routeConsumers(_ configuration: RunConfiguration, channel: JournalChannel, mode: RouteConsumer.Mode = .follow,
+                               only: String? = nil, drainTimeout: Duration, logger: Logger) async throws -> [RouteConsumer] {
+        let routes = configuration.routes.filter { only == nil || $0.name == only }
+        guard !routes.isEmpty else { return [] }
+        let store = try SQLiteStateStore(directory: configuration.stateDirectory)
+        var runtimes: [String: AgentRuntime] = [:]
+        for agent in configuration.agents where routes.contains(where: { $0.agent == agent.name }) {
+            runtimes[agent.name] = AgentRuntime(agent: try agent.makeAgent(logger: logger), breakerFailures: agent.breakerFailures,
+                                                breakerCoolDown: agent.breakerCoolDown)
+        }
+        var consumers: [RouteConsumer] = []
+        for route in routes {
+            consumers.append(try await RouteConsumer(settings: route, runtime: runtimes[route.agent]!, store: store,
+                                                     journalDirectory: configuration.journal.directory, channel: channel, mode: mode,
+                                                     drainTimeout: drainTimeout, logger: logger))
+        }
+        return consumers
     }
 }

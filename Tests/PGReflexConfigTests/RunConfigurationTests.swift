@@ -3,6 +3,7 @@ import PGReflexWire
 import PGReflexConfig
 import PGReflexCapture
 import PGReflexDelivery
+import PGReflexDispatch
 import PGReflexSchema
 import PGReflexJournal
 import PGReflexRouter
@@ -73,7 +74,7 @@ import Testing
             }
             return error?.description ?? ""
         }
-        #expect(failure("").contains("missing section: sink (or consumers)"))
+        #expect(failure("").contains("missing section: sink, consumers or routes"))
         #expect(failure("consumers: { sink: { file: { path: o } } }\nsink: { file: { path: p } }").contains("is taken"))
         #expect(failure("consumers: { \"a/b\": { file: { path: o } } }").contains("not a consumer name"))
         #expect(failure("consumers: { a: { file: { path: o } , start: soon } }").contains("a.start must be earliest, latest, or an LSN"))
@@ -92,17 +93,21 @@ import Testing
                 tables: [public.orders]
                 ops: [c]
                 if: after.total_amount > 500 || after.is_first_order
+                agent: fraud_agent
               reorder:
+                agent: log
                 tables: inventory
                 ops: [u]
                 columns_changed: [quantity_on_hand]
                 if: |
                   after.quantity_on_hand < after.reorder_point
+            agents: { fraud_agent: { file: { path: fraud.jsonl } }, log: { log: { level: notice } } }
             """
         let config = try RunConfiguration.parse(text, file: "run.yaml")
         #expect(config.routes.map(\.name) == ["fraud", "reorder"])
-        #expect(config.routes[0].ops == ["c"] && config.routes[0].tables.map(\.description) == ["public.orders"])
-        #expect(config.routes[1].columnsChanged == ["quantity_on_hand"] && config.routes[1].condition != nil)
+        #expect(config.routes[0].route.ops == ["c"] && config.routes[0].route.tables.map(\.description) == ["public.orders"])
+        #expect(config.routes[1].route.columnsChanged == ["quantity_on_hand"] && config.routes[1].route.condition != nil)
+        #expect(config.routes.map(\.agent) == ["fraud_agent", "log"] && config.agents.map(\.name) == ["fraud_agent", "log"])
         #expect(config.routeConditionMarks["fraud"] == .init(line: 8, column: 9))
 
         // Checked against the registry's columns: a typo names the column list, at its place.
@@ -119,17 +124,75 @@ import Testing
         func failure(_ routes: String) -> ConfigurationError? {
             #expect(throws: ConfigurationError.self) {
                 try RunConfiguration.parse("source: { dsn: x, slot: s, publication: p }\njournal: { directory: j }\nsink: { file: { path: o } }\n"
-                    + routes, file: "run.yaml")
+                    + routes + "\nagents: { a: { noop: {} }, f: { file: { path: f.jsonl } } }", file: "run.yaml")
             }
         }
-        #expect(failure("routes:\n  r:\n    if: after.total_amount = 500")?.description
+        #expect(failure("routes:\n  r:\n    if: after.total_amount = 500\n    agent: a")?.description
             == "run.yaml:6:28: routes.r.if: '=' is not an operator: compare with ==")
-        #expect(failure("routes:\n  r:\n    if: \"op == 'u' &&\"")?.description.hasPrefix("run.yaml:6:") == true)
-        #expect(failure("routes:\n  r: { ops: [x] }")?.message.contains("'x' is not an operation") == true)
-        #expect(failure("routes:\n  r: { ops: [c], columns_changed: [a] }")?.message.contains("applies to updates") == true)
+        #expect(failure("routes:\n  r:\n    if: \"op == 'u' &&\"\n    agent: a")?.description.hasPrefix("run.yaml:6:") == true)
+        #expect(failure("routes:\n  r: { agent: a, ops: [x] }")?.message.contains("'x' is not an operation") == true)
+        #expect(failure("routes:\n  r: { agent: a, ops: [c], columns_changed: [a] }")?.message.contains("applies to updates") == true)
         #expect(failure("routes:\n  r: { iff: x }")?.description.hasPrefix("run.yaml:5:8: unknown key 'iff' in routes.r") == true)
-        #expect(failure("routes:\n  r: { tables: [a.b.c] }")?.message.contains("is not schema.table or table") == true)
+        #expect(failure("routes:\n  r: { agent: a, tables: [a.b.c] }")?.message.contains("is not schema.table or table") == true)
         #expect(failure("routes: [a]")?.message.contains("routes must map") == true)
+        #expect(failure("routes:\n  r: { tables: [a] }")?.message.contains("needs agent: the agents: entry it wakes (one of a, f)") == true)
+        #expect(failure("routes:\n  r: { agent: b }")?.message.contains("no agent named b; the agents are a, f") == true)
+    }
+
+    @Test func flowControlSettingsAndTheCombinationsRefused() throws {
+        let text = """
+            source: { dsn: x, slot: s, publication: p }
+            journal: { directory: j }
+            agents:
+              fraud_file: { file: { path: fraud.jsonl }, circuit_breaker: { failures: 3, cool_down: 1m } }
+              quiet: { noop: {} }
+            routes:
+              fraud:
+                agent: fraud_file
+                start: earliest
+                key: after.customer_id
+                concurrency: { limit: 16, key: after.tenant }
+                throttle: { limit: 10, period: 1s, burst: 5 }
+                rate_limit: { limit: 100, period: 1h, key: after.customer_id }
+                priority: { run: "after.total_amount > 1000 ? 10 : 0" }
+                idempotency: { key: after.order_id, period: 12h }
+                schema_versions: { public.orders: [1, 2] }
+                shed: { lag_over: 5m, action: skip }
+                retries: { attempts: 3, backoff: { initial: 500ms, max: 1m30s, multiplier: 3 }, timeout: 15s }
+              debounced: { agent: quiet, debounce: { period: 2s, key: after.id, timeout: 10s } }
+              batched: { agent: quiet, batch: { max_size: 50, timeout: 1s } }
+              breach: { agent: quiet, window: { count: 3, period: 10m, key: after.customer_id } }
+            """
+        let config = try RunConfiguration.parse(text, file: "run.yaml")
+        #expect(config.consumers.isEmpty, "routes alone are enough")
+        let fraud = config.routes[0]
+        #expect(fraud.start == .earliest && fraud.key?.source == "after.customer_id")
+        #expect(fraud.concurrency.limit == 16 && fraud.concurrency.key?.source == "after.tenant")
+        #expect(fraud.throttle?.limit == 10 && fraud.throttle?.period == .seconds(1) && fraud.throttle?.burst == 5)
+        #expect(fraud.rateLimit?.period == .seconds(3600) && fraud.idempotency?.period == .seconds(43_200))
+        #expect(fraud.schemaVersions == ["public.orders": [1, 2]] && fraud.shed?.action == .skip && fraud.shed?.lagOver == .seconds(300))
+        #expect(fraud.retry == RetryPolicy(attempts: 3, initial: .milliseconds(500), max: .seconds(90), multiplier: 3) && fraud.timeout == .seconds(15))
+        #expect(config.routes[1].debounce?.timeout == .seconds(10) && config.routes[2].batch?.maxSize == 50 && config.routes[3].window?.count == 3)
+        #expect(config.agents[0].breakerFailures == 3 && config.agents[0].breakerCoolDown == .seconds(60))
+        #expect(config.routes[2].start == .latest, "a new route starts at the journal's end unless told")
+
+        func failure(_ route: String) -> String {
+            do {
+                _ = try RunConfiguration.parse("source: { dsn: x, slot: s, publication: p }\njournal: { directory: j }\n"
+                    + "agents: { a: { noop: {} }, f: { file: { path: f.jsonl } } }\nroutes:\n" + route, file: "run.yaml")
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(failure("  r: { agent: a, debounce: { period: 1s }, batch: { max_size: 2, timeout: 1s } }").contains("debounce and batch cannot be combined"))
+        #expect(failure("  r: { agent: a, batch: { max_size: 2, timeout: 1s }, idempotency: after.id }").contains("batch cannot be combined with idempotency"))
+        #expect(failure("  r: { agent: a, batch: { max_size: 2, timeout: 1s }, concurrency: { limit: 2, key: after.x } }").contains("batch ignores concurrency.key"))
+        #expect(failure("  r: { agent: a, throttle: { limit: 1, period: 10 } }").contains("routes.r.throttle.period: '10' is not a duration"))
+        #expect(failure("  r: { agent: a, shed: { lag_over: 1m, action: drop } }").contains("shed.action must be skip"))
+        #expect(failure("  r: { agent: a, key: 'after.' }").hasPrefix("run.yaml:5:"))
+        #expect(failure("  r: { agent: f }\n  s: { agent: f }").contains("a file agent serves one route"))
+        #expect(failure("  r: { agent: a, retries: { backoff: { initial: 2m, max: 1m } } }").contains("initial (120.0 seconds) is longer than max"))
     }
 
     @Test func slotUpkeepSettings() throws {

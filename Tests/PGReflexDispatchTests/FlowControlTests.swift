@@ -65,18 +65,19 @@ import Testing
     @Test func aWindowFiresOnceForCountEventsWithinItsPeriod() {
         // Three orders over 500 by one customer within ten minutes: one breach.
         var window = SlidingWindow<TestInstant, String>(count: 3, period: .seconds(600))
-        #expect(window.add("o1", key: "c7", at: at(0)) == nil)
-        #expect(window.add("o2", key: "c7", at: at(300)) == nil)
-        #expect(window.add("x1", key: "c8", at: at(310)) == nil)
-        #expect(window.add("o3", key: "c7", at: at(599)) == ["o1", "o2", "o3"])
-        #expect(window.add("o4", key: "c7", at: at(600)) == nil, "the window starts afresh")
-        // Two within the period, the third too late: no breach, the first falls out.
+        #expect(window.add("o1", key: "c7", at: at(0)).fired == nil)
+        #expect(window.add("o2", key: "c7", at: at(300)).fired == nil)
+        #expect(window.add("x1", key: "c8", at: at(310)).fired == nil)
+        #expect(window.add("o3", key: "c7", at: at(599)).fired == ["o1", "o2", "o3"])
+        #expect(window.add("o4", key: "c7", at: at(600)).fired == nil, "the window starts afresh")
+        // Two within the period, the third too late: no breach, the first falls out (and is returned).
         var slow = SlidingWindow<TestInstant, String>(count: 3, period: .seconds(600))
         _ = slow.add("a", key: "k", at: at(0))
         _ = slow.add("b", key: "k", at: at(100))
-        #expect(slow.add("c", key: "k", at: at(600)) == nil)
-        #expect(slow.openEvents == ["b", "c"])
-        slow.prune(before: at(2000))
+        let late = slow.add("c", key: "k", at: at(600))
+        #expect(late.fired == nil && late.expired == ["a"])
+        #expect(slow.openEvents == ["b", "c"] && slow.waiting == 2)
+        #expect(slow.prune(before: at(2000)) == ["b", "c"])
         #expect(slow.openEvents.isEmpty)
     }
 
@@ -130,5 +131,42 @@ import Testing
         for i in 0..<6 { poisoned.enqueue(i, key: i % 2 == 0 ? "poison" : "k\(i)") }
         #expect(poisoned.start().map(\.event) == [0, 1, 3, 5])
         #expect(poisoned.queued == 2)
+    }
+
+    @Test func aRetryKeepsItsKeyBlockedButFreesItsSlot() {
+        var queue = KeyedQueue<Int>(limit: 1)
+        queue.enqueue(0, key: "a")
+        queue.enqueue(1, key: "a")
+        queue.enqueue(2, key: "b")
+        #expect(queue.start().map(\.event) == [0])
+        queue.retry(0, key: "a")
+        #expect(queue.inFlight == 0)
+        // The backoff has not passed: a's retry waits, and a's later event waits behind it; b goes.
+        #expect(queue.start { $0 != 0 }.map(\.event) == [2])
+        queue.finished(key: "b")
+        #expect(queue.start().map(\.event) == [0], "the retry comes before a's later event")
+        queue.finished(key: "a")
+        #expect(queue.start().map(\.event) == [1])
+    }
+
+    @Test func priorityOrdersKeysButNeverOneKeysEvents() {
+        var queue = KeyedQueue<Int>(limit: 1)
+        queue.enqueue(0, key: "a", priority: 0)
+        queue.enqueue(1, key: "b", priority: 5)
+        queue.enqueue(2, key: "b", priority: 9)
+        queue.enqueue(3, key: "c", priority: 7)
+        var order: [Int] = []
+        while queue.queued > 0 || queue.inFlight > 0 {
+            let started = queue.start()
+            order += started.map(\.event)
+            for (key, _) in started { queue.finished(key: key) }
+        }
+        #expect(order == [3, 1, 2, 0], "c (7) then b's two in order (b's first waits at 5), then a")
+    }
+
+    @Test func aConcurrencyKeyLimitsEachGroup() {
+        var queue = KeyedQueue<Int>(limit: 10, groupLimit: 2)
+        for i in 0..<6 { queue.enqueue(i, key: "k\(i)", group: i < 4 ? "tenant-a" : "tenant-b") }
+        #expect(queue.start().map(\.event) == [0, 1, 4, 5])
     }
 }

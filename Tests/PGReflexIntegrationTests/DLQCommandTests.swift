@@ -24,8 +24,7 @@ import Testing
                        envelope: Array("{\"id\":\"\(event)\",\"op\":\"c\"}".utf8), errorClass: "non_retryable",
                        message: "422 Unprocessable Entity", attempts: 1, firstAttempt: seconds * 1_000_000, lastAttempt: seconds * 1_000_000)
         }
-        try await store.commit(done: [], deadLetters: [letter("e1", "fraud", at: 1_764_460_800), letter("e2", "reorder", at: 1_764_547_200)],
-                               cursor: nil)
+        try await store.commit(StateCommit(deadLetters: [letter("e1", "fraud", at: 1_764_460_800), letter("e2", "reorder", at: 1_764_547_200)]))
 
         let list = PostgresCluster.run([exe, "dlq", "list", "--config", config], environment: [:])
         #expect(list.status == 0)

@@ -20,26 +20,35 @@ import Testing
         let b = DoneKey(eventID: "0/16B3748:1", route: "fraud", agent: "fraud-agent")
         do {
             let store = try SQLiteStateStore(directory: dir)
-            try await store.commit(done: [a], deadLetters: [letter("0/16B3748:2", at: 10)],
-                                   cursor: StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2))
-            try await store.commit(done: [a], deadLetters: [], cursor: nil)  // a duplicate is harmless
+            try await store.commit(StateCommit(done: [a], deadLetters: [letter("0/16B3748:2", at: 10)],
+                                               skips: [Skip(eventID: "0/16B3748:3", route: "fraud", table: "public.orders", reason: .rateLimit, at: 20)],
+                                               windowAdded: [WindowEntry(route: "fraud", key: "c7", eventID: "w1", table: "public.orders", op: "c",
+                                                                         at: 5, envelope: [1, 2])],
+                                               cursor: StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2, agentMark: 42)))
+            try await store.commit(StateCommit(done: [a]))  // a duplicate is harmless
         }
         let reopened = try SQLiteStateStore(directory: dir)
-        #expect(try await reopened.done(among: [a, b]) == [a])
-        #expect(try await reopened.cursor("route.fraud") == StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2))
+        #expect(try await reopened.lastDone(route: "fraud", agent: "fraud-agent") == "0/16B3748:0")
+        #expect(try await reopened.skipCounts(route: nil) == [SkipCount(route: "fraud", reason: "rate_limit", count: 1, last: 20)])
+        #expect(try await reopened.windowEntries(route: "fraud").map(\.eventID) == ["w1"])
+        try await reopened.commit(StateCommit(windowRemoved: [(route: "fraud", eventID: "w1")]))
+        #expect(try await reopened.windowEntries(route: "fraud").isEmpty)
+        #expect(try await reopened.done(among: [a, b], since: nil) == [a])
+        #expect(try await reopened.done(among: [a, b], since: Int64(Date().timeIntervalSince1970 * 1e6) + 60_000_000).isEmpty)
+        #expect(try await reopened.cursor("route.fraud") == StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2, agentMark: 42))
         #expect(try await reopened.cursor("route.other") == nil)
         #expect(try await reopened.deadLetters(.init()).map(\.eventID) == ["0/16B3748:2"])
         #expect(try await reopened.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == 1)
-        #expect(try await reopened.done(among: [a]).isEmpty)
+        #expect(try await reopened.done(among: [a], since: nil).isEmpty)
     }
 
     @Test func theDeadLetterQueueFiltersAndRemoves() async throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try SQLiteStateStore(directory: dir)
-        try await store.commit(done: [], deadLetters: [
+        try await store.commit(StateCommit(deadLetters: [
             letter("e1", at: 100), letter("e2", route: "reorder", table: "public.inventory", at: 200), letter("e3", at: 300),
-        ], cursor: nil)
+        ]))
         let all = try await store.deadLetters(.init())
         #expect(all.map(\.eventID) == ["e1", "e2", "e3"])
         #expect(all[0].envelope == Array("{\"id\":\"e1\"}\n".utf8) && all[0].message == "422 from the agent" && all[0].id != nil)

@@ -1,0 +1,29 @@
+public import PGReflexDispatch
+import Synchronization
+
+/// A configured agent as the routes share it: the agent, and its one circuit breaker (opened
+/// by any route's failures, closed by any route's success).
+public final class AgentRuntime: Sendable {
+    public let agent: any Agent
+    private let breaker: Mutex<CircuitBreaker<ContinuousClock.Instant>>
+
+    public init(agent: any Agent, breakerFailures: Int = 5, breakerCoolDown: Duration = .seconds(30)) {
+        self.agent = agent
+        breaker = Mutex(CircuitBreaker(threshold: breakerFailures, coolDown: breakerCoolDown))
+    }
+
+    public var name: String { agent.name }
+
+    func decide(now: ContinuousClock.Instant) -> CircuitBreaker<ContinuousClock.Instant>.Decision {
+        breaker.withLock { $0.decide(now: now) }
+    }
+
+    func succeeded() {
+        breaker.withLock { $0.succeeded() }
+    }
+
+    /// True when this failure opened the breaker.
+    func failed(now: ContinuousClock.Instant) -> Bool {
+        breaker.withLock { $0.failed(now: now) }
+    }
+}

@@ -1,0 +1,34 @@
+public import Logging
+public import PGReflexDispatch
+
+/// One `agents:` entry: its kind and the circuit breaker every route calling it shares.
+public struct AgentSettings: Sendable {
+    public enum Kind: Sendable {
+        /// JSON lines, fsynced; `setting` names the path's key for errors.
+        case file(path: String, setting: String)
+        case log(level: Logger.Level)
+        case noop
+    }
+
+    public var name: String
+    public var kind: Kind
+    /// Failures in a row that open the breaker.
+    public var breakerFailures: Int
+    /// How long it stays open before a probe.
+    public var breakerCoolDown: Duration
+
+    public init(name: String, kind: Kind, breakerFailures: Int = 5, breakerCoolDown: Duration = .seconds(30)) {
+        self.name = name
+        self.kind = kind
+        self.breakerFailures = breakerFailures
+        self.breakerCoolDown = breakerCoolDown
+    }
+
+    public func makeAgent(logger: Logger) throws -> any Agent {
+        switch kind {
+        case .file(let path, let setting): try FileAgent(name: name, path: path, setting: setting)
+        case .log(let level): LogAgent(name: name, level: level, logger: logger)
+        case .noop: NoopAgent(name: name)
+        }
+    }
+}

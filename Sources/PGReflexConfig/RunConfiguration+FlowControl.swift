@@ -202,7 +202,7 @@ extension RunConfiguration.Reader {
             let section = try mapping(value, key, keys: ["file", "log", "noop", "circuit_breaker"])
             let kinds = ["file", "log", "noop"].filter { section[$0] != nil }
             guard kinds.count == 1 else {
-                throw fail(value, "\(key) needs exactly one kind: file: { path }, log: { level }, or noop: {}" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
+                throw fail(value, "\(key) needs exactly one kind: file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
             }
             let kind: AgentSettings.Kind
             switch kinds[0] {
@@ -223,7 +223,12 @@ extension RunConfiguration.Reader {
                 }
                 kind = .log(level: level)
             default:
-                kind = .noop
+                var delay: Duration?
+                if case .mapping = section["noop"]! {
+                    let fields = try mapping(section["noop"]!, "\(key).noop", keys: ["delay"])
+                    delay = try fields["delay"].map { try duration($0, "\(key).noop.delay") }
+                }
+                kind = .noop(delay: delay)
             }
             var agent = AgentSettings(name: name, kind: kind)
             if let node = section["circuit_breaker"] {

@@ -7,7 +7,8 @@ public struct AgentSettings: Sendable {
         /// JSON lines, fsynced; `setting` names the path's key for errors.
         case file(path: String, setting: String)
         case log(level: Logger.Level)
-        case noop
+        /// `delay` stands in for an agent's latency (benchmarks, drills).
+        case noop(delay: Duration?)
     }
 
     public var name: String
@@ -28,7 +29,7 @@ public struct AgentSettings: Sendable {
         switch kind {
         case .file(let path, let setting): try FileAgent(name: name, path: path, setting: setting)
         case .log(let level): LogAgent(name: name, level: level, logger: logger)
-        case .noop: NoopAgent(name: name)
+        case .noop(let delay): NoopAgent(name: name, delay: delay)
         }
     }
 }

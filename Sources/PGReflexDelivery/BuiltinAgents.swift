@@ -67,15 +67,25 @@ public struct LogAgent: Agent {
     }
 }
 
-/// `noop`: succeeds at once, for benchmarks of everything in front of the agent.
+/// `noop`: succeeds, at once or after `delay` (an agent's latency, without holding a thread),
+/// for benchmarks of everything in front of the agent.
 public struct NoopAgent: Agent {
     public let name: String
+    let delay: Duration?
 
-    public init(name: String) {
+    public init(name: String, delay: Duration? = nil) {
         self.name = name
+        self.delay = delay
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
-        .success(output: nil)
+        if let delay {
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                return .failure(AgentError(code: .temporary, message: "cancelled"))
+            }
+        }
+        return .success(output: nil)
     }
 }

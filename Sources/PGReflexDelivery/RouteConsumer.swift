@@ -232,7 +232,7 @@ public actor RouteConsumer {
                 "route.succeeded": "\(counts.succeeded)", "route.retries": "\(counts.retries)",
                 "route.dead_lettered": "\(counts.deadLettered)", "route.duplicates": "\(counts.duplicates)",
                 "route.superseded": "\(counts.superseded)", "route.skipped": "\(counts.skipped.values.reduce(0, +))",
-                "route.held": "\(heldEvents.count)", "route.position": "\(watermark.confirmed?.description ?? "-")",
+                "route.held": "\(heldEvents.count)", "route.peak_running": "\(counts.peakRunning)", "route.position": "\(watermark.confirmed?.description ?? "-")",
             ])
         }
         let inbox = self.inbox
@@ -255,7 +255,9 @@ public actor RouteConsumer {
 
     private func loop(group: inout ThrowingTaskGroup<Void, any Error>) async throws {
         var rangeDone = false
-        while !Task.isCancelled && !stopRequested {
+        // After capture has finished by itself (end LSN, idleness) a stop still handles what is
+        // durable: that is what such a run promises.
+        while !Task.isCancelled && !(stopRequested && !channel.isFinished) {
             let seen = inbox.wake.generation
             let finished: Bool
             if case .follow = mode { finished = channel.isFinished } else { finished = rangeDone }
@@ -615,8 +617,7 @@ public actor RouteConsumer {
             counts.calls += 1
             counts.peakRunning = max(counts.peakRunning, outstanding.count)
             let call = AgentCall(route: settings.name, events: job.events.map(\.agentEvent),
-                                 idempotencyKey: job.idempotencyKey.map { "\(settings.name):\(runtime.name):\($0)" }
-                                     ?? "\(settings.name):\(runtime.name):\(job.events[0].id)",
+                                 idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? job.events[0].id),
                                  attempt: job.attempt, timeout: settings.timeout)
             let agent = runtime.agent
             let inbox = self.inbox

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PGReflexConfig
+import PGReflexDelivery
 import PGReflexDispatch
 import PGReflexState
 import PGReflexWire
@@ -8,8 +10,8 @@ import PGReflexWire
 struct DLQCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq",
-        abstract: "Look at and drop dead letters: events an agent could not handle.",
-        subcommands: [List.self, Show.self, Drop.self])
+        abstract: "Look at, retry and drop dead letters: events an agent could not handle.",
+        subcommands: [List.self, Show.self, Retry.self, Drop.self])
 
     /// The filters `list` and `drop` share.
     struct Filters: ParsableArguments {
@@ -131,6 +133,51 @@ struct DLQCommand: AsyncParsableCommand {
                 var dropped = 0
                 for letter in letters where try await store.removeDeadLetter(id: letter.id ?? -1) { dropped += 1 }
                 print("dropped \(dropped) dead letters")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run dead letters again through their route's agent, with the same idempotency key; those that succeed leave the queue.",
+            discussion: discussion("Fix the cause first (the agent, its configuration, the data). Each letter runs once, now; one that fails again stays, with the new error printed.",
+                                   example: "pgreflex dlq retry --config run.yaml --id 12", doc: "docs/routing.md (The dead-letter queue)"))
+        @OptionGroup var filters: Filters
+        @Option(help: "Only this dead letter.") var id: Int64?
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            global.bootstrapLogging()
+            let logger = Logger(label: "pgreflex.dlq")
+            do {
+                let configuration = try RunConfiguration.load(filters.config, needsSource: false)
+                let store = try filters.store()
+                var filter = try filters.filter()
+                filter.id = id
+                let letters = try await store.deadLetters(filter)
+                guard !letters.isEmpty else { throw ValidationError("no dead letters match: `pgreflex dlq list` shows them") }
+                var agents: [String: any Agent] = [:]
+                var failed = 0
+                for letter in letters {
+                    guard let route = configuration.routes.first(where: { $0.name == letter.route }) else {
+                        throw ValidationError("dead letter \(letter.id ?? 0) is of route \(letter.route), which \(filters.config) no longer has: restore the route, or drop the letter (dlq drop --id \(letter.id ?? 0) --yes)")
+                    }
+                    guard let settings = configuration.agents.first(where: { $0.name == route.agent }) else { continue }
+                    if agents[settings.name] == nil { agents[settings.name] = try settings.makeAgent(logger: logger) }
+                    let outcome = try await RouteConsumer.retry(letter, settings: route, agent: agents[settings.name]!, store: store)
+                    switch outcome {
+                    case .success:
+                        print("\(letter.id ?? 0)\t\(letter.eventID)\tdone")
+                    case .failure(let error):
+                        failed += 1
+                        print("\(letter.id ?? 0)\t\(letter.eventID)\tfailed again: \(error)")
+                    }
+                }
+                if failed > 0 { throw ExitCode(1) }
+            } catch let exit as ExitCode {
+                throw exit
             } catch {
                 throw fail(error)
             }

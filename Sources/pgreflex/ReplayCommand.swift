@@ -4,6 +4,7 @@ import PGReflexCapture
 import PGReflexConfig
 import PGReflexEnvelope
 import PGReflexDelivery
+import PGReflexJournal
 import PGReflexWire
 
 struct ReplayCommand: AsyncParsableCommand {
@@ -32,6 +33,12 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "Deliver to this configured consumer's sink (default: sink, or the only consumer). Its cursor does not move.")
     var consumer: String?
 
+    @Option(help: "Re-deliver through this route only: its conditions, flow control and agent. Its cursor does not move; events recorded as done are skipped unless --force.")
+    var route: String?
+
+    @Flag(help: "With --route: run events recorded as done again (the agent gets the same idempotency keys).")
+    var force = false
+
     @Flag(help: "Only count what would be re-delivered, per table.")
     var dryRun = false
 
@@ -39,6 +46,10 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let toLSN, toLSN < fromLSN { throw ValidationError("--to-lsn \(toLSN) is before --from-lsn \(fromLSN): swap them") }
+        if route != nil && (output != nil || consumer != nil || dryRun) {
+            throw ValidationError("--route re-delivers through the route's agent: leave out --output, --consumer and --dry-run")
+        }
+        if force && route == nil { throw ValidationError("--force applies to --route: name the route") }
     }
 
     func run() async throws {
@@ -47,6 +58,10 @@ struct ReplayCommand: AsyncParsableCommand {
         do {
             // Replay reads the journal only: the source's DSN need not be set.
             let configuration = try RunConfiguration.load(config, needsSource: false)
+            if let route {
+                try await replay(route: route, configuration: configuration, logger: logger)
+                return
+            }
             let destination: JournalReplay.Destination = switch output {
             case nil: .consumer(try configuration.consumer(named: consumer))
             case "-": .standardOutput
@@ -73,5 +88,23 @@ struct ReplayCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+
+    /// Through one route, as `run` would deliver it, but over the range only.
+    func replay(route: String, configuration: RunConfiguration, logger: Logger) async throws {
+        guard configuration.routes.contains(where: { $0.name == route }) else {
+            throw ValidationError("--route \(route): no such route; the routes are \(configuration.routes.map(\.name).joined(separator: ", "))")
+        }
+        let journal = try Journal(options: .init(directory: configuration.journal.directory, readOnly: true), logger: logger)
+        let channel = JournalChannel(mark: journal.durableMark)
+        channel.finish()
+        let consumers = try await RunCommand.routeConsumers(configuration, channel: channel, mode: .replay(from: fromLSN, to: toLSN, force: force),
+                                                            only: route, drainTimeout: .seconds(30), logger: logger)
+        try await consumers[0].run()
+        let counts = await consumers[0].counts
+        var standardError = StandardError()
+        print("route \(route): read \(counts.read) events, \(counts.read - counts.filtered) matched, \(counts.succeeded) calls succeeded, "
+              + "\(counts.duplicates) already done (skipped\(force ? "" : "; --force runs them again")), \(counts.deadLettered) dead-lettered",
+              to: &standardError)
     }
 }

@@ -2,13 +2,16 @@ import ArgumentParser
 import Foundation
 import PGReflexConfig
 import PGReflexDelivery
+import PGReflexDispatch
 import PGReflexRouter
+import PGReflexState
+import PGReflexWire
 
 struct RouteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "route",
-        abstract: "Try the configured routes on events.",
-        subcommands: [Test.self])
+        abstract: "Try the configured routes on events, and see where each stands.",
+        subcommands: [Test.self, Status.self])
 
     struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -48,6 +51,44 @@ struct RouteCommand: AsyncParsableCommand {
                         let verdict = route.verdict(table: table, op: op) { activation }
                         print("\(route.name)\t\(verdict == .matches ? "matches" : "no: \(verdict)")")
                     }
+                }
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print each route's cursor, dead letters, events in open windows, and skipped events by reason.",
+            discussion: discussion("Reads the state store only: it can run while `pgreflex run` does.",
+                                   example: "pgreflex route status --config run.yaml", doc: "docs/routing.md"))
+
+        @Option(help: "The YAML configuration file.")
+        var config: String
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            global.bootstrapLogging()
+            do {
+                let configuration = try RunConfiguration.load(config, needsSource: false)
+                guard !configuration.routes.isEmpty else { throw ValidationError("\(config) has no routes: section") }
+                // A status never creates the store it reports on.
+                guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else {
+                    print("no state store in \(configuration.stateDirectory) (state.directory): no route has run with this configuration")
+                    return
+                }
+                let store = try SQLiteStateStore(directory: configuration.stateDirectory)
+                let skips = try await store.skipCounts(route: nil)
+                print("route\tagent\tposition\tdead_letters\tin_windows\tskipped")
+                for route in configuration.routes {
+                    let cursor = try await store.cursor(route.consumerName)
+                    let position = cursor.map { $0.commitLSN == 0 ? "start" : "\(LSN($0.commitLSN))#\($0.ordinal)" } ?? "not started"
+                    let letters = try await store.deadLetters(DeadLetterFilter(route: route.name)).count
+                    let windows = try await store.windowEntries(route: route.name).count
+                    let skipped = skips.filter { $0.route == route.name }.map { "\($0.reason)=\($0.count)" }.joined(separator: ",")
+                    print("\(route.name)\t\(route.agent)\t\(position)\t\(letters)\t\(windows)\t\(skipped.isEmpty ? "-" : skipped)")
                 }
             } catch {
                 throw fail(error)

@@ -1,0 +1,29 @@
+import Foundation
+public import PGReflexDispatch
+import PGReflexRouter
+
+extension RouteConsumer {
+    /// `dlq retry`: runs a dead letter again through its route's agent, with the idempotency
+    /// key its first attempts had. On success the event is recorded as done and the letter is
+    /// removed, in one transaction; on failure the letter stays, and the error is returned.
+    public static func retry(_ letter: DeadLetter, settings: RouteSettings, agent: any Agent, store: any StateStore) async throws -> AgentOutcome {
+        let object = (try? JSONSerialization.jsonObject(with: Data(letter.envelope))) as? [String: Any]
+        let event = AgentEvent(id: letter.eventID, table: letter.table, op: object?["op"] as? String ?? "", envelope: letter.envelope)
+        let value = settings.idempotency.flatMap { keyValue($0.key, activation: nil, envelope: letter.envelope) }
+        let call = AgentCall(route: settings.name, events: [event], idempotencyKey: idempotencyKey(settings.name, agent.name, value ?? letter.eventID),
+                             attempt: letter.attempts + 1, timeout: settings.timeout)
+        let outcome = await Self.call(agent, call, timeout: settings.timeout)
+        if case .success = outcome {
+            var done = [DoneKey(eventID: letter.eventID, route: settings.name, agent: agent.name)]
+            if let value { done.append(DoneKey(eventID: "idempotency:" + value, route: settings.name, agent: agent.name)) }
+            try await store.commit(StateCommit(done: done, removedDeadLetters: letter.id.map { [$0] } ?? []))
+        }
+        return outcome
+    }
+
+    /// The key that makes a call's side effect happen once: `route:agent:` and the route's
+    /// idempotency value, or the first event's id.
+    static func idempotencyKey(_ route: String, _ agent: String, _ value: String) -> String {
+        "\(route):\(agent):\(value)"
+    }
+}

@@ -158,7 +158,8 @@ public actor RouteConsumer {
         thread = DedicatedThread()
         queue = KeyedQueue(limit: settings.concurrency.limit, groupLimit: settings.concurrency.key == nil ? nil : settings.concurrency.limit)
         throttle = settings.throttle.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }
-        rateLimit = settings.rateLimit.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }
+        // Inngest's rate limit lets `limit` events through in any one period, back to back.
+        rateLimit = settings.rateLimit.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.limit) }
         debounce = settings.debounce.map { Debounce(period: $0.period, timeout: $0.timeout) }
         batcher = settings.batch.map { Batcher(maxSize: $0.maxSize, timeout: $0.timeout) }
         window = settings.window.map { SlidingWindow(count: $0.count, period: $0.period) }
@@ -268,7 +269,10 @@ public actor RouteConsumer {
                 let (count, matched) = try readBatch(upTo: mark, max: settings.maxBufferedEvents - pendingEvents)
                 read = count
                 try await admit(matched)
-                if case .replay = mode, count == 0 { rangeDone = true }
+                if case .replay = mode, count == 0 {
+                    rangeDone = true
+                    continue
+                }
             }
             let now = clock.now
             if finished && read == 0 { flushAll(now: now) }

@@ -1,0 +1,419 @@
+import Foundation
+import PGReflexTestSupport
+import PGReflexWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One test's corner of the suite's cluster: a schema of its own, a slot and a publication on
+/// it, and a directory holding the configuration, the journal, the state store and the agents'
+/// files. Runs the `pgreflex` executable.
+struct RouteFixture {
+    let cluster: PostgresCluster
+    let name: String
+    let dir: String
+    let exe: String
+
+    init(_ name: String, tables: String) throws {
+        cluster = try PostgresCluster.required()
+        self.name = name
+        dir = NSTemporaryDirectory() + "pgreflex-route-\(name)-\(UUID().uuidString)"
+        exe = try pgreflexExecutable()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try cluster.psql("CREATE SCHEMA \(name); SET search_path = \(name);\n\(tables)\nCREATE PUBLICATION \(name)_pub FOR TABLES IN SCHEMA \(name);")
+        try cluster.createSlot("\(name)_slot")
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func sql(_ text: String) throws {
+        _ = try cluster.psql("SET search_path = \(name);\n" + text)
+    }
+
+    /// Writes run.yaml: the source and journal, then `rest` (agents, routes).
+    func configure(_ rest: String) throws {
+        try """
+            source: { dsn: "\(cluster.conninfo)", slot: \(name)_slot, publication: \(name)_pub }
+            journal: { directory: ./journal }
+            \(rest)
+            """.write(toFile: dir + "/run.yaml", atomically: true, encoding: .utf8)
+    }
+
+    var config: String { dir + "/run.yaml" }
+
+    /// `pgreflex run` until everything committed so far is handled.
+    func runToEnd(_ flags: [String] = []) throws -> PostgresCluster.RunResult {
+        let end = try cluster.currentInsertLSN()
+        return PostgresCluster.run([exe, "run", "--config", config, "--end-lsn", end.description] + flags)
+    }
+
+    func command(_ arguments: [String]) -> PostgresCluster.RunResult {
+        PostgresCluster.run([exe] + arguments)
+    }
+
+    func lines(_ file: String) throws -> [TailLine] {
+        guard let data = FileManager.default.contents(atPath: dir + "/" + file) else { return [] }
+        return try parseLines(data)
+    }
+
+    /// The `route stopped` line's fields for a route (the last one in `log`).
+    static func stopped(_ route: String, in log: String) -> [String: String] {
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("route stopped") && $0.contains(" route=\(route) ") }) else { return [:] }
+        var fields: [String: String] = [:]
+        for part in line.split(separator: " ") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+        }
+        return fields
+    }
+
+    /// `route status` as route → column → value.
+    func status() -> [String: [String: String]] {
+        let result = command(["route", "status", "--config", config])
+        let rows = result.output.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        guard let header = rows.first, header.first == "route" else { return [:] }
+        var table: [String: [String: String]] = [:]
+        for row in rows.dropFirst() where row.count == header.count {
+            table[row[0]] = Dictionary(uniqueKeysWithValues: zip(header, row))
+        }
+        return table
+    }
+}
+
+/// Routes and the dispatcher end to end: real changes from PostgreSQL, through the journal, to
+/// agents, by the `pgreflex` executable.
+@Suite(.postgresCluster, .serialized)
+struct RouteDispatchTests {
+    @Test func theSeedsWorkflowsFilterAndFanOut() throws {
+        let f = try RouteFixture("wf", tables: """
+            CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total_amount numeric(12,2), is_first_order boolean);
+            CREATE TABLE support_tickets (id int PRIMARY KEY, priority text, body text);
+            CREATE TABLE inventory (sku text PRIMARY KEY, quantity_on_hand int, reorder_point int, last_audited_at timestamptz);
+            ALTER TABLE inventory REPLICA IDENTITY FULL;
+            """)
+        defer { f.remove() }
+        try f.configure("""
+            agents:
+              fraud: { file: { path: ./fraud.jsonl } }
+              tickets: { file: { path: ./tickets.jsonl } }
+              reorder: { file: { path: ./reorder.jsonl } }
+              audit: { noop: {} }
+            routes:
+              fraud_check: { tables: [wf.orders], ops: [c], if: "after.total_amount > 500 || after.is_first_order", agent: fraud, start: earliest }
+              classify_ticket: { tables: [wf.support_tickets], ops: [c], agent: tickets, start: earliest }
+              reorder:
+                tables: [wf.inventory]
+                ops: [u]
+                columns_changed: [quantity_on_hand]
+                if: after.quantity_on_hand < after.reorder_point
+                agent: reorder
+                start: earliest
+              everything: { tables: ["wf.*"], agent: audit, start: earliest }
+            """)
+        try f.sql("""
+            INSERT INTO orders VALUES (1, 7, 612.50, false), (2, 7, 40.00, false), (3, 8, 40.00, true);
+            UPDATE orders SET total_amount = 900 WHERE id = 2;
+            INSERT INTO support_tickets VALUES (1, 'high', 'it broke'), (2, 'low', 'hello');
+            INSERT INTO inventory VALUES ('a', 10, 5, now());
+            UPDATE inventory SET last_audited_at = now() + interval '1 day' WHERE sku = 'a';
+            UPDATE inventory SET quantity_on_hand = 3 WHERE sku = 'a';
+            UPDATE inventory SET quantity_on_hand = 2 WHERE sku = 'a';
+            UPDATE inventory SET quantity_on_hand = 20 WHERE sku = 'a';
+            """)
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output)")
+        // A big order and a first order wake the fraud check; a small repeat order and an update do not.
+        #expect(try f.lines("fraud.jsonl").map { $0.after?["id"] as? Int } == [1, 3])
+        #expect(try f.lines("tickets.jsonl").count == 2)
+        // An audit-only update does not wake the reorder agent; neither does a restock above the point.
+        #expect(try f.lines("reorder.jsonl").map { $0.after?["quantity_on_hand"] as? Int } == [3, 2])
+        // One event fans out to every route that matches it.
+        let everything = RouteFixture.stopped("everything", in: run.output)
+        #expect(everything["route.succeeded"] == "11" && everything["route.filtered"] == "0", "\(everything)")
+        let fraud = RouteFixture.stopped("fraud_check", in: run.output)
+        #expect(fraud["route.read"] == "11" && fraud["route.filtered"] == "9", "\(fraud)")
+        #expect(f.status()["reorder"]?["position"] != "start")
+    }
+
+    @Test func orderHoldsPerKeyAndKeysRunInParallel() throws {
+        let f = try RouteFixture("ord", tables: "CREATE TABLE accounts (id int PRIMARY KEY, balance int);")
+        defer { f.remove() }
+        try f.configure("""
+            agents:
+              ledger: { file: { path: ./ledger.jsonl } }
+              slow: { noop: { delay: 10ms } }
+            routes:
+              ordered: { tables: [ord.accounts], agent: ledger, concurrency: 16, start: earliest }
+              parallel: { tables: [ord.accounts], agent: slow, concurrency: 16, start: earliest }
+            """)
+        try f.sql("""
+            INSERT INTO accounts SELECT g, 0 FROM generate_series(1, 1000) g;
+            UPDATE accounts SET balance = balance + 1;
+            UPDATE accounts SET balance = balance + 1;
+            """)
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output)")
+        let lines = try f.lines("ledger.jsonl")
+        #expect(lines.count == 3000)
+        var seen: [Int: [Int]] = [:]
+        for line in lines { seen[line.after?["id"] as? Int ?? -1, default: []].append(line.after?["balance"] as? Int ?? -1) }
+        #expect(seen.count == 1000 && seen.values.allSatisfy { $0 == [0, 1, 2] }, "each key's events arrive in commit order")
+        let parallel = RouteFixture.stopped("parallel", in: run.output)
+        #expect(parallel["route.succeeded"] == "3000")
+        #expect(Int(parallel["route.peak_running"] ?? "0") == 16, "16 calls in flight at the peak: \(parallel)")
+    }
+
+    @Test func debounceRunsOnceWithTheFinalState() throws {
+        let f = try RouteFixture("deb", tables: "CREATE TABLE orders (id int PRIMARY KEY, status text, revision int);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { final: { file: { path: ./final.jsonl } } }
+            routes:
+              settle: { tables: [deb.orders], ops: [u], agent: final, debounce: { period: 2s, timeout: 30s }, start: earliest }
+            """)
+        try f.sql("INSERT INTO orders VALUES (1, 'new', 0);")
+        for revision in 1...10 { try f.sql("UPDATE orders SET revision = \(revision), status = 'edit \(revision)' WHERE id = 1;") }
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output)")
+        let lines = try f.lines("final.jsonl")
+        #expect(lines.count == 1 && lines.first?.after?["revision"] as? Int == 10, "one call, with the final state")
+        let stopped = RouteFixture.stopped("settle", in: run.output)
+        #expect(stopped["route.superseded"] == "9" && stopped["route.calls"] == "1", "\(stopped)")
+    }
+
+    @Test func batchesFlushWhenFullAndWhenTheirTimeoutPasses() throws {
+        let f = try RouteFixture("bat", tables: "CREATE TABLE clicks (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { bulk: { file: { path: ./bulk.jsonl } } }
+            routes:
+              bulk: { tables: [bat.clicks], agent: bulk, batch: { max_size: 50, timeout: 500ms }, start: earliest }
+            """)
+        try f.sql("INSERT INTO clicks SELECT generate_series(1, 120);")
+        // No end LSN: the last 20 go out when the timeout passes, long before the idle exit.
+        let log = f.dir + "/run.log"
+        let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--idle-exit", "8"], standardError: log)
+        var flushedWhileRunning = false
+        for _ in 0..<100 {
+            usleep(100_000)
+            if try f.lines("bulk.jsonl").count == 120 {
+                flushedWhileRunning = kill(pid, 0) == 0
+                break
+            }
+        }
+        #expect(PostgresCluster.wait(pid) == 0)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(flushedWhileRunning, "the partial batch of 20 was flushed by its timeout: \(output)")
+        #expect(RouteFixture.stopped("bulk", in: output)["route.calls"] == "3", "50, 50, then 20")
+    }
+
+    @Test func aWindowFiresOnceAndSurvivesKillNine() throws {
+        let f = try RouteFixture("win", tables: "CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total numeric);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { breach: { file: { path: ./breach.jsonl } } }
+            routes:
+              breach:
+                tables: [win.orders]
+                ops: [c]
+                if: after.total > 500
+                window: { count: 3, period: 10m, key: after.customer_id }
+                agent: breach
+                start: earliest
+            """)
+        // Customer 1: three big orders (a breach); customer 2: two (none); a small one does not count.
+        try f.sql("""
+            INSERT INTO orders VALUES (1, 1, 600);
+            INSERT INTO orders VALUES (2, 2, 700);
+            INSERT INTO orders VALUES (3, 1, 20);
+            INSERT INTO orders VALUES (4, 1, 800);
+            INSERT INTO orders VALUES (5, 2, 900);
+            INSERT INTO orders VALUES (6, 1, 1000);
+            """)
+        let first = try f.runToEnd()
+        #expect(first.status == 0, "\(first.output)")
+        #expect(try f.lines("breach.jsonl").map { $0.after?["id"] as? Int } == [1, 4, 6])
+        #expect(RouteFixture.stopped("breach", in: first.output)["route.calls"] == "1")
+
+        // Customer 3's first two orders open a window; kill -9 once the route has them.
+        try f.sql("INSERT INTO orders VALUES (7, 3, 600); INSERT INTO orders VALUES (8, 3, 700);")
+        let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config])
+        var open = "0"
+        for _ in 0..<100 {
+            usleep(100_000)
+            open = f.status()["breach"]?["in_windows"] ?? "0"
+            if open == "4" { break }  // customer 2's two, and customer 3's
+        }
+        kill(pid, SIGKILL)
+        _ = PostgresCluster.wait(pid)
+        #expect(open == "4")
+        try f.sql("INSERT INTO orders VALUES (9, 3, 800);")
+        let second = try f.runToEnd()
+        #expect(second.status == 0, "\(second.output)")
+        #expect(try f.lines("breach.jsonl").map { $0.after?["id"] as? Int } == [1, 4, 6, 7, 8, 9], "the open window outlived the kill")
+        #expect(f.status()["breach"]?["in_windows"] == "2", "customer 2's window stays open")
+    }
+
+    @Test func throttleDelaysAndRateLimitSkipsAndCounts() throws {
+        let f = try RouteFixture("thr", tables: "CREATE TABLE signups (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.configure("""
+            agents:
+              welcome: { file: { path: ./welcome.jsonl } }
+              notify: { file: { path: ./notify.jsonl } }
+            routes:
+              welcome: { tables: [thr.signups], agent: welcome, throttle: { limit: 4, period: 1s }, start: earliest }
+              notify: { tables: [thr.signups], agent: notify, rate_limit: { limit: 4, period: 1h }, start: earliest }
+            """)
+        try f.sql("INSERT INTO signups SELECT generate_series(1, 10);")
+        let started = ContinuousClock.now
+        let run = try f.runToEnd()
+        let elapsed = started.duration(to: .now)
+        #expect(run.status == 0, "\(run.output)")
+        // Throttled: every event, spaced 250 ms apart (nine gaps).
+        #expect(try f.lines("welcome.jsonl").count == 10)
+        #expect(elapsed >= .seconds(2), "ten starts at four a second take over two seconds: \(elapsed)")
+        // Rate limited: four run, six are skipped, each recorded.
+        #expect(try f.lines("notify.jsonl").count == 4)
+        #expect(f.status()["notify"]?["skipped"] == "rate_limit=6")
+    }
+
+    @Test func pinsHoldOtherVersionsAndSheddingSkipsLateEvents() throws {
+        let f = try RouteFixture("pin", tables: """
+            CREATE TABLE orders (id int PRIMARY KEY, total int);
+            CREATE TABLE page_views (id int PRIMARY KEY);
+            """)
+        defer { f.remove() }
+        let routes = """
+            agents:
+              pinned: { file: { path: ./pinned.jsonl } }
+              free: { file: { path: ./free.jsonl } }
+              views: { file: { path: ./views.jsonl } }
+            routes:
+              pinned: { tables: [pin.orders], agent: pinned, schema_versions: { pin.orders: [VERSIONS] }, start: earliest }
+              free: { tables: [pin.orders], agent: free, start: earliest }
+              views: { tables: [pin.page_views], agent: views, shed: { lag_over: 1s, action: skip }, start: earliest }
+            """
+        try f.configure(routes.replacingOccurrences(of: "VERSIONS", with: "1"))
+        try f.sql("""
+            INSERT INTO page_views SELECT generate_series(1, 5);
+            INSERT INTO orders VALUES (1, 10);
+            ALTER TABLE orders ADD COLUMN note text;
+            INSERT INTO orders VALUES (2, 20, 'v2');
+            """)
+        // The page views are two seconds old when the run starts: over the shedding route's lag.
+        usleep(2_000_000)
+        let first = try f.runToEnd()
+        #expect(first.status == 0, "\(first.output)")
+        #expect(try f.lines("pinned.jsonl").map { $0.after?["id"] as? Int } == [1], "version 2 is held for the pinned route")
+        #expect(try f.lines("free.jsonl").map { $0.after?["id"] as? Int } == [1, 2], "and delivered to the other")
+        #expect(first.output.contains("holding the route's events of a schema version it is not pinned to"))
+        #expect(try f.lines("views.jsonl").isEmpty)
+        #expect(f.status()["views"]?["skipped"] == "shed=5")
+        // Pinned to both versions now: the held event goes out, and nothing twice.
+        try f.configure(routes.replacingOccurrences(of: "VERSIONS", with: "1, 2"))
+        let second = PostgresCluster.run([f.exe, "run", "--config", f.config, "--idle-exit", "2"])
+        #expect(second.status == 0, "\(second.output)")
+        #expect(try f.lines("pinned.jsonl").map { $0.after?["id"] as? Int } == [1, 2])
+        #expect(try f.lines("free.jsonl").count == 2)
+    }
+
+    @Test func deadLettersThenRetryAndReplayThroughOneRoute() throws {
+        let f = try RouteFixture("dlq", tables: "CREATE TABLE payments (id int PRIMARY KEY, amount int);")
+        defer { f.remove() }
+        let routes = """
+            agents: { payer: { file: { path: PATH }, circuit_breaker: { failures: 50 } } }
+            routes:
+              pay: { tables: [dlq.payments], agent: payer, retries: { attempts: 2, backoff: { initial: 50ms, max: 100ms } }, start: earliest }
+            """
+        // A full disk: every write fails (retryable), and after two attempts each event is dead-lettered.
+        try f.configure(routes.replacingOccurrences(of: "PATH", with: "/dev/full"))
+        try f.sql("INSERT INTO payments VALUES (1, 10), (2, 20);")
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output)")
+        #expect(f.status()["pay"]?["dead_letters"] == "2")
+        let list = f.command(["dlq", "list", "--config", f.config, "--format", "json"])
+        #expect(list.output.split(separator: "\n").count == 2 && list.output.contains("\"error_class\":\"retryable_exhausted\""), "\(list.output)")
+        // Fixed: dlq retry runs them through the same agent, and they leave the queue.
+        try f.configure(routes.replacingOccurrences(of: "PATH", with: "./paid.jsonl"))
+        let retry = f.command(["dlq", "retry", "--config", f.config])
+        #expect(retry.status == 0, "\(retry.output)")
+        #expect(try f.lines("paid.jsonl").compactMap { $0.after?["id"] as? Int }.sorted() == [1, 2], "\(retry.output)")
+        #expect(f.status()["pay"]?["dead_letters"] == "0")
+        // A replay through the route skips what is done, unless forced.
+        let from = try #require(f.lines("paid.jsonl").compactMap(\.commitLSN).min())
+        let replay = f.command(["replay", "--config", f.config, "--route", "pay", "--from-lsn", from.description])
+        #expect(replay.status == 0 && replay.output.contains("2 already done"), "\(replay.output)")
+        let forced = f.command(["replay", "--config", f.config, "--route", "pay", "--from-lsn", from.description, "--force"])
+        #expect(forced.status == 0 && forced.output.contains("2 calls succeeded"), "\(forced.output)")
+        #expect(try f.lines("paid.jsonl").count == 4)
+    }
+
+    @Test func killNineTenTimesDuringDispatchNeverCompletesTwice() throws {
+        let f = try RouteFixture("kill", tables: "CREATE TABLE items (id int PRIMARY KEY, n int);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { store: { file: { path: ./items.jsonl } } }
+            routes:
+              store: { tables: [kill.items], agent: store, concurrency: 8, start: earliest }
+            """)
+        let workload = PostgresCluster.spawn(["psql", f.cluster.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", """
+            DO $$ BEGIN FOR i IN 0..99 LOOP
+              INSERT INTO kill.items SELECT g, g FROM generate_series(i * 200 + 1, i * 200 + 200) g; COMMIT;
+              PERFORM pg_sleep(0.02);
+            END LOOP; END $$;
+            """])
+        var random = SplitMix64(seed: 20261130)
+        let log = f.dir + "/run.log"
+        for _ in 0..<10 {
+            let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--log-level", "warning"], standardError: log)
+            usleep(UInt32.random(in: 200_000...900_000, using: &random))
+            kill(pid, SIGKILL)
+            #expect(PostgresCluster.wait(pid) == 128 + SIGKILL, "\(String(describing: try? String(contentsOfFile: log, encoding: .utf8)))")
+        }
+        #expect(PostgresCluster.wait(workload) == 0)
+        let final = try f.runToEnd(["--log-level", "warning"])
+        #expect(final.status == 0, "\(final.output)")
+        let ids = try f.lines("items.jsonl").map(\.id)
+        #expect(Set(ids).count == 20_000, "no event lost")
+        #expect(ids.count == 20_000, "no event written twice: \(ids.count - Set(ids).count) duplicates")
+    }
+
+    @Test func aSlowAgentBoundsMemoryAndLosesNothing() throws {
+        let f = try RouteFixture("bp", tables: "CREATE TABLE events (id int PRIMARY KEY, payload text);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { slow: { noop: { delay: 5ms } } }
+            routes:
+              slow: { tables: [bp.events], agent: slow, concurrency: 4, batch: { max_size: 100, timeout: 50ms }, max_buffered_events: 5000, start: earliest }
+            """)
+        // A hundred transactions of 5,000: the route's memory is measured, not one huge transaction's.
+        let load = PostgresCluster.run(["psql", f.cluster.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", """
+            DO $$ BEGIN FOR i IN 0..99 LOOP
+              INSERT INTO bp.events SELECT g, repeat('x', 100) FROM generate_series(i * 5000 + 1, i * 5000 + 5000) g; COMMIT;
+            END LOOP; END $$;
+            """])
+        #expect(load.status == 0, "\(load.output)")
+        let end = try f.cluster.currentInsertLSN()
+        let log = f.dir + "/run.log"
+        let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--end-lsn", end.description], standardError: log)
+        var peakKiB = 0
+        while waitpid(pid, nil, WNOHANG) == 0 {
+            if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+               let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) {
+                peakKiB = max(peakKiB, kib)
+            }
+            usleep(100_000)
+        }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let stopped = RouteFixture.stopped("slow", in: output)
+        #expect(stopped["route.read"] == "500000" && stopped["route.succeeded"] == "5000", "\(stopped)")
+        #expect(peakKiB > 0 && peakKiB < 200 * 1024, "peak RSS \(peakKiB / 1024) MiB")
+        Issue.record(Comment(rawValue: "backpressure: 500k changes behind a slow agent, peak RSS \(peakKiB / 1024) MiB"), severity: .warning)
+    }
+}

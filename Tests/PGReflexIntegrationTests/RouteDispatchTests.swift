@@ -383,6 +383,41 @@ struct RouteDispatchTests {
         #expect(ids.count == 20_000, "no event written twice: \(ids.count - Set(ids).count) duplicates")
     }
 
+    @Test func sigtermDrainsCallsInFlightUpToTheDeadline() throws {
+        let f = try RouteFixture("term", tables: "CREATE TABLE jobs (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.configure("""
+            agents:
+              steady: { noop: { delay: 2s } }
+              stuck: { noop: { delay: 60s } }
+            routes:
+              steady: { tables: [term.jobs], agent: steady, concurrency: 4, start: earliest }
+              stuck: { tables: [term.jobs], agent: stuck, concurrency: 4, start: earliest }
+            """)
+        try f.sql("INSERT INTO jobs SELECT generate_series(1, 4);")
+        let log = f.dir + "/run.log"
+        let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--drain-timeout", "4"], standardError: log)
+        // Wait until both routes have their four calls in flight, then stop.
+        for _ in 0..<50 {
+            usleep(100_000)
+            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("replication started") { break }
+        }
+        usleep(1_000_000)
+        let stopping = ContinuousClock.now
+        kill(pid, SIGTERM)
+        let status = PostgresCluster.wait(pid)
+        let took = stopping.duration(to: .now)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(output)")
+        #expect(took < .seconds(15), "the stop waited for the drain deadline, not for the stuck agent: \(took)")
+        // The steady agent's calls finished during the drain and were recorded; the stuck ones
+        // were abandoned and stay after the cursor, to run at the next start.
+        #expect(RouteFixture.stopped("steady", in: output)["route.succeeded"] == "4", "\(output)")
+        #expect(output.contains("calls still running at the stop's deadline were abandoned"))
+        let status2 = f.status()
+        #expect(status2["steady"]?["position"] != "start" && status2["stuck"]?["position"] == "start", "\(status2)")
+    }
+
     @Test func aSlowAgentBoundsMemoryAndLosesNothing() throws {
         let f = try RouteFixture("bp", tables: "CREATE TABLE events (id int PRIMARY KEY, payload text);")
         defer { f.remove() }

@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "PGReflexCapture",
                 "PGReflexDelivery",
+                "PGReflexDispatch",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexRouter",

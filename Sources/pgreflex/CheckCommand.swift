@@ -35,7 +35,7 @@ struct CheckCommand: AsyncParsableCommand {
         var standardError = StandardError()
         for error in errors { print("pgreflex: error: \(error)", to: &standardError) }
         guard errors.isEmpty else { throw ExitCode(1) }
-        print("\(config): ok: \(configuration.consumers.count) consumers, \(configuration.routes.count) routes"
+        print("\(config): ok: \(configuration.consumers.count) consumers, \(configuration.agents.count) agents, \(configuration.routes.count) routes"
             + (registry.map { ", routes checked against \($0)" } ?? ""))
     }
 }

@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "PGReflexRouter", targets: ["PGReflexRouter"]),
         .library(name: "PGReflexDispatch", targets: ["PGReflexDispatch"]),
         .library(name: "PGReflexState", targets: ["PGReflexState"]),
+        .library(name: "PGReflexAgents", targets: ["PGReflexAgents"]),
         .library(name: "PGReflexThreads", targets: ["PGReflexThreads"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
@@ -34,6 +35,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        // Already in the graph through Hummingbird; named for its header types in tests.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         // libpq, seen through pkg-config. Only PGReflexTransport may import it.
@@ -106,6 +111,7 @@ let package = Package(
         .target(
             name: "PGReflexConfig",
             dependencies: [
+                "PGReflexAgents",
                 "PGReflexCapture",
                 "PGReflexDelivery",
                 "PGReflexDispatch",
@@ -137,10 +143,22 @@ let package = Package(
             dependencies: ["PGReflexDispatch", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
+        // Agents that reach outside the process: webhooks (async-http-client).
+        .target(
+            name: "PGReflexAgents",
+            dependencies: [
+                "PGReflexDispatch",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Delivery: named consumers following the journal, each with its own cursor; sinks; replay.
         .target(
             name: "PGReflexDelivery",
             dependencies: [
+                "PGReflexAgents",
                 "PGReflexDispatch",
                 "PGReflexJournal",
                 "PGReflexRouter",
@@ -224,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "PGReflexDeliveryTests",
             dependencies: [
-                "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
+                "PGReflexAgents", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -281,6 +299,10 @@ let package = Package(
                 "PGReflexTransport",
                 "PGReflexWire",
                 "PGReflexTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                // A real HTTP server on 127.0.0.1 for the webhook agent's tests.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Golden"],

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PGReflexAgents
 import PGReflexDelivery
 import PGReflexDispatch
 import PGReflexRouter
@@ -186,6 +187,30 @@ extension RunConfiguration.Reader {
         return total
     }
 
+    /// `webhook: { url, secret_env, timeout }`: the secrets (`whsec_…`, space-separated for
+    /// rotation) come from the environment, never from the file.
+    func webhook(_ node: Node, key: String) throws -> WebhookAgent.Settings {
+        let fields = try mapping(node, key, keys: ["url", "secret_env", "timeout"])
+        let urlNode = try required(fields, "url", in: node, section: key)
+        let url = try string(urlNode, "\(key).url")
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw fail(urlNode, "\(key).url must be an http:// or https:// URL")
+        }
+        var settings = WebhookAgent.Settings(url: url)
+        if let node = fields["secret_env"] {
+            let name = try string(node, "\(key).secret_env")
+            guard let value = environment[name], !value.isEmpty else {
+                throw fail(node, "\(key).secret_env names \(name), which is not set: export it (whsec_… secrets, space-separated)")
+            }
+            settings.secrets = value.split(separator: " ").map(String.init)
+            for secret in settings.secrets where Data(base64Encoded: secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret) == nil {
+                throw fail(node, "\(key).secret_env: \(name) holds a secret that is not whsec_ followed by base64")
+            }
+        }
+        if let n = fields["timeout"] { settings.timeout = try duration(n, "\(key).timeout") }
+        return settings
+    }
+
     /// `agents:`, a mapping of agent names to one kind (`file`, `log`, `noop`) and an optional
     /// `circuit_breaker: {failures, cool_down}`.
     func agents(_ node: Node) throws -> [AgentSettings] {
@@ -199,10 +224,10 @@ extension RunConfiguration.Reader {
                 throw fail(keyNode, "agents: '\(name)' is not an agent name: use letters, digits, _ and -")
             }
             let key = "agents.\(name)"
-            let section = try mapping(value, key, keys: ["file", "log", "noop", "circuit_breaker"])
-            let kinds = ["file", "log", "noop"].filter { section[$0] != nil }
+            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "circuit_breaker"])
+            let kinds = ["file", "log", "noop", "webhook"].filter { section[$0] != nil }
             guard kinds.count == 1 else {
-                throw fail(value, "\(key) needs exactly one kind: file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
+                throw fail(value, "\(key) needs exactly one kind: webhook: { url, secret_env }, file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
             }
             let kind: AgentSettings.Kind
             switch kinds[0] {
@@ -210,6 +235,8 @@ extension RunConfiguration.Reader {
                 let fields = try mapping(section["file"]!, "\(key).file", keys: ["path"])
                 kind = .file(path: path(try string(try required(fields, "path", in: section["file"]!, section: "\(key).file"), "\(key).file.path")),
                              setting: "\(key).file.path")
+            case "webhook":
+                kind = .webhook(try webhook(section["webhook"]!, key: "\(key).webhook"))
             case "log":
                 var level = Logger.Level.info
                 if case .mapping = section["log"]! {

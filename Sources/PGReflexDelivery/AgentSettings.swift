@@ -1,4 +1,5 @@
 public import Logging
+public import PGReflexAgents
 public import PGReflexDispatch
 
 /// One `agents:` entry: its kind and the circuit breaker every route calling it shares.
@@ -9,6 +10,7 @@ public struct AgentSettings: Sendable {
         case log(level: Logger.Level)
         /// `delay` stands in for an agent's latency (benchmarks, drills).
         case noop(delay: Duration?)
+        case webhook(WebhookAgent.Settings)
     }
 
     public var name: String
@@ -30,6 +32,7 @@ public struct AgentSettings: Sendable {
         case .file(let path, let setting): try FileAgent(name: name, path: path, setting: setting)
         case .log(let level): LogAgent(name: name, level: level, logger: logger)
         case .noop(let delay): NoopAgent(name: name, delay: delay)
+        case .webhook(let settings): try WebhookAgent(name: name, settings: settings, logger: logger)
         }
     }
 }

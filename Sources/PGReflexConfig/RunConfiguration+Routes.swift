@@ -116,7 +116,8 @@ extension RunConfiguration {
     /// condition reads must be a column of one of them. Returns every mistake found.
     public func checkRoutes(columnsByTable: [String: [String]]) -> [ConfigurationError] {
         var errors: [ConfigurationError] = []
-        for route in routes.map(\.route) {
+        for settings in routes {
+            let route = settings.route
             let tables = columnsByTable.keys.sorted().filter { name in route.tables.isEmpty || route.tables.contains { $0.matches(name) } }
             if tables.isEmpty {
                 errors.append(ConfigurationError(file: file, line: routeConditionMarks[route.name]?.line,
@@ -128,14 +129,38 @@ extension RunConfiguration {
                 errors.append(ConfigurationError(file: file, line: nil,
                     message: "routes.\(route.name).columns_changed: \(column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
             }
-            guard let condition = route.condition else { continue }
-            for reference in condition.columnReferences where !known.contains(reference.column) {
-                let (line, column) = condition.position(of: reference.offset)
-                let mark = routeConditionMarks[route.name] ?? ExpressionMark(line: nil, column: nil)
-                errors.append(mark.error(file: file, line: line, column: column,
-                    message: "routes.\(route.name).if: \(reference.image).\(reference.column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
+            if let condition = route.condition {
+                for reference in condition.columnReferences where !known.contains(reference.column) {
+                    let (line, column) = condition.position(of: reference.offset)
+                    let mark = routeConditionMarks[route.name] ?? ExpressionMark(line: nil, column: nil)
+                    errors.append(mark.error(file: file, line: line, column: column,
+                        message: "routes.\(route.name).if: \(reference.image).\(reference.column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
+                }
+            }
+            // The keys and the priority read columns too.
+            for (setting, expression) in settings.expressions {
+                for reference in expression.columnReferences where !known.contains(reference.column) {
+                    errors.append(ConfigurationError(file: file, line: nil,
+                        message: "routes.\(route.name).\(setting): \(reference.image).\(reference.column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
+                }
+            }
+            for table in settings.schemaVersions.keys.sorted() where columnsByTable[table] == nil {
+                errors.append(ConfigurationError(file: file, line: nil,
+                    message: "routes.\(route.name).schema_versions: \(table) is not in the schema registry (its tables: \(columnsByTable.keys.sorted().joined(separator: ", ")))"))
             }
         }
         return errors
+    }
+}
+
+extension RouteSettings {
+    /// The route's expressions besides its condition, by setting.
+    var expressions: [(String, CELExpression)] {
+        var found: [(String, CELExpression?)] = [
+            ("key", key), ("concurrency.key", concurrency.key), ("throttle.key", throttle?.key), ("rate_limit.key", rateLimit?.key),
+            ("debounce.key", debounce?.key), ("batch.key", batch?.key), ("window.key", window?.key), ("priority.run", priority),
+        ]
+        found.append(("idempotency.key", idempotency?.key))
+        return found.compactMap { name, expression in expression.map { (name, $0) } }
     }
 }

@@ -118,6 +118,10 @@ import Testing
         #expect(errors.map(\.description) == [
             "run.yaml:8:15: routes.fraud.if: after.totl_amount is not a column of public.orders; the columns are id, is_first_order, total_amount",
         ])
+        let keyed = try RunConfiguration.parse(text.replacingOccurrences(of: "agent: fraud_agent", with: "agent: fraud_agent\n    key: after.customer"), file: "run.yaml")
+        #expect(keyed.checkRoutes(columnsByTable: columns).map(\.message) == [
+            "routes.fraud.key: after.customer is not a column of public.orders; the columns are id, is_first_order, total_amount",
+        ])
         let nowhere = try RunConfiguration.parse(text.replacingOccurrences(of: "tables: inventory", with: "tables: inventroy"), file: "run.yaml")
         #expect(nowhere.checkRoutes(columnsByTable: columns).first?.message.contains("match no table in the schema registry") == true)
 

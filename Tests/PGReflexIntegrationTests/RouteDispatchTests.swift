@@ -282,6 +282,25 @@ struct RouteDispatchTests {
         #expect(f.status()["notify"]?["skipped"] == "rate_limit=6")
     }
 
+    @Test func idempotencyRunsOneCallPerKeyValueAcrossRestarts() throws {
+        let f = try RouteFixture("idem", tables: "CREATE TABLE payments (id int PRIMARY KEY, order_id int);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { charge: { file: { path: ./charges.jsonl } } }
+            routes:
+              charge: { tables: [idem.payments], ops: [c], agent: charge, idempotency: { key: after.order_id, period: 1h }, start: earliest }
+            """)
+        try f.sql("INSERT INTO payments VALUES (1, 100), (2, 100), (3, 200);")
+        let first = try f.runToEnd()
+        #expect(first.status == 0, "\(first.output)")
+        // A retried payment for the same order, after a restart: the key is in the state store.
+        try f.sql("INSERT INTO payments VALUES (4, 200), (5, 300);")
+        let second = PostgresCluster.run([f.exe, "run", "--config", f.config, "--idle-exit", "2"])
+        #expect(second.status == 0, "\(second.output)")
+        #expect(try f.lines("charges.jsonl").map { $0.after?["id"] as? Int } == [1, 3, 5])
+        #expect(f.status()["charge"]?["skipped"] == "idempotency=2")
+    }
+
     @Test func pinsHoldOtherVersionsAndSheddingSkipsLateEvents() throws {
         let f = try RouteFixture("pin", tables: """
             CREATE TABLE orders (id int PRIMARY KEY, total int);

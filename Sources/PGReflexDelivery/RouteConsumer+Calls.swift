@@ -1,0 +1,170 @@
+import Logging
+import PGReflexDispatch
+import PGReflexJournal
+
+/// Starting calls (throttle, circuit breaker, per-key queue), and what their outcomes do:
+/// done, retried, or dead-lettered.
+extension RouteConsumer {
+
+    func start(group: inout ThrowingTaskGroup<Void, any Error>, now: ContinuousClock.Instant) {
+        nextAdmission = nil
+        if let disabledUntil, now < disabledUntil {
+            nextAdmission = disabledUntil
+            return
+        }
+        if let shed = settings.shed, shed.action == .pause, captureBehind(by: shed.lagOver) {
+            nextAdmission = now.advanced(by: .milliseconds(500))
+            return
+        }
+        var breakerClosed = true
+        let started = queue.start { job in
+            if let notBefore = job.notBefore, notBefore > now {
+                nextAdmission = min(nextAdmission ?? notBefore, notBefore)
+                return false
+            }
+            guard breakerClosed else { return false }
+            if throttle != nil, let conforms = throttle!.take(throttleKey(job), now: now) {
+                nextAdmission = min(nextAdmission ?? conforms, conforms)
+                return false
+            }
+            switch runtime.decide(now: now) {
+            case .call: return true
+            case .probe:
+                breakerClosed = false
+                return true
+            case .wait(let until):
+                breakerClosed = false
+                let retry = until ?? now.advanced(by: .milliseconds(100))
+                nextAdmission = min(nextAdmission ?? retry, retry)
+                return false
+            }
+        }
+        for (_, var job) in started {
+            job.attempt += 1
+            if job.firstAttempt == nil { job.firstAttempt = wallMicros() }
+            let id = nextCall
+            nextCall += 1
+            outstanding[id] = (job, runtime.agent.receiptMark())
+            counts.calls += 1
+            counts.peakRunning = max(counts.peakRunning, outstanding.count)
+            let call = AgentCall(route: settings.name, events: job.events.map(\.agentEvent),
+                                 idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? job.events[0].id),
+                                 attempt: job.attempt, timeout: settings.timeout)
+            let agent = runtime.agent
+            let inbox = self.inbox
+            let timeout = settings.timeout
+            group.addTask(executorPreference: thread) {
+                let outcome = await Self.call(agent, call, timeout: timeout)
+                inbox.post(Completion(call: id, outcome: outcome))
+            }
+        }
+    }
+
+    func throttleKey(_ job: Job) -> String {
+        guard let key = settings.throttle?.key else { return "" }
+        return Self.keyValue(key, activation: nil, envelope: job.events[0].envelope) ?? ""
+    }
+
+    /// Capture is behind the database: the newest durable event is older than `lag`.
+    func captureBehind(by lag: Duration) -> Bool {
+        let newest = channel.mark.commitTime
+        return newest > 0 && wallMicros() - newest > UnixTime.micros(lag)
+    }
+
+    /// One attempt, no longer than `timeout`.
+    static func call(_ agent: any Agent, _ call: AgentCall, timeout: Duration) async -> AgentOutcome {
+        await withTaskGroup(of: AgentOutcome?.self) { group in
+            group.addTask { await agent.handle(call) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return Task.isCancelled ? nil : .failure(AgentError(code: .timeout, message: "the call took longer than its timeout (\(timeout))"))
+            }
+            var result: AgentOutcome = .failure(AgentError(code: .timeout, message: "cancelled"))
+            if let first = await group.next(), let outcome = first { result = outcome }
+            group.cancelAll()
+            return result
+        }
+    }
+
+    func handleCompletions(retrying: Bool = true) async throws {
+        let now = clock.now
+        for completion in inbox.take() {
+            guard let (job, _) = outstanding.removeValue(forKey: completion.call) else { continue }
+            switch completion.outcome {
+            case .success:
+                runtime.succeeded()
+                counts.succeeded += 1
+                queue.finished(key: job.key, group: job.group)
+                for event in job.events { pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name)) }
+                if let key = job.idempotencyKey {
+                    pending.done.append(DoneKey(eventID: "idempotency:" + key, route: settings.name, agent: runtime.name))
+                }
+                try finish(job)
+            case .failure(let error):
+                if error.isRetryable || error.code == .disabled {
+                    if runtime.failed(now: now) {
+                        logger.error("the agent failed too often in a row: its circuit breaker opened; events wait for it (none is dead-lettered meanwhile)",
+                                     metadata: ["error": "\(error)"])
+                    }
+                } else {
+                    runtime.succeeded()  // it answered: the agent is up, the event is bad
+                }
+                var next = job
+                if error.code == .disabled {
+                    disabledUntil = now.advanced(by: .seconds(60))
+                    logger.error("the agent asked to be disabled: the route pauses and its events wait; nothing is lost",
+                                 metadata: ["error": "\(error)"])
+                    next.attempt -= 1
+                    queue.retry(next, key: job.key, group: job.group, priority: job.priority)
+                } else if error.isRetryable, retrying,
+                          let delay = settings.retry.delay(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
+                    counts.retries += 1
+                    next.notBefore = now.advanced(by: delay)
+                    logger.debug("retrying a failed call", metadata: ["attempt": "\(job.attempt)", "retry_in": "\(delay)", "error": "\(error)"])
+                    queue.retry(next, key: job.key, group: job.group, priority: job.priority)
+                } else if !retrying {
+                    // Stopping: the events stay after the cursor and run again next time.
+                    queue.finished(key: job.key, group: job.group)
+                } else {
+                    queue.finished(key: job.key, group: job.group)
+                    deadLetter(job, error)
+                    try finish(job)
+                }
+            }
+        }
+    }
+
+    func deadLetter(_ job: Job, _ error: AgentError) {
+        let now = wallMicros()
+        counts.deadLettered += job.events.count
+        for event in job.events {
+            pending.deadLetters.append(DeadLetter(
+                eventID: event.id, route: settings.name, agent: runtime.name, table: event.table, envelope: event.envelope,
+                errorClass: error.isRetryable ? "retryable_exhausted" : (error.code == .permanent ? "non_retryable" : error.code.rawValue),
+                message: error.message, attempts: job.attempt, firstAttempt: job.firstAttempt ?? now, lastAttempt: now))
+        }
+        logger.error("dead-lettered: the agent could not handle the event (pgreflex dlq list shows it; dlq retry runs it again)", metadata: [
+            "event.id": "\(job.events[0].id)", "events": "\(job.events.count)", "attempts": "\(job.attempt)", "error": "\(error)",
+        ])
+    }
+
+    func finish(_ job: Job) throws {
+        if job.fromWindow, let last = job.events.last {
+            for earlier in job.events.dropLast() { pending.windowRemoved.append((settings.name, earlier.id)) }
+            try finish(last)
+            pendingEvents -= job.events.count - 1
+        } else {
+            for event in job.events { try finish(event) }
+        }
+    }
+
+    /// A matched event is handled (done, skipped, superseded, dead-lettered).
+    func finish(_ event: RoutedEvent) throws {
+        pendingEvents -= 1
+        if let position = event.position { try complete(position) }
+    }
+
+    func complete(_ position: EventPosition) throws {
+        if case .advance = try watermark.completed(position) { cursorMoved = true }
+    }
+}

@@ -1,0 +1,215 @@
+import Logging
+import PGReflexDispatch
+import PGReflexJournal
+import PGReflexRouter
+import PGReflexWire
+
+/// Reading the journal and deciding each event: the route's tests, then its stages in commit
+/// order (duplicates, pins, idempotency, rate limit, shedding, debounce, batch or window).
+extension RouteConsumer {
+
+    /// Reads up to `max` records; completes those the route does not match; returns the rest.
+    func readBatch(upTo mark: JournalChannel.DurableMark, max: Int) throws -> (Int, [(RoutedEvent, CELActivation?)]) {
+        var matched: [(RoutedEvent, CELActivation?)] = []
+        let route = settings.route
+        let read = try reader.read(upTo: mark, through: replayEnd, maxRecords: Swift.max(1, max)) { record in
+            counts.read += 1
+            try watermark.delivered(record.position, endsTransactionAt: record.transactionEnd)
+            guard let metadata = record.resolvedMetadata else {
+                try complete(record.position)
+                return
+            }
+            let op = String(UnicodeScalar(metadata.operation))
+            var activation: CELActivation?
+            let verdict = route.verdict(table: metadata.table, op: op) {
+                if activation == nil { activation = (try? CELValue.activation(envelope: record.envelope)) ?? [:] }
+                return activation!
+            }
+            guard verdict == .matches else {
+                counts.filtered += 1
+                try complete(record.position)
+                return
+            }
+            let event = RoutedEvent(position: record.position, id: Self.eventID(record.position), table: metadata.table, op: op,
+                                    commitTime: metadata.commitTime, envelope: record.envelope, schemaVersion: metadata.schemaVersion,
+                                    keyHash: metadata.keyHash, key: "")
+            matched.append((event, activation))
+        }
+        return (read, matched)
+    }
+
+    /// The envelope's `id` for a position: commit LSN and ordinal in fixed-width hex.
+    static func eventID(_ position: EventPosition) -> String {
+        func hex(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: Swift.max(0, digits - text.count)) + text
+        }
+        return hex(position.commitLSN.rawValue, 16) + "-" + hex(UInt64(position.ordinal), 8)
+    }
+
+    /// Puts matched events through the route's stages, in commit order: duplicates, schema
+    /// pins, idempotency, the rate limit, shedding, then debounce, batch or window, then the queue.
+    func admit(_ matched: [(RoutedEvent, CELActivation?)]) async throws {
+        guard !matched.isEmpty else { return }
+        var doneIDs = Set<String>()
+        let force: Bool
+        if case .replay(_, _, true) = mode { force = true } else { force = false }
+        if !force, let lastDone {
+            let keys = matched.filter { $0.0.id <= lastDone }.map { DoneKey(eventID: $0.0.id, route: settings.name, agent: runtime.name) }
+            doneIDs = Set(try await store.done(among: keys, since: nil).map(\.eventID))
+        }
+        var idempotencyValues: [String: String] = [:]
+        if let idempotency = settings.idempotency, !force {
+            for (event, activation) in matched {
+                if let value = Self.keyValue(idempotency.key, activation: activation, envelope: event.envelope) { idempotencyValues[event.id] = value }
+            }
+            let now = clock.now
+            let unknown = Set(idempotencyValues.values).filter { idempotencyRun[$0] == nil }
+            let since = wallMicros() - UnixTime.micros(idempotency.period)
+            let found = try await store.done(among: unknown.map { DoneKey(eventID: "idempotency:" + $0, route: settings.name, agent: runtime.name) },
+                                             since: since)
+            for key in found { idempotencyRun[String(key.eventID.dropFirst("idempotency:".count))] = now }
+        }
+        let now = clock.now
+        let wallNow = wallMicros()
+        for (var event, activation) in matched {
+            let position = event.position!
+            pendingEvents += 1
+            if doneIDs.contains(event.id) || receipted.contains(event.id) {
+                counts.duplicates += 1
+                try finish(event)
+                continue
+            }
+            event.key = settings.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? Self.defaultKey(event)
+            if let pins = settings.schemaVersions[event.table], let version = event.schemaVersion, !pins.contains(version) {
+                hold(event, version: version)
+                continue
+            }
+            if heldKeys.contains(event.key) {
+                heldEvents.append(event)
+                counts.held += 1
+                continue
+            }
+            if let value = idempotencyValues[event.id] {
+                if let last = idempotencyRun[value], last.duration(to: now) < settings.idempotency!.period {
+                    skip(event, .idempotency, at: wallNow)
+                    try finish(event)
+                    continue
+                }
+                idempotencyRun[value] = now
+            }
+            if let rate = settings.rateLimit {
+                let key = rate.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? ""
+                if rateLimit!.take(key, now: now) != nil {
+                    skip(event, .rateLimit, at: wallNow)
+                    try finish(event)
+                    continue
+                }
+            }
+            if let shed = settings.shed, event.commitTime > 0, wallNow - event.commitTime > UnixTime.micros(shed.lagOver), shed.action == .skip {
+                skip(event, .shed, at: wallNow)
+                try finish(event)
+                continue
+            }
+            let group = settings.concurrency.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) }
+            let priority = settings.priority.map { Self.priorityValue($0, activation: activation, envelope: event.envelope) } ?? 0
+            let idempotencyKey = idempotencyValues[event.id]
+            if let settingsWindow = settings.window {
+                let key = settingsWindow.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
+                let (fired, expired) = window!.add(event, key: key, at: UnixTime(microseconds: event.commitTime))
+                for old in expired { try leaveWindow(old) }
+                if let fired {
+                    // The firing event is still after the cursor; the others are in the store
+                    // until the call is done.
+                    enqueue(Job(events: fired, key: key, group: group, priority: priority, idempotencyKey: idempotencyKey, fromWindow: true))
+                } else {
+                    pending.windowAdded.append(WindowEntry(route: settings.name, key: key, eventID: event.id, table: event.table, op: event.op,
+                                                           at: event.commitTime, envelope: event.envelope))
+                    // Kept in the store from now on: the cursor may pass it.
+                    try complete(position)
+                }
+            } else if let settingsDebounce = settings.debounce {
+                let key = settingsDebounce.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
+                for case .superseded(let replaced) in debounce!.received(event, key: key, now: now) {
+                    counts.superseded += 1
+                    try finish(replaced)
+                }
+            } else if let settingsBatch = settings.batch {
+                let key = settingsBatch.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? ""
+                if let full = batcher!.add(event, key: key, now: now) {
+                    enqueue(Job(events: full, key: "batch:" + key, group: nil, priority: priority))
+                }
+            } else {
+                enqueue(Job(events: [event], key: event.key, group: group, priority: priority, idempotencyKey: idempotencyKey))
+            }
+        }
+    }
+
+    /// A key expression's value as text; nil when it has none for this event.
+    static func keyValue(_ expression: CELExpression, activation: CELActivation?, envelope: [UInt8]) -> String? {
+        guard let activation = activation ?? (try? CELValue.activation(envelope: envelope)),
+              let value = try? expression.evaluate(activation) else { return nil }
+        switch value {
+        case .null: return nil
+        case .string(let text): return text
+        default: return value.description
+        }
+    }
+
+    static func priorityValue(_ expression: CELExpression, activation: CELActivation?, envelope: [UInt8]) -> Int {
+        guard let activation = activation ?? (try? CELValue.activation(envelope: envelope)),
+              let value = try? expression.evaluate(activation) else { return 0 }
+        switch value {
+        case .int(let i): return Int(clamping: i)
+        case .uint(let u): return Int(clamping: u)
+        case .double(let d) where d.isFinite: return Int(d.rounded())
+        case .decimal(let d): return Int(Double(d.description) ?? 0)
+        default: return 0
+        }
+    }
+
+    /// The table's primary key, as the journal hashed it: same row, same key.
+    static func defaultKey(_ event: RoutedEvent) -> String {
+        event.table + "/" + String(event.keyHash, radix: 16)
+    }
+
+    func hold(_ event: RoutedEvent, version: Int) {
+        heldKeys.insert(event.key)
+        heldEvents.append(event)
+        counts.held += 1
+        let alert = "\(event.table)@\(version)"
+        if heldAlerted.insert(alert).inserted {
+            logger.error("holding the route's events of a schema version it is not pinned to: other routes go on. Review the change, then add the version to the route's schema_versions", metadata: [
+                "table": "\(event.table)", "schema.version": "\(version)",
+                "route.pinned": "\(settings.schemaVersions[event.table]!.sorted().map(String.init).joined(separator: ","))",
+                "journal.held_from": "\(event.position?.description ?? "-")",
+            ])
+        }
+    }
+
+    func remindHolds(now: ContinuousClock.Instant) {
+        guard !heldEvents.isEmpty, now >= nextHoldReminder else { return }
+        nextHoldReminder = now.advanced(by: .seconds(30))
+        logger.error("still holding events of schema versions the route is not pinned to", metadata: [
+            "route.held_events": "\(heldEvents.count)", "route.held_versions": "\(heldAlerted.sorted().joined(separator: ","))",
+        ])
+    }
+
+    func skip(_ event: RoutedEvent, _ reason: Skip.Reason, at: Int64) {
+        counts.skipped[reason, default: 0] += 1
+        pending.skips.append(Skip(eventID: event.id, route: settings.name, table: event.table, reason: reason, at: at))
+        let total = counts.skipped[reason]!
+        if total == 1 || total.isMultiple(of: 1000) {
+            logger.warning("skipped events (each recorded in the state store)", metadata: ["route.skip_reason": "\(reason.rawValue)", "route.skipped": "\(total)"])
+        }
+    }
+
+    func leaveWindow(_ event: RoutedEvent) throws {
+        pending.windowRemoved.append((settings.name, event.id))
+        try finish(event)
+    }
+
+    func enqueue(_ job: Job) {
+        queue.enqueue(job, key: job.key, group: job.group, priority: job.priority)
+    }
+}

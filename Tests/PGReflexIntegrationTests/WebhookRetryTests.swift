@@ -84,10 +84,10 @@ func runWithoutBlocking(_ command: [String], log: String) async throws -> Int32 
 struct WebhookRetryTests {
     static let secret = "whsec_" + Data("a test secret of 32 bytes length".utf8).base64EncodedString()
 
-    func configure(_ f: RouteFixture, port: Int, retries: String) throws {
+    func configure(_ f: RouteFixture, port: Int, retries: String, breaker: String = "{ failures: 100 }") throws {
         try f.configure("""
             agents:
-              hook: { webhook: { url: "http://127.0.0.1:\(port)/hook", secret_env: TEST_WEBHOOK_SECRET }, circuit_breaker: { failures: 100 } }
+              hook: { webhook: { url: "http://127.0.0.1:\(port)/hook", secret_env: TEST_WEBHOOK_SECRET }, circuit_breaker: \(breaker) }
             routes:
               hook: { tables: ["\(f.name).*"], agent: hook, concurrency: 8, retries: \(retries), start: earliest }
             """)
@@ -151,5 +151,29 @@ struct WebhookRetryTests {
         let next = requests.filter { $0.after?["id"] as? Int == 3 && $0.after?["n"] as? Int == 1 }
         #expect(next.count == 1 && next[0].at > lastAttempt, "the poison's own key waited behind it")
         #expect(f.status()["hook"]?["dead_letters"] == "1")
+    }
+
+    @Test func anOpenBreakerHoldsEventsWithoutDeadLetteringThem() async throws {
+        let f = try RouteFixture("brk", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.sql("INSERT INTO orders SELECT generate_series(1, 3);")
+        // The receiver is down for its first 2 s. Without a breaker, three events retried every
+        // 20 ms would knock about 300 times; the breaker lets two failures and a probe a second through.
+        let started = Mutex<ContinuousClock.Instant?>(nil)
+        let receiver = WebhookReceiver { request, _ in
+            let first = started.withLock { $0 = $0 ?? request.at; return $0! }
+            return first.duration(to: request.at) < .seconds(2) ? (503, nil) : (200, nil)
+        }
+        let (status, log) = try await receiver.serving { port in
+            try configure(f, port: port, retries: "{ attempts: 1000, backoff: { initial: 20ms, max: 20ms } }", breaker: "{ failures: 2, cool_down: 500ms }")
+            return try await run(f)
+        }
+        #expect(status == 0, "\(log)")
+        let requests = receiver.requests
+        let failing = requests.filter { $0.at < requests[0].at.advanced(by: .seconds(2)) }.count
+        #expect(failing <= 10, "the breaker held the calls back: \(failing) requests while the receiver was down")
+        #expect(log.contains("circuit breaker opened"))
+        #expect(f.status()["hook"]?["dead_letters"] == "0", "waiting on an open breaker is not a failure")
+        #expect(RouteFixture.stopped("hook", in: log)["route.succeeded"] == "3")
     }
 }

@@ -116,11 +116,16 @@ extension RouteConsumer {
             let idempotencyKey = idempotencyValues[event.id]
             if let settingsWindow = settings.window {
                 let key = settingsWindow.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
-                let (fired, expired) = window!.add(event, key: key, at: UnixTime(microseconds: event.commitTime))
-                for old in expired { try leaveWindow(old) }
-                if let fired {
+                // A windowed event's place in the journal is handled once the store has it: the
+                // window keeps it without one.
+                var windowed = event
+                windowed.position = nil
+                let (fired, expired) = window!.add(windowed, key: key, at: UnixTime(microseconds: event.commitTime))
+                for old in expired { leaveWindow(old) }
+                if var fired {
                     // The firing event is still after the cursor; the others are in the store
                     // until the call is done.
+                    fired[fired.count - 1].position = position
                     enqueue(Job(events: fired, key: key, group: group, priority: priority, idempotencyKey: idempotencyKey, fromWindow: true))
                 } else {
                     pending.windowAdded.append(WindowEntry(route: settings.name, key: key, eventID: event.id, table: event.table, op: event.op,
@@ -204,9 +209,10 @@ extension RouteConsumer {
         }
     }
 
-    func leaveWindow(_ event: RoutedEvent) throws {
+    /// An event fell out of its window without completing it: handled.
+    func leaveWindow(_ event: RoutedEvent) {
         pending.windowRemoved.append((settings.name, event.id))
-        try finish(event)
+        pendingEvents -= 1
     }
 
     func enqueue(_ job: Job) {

@@ -1,9 +1,9 @@
 import Logging
 import PGReflexDispatch
 
-/// What waits on time: debounces, batches, windows that can no longer complete.
+/// What waits on time: debounces, batches, windows that can no longer complete, and the
+/// per-key state that no longer matters.
 extension RouteConsumer {
-
     func flushDue(now: ContinuousClock.Instant) {
         if debounce != nil {
             for (_, event) in debounce!.due(now: now) {
@@ -17,7 +17,16 @@ extension RouteConsumer {
         }
         if window != nil, now >= nextWindowPrune {
             nextWindowPrune = now.advanced(by: .seconds(1))
-            for old in window!.prune(before: UnixTime(microseconds: wallMicros())) { try? leaveWindow(old) }
+            for old in window!.prune(before: UnixTime(microseconds: wallMicros())) { leaveWindow(old) }
+        }
+        // Memory follows the keys active lately, not every key ever seen.
+        if now >= nextKeyPrune {
+            nextKeyPrune = now.advanced(by: .seconds(10))
+            throttle?.prune(now: now)
+            rateLimit?.prune(now: now)
+            if let period = settings.idempotency?.period {
+                idempotencyRun = idempotencyRun.filter { $0.value.duration(to: now) < period }
+            }
         }
     }
 

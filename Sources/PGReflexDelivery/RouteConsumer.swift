@@ -119,6 +119,7 @@ public actor RouteConsumer {
     var batcher: Batcher<ContinuousClock.Instant, RoutedEvent>?
     var window: SlidingWindow<UnixTime, RoutedEvent>?
     var nextWindowPrune: ContinuousClock.Instant
+    var nextKeyPrune: ContinuousClock.Instant
     /// Calls started and not yet recorded: the job, and the agent's receipt mark before it.
     var outstanding: [Int: (job: Job, mark: Int64?)] = [:]
     var nextCall = 0
@@ -172,6 +173,7 @@ public actor RouteConsumer {
         window = settings.window.map { SlidingWindow(count: $0.count, period: $0.period) }
         let now = ContinuousClock.now
         nextWindowPrune = now
+        nextKeyPrune = now
         nextHoldReminder = now
         lastDone = try await store.lastDone(route: settings.name, agent: runtime.name)
 

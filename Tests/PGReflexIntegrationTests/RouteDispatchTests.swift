@@ -258,6 +258,25 @@ struct RouteDispatchTests {
         #expect(f.status()["breach"]?["in_windows"] == "2", "customer 2's window stays open")
     }
 
+    @Test func eventsFallOutOfAWindowAfterItsPeriod() throws {
+        let f = try RouteFixture("winp", tables: "CREATE TABLE logins (id int PRIMARY KEY, user_id int);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { alarm: { file: { path: ./alarm.jsonl } } }
+            routes:
+              alarm: { tables: [winp.logins], ops: [c], agent: alarm, window: { count: 2, period: 1s, key: after.user_id }, start: earliest }
+            """)
+        try f.sql("INSERT INTO logins VALUES (1, 7);")
+        usleep(1_500_000)
+        try f.sql("INSERT INTO logins VALUES (2, 7);")
+        try f.sql("INSERT INTO logins VALUES (3, 7);")
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output)")
+        // The first login is too old for the second's window; the second and third complete one.
+        #expect(try f.lines("alarm.jsonl").map { $0.after?["id"] as? Int } == [2, 3])
+        #expect(f.status()["alarm"]?["in_windows"] == "0")
+    }
+
     @Test func throttleDelaysAndRateLimitSkipsAndCounts() throws {
         let f = try RouteFixture("thr", tables: "CREATE TABLE signups (id int PRIMARY KEY);")
         defer { f.remove() }

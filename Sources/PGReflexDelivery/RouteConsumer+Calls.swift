@@ -6,15 +6,26 @@ import PGReflexJournal
 /// done, retried, or dead-lettered.
 extension RouteConsumer {
 
-    func start(group: inout ThrowingTaskGroup<Void, any Error>, now: ContinuousClock.Instant) {
+    func start(group: inout ThrowingDiscardingTaskGroup<any Error>, now: ContinuousClock.Instant) {
         nextAdmission = nil
         if let disabledUntil, now < disabledUntil {
             nextAdmission = disabledUntil
             return
         }
-        if let shed = settings.shed, shed.action == .pause, captureBehind(by: shed.lagOver) {
-            nextAdmission = now.advanced(by: .milliseconds(500))
-            return
+        if let shed = settings.shed, shed.action == .pause {
+            let behind = channel.isBehind(by: shed.lagOver, nowMicros: wallMicros())
+            if behind != shedPaused {
+                shedPaused = behind
+                if behind {
+                    logger.warning("capture is catching up on a backlog: this route's calls wait until it has (shed: pause)", metadata: ["route.lag_over": "\(shed.lagOver)"])
+                } else {
+                    logger.notice("capture has caught up: this route's calls go on")
+                }
+            }
+            if behind {
+                nextAdmission = now.advanced(by: .milliseconds(500))
+                return
+            }
         }
         var breakerClosed = true
         let started = queue.start { job in
@@ -63,12 +74,6 @@ extension RouteConsumer {
     func throttleKey(_ job: Job) -> String {
         guard let key = settings.throttle?.key else { return "" }
         return Self.keyValue(key, activation: nil, envelope: job.events[0].envelope) ?? ""
-    }
-
-    /// Capture is behind the database: the newest durable event is older than `lag`.
-    func captureBehind(by lag: Duration) -> Bool {
-        let newest = channel.mark.commitTime
-        return newest > 0 && wallMicros() - newest > UnixTime.micros(lag)
     }
 
     /// One attempt, no longer than `timeout`.

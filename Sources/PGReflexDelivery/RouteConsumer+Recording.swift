@@ -3,10 +3,30 @@ import PGReflexDispatch
 import PGReflexJournal
 import PGReflexWire
 
-/// Moving the cursor with the outcomes, in one state-store transaction.
+/// Moving the cursor with the outcomes, in one state-store transaction. Commits are grouped,
+/// as the journal's fsyncs are: one synchronous SQLite commit per `commitInterval` at most, or
+/// sooner once `commitRecords` outcomes wait. Grouping delays only the records: the calls have
+/// run, and a crash before the commit runs them again, where done records and receipts catch
+/// the duplicates.
 extension RouteConsumer {
+    static let commitInterval = Duration.milliseconds(20)
+    static let commitRecords = 1000
 
-    func commit() async throws {
+    var hasUncommitted: Bool { !pending.isEmpty || cursorMoved }
+
+    func commitIsDue(now: ContinuousClock.Instant) -> Bool {
+        guard hasUncommitted else { return false }
+        return lastCommit.duration(to: now) >= Self.commitInterval
+            || pending.done.count + pending.skips.count + pending.deadLetters.count >= Self.commitRecords
+    }
+
+    /// When the loop must wake to commit what waits.
+    var commitDeadline: ContinuousClock.Instant? {
+        hasUncommitted ? lastCommit.advanced(by: Self.commitInterval) : nil
+    }
+
+    func commit(now: ContinuousClock.Instant) async throws {
+        lastCommit = now
         guard case .follow = mode else {
             guard !pending.isEmpty else { return }
             let changes = pending

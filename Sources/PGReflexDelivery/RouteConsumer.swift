@@ -120,6 +120,8 @@ public actor RouteConsumer {
     var window: SlidingWindow<UnixTime, RoutedEvent>?
     var nextWindowPrune: ContinuousClock.Instant
     var nextKeyPrune: ContinuousClock.Instant
+    /// `shed: {action: pause}` holds the calls now.
+    var shedPaused = false
     /// Calls started and not yet recorded: the job, and the agent's receipt mark before it.
     var outstanding: [Int: (job: Job, mark: Int64?)] = [:]
     var nextCall = 0
@@ -127,6 +129,8 @@ public actor RouteConsumer {
     var pendingEvents = 0
     var pending = StateCommit()
     var cursorMoved = false
+    /// When the state store last committed: commits are grouped (one fsync per interval).
+    var lastCommit: ContinuousClock.Instant
     /// Done records may exist after the cursor up to this id (out-of-order completions before
     /// a crash, or a replayed range): only events up to it are looked up.
     var lastDone: String?
@@ -174,6 +178,7 @@ public actor RouteConsumer {
         let now = ContinuousClock.now
         nextWindowPrune = now
         nextKeyPrune = now
+        lastCommit = now
         nextHoldReminder = now
         lastDone = try await store.lastDone(route: settings.name, agent: runtime.name)
 
@@ -247,7 +252,8 @@ public actor RouteConsumer {
         }
         let inbox = self.inbox
         let appended = channel.appended
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Discarding: a finished call's task is freed at once (its outcome went to the inbox).
+        try await withThrowingDiscardingTaskGroup { group in
             // Journal appends wake this route as its calls' completions do.
             group.addTask {
                 var seen = appended.generation
@@ -263,7 +269,7 @@ public actor RouteConsumer {
         }
     }
 
-    func loop(group: inout ThrowingTaskGroup<Void, any Error>) async throws {
+    func loop(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         var rangeDone = false
         // After capture has finished by itself (end LSN, idleness) a stop still handles what is
         // durable: that is what such a run promises.
@@ -287,13 +293,12 @@ public actor RouteConsumer {
             if finished && read == 0 { flushAll(now: now) }
             flushDue(now: now)
             start(group: &group, now: now)
-            try await commit()
-            if finished && read == 0 && outstanding.isEmpty && queue.queued == 0 {
-                break
-            }
+            let done = finished && read == 0 && outstanding.isEmpty && queue.queued == 0
+            if done || commitIsDue(now: now) { try await commit(now: now) }
+            if done { break }
             if read == 0 {
                 remindHolds(now: now)
-                if let deadline = nextDeadline(now: now) {
+                if let deadline = [nextDeadline(now: now), commitDeadline].compactMap({ $0 }).min() {
                     await inbox.wake.wait(since: seen, timeout: max(.zero, now.duration(to: deadline)))
                 } else {
                     await inbox.wake.wait(since: seen)
@@ -304,12 +309,12 @@ public actor RouteConsumer {
 
     /// After a stop: waits for the calls in flight up to the deadline, records what finished;
     /// what did not stays after the cursor and runs again next time.
-    func drain(group: inout ThrowingTaskGroup<Void, any Error>) async throws {
+    func drain(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         let deadline = clock.now.advanced(by: drainTimeout)
         while !outstanding.isEmpty && clock.now < deadline {
             let seen = inbox.wake.generation
             try await handleCompletions(retrying: false)
-            try await commit()
+            try await commit(now: clock.now)
             if outstanding.isEmpty { break }
             await inbox.wake.wait(since: seen, timeout: clock.now.duration(to: deadline))
         }
@@ -318,6 +323,6 @@ public actor RouteConsumer {
             logger.warning("calls still running at the stop's deadline were abandoned: their events run again at the next start",
                            metadata: ["route.abandoned_calls": "\(outstanding.count)"])
         }
-        try await commit()
+        try await commit(now: clock.now)
     }
 }

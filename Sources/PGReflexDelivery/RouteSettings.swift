@@ -82,7 +82,7 @@ public struct RouteSettings: Sendable {
         public enum Action: String, Sendable, CaseIterable {
             /// Skip (record and count) the events that are older than `lagOver`.
             case skip
-            /// Hold the route's calls while it lags and capture is behind the database too.
+            /// Hold the route's calls while capture works through a backlog older than `lagOver`.
             case pause
         }
 

@@ -16,7 +16,11 @@ public struct KeyedQueue<Event: Sendable>: Sendable {
 
     public let limit: Int
     public let groupLimit: Int?
-    private var waiting: [Entry] = []
+    /// In arrival order; started entries leave a hole until `head` passes them, so a start
+    /// touches only the entries it scans, not the whole queue.
+    private var waiting: [Entry?] = []
+    private var head = 0
+    public private(set) var queued = 0
     private var running: Set<String> = []
     private var groups: [String: Int] = [:]
     private var prioritized = false
@@ -31,48 +35,68 @@ public struct KeyedQueue<Event: Sendable>: Sendable {
     public mutating func enqueue(_ event: Event, key: String, group: String? = nil, priority: Int = 0) {
         if priority != 0 { prioritized = true }
         waiting.append(Entry(key: key, group: group, priority: priority, event: event))
+        queued += 1
     }
 
     /// Puts a started event back at the head of its key, to run again later (a retry): its key
     /// stays blocked, but it no longer takes a slot.
     public mutating func retry(_ event: Event, key: String, group: String? = nil, priority: Int = 0) {
         finished(key: key, group: group)
-        waiting.insert(Entry(key: key, group: group, priority: priority, event: event), at: 0)
+        let entry = Entry(key: key, group: group, priority: priority, event: event)
+        if head > 0 {
+            head -= 1
+            waiting[head] = entry
+        } else {
+            waiting.insert(entry, at: 0)
+        }
+        queued += 1
     }
 
     /// The events that may start now; each is counted as running until `finished`. `admit`
     /// may hold back an event that is otherwise free to start (a throttle, a retry's backoff,
     /// an open circuit): it stays at the head of its key.
     public mutating func start(admit: (Event) -> Bool = { _ in true }) -> [(key: String, event: Event)] {
-        guard inFlight < limit, !waiting.isEmpty else { return [] }
+        guard inFlight < limit, queued > 0 else { return [] }
         // The first waiting event of each key not running is free to start; later ones wait
         // behind it, started or not.
         var blocked = running
-        var heads: [Int] = []
-        for (index, entry) in waiting.enumerated() where blocked.insert(entry.key).inserted {
-            heads.append(index)
+        var candidates: [Int] = []
+        var started: [(key: String, event: Event)] = []
+        var index = head
+        // Without priorities, commit order decides: scan only until the slots are taken.
+        while index < waiting.count && inFlight < limit {
+            if let entry = waiting[index], blocked.insert(entry.key).inserted {
+                if prioritized {
+                    candidates.append(index)
+                } else {
+                    tryStart(at: index, admit: admit, into: &started)
+                }
+            }
+            index += 1
         }
         if prioritized {
-            heads.sort { waiting[$0].priority != waiting[$1].priority ? waiting[$0].priority > waiting[$1].priority : $0 < $1 }
+            candidates.sort { waiting[$0]!.priority != waiting[$1]!.priority ? waiting[$0]!.priority > waiting[$1]!.priority : $0 < $1 }
+            for index in candidates where inFlight < limit { tryStart(at: index, admit: admit, into: &started) }
         }
-        var started: [(key: String, event: Event)] = []
-        var taken: [Int] = []
-        for index in heads {
-            guard inFlight < limit else { break }
-            let entry = waiting[index]
-            if let group = entry.group, let groupLimit, groups[group, default: 0] >= groupLimit { continue }
-            guard admit(entry.event) else { continue }
-            running.insert(entry.key)
-            if let group = entry.group { groups[group, default: 0] += 1 }
-            inFlight += 1
-            started.append((entry.key, entry.event))
-            taken.append(index)
-        }
-        if !taken.isEmpty {
-            let removed = Set(taken)
-            waiting = waiting.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        while head < waiting.count && waiting[head] == nil { head += 1 }
+        if head > 1024 && head * 2 > waiting.count {
+            waiting.removeFirst(head)
+            head = 0
         }
         return started
+    }
+
+    /// Starts the entry at `index` if its group has room and `admit` lets it.
+    private mutating func tryStart(at index: Int, admit: (Event) -> Bool, into started: inout [(key: String, event: Event)]) {
+        guard let entry = waiting[index] else { return }
+        if let group = entry.group, let groupLimit, groups[group, default: 0] >= groupLimit { return }
+        guard admit(entry.event) else { return }
+        running.insert(entry.key)
+        if let group = entry.group { groups[group, default: 0] += 1 }
+        inFlight += 1
+        started.append((entry.key, entry.event))
+        waiting[index] = nil
+        queued -= 1
     }
 
     /// An event of `key` is done (delivered, skipped or dead-lettered): its key may go on.
@@ -84,8 +108,4 @@ public struct KeyedQueue<Event: Sendable>: Sendable {
         }
     }
 
-    public var queued: Int { waiting.count }
-
-    /// Every waiting event, in order (for a graceful stop's accounting).
-    public var waitingEvents: [Event] { waiting.map(\.event) }
 }

@@ -41,6 +41,8 @@ public final class JournalChannel: Sendable {
 
     private struct State: ~Copyable {
         var mark: DurableMark
+        /// When the mark last moved.
+        var published: ContinuousClock.Instant?
         var finished = false
         var consumers: [String: ConsumerProgress] = [:]
     }
@@ -64,9 +66,20 @@ public final class JournalChannel: Sendable {
         let moved = state.withLock { state -> Bool in
             guard state.mark != mark else { return false }
             state.mark = mark
+            state.published = .now
             return true
         }
         if moved { appended.notify() }
+    }
+
+    /// Capture is working through a backlog: it made events durable within the last second, and
+    /// the newest of them committed more than `lag` ago. An idle database is not a backlog.
+    public func isBehind(by lag: Duration, nowMicros: Int64) -> Bool {
+        state.withLock { state in
+            guard let published = state.published, published.duration(to: .now) < .seconds(1), state.mark.commitTime > 0 else { return false }
+            let (seconds, attoseconds) = lag.components
+            return nowMicros - state.mark.commitTime > seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        }
     }
 
     public func finish() {

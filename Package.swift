@@ -173,6 +173,7 @@ let package = Package(
         .executableTarget(
             name: "pgreflex",
             dependencies: [
+                "PGReflexAgents",
                 "PGReflexCapture",
                 "PGReflexConfig",
                 "PGReflexDelivery",

@@ -6,28 +6,38 @@ import NIOCore
 import NIOHTTP1
 public import PGReflexDispatch
 
-/// `webhook`: POSTs the event's envelope (or `{"events": [...]}` for a batch) to a URL, signed
-/// as the Standard Webhooks spec says, and reads the answer as an outcome: 2xx succeeds (a JSON
-/// body is kept as the output); 429, 502, 503 and 504 slow down and honour Retry-After; 410
-/// disables the agent (its route pauses, events wait); other 5xx and connection failures are
-/// retried; 3xx and other 4xx are not.
+/// `webhook`: POSTs the event's envelope (or `{"events": [...]}` for a batch; or CloudEvents 1.0,
+/// structured) to a URL, signed as the Standard Webhooks spec says, with a W3C `traceparent`
+/// derived from the event id, and reads the answer as an outcome: 2xx succeeds (a JSON body is
+/// kept as the output); 202 with a Location is polled until a final answer or the timeout;
+/// 429, 502, 503 and 504 slow down and honour Retry-After; 410 disables the agent (its route
+/// pauses, events wait); other 5xx and connection failures are retried; 3xx and other 4xx are not.
 public final class WebhookAgent: Agent {
     public struct Settings: Sendable {
+        public enum Format: String, Sendable, CaseIterable {
+            /// The Debezium envelope as it is (`{"events": [...]}` for a batch).
+            case debezium
+            /// A CloudEvents 1.0 structured event (a JSON array for a batch), the envelope as `data`.
+            case cloudevents
+        }
+
         public var url: String
         /// `whsec_` secrets; several sign side by side (rotation).
         public var secrets: [String]
         public var timeout: Duration
+        public var format: Format
 
-        public init(url: String, secrets: [String] = [], timeout: Duration = .seconds(15)) {
+        public init(url: String, secrets: [String] = [], timeout: Duration = .seconds(15), format: Format = .debezium) {
             self.url = url
             self.secrets = secrets
             self.timeout = timeout
+            self.format = format
         }
     }
 
     public let name: String
     let settings: Settings
-    let keys: [SymmetricKey]
+    let signer: WebhookSignature
     let logger: Logger
 
     /// One client for the process: connections are pooled across agents and routes. Redirects
@@ -40,39 +50,97 @@ public final class WebhookAgent: Agent {
         self.name = name
         self.settings = settings
         self.logger = logger
-        keys = try settings.secrets.map { secret throws(AgentError) in
-            let encoded = secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret
-            guard let bytes = Data(base64Encoded: encoded), !bytes.isEmpty else {
-                throw AgentError(code: .permanent, message: "agents.\(name).webhook: a secret is not whsec_ followed by base64: copy it again from the receiver")
-            }
-            return SymmetricKey(data: bytes)
+        do {
+            signer = try WebhookSignature(secrets: settings.secrets)
+        } catch {
+            throw AgentError(code: .permanent, message: "agents.\(name).webhook: a secret is not whsec_ followed by base64: copy it again from the receiver")
         }
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
-        let body = Self.body(call.events)
+        let body = settings.format == .cloudevents ? Self.cloudEvents(call.events) : Self.body(call.events)
         let id = call.events.first?.id ?? call.idempotencyKey
         let timestamp = String(Int(Date().timeIntervalSince1970))
         var request = HTTPClientRequest(url: settings.url)
         request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "content-type", value: settings.format == .debezium ? "application/json"
+                                : call.events.count == 1 ? "application/cloudevents+json" : "application/cloudevents-batch+json")
         request.headers.add(name: "user-agent", value: "pgreflex")
         request.headers.add(name: "webhook-id", value: id)
         request.headers.add(name: "webhook-timestamp", value: timestamp)
         request.headers.add(name: "idempotency-key", value: call.idempotencyKey)
-        if !keys.isEmpty { request.headers.add(name: "webhook-signature", value: signature(id: id, timestamp: timestamp, body: body)) }
+        request.headers.add(name: "traceparent", value: Self.traceparent(eventID: id))
+        if !settings.secrets.isEmpty { request.headers.add(name: "webhook-signature", value: signer.sign(id: id, timestamp: timestamp, body: body)) }
         request.body = .bytes(body)
         let timeout = call.timeout ?? settings.timeout
+        let deadline = NIODeadline.now() + .nanoseconds(UnixTime.micros(timeout) * 1000)
         do {
-            let response = try await Self.client.execute(request, timeout: .nanoseconds(Int64(UnixTime.micros(timeout)) * 1000), logger: nil)
+            var response = try await Self.client.execute(request, deadline: deadline, logger: nil)
+            // 202 with a Location: the work goes on there; poll it until it answers for good.
+            // The wait is a suspended task holding a concurrency slot, never a thread.
+            while response.status.code == 202, let location = response.headers.first(name: "location") {
+                _ = try await response.body.collect(upTo: 1 << 20)
+                let pause = Self.retryAfter(response.headers.first(name: "retry-after")) ?? .seconds(1)
+                try await Task.sleep(for: min(pause, .seconds(30)))
+                guard NIODeadline.now() < deadline else { throw HTTPClientError.deadlineExceeded }
+                var poll = HTTPClientRequest(url: Self.resolve(location, against: settings.url))
+                poll.headers.add(name: "user-agent", value: "pgreflex")
+                poll.headers.add(name: "webhook-id", value: id)
+                poll.headers.add(name: "traceparent", value: Self.traceparent(eventID: id))
+                response = try await Self.client.execute(poll, deadline: deadline, logger: nil)
+            }
             let answer = try await response.body.collect(upTo: 1 << 20)
             return Self.outcome(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"),
                                 location: response.headers.first(name: "location"), body: Array(answer.readableBytesView))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             return .failure(AgentError(code: .timeout, message: "\(settings.url) did not answer within \(timeout)"))
+        } catch is CancellationError {
+            return .failure(AgentError(code: .timeout, message: "\(settings.url): the call was cancelled (a stop, or its timeout)"))
         } catch {
             return .failure(AgentError(code: .temporary, message: "\(settings.url): \(error)"))
         }
+    }
+
+    /// A Location relative to the webhook's URL, or absolute.
+    static func resolve(_ location: String, against base: String) -> String {
+        guard let url = URL(string: location, relativeTo: URL(string: base)) else { return location }
+        return url.absoluteString
+    }
+
+    /// W3C Trace Context, derived from the event id: the same event always gives the same trace,
+    /// so a receiver's spans line up with the change that caused them, on every retry.
+    static func traceparent(eventID: String) -> String {
+        let digest = Array(SHA256.hash(data: Array(eventID.utf8)))
+        func hex(_ bytes: ArraySlice<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        return "00-\(hex(digest[0..<16]))-\(hex(digest[16..<24]))-01"
+    }
+
+    /// CloudEvents 1.0, structured: one event, or an array of them for a batch.
+    static func cloudEvents(_ events: [AgentEvent]) -> [UInt8] {
+        func one(_ event: AgentEvent) -> [UInt8] {
+            var envelope = event.envelope[...]
+            while let last = envelope.last, last == 0x0A || last == 0x0D { envelope = envelope.dropLast() }
+            var fields = ["specversion": "1.0", "id": event.id, "source": "/pgreflex/\(event.table)", "type": "pgreflex.change.\(event.op)",
+                          "subject": event.table, "datacontenttype": "application/json"]
+            if event.commitTime > 0 {
+                fields["time"] = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(event.commitTime) / 1e6))
+            }
+            var out = Array("{".utf8)
+            for key in fields.keys.sorted() {
+                let value = (try? JSONSerialization.data(withJSONObject: fields[key]!, options: [.fragmentsAllowed])) ?? Data("\"\"".utf8)
+                out += Array("\"\(key)\":".utf8) + Array(value) + [UInt8(ascii: ",")]
+            }
+            out += Array(#""data":"#.utf8) + envelope + [UInt8(ascii: "}")]
+            return out
+        }
+        if events.count == 1 { return one(events[0]) }
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        for (i, event) in events.enumerated() {
+            if i > 0 { body.append(UInt8(ascii: ",")) }
+            body += one(event)
+        }
+        body.append(UInt8(ascii: "]"))
+        return body
     }
 
     /// The envelope as it is, or a batch's envelopes in `{"events": [...]}`.
@@ -92,14 +160,6 @@ public final class WebhookAgent: Agent {
         return body
     }
 
-    /// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` per secret, space-separated.
-    func signature(id: String, timestamp: String, body: [UInt8]) -> String {
-        var content = Array("\(id).\(timestamp).".utf8)
-        content += body
-        return keys.map { key in "v1," + Data(HMAC<SHA256>.authenticationCode(for: content, using: key)).base64EncodedString() }
-            .joined(separator: " ")
-    }
-
     /// What an answer means for the dispatcher.
     static func outcome(status: Int, retryAfter: String?, location: String?, body: [UInt8]) -> AgentOutcome {
         let text = String(decoding: body.prefix(200), as: UTF8.self)
@@ -110,7 +170,7 @@ public final class WebhookAgent: Agent {
         case 429, 502, 503, 504:
             return .failure(AgentError(code: .throttled, message: "HTTP \(status)", retryAfter: Self.retryAfter(retryAfter)))
         case 410:
-            return .failure(AgentError(code: .disabled, message: "HTTP 410 Gone: the receiver asked to stop"))
+            return .failure(AgentError(code: .disabled, message: "HTTP 410 Gone: the receiver asked to stop", retryAfter: Self.retryAfter(retryAfter)))
         case 500..<600:
             return .failure(AgentError(code: .temporary, message: "HTTP \(status): \(text)"))
         case 300..<400:

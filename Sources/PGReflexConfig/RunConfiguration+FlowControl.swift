@@ -187,10 +187,10 @@ extension RunConfiguration.Reader {
         return total
     }
 
-    /// `webhook: { url, secret_env, timeout }`: the secrets (`whsec_…`, space-separated for
+    /// `webhook: { url, secret_env, timeout, format }`: the secrets (`whsec_…`, space-separated for
     /// rotation) come from the environment, never from the file.
     func webhook(_ node: Node, key: String) throws -> WebhookAgent.Settings {
-        let fields = try mapping(node, key, keys: ["url", "secret_env", "timeout"])
+        let fields = try mapping(node, key, keys: ["url", "secret_env", "timeout", "format"])
         let urlNode = try required(fields, "url", in: node, section: key)
         let url = try string(urlNode, "\(key).url")
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
@@ -208,6 +208,12 @@ extension RunConfiguration.Reader {
             }
         }
         if let n = fields["timeout"] { settings.timeout = try duration(n, "\(key).timeout") }
+        if let n = fields["format"] {
+            guard let format = WebhookAgent.Settings.Format(rawValue: try string(n, "\(key).format")) else {
+                throw fail(n, "\(key).format must be debezium (the envelope as it is) or cloudevents (CloudEvents 1.0, structured)")
+            }
+            settings.format = format
+        }
         return settings
     }
 

@@ -116,9 +116,11 @@ extension RouteConsumer {
                 }
                 var next = job
                 if error.code == .disabled {
-                    disabledUntil = now.advanced(by: .seconds(60))
+                    // Paused for its Retry-After, or a minute; then one call asks again.
+                    let pause = error.retryAfter ?? .seconds(60)
+                    disabledUntil = now.advanced(by: pause)
                     logger.error("the agent asked to be disabled: the route pauses and its events wait; nothing is lost",
-                                 metadata: ["error": "\(error)"])
+                                 metadata: ["error": "\(error)", "route.paused_for": "\(pause)"])
                     next.attempt -= 1
                     queue.retry(next, key: job.key, group: job.group, priority: job.priority)
                 } else if error.isRetryable, retrying,

@@ -57,7 +57,7 @@ public actor RouteConsumer {
         /// The ordering key's value.
         var key: String
 
-        var agentEvent: AgentEvent { AgentEvent(id: id, table: table, op: op, envelope: envelope) }
+        var agentEvent: AgentEvent { AgentEvent(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime) }
     }
 
     /// One call: an event, or a batch or window of them.

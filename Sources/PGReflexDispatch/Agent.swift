@@ -46,12 +46,15 @@ public struct AgentEvent: Sendable, Equatable {
     public var table: String
     public var op: String
     public var envelope: [UInt8]
+    /// The commit time, Unix microseconds (0: unknown).
+    public var commitTime: Int64
 
-    public init(id: String, table: String, op: String, envelope: [UInt8]) {
+    public init(id: String, table: String, op: String, envelope: [UInt8], commitTime: Int64 = 0) {
         self.id = id
         self.table = table
         self.op = op
         self.envelope = envelope
+        self.commitTime = commitTime
     }
 }
 

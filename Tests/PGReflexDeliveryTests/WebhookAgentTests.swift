@@ -38,4 +38,32 @@ import Testing
         #expect(String(decoding: WebhookAgent.body([events[0]]), as: UTF8.self) == #"{"id":"a"}"#)
         #expect(throws: AgentError.self) { try WebhookAgent(name: "w", settings: .init(url: "http://127.0.0.1/", secrets: ["whsec_***"]), logger: .init(label: "t")) }
     }
+
+    @Test func signaturesVerifyAcrossRotationAndWithinTolerance() throws {
+        let old = "whsec_" + Data("the old secret, 24 bytes".utf8).base64EncodedString()
+        let new = "whsec_" + Data("the new secret, 24 bytes".utf8).base64EncodedString()
+        let both = try WebhookSignature(secrets: [old, new])
+        let body = Array(#"{"id":"x"}"#.utf8)
+        let header = both.sign(id: "e1", timestamp: "1764547200", body: body)
+        #expect(header.split(separator: " ").count == 2 && header.hasPrefix("v1,"), "rotation sends two signatures")
+        let now = Date(timeIntervalSince1970: 1_764_547_260)
+        try WebhookSignature(secrets: [new]).verify(id: "e1", timestamp: "1764547200", signatures: header, body: body, now: now)
+        #expect(throws: WebhookSignature.Failure.self) {
+            try WebhookSignature(secrets: [new]).verify(id: "e1", timestamp: "1764547200", signatures: header, body: body + [0x20], now: now)
+        }
+        #expect(throws: WebhookSignature.Failure.self) {
+            try both.verify(id: "e1", timestamp: "1764547200", signatures: header, body: body, now: now.addingTimeInterval(600))
+        }
+    }
+
+    @Test func traceparentAndCloudEvents() throws {
+        let trace = WebhookAgent.traceparent(eventID: "00000000016b3748-00000000")
+        #expect(trace == WebhookAgent.traceparent(eventID: "00000000016b3748-00000000") && trace.count == 55 && trace.hasPrefix("00-"))
+        let event = AgentEvent(id: "e1", table: "public.orders", op: "u", envelope: Array("{\"op\":\"u\"}\n".utf8), commitTime: 1_764_547_200_000_000)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(WebhookAgent.cloudEvents([event]))) as? [String: Any])
+        #expect(object["specversion"] as? String == "1.0" && object["source"] as? String == "/pgreflex/public.orders")
+        #expect(object["time"] as? String == "2025-12-01T00:00:00Z" && (object["data"] as? [String: Any])?["op"] as? String == "u")
+        let batch = try JSONSerialization.jsonObject(with: Data(WebhookAgent.cloudEvents([event, event]))) as? [Any]
+        #expect(batch?.count == 2)
+    }
 }

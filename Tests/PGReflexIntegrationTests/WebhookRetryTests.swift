@@ -17,6 +17,8 @@ final class WebhookReceiver: Sendable {
         var id: String
         var timestamp: String
         var signature: String
+        var contentType: String = ""
+        var traceparent: String = ""
         var body: [UInt8]
         var at: ContinuousClock.Instant
         var json: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] }
@@ -24,12 +26,16 @@ final class WebhookReceiver: Sendable {
     }
 
     let received = Mutex<[Received]>([])
+    let polls = Mutex(0)
     let port = Mutex<Int?>(nil)
-    /// The status and Retry-After for a request, given those before it.
+    /// The status and Retry-After (or, for a 202, the Location) for a request, given those before it.
     let answer: @Sendable (Received, [Received]) -> (Int, String?)
+    /// GET /status, polled after a 202: the status for the n-th poll (from 1).
+    let poll: @Sendable (Int) -> Int
 
-    init(answer: @escaping @Sendable (Received, [Received]) -> (Int, String?)) {
+    init(answer: @escaping @Sendable (Received, [Received]) -> (Int, String?), poll: @escaping @Sendable (Int) -> Int = { _ in 200 }) {
         self.answer = answer
+        self.poll = poll
     }
 
     /// Serves while `body` runs.
@@ -39,14 +45,29 @@ final class WebhookReceiver: Sendable {
             let bytes = try await request.body.collect(upTo: 1 << 20)
             let header = { (name: String) in request.headers[HTTPField.Name(name)!] ?? "" }
             let item = Received(id: header("webhook-id"), timestamp: header("webhook-timestamp"), signature: header("webhook-signature"),
+                                contentType: header("content-type"), traceparent: header("traceparent"),
                                 body: Array(bytes.readableBytesView), at: .now)
-            let (status, retryAfter) = self.received.withLock { list in
+            let (status, extra) = self.received.withLock { list in
                 defer { list.append(item) }
                 return self.answer(item, list)
             }
             var headers = HTTPFields()
-            if let retryAfter { headers[.retryAfter] = retryAfter }
+            if let extra { headers[status == 202 ? .location : .retryAfter] = extra }
             return Response(status: .init(code: status), headers: headers)
+        }
+        router.get("status") { _, _ -> Response in
+            let n = self.polls.withLock { count in
+                count += 1
+                return count
+            }
+            let status = self.poll(n)
+            var headers = HTTPFields()
+            if status == 202 {
+                headers[.location] = "/status"
+                headers[.retryAfter] = "0"
+            }
+            return Response(status: .init(code: status), headers: headers,
+                            body: .init(byteBuffer: .init(string: status == 200 ? #"{"summary":"approved"}"# : "")))
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
@@ -84,10 +105,11 @@ func runWithoutBlocking(_ command: [String], log: String) async throws -> Int32 
 struct WebhookRetryTests {
     static let secret = "whsec_" + Data("a test secret of 32 bytes length".utf8).base64EncodedString()
 
-    func configure(_ f: RouteFixture, port: Int, retries: String, breaker: String = "{ failures: 100 }") throws {
+    func configure(_ f: RouteFixture, port: Int, retries: String, breaker: String = "{ failures: 100 }", format: String = "debezium",
+                   path: String = "/hook") throws {
         try f.configure("""
             agents:
-              hook: { webhook: { url: "http://127.0.0.1:\(port)/hook", secret_env: TEST_WEBHOOK_SECRET }, circuit_breaker: \(breaker) }
+              hook: { webhook: { url: "http://127.0.0.1:\(port)\(path)", secret_env: TEST_WEBHOOK_SECRET, format: \(format) }, circuit_breaker: \(breaker) }
             routes:
               hook: { tables: ["\(f.name).*"], agent: hook, concurrency: 8, retries: \(retries), start: earliest }
             """)
@@ -175,5 +197,84 @@ struct WebhookRetryTests {
         #expect(log.contains("circuit breaker opened"))
         #expect(f.status()["hook"]?["dead_letters"] == "0", "waiting on an open breaker is not a failure")
         #expect(RouteFixture.stopped("hook", in: log)["route.succeeded"] == "3")
+    }
+
+    @Test func a202IsPolledUntilItsAnswerAndA410PausesTheRoute() async throws {
+        let f = try RouteFixture("acc", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.sql("INSERT INTO orders VALUES (1);")
+        try f.sql("INSERT INTO orders VALUES (2);")
+        // Order 1: accepted, then polled twice before its answer. Order 2: the receiver first says
+        // 410 (come back in 1 s), then takes it.
+        let receiver = WebhookReceiver(answer: { request, before in
+            if request.after?["id"] as? Int == 1 { return (202, "/status") }
+            return before.contains { $0.after?["id"] as? Int == 2 } ? (200, nil) : (410, "1")
+        }, poll: { n in n < 3 ? 202 : 200 })
+        let (status, log) = try await receiver.serving { port in
+            try configure(f, port: port, retries: "{ attempts: 3 }")
+            return try await run(f)
+        }
+        #expect(status == 0, "\(log)")
+        #expect(receiver.polls.withLock { $0 } == 3, "polled until the final answer")
+        #expect(log.contains("the agent asked to be disabled: the route pauses"))
+        let second = receiver.requests.filter { $0.after?["id"] as? Int == 2 }
+        #expect(second.count == 2 && second[0].at.duration(to: second[1].at) >= .milliseconds(900), "paused as the 410 said, then delivered")
+        #expect(f.status()["hook"]?["dead_letters"] == "0")
+        #expect(RouteFixture.stopped("hook", in: log)["route.succeeded"] == "2")
+    }
+
+    @Test func cloudEventsAndASavedRequestVerifies() async throws {
+        let f = try RouteFixture("ce", tables: "CREATE TABLE tickets (id int PRIMARY KEY, body text);")
+        defer { f.remove() }
+        try f.sql("INSERT INTO tickets VALUES (7, 'printer on fire');")
+        let receiver = WebhookReceiver { _, _ in (200, nil) }
+        let (status, log) = try await receiver.serving { port in
+            try configure(f, port: port, retries: "{ attempts: 1 }", format: "cloudevents")
+            return try await run(f)
+        }
+        #expect(status == 0, "\(log)")
+        let request = try #require(receiver.requests.first)
+        let event = try #require(request.json)
+        #expect(request.contentType == "application/cloudevents+json")
+        #expect(event["specversion"] as? String == "1.0" && event["id"] as? String == request.id && event["type"] as? String == "pgreflex.change.c")
+        #expect(((event["data"] as? [String: Any])?["after"] as? [String: Any])?["id"] as? Int == 7)
+        #expect(request.traceparent.range(of: "^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", options: .regularExpression) != nil)
+        // A receiver checks a saved request with `pgreflex webhook verify`; a changed byte fails it.
+        let body = f.dir + "/request.json"
+        try Data(request.body).write(to: URL(fileURLWithPath: body))
+        let headers = ["--header", "webhook-id: \(request.id)", "--header", "webhook-timestamp: \(request.timestamp)",
+                       "--header", "webhook-signature: \(request.signature)"]
+        let ok = f.command(["webhook", "verify", "--secret", Self.secret, "--body", body] + headers)
+        #expect(ok.status == 0 && ok.output.contains("verified"), "\(ok.output)")
+        try Data(request.body.map { $0 == UInt8(ascii: "7") ? UInt8(ascii: "8") : $0 }).write(to: URL(fileURLWithPath: body))
+        let tampered = f.command(["webhook", "verify", "--secret", Self.secret, "--body", body] + headers)
+        #expect(tampered.status == 1 && tampered.output.contains("no_matching_signature"), "\(tampered.output)")
+        let late = f.command(["webhook", "verify", "--secret", Self.secret, "--body", body, "--now", "\((Int(request.timestamp) ?? 0) + 600)"] + headers)
+        #expect(late.status == 1 && late.output.contains("timestamp_out_of_tolerance"), "\(late.output)")
+    }
+
+    @Test func theExampleReceiverVerifiesWhatPgreflexSends() async throws {
+        let f = try RouteFixture("exr", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.sql("INSERT INTO orders SELECT generate_series(1, 3);")
+        let port = try PostgresCluster.freePort()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/webhook-receiver.py").path
+        setenv("TEST_WEBHOOK_SECRET", Self.secret, 1)
+        let receiver = PostgresCluster.spawn(["python3", script, "--port", "\(port)", "--out", f.dir + "/received.jsonl", "--secret-env", "TEST_WEBHOOK_SECRET"],
+                                             standardError: f.dir + "/receiver.log")
+        defer {
+            // SIGKILL: the child may inherit a mask that blocks SIGTERM from the test's thread.
+            kill(receiver, SIGKILL)
+            _ = PostgresCluster.wait(receiver)
+        }
+        for _ in 0..<50 where !((try? String(contentsOfFile: f.dir + "/receiver.log", encoding: .utf8)) ?? "").contains("listening") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try configure(f, port: port, retries: "{ attempts: 1 }", path: "/")
+        let (status, log) = try await run(f)
+        #expect(status == 0, "\(log)")
+        #expect(try f.lines("received.jsonl").compactMap { $0.after?["id"] as? Int }.sorted() == [1, 2, 3], "every request verified")
+        #expect(f.status()["hook"]?["dead_letters"] == "0")
     }
 }

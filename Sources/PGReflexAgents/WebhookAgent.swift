@@ -101,6 +101,13 @@ public final class WebhookAgent: Agent {
         }
     }
 
+    /// An envelope without its line end.
+    static func trimmed(_ envelope: [UInt8]) -> ArraySlice<UInt8> {
+        var slice = envelope[...]
+        while let last = slice.last, last == 0x0A || last == 0x0D { slice = slice.dropLast() }
+        return slice
+    }
+
     /// A Location relative to the webhook's URL, or absolute.
     static func resolve(_ location: String, against base: String) -> String {
         guard let url = URL(string: location, relativeTo: URL(string: base)) else { return location }
@@ -118,8 +125,7 @@ public final class WebhookAgent: Agent {
     /// CloudEvents 1.0, structured: one event, or an array of them for a batch.
     static func cloudEvents(_ events: [AgentEvent]) -> [UInt8] {
         func one(_ event: AgentEvent) -> [UInt8] {
-            var envelope = event.envelope[...]
-            while let last = envelope.last, last == 0x0A || last == 0x0D { envelope = envelope.dropLast() }
+            let envelope = trimmed(event.envelope)
             var fields = ["specversion": "1.0", "id": event.id, "source": "/pgreflex/\(event.table)", "type": "pgreflex.change.\(event.op)",
                           "subject": event.table, "datacontenttype": "application/json"]
             if event.commitTime > 0 {
@@ -145,11 +151,6 @@ public final class WebhookAgent: Agent {
 
     /// The envelope as it is, or a batch's envelopes in `{"events": [...]}`.
     static func body(_ events: [AgentEvent]) -> [UInt8] {
-        func trimmed(_ envelope: [UInt8]) -> ArraySlice<UInt8> {
-            var slice = envelope[...]
-            while let last = slice.last, last == 0x0A || last == 0x0D { slice = slice.dropLast() }
-            return slice
-        }
         if events.count == 1 { return Array(trimmed(events[0].envelope)) }
         var body = Array(#"{"events":["#.utf8)
         for (i, event) in events.enumerated() {

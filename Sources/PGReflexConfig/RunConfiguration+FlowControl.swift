@@ -203,7 +203,7 @@ extension RunConfiguration.Reader {
                 throw fail(node, "\(key).secret_env names \(name), which is not set: export it (whsec_… secrets, space-separated)")
             }
             settings.secrets = value.split(separator: " ").map(String.init)
-            for secret in settings.secrets where Data(base64Encoded: secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret) == nil {
+            guard (try? WebhookSignature(secrets: settings.secrets)) != nil else {
                 throw fail(node, "\(key).secret_env: \(name) holds a secret that is not whsec_ followed by base64")
             }
         }

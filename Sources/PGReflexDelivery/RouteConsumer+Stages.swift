@@ -38,13 +38,9 @@ extension RouteConsumer {
         return (read, matched)
     }
 
-    /// The envelope's `id` for a position: commit LSN and ordinal in fixed-width hex.
+    /// The envelope's `id` for a position.
     static func eventID(_ position: EventPosition) -> String {
-        func hex(_ value: UInt64, _ digits: Int) -> String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: Swift.max(0, digits - text.count)) + text
-        }
-        return hex(position.commitLSN.rawValue, 16) + "-" + hex(UInt64(position.ordinal), 8)
+        EventID.string(lsn: position.commitLSN.rawValue, ordinal: position.ordinal)
     }
 
     /// Puts matched events through the route's stages, in commit order: duplicates, schema

@@ -59,25 +59,11 @@ public struct ChangeEvent: Sendable {
     /// Replaying the same WAL gives the same ids; a multi-row INSERT's changes share an LSN but
     /// not an id.
     public func writeID(into buffer: inout [UInt8]) {
-        let base = commitLSN == .invalid ? lsn : commitLSN
-        Self.appendHex(base.rawValue, digits: 16, into: &buffer)
-        buffer.append(UInt8(ascii: "-"))
-        Self.appendHex(UInt64(ordinal), digits: 8, into: &buffer)
+        EventID.append(lsn: (commitLSN == .invalid ? lsn : commitLSN).rawValue, ordinal: ordinal, into: &buffer)
     }
 
     public var id: String {
-        var bytes: [UInt8] = []
-        writeID(into: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func appendHex(_ value: UInt64, digits: Int, into buffer: inout [UInt8]) {
-        var shift = digits * 4
-        while shift > 0 {
-            shift -= 4
-            let nibble = UInt8((value >> UInt64(shift)) & 0xF)
-            buffer.append(nibble < 10 ? nibble + 48 : nibble + 87)
-        }
+        EventID.string(lsn: (commitLSN == .invalid ? lsn : commitLSN).rawValue, ordinal: ordinal)
     }
 }
 

@@ -170,6 +170,12 @@ private struct PumpLoop {
         var nextStatus = clock.now.advanced(by: statusInterval)
         var outputPending = false
         var lastDelivery = clock.now
+        // Frames are read into one reused buffer and each batch gets an exact-size copy (from a
+        // buffer pointer: `Array(scratch)` would share the buffer, not copy it): a
+        // batch that kept a large reserve would hold it while queued, and a reader ahead of
+        // its consumer makes many small batches.
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(256 << 10)
 
         while true {
             let control = shared.control()
@@ -178,45 +184,47 @@ private struct PumpLoop {
             var batchFull = false
 
             if !control.paused {
-                var batch = ReplicationBatch()
-                batch.storage.reserveCapacity(256 << 10)
+                scratch.removeAll(keepingCapacity: true)
+                var frames: [ReplicationFrame] = []
+                var serverEnded = false
                 while true {
-                    if batch.frames.count >= Self.maxFramesPerBatch || batch.storage.count >= Self.maxBytesPerBatch {
+                    if frames.count >= Self.maxFramesPerBatch || scratch.count >= Self.maxBytesPerBatch {
                         batchFull = true
                         break
                     }
                     var buffer: UnsafeMutablePointer<CChar>?
                     let n = Int(PQgetCopyData(conn, &buffer, 1))
                     if n > 0, let buffer {
-                        let start = batch.storage.count
-                        batch.storage.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: n))
+                        let start = scratch.count
+                        scratch.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: n))
                         PQfreemem(buffer)
                         let frame: ReplicationFrame
                         do {
-                            frame = try ReplicationFrame.decode(storage: batch.storage, range: start..<(start + n))
+                            frame = try ReplicationFrame.decode(storage: scratch, range: start..<(start + n))
                         } catch {
                             return ReplicationError.decoding(error)
                         }
                         if case .primaryKeepalive(let keepalive) = frame, keepalive.replyRequested {
                             sendStatus = true
                         }
-                        batch.frames.append(frame)
+                        frames.append(frame)
                     } else if n == 0 {
                         break
                     } else if n == -1 {
-                        if !batch.frames.isEmpty { shared.push(batch) }
-                        return serverEndedCopy()
+                        serverEnded = true
+                        break
                     } else {
                         return ReplicationError.classifyLost(errorMessage)
                     }
                 }
-                if !batch.frames.isEmpty {
-                    shared.push(batch)
+                if !frames.isEmpty {
+                    shared.push(ReplicationBatch(storage: scratch.withUnsafeBufferPointer { [UInt8]($0) }, frames: frames))
                     lastDelivery = clock.now
-                } else if let idleTick, lastDelivery.duration(to: clock.now) >= idleTick {
-                    shared.push(batch)
+                } else if !serverEnded, let idleTick, lastDelivery.duration(to: clock.now) >= idleTick {
+                    shared.push(ReplicationBatch())
                     lastDelivery = clock.now
                 }
+                if serverEnded { return serverEndedCopy() }
             }
 
             if sendStatus {

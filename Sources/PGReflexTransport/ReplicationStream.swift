@@ -16,6 +16,11 @@ public struct ReplicationBatch: Sendable {
         self.storage = storage
         self.frames = frames
     }
+
+    /// The memory the batch holds while queued: its capacities, not its counts.
+    var retainedBytes: Int {
+        storage.capacity + frames.capacity * MemoryLayout<ReplicationFrame>.stride
+    }
 }
 
 /// The server's replication stream as an async sequence of batches, with backpressure:

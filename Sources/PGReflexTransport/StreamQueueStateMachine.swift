@@ -33,16 +33,26 @@ struct StreamQueueStateMachine<Waiter> {
         case fail(ReplicationError)
     }
 
+    /// Batches the queue's array still holds, taken ones included until they are dropped.
+    var heldBatches: Int { queue.count }
+
     /// The consumer asks for the next batch.
     mutating func take() -> TakeAction {
         if head < queue.count {
+            // The taken slot lets go of its batch at once, and the taken prefix is dropped once
+            // it is half the array: a queue that never quite empties (the reader a batch ahead
+            // of its consumer) must not keep every batch it ever held.
             let batch = queue[head]
+            queue[head] = ReplicationBatch()
             head += 1
             if head == queue.count {
                 queue.removeAll(keepingCapacity: true)
                 head = 0
+            } else if head >= 32 && head * 2 >= queue.count {
+                queue.removeFirst(head)
+                head = 0
             }
-            queuedBytes -= batch.storage.count
+            queuedBytes -= batch.retainedBytes
             // Every dequeue checks the low watermark: a dequeue that left the reader paused
             // while the consumer then waits on an empty queue would stall the stream for good.
             var resume = false
@@ -80,7 +90,7 @@ struct StreamQueueStateMachine<Waiter> {
             return .resume(waiter, batch)
         }
         queue.append(batch)
-        queuedBytes += batch.storage.count
+        queuedBytes += batch.retainedBytes
         if !isPaused && queuedBytes >= highWatermark {
             isPaused = true
             return .queued(pauseReading: true)

@@ -31,6 +31,27 @@ import Testing
         #expect(!machine.isPaused)
     }
 
+    /// The leak a CI run found (298 MiB where 70 sufficed): with the reader one batch ahead of
+    /// its consumer the queue never emptied, and the array kept every batch already taken.
+    @Test func aQueueThatNeverEmptiesLetsGoOfTakenBatches() {
+        var machine = Machine(highWatermark: 1 << 30, lowWatermark: 1 << 20)
+        _ = machine.push(batch(10))
+        for _ in 0..<10_000 {
+            _ = machine.push(batch(10))
+            #expect(delivered(machine.take())?.bytes == 10)
+        }
+        #expect(machine.heldBatches <= 64, "\(machine.heldBatches) batches held for one queued")
+        #expect(machine.queuedBytes == batch(10).retainedBytes)
+    }
+
+    /// Memory is what a batch holds, not what it uses: a mostly empty reserve still counts.
+    @Test func theWatermarkCountsCapacity() {
+        var machine = Machine(highWatermark: 100_000, lowWatermark: 10_000)
+        var reserved = batch(10)
+        reserved.storage.reserveCapacity(200_000)
+        guard case .queued(pauseReading: true) = machine.push(reserved) else { Issue.record("expected a pause"); return }
+    }
+
     @Test func aWaitingConsumerGetsTheNextBatchDirectly() {
         var machine = Machine(highWatermark: 100, lowWatermark: 10)
         guard case .wait = machine.take(), case .wait = machine.suspend(7) else { Issue.record("expected waits"); return }
@@ -40,12 +61,14 @@ import Testing
     }
 
     @Test func pausesAtTheHighWatermarkAndResumesAtTheLowOnce() {
-        var machine = Machine(highWatermark: 100, lowWatermark: 30)
+        // Batches of `unit` bytes held (their capacity, which the allocator may round up).
+        let unit = batch(25).retainedBytes
+        var machine = Machine(highWatermark: 4 * unit, lowWatermark: unit + unit / 5)
         var pauses = 0
         for _ in 0..<5 {
             if case .queued(pauseReading: true) = machine.push(batch(25)) { pauses += 1 }
         }
-        #expect(pauses == 1 && machine.isPaused && machine.queuedBytes == 125)
+        #expect(pauses == 1 && machine.isPaused && machine.queuedBytes == 5 * unit)
         #expect(delivered(machine.take())?.resume == false)  // 100 left
         #expect(delivered(machine.take())?.resume == false)  // 75
         #expect(delivered(machine.take())?.resume == false)  // 50

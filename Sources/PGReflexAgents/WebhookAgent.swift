@@ -58,7 +58,7 @@ public final class WebhookAgent: Agent {
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
-        let body = settings.format == .cloudevents ? Self.cloudEvents(call.events) : Self.body(call.events)
+        let body = settings.format == .cloudevents ? Self.cloudEvents(call.events) : AgentPayload.body(call.events)
         let id = call.events.first?.id ?? call.idempotencyKey
         let timestamp = String(Int(Date().timeIntervalSince1970))
         var request = HTTPClientRequest(url: settings.url)
@@ -101,13 +101,6 @@ public final class WebhookAgent: Agent {
         }
     }
 
-    /// An envelope without its line end.
-    static func trimmed(_ envelope: [UInt8]) -> ArraySlice<UInt8> {
-        var slice = envelope[...]
-        while let last = slice.last, last == 0x0A || last == 0x0D { slice = slice.dropLast() }
-        return slice
-    }
-
     /// A Location relative to the webhook's URL, or absolute.
     static func resolve(_ location: String, against base: String) -> String {
         guard let url = URL(string: location, relativeTo: URL(string: base)) else { return location }
@@ -125,7 +118,7 @@ public final class WebhookAgent: Agent {
     /// CloudEvents 1.0, structured: one event, or an array of them for a batch.
     static func cloudEvents(_ events: [AgentEvent]) -> [UInt8] {
         func one(_ event: AgentEvent) -> [UInt8] {
-            let envelope = trimmed(event.envelope)
+            let envelope = AgentPayload.trimmed(event.envelope)
             var fields = ["specversion": "1.0", "id": event.id, "source": "/pgreflex/\(event.table)", "type": "pgreflex.change.\(event.op)",
                           "subject": event.table, "datacontenttype": "application/json"]
             if event.commitTime > 0 {
@@ -146,18 +139,6 @@ public final class WebhookAgent: Agent {
             body += one(event)
         }
         body.append(UInt8(ascii: "]"))
-        return body
-    }
-
-    /// The envelope as it is, or a batch's envelopes in `{"events": [...]}`.
-    static func body(_ events: [AgentEvent]) -> [UInt8] {
-        if events.count == 1 { return Array(trimmed(events[0].envelope)) }
-        var body = Array(#"{"events":["#.utf8)
-        for (i, event) in events.enumerated() {
-            if i > 0 { body.append(UInt8(ascii: ",")) }
-            body += trimmed(event.envelope)
-        }
-        body += Array("]}".utf8)
         return body
     }
 

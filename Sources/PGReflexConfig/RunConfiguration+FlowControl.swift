@@ -217,6 +217,56 @@ extension RunConfiguration.Reader {
         return settings
     }
 
+    /// `exec: { command, env, pass_env, working_directory, timeout }`. The command is a list (no
+    /// shell); a program without `/` must be in PATH. It runs in the config file's directory
+    /// unless `working_directory` says otherwise. `pass_env` copies named variables from
+    /// pgreflex's environment, so secrets stay out of the file.
+    func exec(_ node: Node, key: String) throws -> ExecAgent.Settings {
+        let fields = try mapping(node, key, keys: ["command", "env", "pass_env", "working_directory", "timeout"])
+        let commandNode = try required(fields, "command", in: node, section: key)
+        var command: [String]
+        if case .sequence(let items) = commandNode {
+            command = try items.map { try string($0, "\(key).command") }
+        } else {
+            command = [try string(commandNode, "\(key).command")]
+        }
+        guard let program = command.first, !program.isEmpty else {
+            throw fail(commandNode, "\(key).command is empty: give the program and its arguments, e.g. [python3, agents/classify.py]")
+        }
+        if program.contains("/") {
+            command[0] = path(program)
+            guard FileManager.default.isExecutableFile(atPath: command[0]) else {
+                throw fail(commandNode, "\(key).command: \(command[0]) is not an executable file: check the path (relative to the config file) and chmod +x")
+            }
+        } else {
+            let searched = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+            guard searched.contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/\(program)") }) else {
+                throw fail(commandNode, "\(key).command: \(program) is not in PATH: install it, or give its full path")
+            }
+        }
+        // Relative arguments mean what they say next to the config file, as its paths do.
+        var settings = ExecAgent.Settings(command: command, workingDirectory: path("."))
+        if let node = fields["env"] {
+            guard case .mapping(let entries) = node else { throw fail(node, "\(key).env must map names to values, e.g. { MODE: strict }") }
+            for (name, value) in entries {
+                settings.environment[try string(name, "\(key).env")] = try string(value, "\(key).env")
+            }
+        }
+        if let node = fields["pass_env"] {
+            guard case .sequence(let items) = node else { throw fail(node, "\(key).pass_env must list variable names, e.g. [OPENAI_API_KEY]") }
+            for item in items {
+                let name = try string(item, "\(key).pass_env")
+                guard let value = environment[name] else {
+                    throw fail(item, "\(key).pass_env names \(name), which is not set: export it, or remove it from the list")
+                }
+                settings.environment[name] = value
+            }
+        }
+        if let n = fields["working_directory"] { settings.workingDirectory = path(try string(n, "\(key).working_directory")) }
+        if let n = fields["timeout"] { settings.timeout = try duration(n, "\(key).timeout") }
+        return settings
+    }
+
     /// `agents:`, a mapping of agent names to one kind (`file`, `log`, `noop`) and an optional
     /// `circuit_breaker: {failures, cool_down}`.
     func agents(_ node: Node) throws -> [AgentSettings] {
@@ -230,10 +280,10 @@ extension RunConfiguration.Reader {
                 throw fail(keyNode, "agents: '\(name)' is not an agent name: use letters, digits, _ and -")
             }
             let key = "agents.\(name)"
-            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "circuit_breaker"])
-            let kinds = ["file", "log", "noop", "webhook"].filter { section[$0] != nil }
+            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "exec", "circuit_breaker"])
+            let kinds = ["file", "log", "noop", "webhook", "exec"].filter { section[$0] != nil }
             guard kinds.count == 1 else {
-                throw fail(value, "\(key) needs exactly one kind: webhook: { url, secret_env }, file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
+                throw fail(value, "\(key) needs exactly one kind: webhook: { url, secret_env }, exec: { command }, file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
             }
             let kind: AgentSettings.Kind
             switch kinds[0] {
@@ -243,6 +293,8 @@ extension RunConfiguration.Reader {
                              setting: "\(key).file.path")
             case "webhook":
                 kind = .webhook(try webhook(section["webhook"]!, key: "\(key).webhook"))
+            case "exec":
+                kind = .exec(try exec(section["exec"]!, key: "\(key).exec"))
             case "log":
                 var level = Logger.Level.info
                 if case .mapping = section["log"]! {

@@ -11,6 +11,7 @@ public struct AgentSettings: Sendable {
         /// `delay` stands in for an agent's latency (benchmarks, drills).
         case noop(delay: Duration?)
         case webhook(WebhookAgent.Settings)
+        case exec(ExecAgent.Settings)
     }
 
     public var name: String
@@ -33,6 +34,7 @@ public struct AgentSettings: Sendable {
         case .log(let level): LogAgent(name: name, level: level, logger: logger)
         case .noop(let delay): NoopAgent(name: name, delay: delay)
         case .webhook(let settings): try WebhookAgent(name: name, settings: settings, logger: logger)
+        case .exec(let settings): ExecAgent(name: name, settings: settings, logger: logger)
         }
     }
 }

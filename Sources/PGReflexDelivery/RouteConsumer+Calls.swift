@@ -96,9 +96,14 @@ extension RouteConsumer {
         for completion in inbox.take() {
             guard let (job, _) = outstanding.removeValue(forKey: completion.call) else { continue }
             switch completion.outcome {
-            case .success:
+            case .success(let output):
                 runtime.succeeded()
                 counts.succeeded += 1
+                if let output, let first = job.events.first {
+                    pending.results.append(AgentResult(route: settings.name, agent: runtime.name, eventID: first.id, eventCount: job.events.count,
+                                                       idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? first.id),
+                                                       attempt: job.attempt, output: output, at: wallMicros()))
+                }
                 queue.finished(key: job.key, group: job.group)
                 for event in job.events { pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name)) }
                 if let key = job.idempotencyKey {

@@ -13,10 +13,14 @@ extension RouteConsumer {
         let call = AgentCall(route: settings.name, events: [event], idempotencyKey: idempotencyKey(settings.name, agent.name, value ?? letter.eventID),
                              attempt: letter.attempts + 1, timeout: settings.timeout)
         let outcome = await Self.call(agent, call, timeout: settings.timeout)
-        if case .success = outcome {
+        if case .success(let output) = outcome {
             var done = [DoneKey(eventID: letter.eventID, route: settings.name, agent: agent.name)]
             if let value { done.append(DoneKey(eventID: "idempotency:" + value, route: settings.name, agent: agent.name)) }
-            try await store.commit(StateCommit(done: done, removedDeadLetters: letter.id.map { [$0] } ?? []))
+            let results = output.map {
+                [AgentResult(route: settings.name, agent: agent.name, eventID: letter.eventID, eventCount: 1, idempotencyKey: call.idempotencyKey,
+                             attempt: call.attempt, output: $0, at: Int64(Date().timeIntervalSince1970 * 1e6))]
+            } ?? []
+            try await store.commit(StateCommit(done: done, removedDeadLetters: letter.id.map { [$0] } ?? [], results: results))
         }
         return outcome
     }

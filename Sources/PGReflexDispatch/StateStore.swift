@@ -26,6 +26,9 @@ public protocol StateStore: Sendable {
 
     func deadLetters(_ filter: DeadLetterFilter) async throws -> [DeadLetter]
 
+    /// What agents answered (their outcome JSON), newest last.
+    func results(_ filter: AgentResultFilter) async throws -> [AgentResult]
+
     /// Removes a dead letter (after `dlq drop`, or once `dlq retry` succeeded); false when
     /// there was none with that id.
     func removeDeadLetter(id: Int64) async throws -> Bool
@@ -45,11 +48,15 @@ public struct StateCommit: Sendable {
     public var windowAdded: [WindowEntry]
     /// Events that left their window (it fired, or they fell out of its period).
     public var windowRemoved: [(route: String, eventID: String)]
+    /// Outcomes agents returned, kept as receipts.
+    public var results: [AgentResult]
     public var cursor: StoredCursor?
 
     public init(done: [DoneKey] = [], deadLetters: [DeadLetter] = [], skips: [Skip] = [], removedDeadLetters: [Int64] = [],
-                windowAdded: [WindowEntry] = [], windowRemoved: [(route: String, eventID: String)] = [], cursor: StoredCursor? = nil) {
+                windowAdded: [WindowEntry] = [], windowRemoved: [(route: String, eventID: String)] = [], results: [AgentResult] = [],
+                cursor: StoredCursor? = nil) {
         self.done = done
+        self.results = results
         self.deadLetters = deadLetters
         self.skips = skips
         self.removedDeadLetters = removedDeadLetters
@@ -60,7 +67,7 @@ public struct StateCommit: Sendable {
 
     public var isEmpty: Bool {
         done.isEmpty && deadLetters.isEmpty && skips.isEmpty && removedDeadLetters.isEmpty && windowAdded.isEmpty && windowRemoved.isEmpty
-            && cursor == nil
+            && results.isEmpty && cursor == nil
     }
 }
 
@@ -211,6 +218,59 @@ public struct DeadLetterFilter: Sendable, Equatable {
         self.route = route
         self.agent = agent
         self.table = table
+        self.since = since
+        self.until = until
+        self.limit = limit
+    }
+}
+
+/// An agent's answer to one call: the outcome JSON it returned (a webhook's response body, an
+/// `exec` command's stdout, an LLM agent's decision), with the call it answered.
+public struct AgentResult: Sendable, Equatable {
+    /// Assigned by the store.
+    public var id: Int64?
+    public var route: String
+    public var agent: String
+    /// The call's first event; `eventCount` > 1 for a batch.
+    public var eventID: String
+    public var eventCount: Int
+    public var idempotencyKey: String
+    public var attempt: Int
+    public var output: [UInt8]
+    /// Unix microseconds.
+    public var at: Int64
+
+    public init(id: Int64? = nil, route: String, agent: String, eventID: String, eventCount: Int, idempotencyKey: String,
+                attempt: Int, output: [UInt8], at: Int64) {
+        self.id = id
+        self.route = route
+        self.agent = agent
+        self.eventID = eventID
+        self.eventCount = eventCount
+        self.idempotencyKey = idempotencyKey
+        self.attempt = attempt
+        self.output = output
+        self.at = at
+    }
+}
+
+/// `results list` filters; nil matches everything.
+public struct AgentResultFilter: Sendable, Equatable {
+    public var id: Int64?
+    public var route: String?
+    public var agent: String?
+    public var eventID: String?
+    /// At or after / before, Unix microseconds.
+    public var since: Int64?
+    public var until: Int64?
+    public var limit: Int?
+
+    public init(id: Int64? = nil, route: String? = nil, agent: String? = nil, eventID: String? = nil, since: Int64? = nil,
+                until: Int64? = nil, limit: Int? = nil) {
+        self.id = id
+        self.route = route
+        self.agent = agent
+        self.eventID = eventID
         self.since = since
         self.until = until
         self.limit = limit

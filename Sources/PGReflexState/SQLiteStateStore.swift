@@ -77,6 +77,21 @@ public final class SQLiteStateStore: StateStore {
                 t.primaryKey(["event_id", "route"])
             }
         }
+        migrator.registerMigration("v3") { db in
+            try db.create(table: "results") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("route", .text).notNull()
+                t.column("agent", .text).notNull()
+                t.column("event_id", .text).notNull()
+                t.column("event_count", .integer).notNull()
+                t.column("idempotency_key", .text).notNull()
+                t.column("attempt", .integer).notNull()
+                t.column("output", .blob).notNull()
+                t.column("at", .integer).notNull()
+            }
+            try db.create(index: "results_event", on: "results", columns: ["event_id"])
+            try db.create(index: "results_route", on: "results", columns: ["route", "at"])
+        }
         return migrator
     }
 
@@ -105,6 +120,13 @@ public final class SQLiteStateStore: StateStore {
             }
             for entry in changes.windowRemoved {
                 try db.execute(sql: "DELETE FROM window_entries WHERE event_id = ? AND route = ?", arguments: [entry.eventID, entry.route])
+            }
+            for result in changes.results {
+                try db.execute(sql: """
+                    INSERT INTO results (route, agent, event_id, event_count, idempotency_key, attempt, output, at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [result.route, result.agent, result.eventID, result.eventCount, result.idempotencyKey,
+                                     result.attempt, Data(result.output), result.at])
             }
             for id in changes.removedDeadLetters {
                 try db.execute(sql: "DELETE FROM dead_letters WHERE id = ?", arguments: [id])
@@ -188,6 +210,36 @@ public final class SQLiteStateStore: StateStore {
         let values = arguments
         return try await database.read { db in
             try Row.fetchAll(db, sql: query, arguments: values).map(Self.deadLetter)
+        }
+    }
+
+    public func results(_ filter: AgentResultFilter) async throws -> [AgentResult] {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        func add(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            conditions.append(sql)
+            arguments += [value]
+        }
+        add("id = ?", filter.id)
+        add("route = ?", filter.route)
+        add("agent = ?", filter.agent)
+        add("event_id = ?", filter.eventID)
+        add("at >= ?", filter.since)
+        add("at < ?", filter.until)
+        var sql = "SELECT * FROM results"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY id"
+        if let limit = filter.limit { sql += " LIMIT \(limit)" }
+        let query = sql
+        let values = arguments
+        return try await database.read { db in
+            try Row.fetchAll(db, sql: query, arguments: values).map { row in
+                let output: Data = row["output"] ?? Data()
+                return AgentResult(id: row["id"], route: row["route"], agent: row["agent"], eventID: row["event_id"],
+                                   eventCount: row["event_count"], idempotencyKey: row["idempotency_key"], attempt: row["attempt"],
+                                   output: [UInt8](output), at: row["at"])
+            }
         }
     }
 

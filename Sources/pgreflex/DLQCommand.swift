@@ -23,24 +23,31 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(help: "Only entries last tried before this time (RFC 3339).") var until: String?
 
         func filter(limit: Int? = nil) throws -> DeadLetterFilter {
-            func micros(_ text: String?, _ flag: String) throws -> Int64? {
-                guard let text else { return nil }
-                guard let date = ISO8601DateFormatter().date(from: text) else {
-                    throw ValidationError("\(flag) \(text) is not an RFC 3339 time such as 2026-11-30T09:00:00Z")
-                }
-                return Int64(date.timeIntervalSince1970 * 1e6)
-            }
-            return DeadLetterFilter(route: route, agent: agent, table: table, since: try micros(since, "--since"),
-                                    until: try micros(until, "--until"), limit: limit)
+            DeadLetterFilter(route: route, agent: agent, table: table, since: try DLQCommand.micros(since, "--since"),
+                             until: try DLQCommand.micros(until, "--until"), limit: limit)
         }
 
         func store() throws -> SQLiteStateStore {
-            let configuration = try RunConfiguration.load(config, needsSource: false)
-            guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else {
-                throw ValidationError("no state store in \(configuration.stateDirectory) (state.directory): nothing has been dead-lettered with this configuration")
-            }
-            return try SQLiteStateStore(directory: configuration.stateDirectory)
+            try DLQCommand.store(config: config, nothing: "nothing has been dead-lettered with this configuration")
         }
+    }
+
+    /// An RFC 3339 flag as Unix microseconds.
+    static func micros(_ text: String?, _ flag: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let date = ISO8601DateFormatter().date(from: text) else {
+            throw ValidationError("\(flag) \(text) is not an RFC 3339 time such as 2026-11-30T09:00:00Z")
+        }
+        return Int64(date.timeIntervalSince1970 * 1e6)
+    }
+
+    /// The configuration's state store, which must exist: these commands never create one.
+    static func store(config: String, nothing: String) throws -> SQLiteStateStore {
+        let configuration = try RunConfiguration.load(config, needsSource: false)
+        guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else {
+            throw ValidationError("no state store in \(configuration.stateDirectory) (state.directory): \(nothing)")
+        }
+        return try SQLiteStateStore(directory: configuration.stateDirectory)
     }
 
     enum Format: String, ExpressibleByArgument {

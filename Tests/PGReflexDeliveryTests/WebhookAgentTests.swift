@@ -34,8 +34,8 @@ import Testing
 
     @Test func aBatchIsSentAsEventsAndSecretsAreChecked() throws {
         let events = ["a", "b"].map { AgentEvent(id: $0, table: "t", op: "c", envelope: Array("{\"id\":\"\($0)\"}\n".utf8)) }
-        #expect(String(decoding: WebhookAgent.body(events), as: UTF8.self) == #"{"events":[{"id":"a"},{"id":"b"}]}"#)
-        #expect(String(decoding: WebhookAgent.body([events[0]]), as: UTF8.self) == #"{"id":"a"}"#)
+        #expect(String(decoding: AgentPayload.body(events), as: UTF8.self) == #"{"events":[{"id":"a"},{"id":"b"}]}"#)
+        #expect(String(decoding: AgentPayload.body([events[0]]), as: UTF8.self) == #"{"id":"a"}"#)
         #expect(throws: AgentError.self) { try WebhookAgent(name: "w", settings: .init(url: "http://127.0.0.1/", secrets: ["whsec_***"]), logger: .init(label: "t")) }
     }
 

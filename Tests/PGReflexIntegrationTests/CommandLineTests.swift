@@ -7,7 +7,7 @@ import Testing
 @Suite struct CommandLineTests {
     static let leaves: [[String]] = [
         ["tail"], ["run"], ["replay"], ["detokenize"], ["schema", "snapshot"], ["schema", "check"], ["schema", "pending"],
-        ["check"], ["route", "test"], ["dlq", "list"], ["dlq", "show"], ["dlq", "drop"], ["schema", "accept"], ["slot", "create"], ["slot", "show"], ["slot", "drop"], ["journal", "inspect"], ["journal", "repair"],
+        ["check"], ["route", "test"], ["dlq", "list"], ["dlq", "show"], ["dlq", "drop"], ["results", "list"], ["results", "show"], ["schema", "accept"], ["slot", "create"], ["slot", "show"], ["slot", "drop"], ["journal", "inspect"], ["journal", "repair"],
     ]
 
     @Test(arguments: leaves) func everySubcommandHasAnExampleAndTakesLogLevel(_ command: [String]) throws {

@@ -1,0 +1,120 @@
+import Foundation
+import PGReflexTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `exec` agent end to end: real changes, `pgreflex run`, and a real Python program that
+/// reads the event on stdin and answers on stdout.
+@Suite(.postgresCluster, .serialized)
+struct ExecAgentTests {
+    /// Answers each ticket with a classification; exits 75 on its first attempt at ticket 2
+    /// (EX_TEMPFAIL: tried again), 3 for ticket 3 (dead-lettered); logs what it saw.
+    static let classifier = #"""
+        import json, os, sys
+        event = json.load(sys.stdin)
+        row = event["after"]
+        with open(os.environ["CALL_LOG"], "a") as log:
+            log.write(json.dumps({"id": os.environ["PGREFLEX_EVENT_ID"], "attempt": int(os.environ["PGREFLEX_ATTEMPT"]),
+                                  "key": os.environ["PGREFLEX_IDEMPOTENCY_KEY"], "env": sorted(os.environ)}) + "\n")
+        if row["id"] == 2 and os.environ["PGREFLEX_ATTEMPT"] == "1":
+            print("database busy", file=sys.stderr); sys.exit(75)
+        if row["id"] == 3:
+            print("cannot classify an empty subject", file=sys.stderr); sys.exit(3)
+        print(json.dumps({"summary": "billing" if "invoice" in row["subject"] else "general", "actions": [], "citations": [event["id"]]}))
+        """#
+
+    @Test func anExecAgentAnswersOnStdoutRetriesOnTempFailAndDeadLettersOtherExits() throws {
+        let f = try RouteFixture("exec", tables: "CREATE TABLE tickets (id int PRIMARY KEY, subject text);")
+        defer { f.remove() }
+        try Self.classifier.write(toFile: f.dir + "/classify.py", atomically: true, encoding: .utf8)
+        try f.configure("""
+            agents:
+              classify: { exec: { command: [python3, ./classify.py], env: { CALL_LOG: \(f.dir)/calls.jsonl }, pass_env: [EXEC_TEST_PASSED] } }
+            routes:
+              classify: { tables: [exec.tickets], agent: classify, retries: { attempts: 3, backoff: { initial: 10ms, max: 20ms } }, start: earliest }
+            """)
+        try f.sql("INSERT INTO tickets VALUES (1, 'invoice is wrong'), (2, 'login fails'), (3, ''), (4, 'second invoice');")
+        setenv("EXEC_TEST_PASSED", "yes", 1)
+        setenv("EXEC_TEST_SECRET", "must-not-reach-the-agent", 1)
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output)")
+        let stopped = RouteFixture.stopped("classify", in: run.output)
+        #expect(stopped["route.succeeded"] == "3" && stopped["route.dead_lettered"] == "1" && stopped["route.retries"] == "1", "\(stopped)")
+
+        let calls = try String(contentsOfFile: f.dir + "/calls.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(calls.count == 5, "four events, one tried twice: \(calls.count)")
+        // python3 may be a shim (pyenv) that adds its own; pgreflex's other variables never arrive.
+        let env = Set(calls.first?["env"] as? [String] ?? [])
+        #expect(env.isSuperset(of: ["CALL_LOG", "EXEC_TEST_PASSED", "LANG", "PATH", "PGREFLEX_AGENT", "PGREFLEX_ATTEMPT", "PGREFLEX_EVENT_COUNT",
+                                    "PGREFLEX_EVENT_ID", "PGREFLEX_IDEMPOTENCY_KEY", "PGREFLEX_ROUTE", "TRACEPARENT"]), "\(env.sorted())")
+        #expect(!env.contains("EXEC_TEST_SECRET") && !env.contains("HOME") && !env.contains("USER"), "only what the config names: \(env.sorted())")
+        let retried = calls.filter { ($0["attempt"] as? Int) == 2 }
+        let firstTry = calls.first { ($0["id"] as? String) == retried.first?["id"] as? String && ($0["attempt"] as? Int) == 1 }
+        #expect(retried.count == 1 && firstTry?["key"] as? String == retried.first?["key"] as? String, "a retry keeps its idempotency key")
+
+        let letters = f.command(["dlq", "list", "--config", f.config, "--format", "json"])
+        #expect(letters.output.contains("exited 3: cannot classify an empty subject"), "\(letters.output)")
+        let results = f.command(["results", "list", "--config", f.config, "--format", "json"])
+        let outputs = results.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(outputs.count == 3, "\(results.output)")
+        let summaries = outputs.compactMap { ($0["output"] as? [String: Any])?["summary"] as? String }
+        #expect(summaries.sorted() == ["billing", "billing", "general"], "\(results.output)")
+        let first = try #require(outputs.first?["event_id"] as? String)
+        let show = f.command(["results", "show", "--config", f.config, "--event", first])
+        #expect(show.status == 0 && show.output.contains("\"citations\":[\"\(first)\"]"), "\(show.output)")
+    }
+
+    /// A command that outlives its timeout is killed with everything it started: its process
+    /// group gets SIGTERM, then SIGKILL.
+    @Test func aTimeoutKillsTheWholeProcessGroup() throws {
+        let f = try RouteFixture("exectime", tables: "CREATE TABLE jobs (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try """
+            #!/bin/sh
+            sleep 300 &
+            echo $! > "$PID_FILE"
+            trap '' TERM
+            sleep 300
+            """.write(toFile: f.dir + "/stuck.sh", atomically: true, encoding: .utf8)
+        chmod(f.dir + "/stuck.sh", 0o755)
+        try f.configure("""
+            agents:
+              stuck: { exec: { command: [./stuck.sh], env: { PID_FILE: \(f.dir)/child.pid }, timeout: 1s } }
+            routes:
+              stuck: { tables: [exectime.jobs], agent: stuck, retries: { attempts: 1 }, start: earliest }
+            """)
+        try f.sql("INSERT INTO jobs VALUES (1);")
+        let started = ContinuousClock.now
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output)")
+        #expect(started.duration(to: .now) < .seconds(60), "the call was cut at its timeout")
+        let stopped = RouteFixture.stopped("stuck", in: run.output)
+        #expect(stopped["route.dead_lettered"] == "1", "\(stopped)")
+        let letters = f.command(["dlq", "list", "--config", f.config])
+        #expect(letters.output.contains("ran longer than 1.0 seconds: its process group was killed"), "\(letters.output)")
+        let child = try #require(pid_t(try String(contentsOfFile: f.dir + "/child.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<50 {
+            if kill(child, 0) != 0 && errno == ESRCH { gone = true; break }
+            usleep(100_000)
+        }
+        #expect(gone, "the command's own child (pid \(child)) was killed with it")
+    }
+
+    @Test func aMissingProgramIsAConfigurationError() throws {
+        let f = try RouteFixture("execbad", tables: "CREATE TABLE jobs (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.configure("""
+            agents:
+              gone: { exec: { command: [no-such-program-here] } }
+            routes:
+              gone: { tables: [execbad.jobs], agent: gone }
+            """)
+        let check = f.command(["check", "--config", f.config])
+        #expect(check.status != 0 && check.output.contains("agents.gone.exec.command: no-such-program-here is not in PATH"), "\(check.output)")
+    }
+}

@@ -40,11 +40,6 @@ public final class WebhookAgent: Agent {
     let signer: WebhookSignature
     let logger: Logger
 
-    /// One client for the process: connections are pooled across agents and routes. Redirects
-    /// are not followed: a 3xx is the receiver's mistake, and is reported as one.
-    static let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-                                   configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
-
     /// Fails when a secret is not `whsec_` and base64.
     public init(name: String, settings: Settings, logger: Logger) throws(AgentError) {
         self.name = name
@@ -75,7 +70,7 @@ public final class WebhookAgent: Agent {
         let timeout = call.timeout ?? settings.timeout
         let deadline = NIODeadline.now() + .nanoseconds(UnixTime.micros(timeout) * 1000)
         do {
-            var response = try await Self.client.execute(request, deadline: deadline, logger: nil)
+            var response = try await AgentPayload.client.execute(request, deadline: deadline, logger: nil)
             // 202 with a Location: the work goes on there; poll it until it answers for good.
             // The wait is a suspended task holding a concurrency slot, never a thread.
             while response.status.code == 202, let location = response.headers.first(name: "location") {
@@ -87,7 +82,7 @@ public final class WebhookAgent: Agent {
                 poll.headers.add(name: "user-agent", value: "pgreflex")
                 poll.headers.add(name: "webhook-id", value: id)
                 poll.headers.add(name: "traceparent", value: Self.traceparent(eventID: id))
-                response = try await Self.client.execute(poll, deadline: deadline, logger: nil)
+                response = try await AgentPayload.client.execute(poll, deadline: deadline, logger: nil)
             }
             let answer = try await response.body.collect(upTo: 1 << 20)
             return Self.outcome(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"),

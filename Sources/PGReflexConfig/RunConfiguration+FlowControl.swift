@@ -267,6 +267,83 @@ extension RunConfiguration.Reader {
         return settings
     }
 
+    /// `llm: { base_url | base_url_env, model, api_key_env, system | system_file, prompt | prompt_file,
+    /// decision, actions, temperature, max_tokens, token_budget, max_steps, timeout }`. Templates
+    /// are parsed here, so a broken one fails `check`, not the first call.
+    func llm(_ node: Node, key: String) throws -> LLMAgent.Settings {
+        let fields = try mapping(node, key, keys: ["base_url", "base_url_env", "model", "api_key_env", "system", "system_file", "prompt", "prompt_file",
+                                                   "decision", "actions", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
+        var url: String
+        if let n = fields["base_url_env"] {
+            let name = try string(n, "\(key).base_url_env")
+            guard let value = environment[name], !value.isEmpty else {
+                throw fail(n, "\(key).base_url_env names \(name), which is not set: export the model server's URL, e.g. http://127.0.0.1:8080/v1")
+            }
+            url = value
+        } else {
+            url = try string(try required(fields, "base_url", in: node, section: key), "\(key).base_url")
+        }
+        let urlNode = fields["base_url"] ?? fields["base_url_env"]!
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw fail(urlNode, "\(key).base_url must be an http:// or https:// URL up to the API version, e.g. http://127.0.0.1:8080/v1")
+        }
+        let model = try string(try required(fields, "model", in: node, section: key), "\(key).model")
+        var settings = LLMAgent.Settings(baseURL: url, model: model)
+        if let n = fields["api_key_env"] {
+            let name = try string(n, "\(key).api_key_env")
+            guard let value = environment[name], !value.isEmpty else {
+                throw fail(n, "\(key).api_key_env names \(name), which is not set: export the API key")
+            }
+            settings.apiKey = value
+        }
+        if let text = try llmTemplate(fields, "system", key: key) { settings.system = text }
+        if let text = try llmTemplate(fields, "prompt", key: key) { settings.prompt = text }
+        if let n = fields["decision"] {
+            guard let decision = LLMAgent.Settings.Decision(rawValue: try string(n, "\(key).decision")) else {
+                throw fail(n, "\(key).decision must be json_schema (strict JSON output) or tools (the model calls a decide tool)")
+            }
+            settings.decision = decision
+        }
+        if let n = fields["actions"] {
+            guard case .sequence(let items) = n else { throw fail(n, "\(key).actions must list the tools a decision may name, e.g. [refund, notify]") }
+            settings.actions = try items.map { try string($0, "\(key).actions") }
+        }
+        if let n = fields["temperature"] {
+            guard let value = Double(try string(n, "\(key).temperature")), value >= 0, value <= 2 else {
+                throw fail(n, "\(key).temperature must be a number from 0 to 2")
+            }
+            settings.temperature = value
+        }
+        if let n = fields["max_tokens"] { settings.maxTokens = try positiveInt(n, "\(key).max_tokens") }
+        if let n = fields["token_budget"] { settings.tokenBudget = try positiveInt(n, "\(key).token_budget") }
+        if let n = fields["max_steps"] { settings.maxSteps = try positiveInt(n, "\(key).max_steps") }
+        if let n = fields["timeout"] { settings.timeout = try duration(n, "\(key).timeout") }
+        return settings
+    }
+
+    /// An LLM agent's template, inline or from `<setting>_file`, parsed to check it.
+    func llmTemplate(_ fields: [String: Node], _ setting: String, key: String) throws -> String? {
+        let inline = fields[setting]
+        let file = fields[setting + "_file"]
+        var text: String?
+        if inline != nil, let file { throw fail(file, "\(key): give \(setting) or \(setting)_file, not both") }
+        if let inline { text = try string(inline, "\(key).\(setting)") }
+        if let file {
+            let location = path(try string(file, "\(key).\(setting)_file"))
+            guard let contents = try? String(contentsOfFile: location, encoding: .utf8) else {
+                throw fail(file, "\(key).\(setting)_file: cannot read \(location): check the path (relative to the config file)")
+            }
+            text = contents
+        }
+        guard let text, let node = inline ?? file else { return nil }
+        do {
+            try LLMAgent.validate(template: text, setting: "\(key).\(setting)")
+        } catch {
+            throw fail(node, error.message)
+        }
+        return text
+    }
+
     /// `agents:`, a mapping of agent names to one kind (`file`, `log`, `noop`) and an optional
     /// `circuit_breaker: {failures, cool_down}`.
     func agents(_ node: Node) throws -> [AgentSettings] {
@@ -280,10 +357,10 @@ extension RunConfiguration.Reader {
                 throw fail(keyNode, "agents: '\(name)' is not an agent name: use letters, digits, _ and -")
             }
             let key = "agents.\(name)"
-            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "exec", "circuit_breaker"])
-            let kinds = ["file", "log", "noop", "webhook", "exec"].filter { section[$0] != nil }
+            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "exec", "llm", "circuit_breaker"])
+            let kinds = ["file", "log", "noop", "webhook", "exec", "llm"].filter { section[$0] != nil }
             guard kinds.count == 1 else {
-                throw fail(value, "\(key) needs exactly one kind: webhook: { url, secret_env }, exec: { command }, file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
+                throw fail(value, "\(key) needs exactly one kind: webhook: { url, secret_env }, exec: { command }, llm: { base_url, model }, file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
             }
             let kind: AgentSettings.Kind
             switch kinds[0] {
@@ -295,6 +372,8 @@ extension RunConfiguration.Reader {
                 kind = .webhook(try webhook(section["webhook"]!, key: "\(key).webhook"))
             case "exec":
                 kind = .exec(try exec(section["exec"]!, key: "\(key).exec"))
+            case "llm":
+                kind = .llm(try llm(section["llm"]!, key: "\(key).llm"))
             case "log":
                 var level = Logger.Level.info
                 if case .mapping = section["log"]! {

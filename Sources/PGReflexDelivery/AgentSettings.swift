@@ -12,6 +12,7 @@ public struct AgentSettings: Sendable {
         case noop(delay: Duration?)
         case webhook(WebhookAgent.Settings)
         case exec(ExecAgent.Settings)
+        case llm(LLMAgent.Settings)
     }
 
     public var name: String
@@ -35,6 +36,7 @@ public struct AgentSettings: Sendable {
         case .noop(let delay): NoopAgent(name: name, delay: delay)
         case .webhook(let settings): try WebhookAgent(name: name, settings: settings, logger: logger)
         case .exec(let settings): ExecAgent(name: name, settings: settings, logger: logger)
+        case .llm(let settings): try LLMAgent(name: name, settings: settings, logger: logger)
         }
     }
 }

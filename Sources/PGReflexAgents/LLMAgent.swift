@@ -1,0 +1,328 @@
+import AsyncHTTPClient
+import Foundation
+public import Logging
+import Mustache
+import NIOCore
+import NIOHTTP1
+public import PGReflexDispatch
+
+/// `llm`: asks a model behind an OpenAI-compatible chat-completions API (OpenAI, vLLM,
+/// llama.cpp's server, Ollama) what to do about the event, and returns its typed decision,
+/// `{summary, actions, citations}`, as the call's outcome.
+///
+/// The prompts are swift-mustache templates rendered with the event (`event`, `events`,
+/// `event_json`, `route`, `agent`). The decision comes back either as strict JSON
+/// (`response_format: json_schema`) or as a call of the `decide` tool (`tools`/`tool_calls`),
+/// as configured. An answer that does not fit the schema is sent back with what was wrong, up
+/// to `max_steps` requests; every request counts against `token_budget`. The model only ever
+/// sees the privacy-safe envelope.
+public final class LLMAgent: Agent {
+    public struct Settings: Sendable {
+        public enum Decision: String, Sendable, CaseIterable {
+            /// `response_format: {type: json_schema, strict: true}`: grammar-constrained JSON.
+            case jsonSchema = "json_schema"
+            /// Native tools: the model calls `decide` with the decision as its arguments.
+            case tools
+        }
+
+        /// Up to the version, e.g. `http://127.0.0.1:8080/v1`; `/chat/completions` is appended.
+        public var baseURL: String
+        public var model: String
+        /// Sent as a bearer token; read from the environment by the configuration.
+        public var apiKey: String?
+        public var system: String
+        public var prompt: String
+        public var decision: Decision
+        /// The actions (tool names) a decision may contain; none: the decision only describes.
+        public var actions: [String]
+        public var temperature: Double
+        /// Per request.
+        public var maxTokens: Int
+        /// Per call, over all its requests.
+        public var tokenBudget: Int
+        public var maxSteps: Int
+        public var timeout: Duration
+
+        public static let defaultSystem = """
+            You decide what to do about one change in a PostgreSQL database. Answer with a JSON \
+            object: "summary" (one sentence), "actions" (the tools to run, from those offered; \
+            often none) and "citations" (the ids of the events you relied on).
+            """
+        public static let defaultPrompt = "Event {{event.id}} on {{event.source.schema}}.{{event.source.table}} (op {{event.op}}):\n{{event_json}}"
+
+        public init(baseURL: String, model: String, apiKey: String? = nil, system: String = Settings.defaultSystem,
+                    prompt: String = Settings.defaultPrompt, decision: Decision = .jsonSchema, actions: [String] = [],
+                    temperature: Double = 0, maxTokens: Int = 512, tokenBudget: Int = 8192, maxSteps: Int = 3, timeout: Duration = .seconds(60)) {
+            self.baseURL = baseURL
+            self.model = model
+            self.apiKey = apiKey
+            self.system = system
+            self.prompt = prompt
+            self.decision = decision
+            self.actions = actions
+            self.temperature = temperature
+            self.maxTokens = maxTokens
+            self.tokenBudget = tokenBudget
+            self.maxSteps = maxSteps
+            self.timeout = timeout
+        }
+    }
+
+    public let name: String
+    let settings: Settings
+    let system: MustacheTemplate
+    let prompt: MustacheTemplate
+    let logger: Logger
+
+    /// Fails when a template does not parse.
+    public init(name: String, settings: Settings, logger: Logger) throws(AgentError) {
+        self.name = name
+        self.settings = settings
+        self.logger = logger
+        system = try Self.template(settings.system, setting: "agents.\(name).llm.system")
+        prompt = try Self.template(settings.prompt, setting: "agents.\(name).llm.prompt")
+    }
+
+    /// Prompts are text: nothing is HTML-escaped.
+    public static func validate(template text: String, setting: String) throws(AgentError) {
+        _ = try template(text, setting: setting)
+    }
+
+    static func template(_ text: String, setting: String) throws(AgentError) -> MustacheTemplate {
+        do {
+            return try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
+        } catch {
+            throw AgentError(code: .permanent, message: "\(setting) is not a valid mustache template (\(error)): check its {{ }} pairs and sections")
+        }
+    }
+
+    /// What the templates see.
+    static func context(_ call: AgentCall, agent: String) -> [String: Any] {
+        let events = call.events.map { (try? JSONSerialization.jsonObject(with: Data(AgentPayload.trimmed($0.envelope)))) ?? [:] }
+        return ["event": events.first ?? [:], "events": events, "event_count": events.count, "route": call.route, "agent": agent,
+                "event_json": String(decoding: AgentPayload.body(call.events), as: UTF8.self)]
+    }
+
+    public func handle(_ call: AgentCall) async -> AgentOutcome {
+        let context = Self.context(call, agent: name)
+        var messages: [[String: Any]] = [
+            ["role": "system", "content": system.render(context)],
+            ["role": "user", "content": prompt.render(context)],
+        ]
+        let timeout = min(call.timeout ?? settings.timeout, settings.timeout)
+        let deadline = NIODeadline.now() + .nanoseconds(UnixTime.micros(timeout) * 1000)
+        var used = Usage()
+        for step in 1...settings.maxSteps {
+            let remaining = settings.tokenBudget - used.total
+            guard remaining > 0 else { break }
+            let answer: Answer
+            switch await request(messages: messages, maxTokens: min(settings.maxTokens, remaining), deadline: deadline, timeout: timeout) {
+            case .failure(let error): return .failure(error)
+            case .success(let value): answer = value
+            }
+            used.add(answer.usage)
+            if used.total > settings.tokenBudget {
+                return .failure(AgentError(code: .permanent, message: "agents.\(name): the call used \(used.total) tokens, over its token_budget of \(settings.tokenBudget): raise token_budget or shorten the prompt"))
+            }
+            switch Self.decision(answer, actions: settings.actions) {
+            case .success(let decision):
+                return .success(output: Self.outcome(decision, model: answer.model ?? settings.model, usage: used, steps: step))
+            case .failure(let problem):
+                logger.debug("the model's answer did not fit the decision schema", metadata: ["agent": "\(name)", "step": "\(step)", "problem": "\(problem.reason)"])
+                messages.append(answer.message)
+                if let id = problem.toolCallID {
+                    messages.append(["role": "tool", "tool_call_id": id, "content": "Rejected: \(problem.reason)"])
+                }
+                messages.append(["role": "user", "content": "Your answer was rejected: \(problem.reason). Answer again with only the decision."])
+            }
+        }
+        return .failure(AgentError(code: .permanent, message: "agents.\(name): no valid decision in \(settings.maxSteps) steps (\(used.total) tokens): raise max_steps, or make the prompt clearer"))
+    }
+
+    // MARK: the chat-completions exchange
+
+    struct Usage: Sendable {
+        var prompt = 0
+        var completion = 0
+        var total: Int { prompt + completion }
+
+        mutating func add(_ other: Usage) {
+            prompt += other.prompt
+            completion += other.completion
+        }
+    }
+
+    /// One response: the assistant message as it came (to send back), what it said, its usage.
+    struct Answer: @unchecked Sendable {
+        // @unchecked: `message` holds only JSONSerialization's value types (strings, numbers,
+        // arrays and dictionaries of them), built and read by one task.
+        var message: [String: Any]
+        var content: String?
+        var toolCalls: [(id: String, name: String, arguments: String)]
+        var usage: Usage
+        var model: String?
+        var finishReason: String?
+    }
+
+    var endpoint: String {
+        (settings.baseURL.hasSuffix("/") ? String(settings.baseURL.dropLast()) : settings.baseURL) + "/chat/completions"
+    }
+
+    func requestBody(messages: [[String: Any]], maxTokens: Int) -> [String: Any] {
+        var body: [String: Any] = ["model": settings.model, "messages": messages, "temperature": settings.temperature, "max_tokens": maxTokens]
+        let schema = Self.decisionSchema(actions: settings.actions)
+        switch settings.decision {
+        case .jsonSchema:
+            body["response_format"] = ["type": "json_schema", "json_schema": ["name": "decision", "strict": true, "schema": schema]]
+        case .tools:
+            body["tools"] = [["type": "function", "function": [
+                "name": "decide", "description": "Record your decision about the event: a summary, the actions to take, and what you relied on.",
+                "parameters": schema, "strict": true,
+            ]]]
+        }
+        return body
+    }
+
+    func request(messages: [[String: Any]], maxTokens: Int, deadline: NIODeadline, timeout: Duration) async -> Result<Answer, AgentError> {
+        var request = HTTPClientRequest(url: endpoint)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "pgreflex")
+        if let key = settings.apiKey { request.headers.add(name: "authorization", value: "Bearer \(key)") }
+        guard let body = try? JSONSerialization.data(withJSONObject: requestBody(messages: messages, maxTokens: maxTokens)) else {
+            return .failure(AgentError(code: .permanent, message: "agents.\(name): the request could not be encoded as JSON"))
+        }
+        request.body = .bytes(Array(body))
+        do {
+            let response = try await AgentPayload.client.execute(request, deadline: deadline, logger: nil)
+            let bytes = Array(try await response.body.collect(upTo: 8 << 20).readableBytesView)
+            let status = Int(response.status.code)
+            guard status == 200 else {
+                if status == 401 || status == 403 {
+                    return .failure(AgentError(code: .permanent, message: "agents.\(name): HTTP \(status) from \(endpoint): the API key was refused; check api_key_env"))
+                }
+                if case .failure(let error) = WebhookAgent.outcome(status: status, retryAfter: response.headers.first(name: "retry-after"),
+                                                                   location: response.headers.first(name: "location"), body: bytes) {
+                    return .failure(AgentError(code: error.code, message: "agents.\(name): \(endpoint): \(error.message)", retryAfter: error.retryAfter))
+                }
+                return .failure(AgentError(code: .permanent, message: "agents.\(name): HTTP \(status) from \(endpoint), not 200"))
+            }
+            guard let answer = Self.answer(bytes) else {
+                return .failure(AgentError(code: .permanent, message: "agents.\(name): \(endpoint) did not answer as an OpenAI-compatible chat completion (no choices[0].message)"))
+            }
+            return .success(answer)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            return .failure(AgentError(code: .timeout, message: "agents.\(name): \(endpoint) did not answer within \(timeout)"))
+        } catch is CancellationError {
+            return .failure(AgentError(code: .timeout, message: "agents.\(name): the call was cancelled (a stop, or its timeout)"))
+        } catch {
+            return .failure(AgentError(code: .temporary, message: "agents.\(name): \(endpoint): \(error)"))
+        }
+    }
+
+    /// A chat completion's first choice.
+    static func answer(_ bytes: [UInt8]) -> Answer? {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any],
+              let choices = object["choices"] as? [[String: Any]], let message = choices.first?["message"] as? [String: Any] else { return nil }
+        let calls = (message["tool_calls"] as? [[String: Any]] ?? []).compactMap { call -> (id: String, name: String, arguments: String)? in
+            guard let function = call["function"] as? [String: Any], let name = function["name"] as? String else { return nil }
+            return (call["id"] as? String ?? "", name, function["arguments"] as? String ?? "{}")
+        }
+        let usage = object["usage"] as? [String: Any]
+        return Answer(message: message, content: message["content"] as? String, toolCalls: calls,
+                      usage: Usage(prompt: usage?["prompt_tokens"] as? Int ?? 0, completion: usage?["completion_tokens"] as? Int ?? 0),
+                      model: object["model"] as? String, finishReason: choices.first?["finish_reason"] as? String)
+    }
+
+    // MARK: the decision
+
+    static let summaryLimit = 400
+    static let citationLimit = 10
+
+    /// The decision's JSON Schema, as the model is held to it.
+    static func decisionSchema(actions: [String]) -> [String: Any] {
+        var action: [String: Any] = ["type": "object", "additionalProperties": false, "required": ["tool", "arguments"],
+                                     "properties": ["tool": ["type": "string"], "arguments": ["type": "object"]]]
+        if !actions.isEmpty { action["properties"] = ["tool": ["type": "string", "enum": actions], "arguments": ["type": "object"]] }
+        var list: [String: Any] = ["type": "array", "items": action]
+        if actions.isEmpty { list["maxItems"] = 0 }
+        // Bounded strings and lists: a grammar-constrained small model otherwise may run on
+        // until max_tokens, and a decision is a short thing.
+        return ["type": "object", "additionalProperties": false, "required": ["summary", "actions", "citations"],
+                "properties": ["summary": ["type": "string", "maxLength": summaryLimit], "actions": list,
+                               "citations": ["type": "array", "maxItems": citationLimit, "items": ["type": "string", "maxLength": 120]]]]
+    }
+
+    struct Decision: Equatable {
+        var summary: String
+        var actions: [Action]
+        var citations: [String]
+
+        struct Action: Equatable {
+            var tool: String
+            /// A JSON object, as the model wrote it.
+            var arguments: String
+        }
+    }
+
+    struct Problem: Error {
+        var reason: String
+        /// The rejected `decide` call, answered with a tool message.
+        var toolCallID: String?
+    }
+
+    /// The decision in an answer: the `decide` tool's arguments when it was called, else the
+    /// message's content; checked against the schema (what a server without strict decoding
+    /// may not have enforced).
+    static func decision(_ answer: Answer, actions: [String]) -> Result<Decision, Problem> {
+        if answer.finishReason == "length" {
+            return .failure(Problem(reason: "it was cut off at max_tokens; answer more briefly", toolCallID: answer.toolCalls.first?.id))
+        }
+        var text = answer.content ?? ""
+        var callID: String?
+        if let call = answer.toolCalls.first(where: { $0.name == "decide" }) {
+            text = call.arguments
+            callID = call.id
+        } else if let other = answer.toolCalls.first {
+            return .failure(Problem(reason: "there is no tool \(other.name): call decide", toolCallID: other.id))
+        }
+        func fail(_ reason: String) -> Result<Decision, Problem> { .failure(Problem(reason: reason, toolCallID: callID)) }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+            return fail("it is not a JSON object")
+        }
+        let unknown = Set(object.keys).subtracting(["summary", "actions", "citations"])
+        guard unknown.isEmpty else { return fail("it has keys the schema does not allow: \(unknown.sorted().joined(separator: ", "))") }
+        guard let summary = object["summary"] as? String, !summary.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            return fail("summary must be a non-empty string")
+        }
+        guard summary.count <= summaryLimit else { return fail("summary is longer than \(summaryLimit) characters") }
+        guard let citations = object["citations"] as? [String], citations.count <= citationLimit else {
+            return fail("citations must be an array of at most \(citationLimit) strings")
+        }
+        guard let list = object["actions"] as? [[String: Any]] else { return fail("actions must be an array of objects") }
+        var parsed: [Decision.Action] = []
+        for item in list {
+            guard let tool = item["tool"] as? String, let arguments = item["arguments"] as? [String: Any] else {
+                return fail("each action needs tool (a string) and arguments (an object)")
+            }
+            guard actions.contains(tool) else {
+                return fail(actions.isEmpty ? "no actions are allowed here" : "\(tool) is not one of the allowed actions (\(actions.joined(separator: ", ")))")
+            }
+            let data = (try? JSONSerialization.data(withJSONObject: arguments, options: [.sortedKeys])) ?? Data("{}".utf8)
+            parsed.append(Decision.Action(tool: tool, arguments: String(decoding: data, as: UTF8.self)))
+        }
+        return .success(Decision(summary: summary, actions: parsed, citations: citations))
+    }
+
+    /// The outcome kept as the call's result.
+    static func outcome(_ decision: Decision, model: String, usage: Usage, steps: Int) -> [UInt8] {
+        let actions: [[String: Any]] = decision.actions.map {
+            ["tool": $0.tool, "arguments": (try? JSONSerialization.jsonObject(with: Data($0.arguments.utf8))) ?? [:]]
+        }
+        let object: [String: Any] = [
+            "summary": decision.summary, "actions": actions, "citations": decision.citations, "model": model, "steps": steps,
+            "usage": ["prompt_tokens": usage.prompt, "completion_tokens": usage.completion, "total_tokens": usage.total],
+        ]
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+    }
+}

@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "PGReflexDispatch", targets: ["PGReflexDispatch"]),
         .library(name: "PGReflexState", targets: ["PGReflexState"]),
         .library(name: "PGReflexAgents", targets: ["PGReflexAgents"]),
+        .library(name: "PGReflexTools", targets: ["PGReflexTools"]),
         .library(name: "PGReflexThreads", targets: ["PGReflexThreads"]),
         .library(name: "PGReflexTestSupport", targets: ["PGReflexTestSupport"]),
     ],
@@ -115,6 +116,7 @@ let package = Package(
         .target(
             name: "PGReflexConfig",
             dependencies: [
+                "PGReflexTools",
                 "PGReflexAgents",
                 "PGReflexCapture",
                 "PGReflexDelivery",
@@ -148,10 +150,25 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Agents that reach outside the process: webhooks (async-http-client).
+        // Typed tools agents act through (SQL, logical messages, HTTP), each run once under an
+        // idempotency key, with a receipt; and the runner that carries out a decision's actions.
+        .target(
+            name: "PGReflexTools",
+            dependencies: [
+                "PGReflexDispatch",
+                "PGReflexPrivacy",
+                "PGReflexTransport",
+                "PGReflexWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "PGReflexAgents",
             dependencies: [
                 "PGReflexDispatch",
+                "PGReflexTools",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -165,6 +182,7 @@ let package = Package(
         .target(
             name: "PGReflexDelivery",
             dependencies: [
+                "PGReflexTools",
                 "PGReflexAgents",
                 "PGReflexDispatch",
                 "PGReflexJournal",

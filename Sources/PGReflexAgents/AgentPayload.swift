@@ -1,5 +1,3 @@
-import AsyncHTTPClient
-import NIOCore
 public import PGReflexDispatch
 
 /// What every agent kind sends for a call: one event's envelope as it is, or a batch's
@@ -16,14 +14,6 @@ public enum AgentPayload {
         body += Array("]}".utf8)
         return body
     }
-
-    /// One HTTP client for the process: connections are pooled across agents and routes.
-    /// Redirects are not followed: a 3xx is the receiver's mistake, and is reported as one.
-    /// A refused or unroutable connection fails within the connect timeout, and is retried by
-    /// the dispatcher, not inside the call.
-    static let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-                                   configuration: HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                                           timeout: .init(connect: .seconds(5))))
 
     /// An envelope without its line end.
     static func trimmed(_ envelope: [UInt8]) -> ArraySlice<UInt8> {

@@ -5,6 +5,7 @@ import Mustache
 import NIOCore
 import NIOHTTP1
 public import PGReflexDispatch
+public import PGReflexTools
 
 /// `llm`: asks a model behind an OpenAI-compatible chat-completions API (OpenAI, vLLM,
 /// llama.cpp's server, Ollama) what to do about the event, and returns its typed decision,
@@ -34,7 +35,10 @@ public final class LLMAgent: Agent {
         public var prompt: String
         public var decision: Decision
         /// The actions (tool names) a decision may contain; none: the decision only describes.
+        /// The agent's `actions:`.
         public var actions: [String]
+        /// Read tools run before the prompt is rendered; their rows are `enrichment.<tool>`.
+        public var enrich: [Enrichment] = []
         public var temperature: Double
         /// Per request.
         public var maxTokens: Int
@@ -68,16 +72,29 @@ public final class LLMAgent: Agent {
         }
     }
 
+    /// A read tool to run before asking, with its arguments as templates over the event.
+    public struct Enrichment: Sendable, Equatable {
+        public var tool: String
+        public var arguments: [String: String]
+
+        public init(tool: String, arguments: [String: String]) {
+            self.tool = tool
+            self.arguments = arguments
+        }
+    }
+
     public let name: String
     let settings: Settings
+    let tools: [String: any Tool]
     let system: MustacheTemplate
     let prompt: MustacheTemplate
     let logger: Logger
 
     /// Fails when a template does not parse.
-    public init(name: String, settings: Settings, logger: Logger) throws(AgentError) {
+    public init(name: String, settings: Settings, tools: [String: any Tool] = [:], logger: Logger) throws(AgentError) {
         self.name = name
         self.settings = settings
+        self.tools = tools
         self.logger = logger
         system = try Self.template(settings.system, setting: "agents.\(name).llm.system")
         prompt = try Self.template(settings.prompt, setting: "agents.\(name).llm.prompt")
@@ -104,7 +121,13 @@ public final class LLMAgent: Agent {
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
-        let context = Self.context(call, agent: name)
+        var context = Self.context(call, agent: name)
+        if !settings.enrich.isEmpty {
+            switch await enrichment(context, call: call) {
+            case .success(let found): context["enrichment"] = found
+            case .failure(let error): return .failure(error)
+            }
+        }
         var messages: [[String: Any]] = [
             ["role": "system", "content": system.render(context)],
             ["role": "user", "content": prompt.render(context)],
@@ -137,6 +160,30 @@ public final class LLMAgent: Agent {
             }
         }
         return .failure(AgentError(code: .permanent, message: "agents.\(name): no valid decision in \(settings.maxSteps) steps (\(used.total) tokens): raise max_steps, or make the prompt clearer"))
+    }
+
+    /// The enrichment tools' rows (privacy applied by the tool), by tool name.
+    func enrichment(_ context: [String: Any], call: AgentCall) async -> Result<[String: Any], AgentError> {
+        var found: [String: Any] = [:]
+        for (index, step) in settings.enrich.enumerated() {
+            guard let tool = tools[step.tool] else {
+                return .failure(AgentError(code: .permanent, message: "agents.\(name).llm.enrich: no tool \(step.tool)"))
+            }
+            var arguments: [String: String?] = [:]
+            for (parameter, text) in step.arguments {
+                guard let template = try? Self.template(text, setting: "enrich") else { continue }
+                arguments[parameter] = template.render(context)
+            }
+            let invocation = ToolInvocation(arguments: arguments, idempotencyKey: "\(call.idempotencyKey):enrich:\(index)",
+                                            causationID: call.events.first?.id ?? call.idempotencyKey)
+            switch await tool.run(invocation) {
+            case .success(let receipt):
+                found[step.tool] = (try? JSONSerialization.jsonObject(with: Data(receipt.result.utf8), options: [.fragmentsAllowed])) ?? []
+            case .failure(let error):
+                return .failure(AgentError(code: error.code, message: "agents.\(name).llm.enrich: \(error.message)"))
+            }
+        }
+        return .success(found)
     }
 
     // MARK: the chat-completions exchange
@@ -194,7 +241,7 @@ public final class LLMAgent: Agent {
         }
         request.body = .bytes(Array(body))
         do {
-            let response = try await AgentPayload.client.execute(request, deadline: deadline, logger: nil)
+            let response = try await HTTPClient.pgreflex.execute(request, deadline: deadline, logger: nil)
             let bytes = Array(try await response.body.collect(upTo: 8 << 20).readableBytesView)
             let status = Int(response.status.code)
             guard status == 200 else {

@@ -5,6 +5,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 public import PGReflexDispatch
+import PGReflexTools
 
 /// `webhook`: POSTs the event's envelope (or `{"events": [...]}` for a batch; or CloudEvents 1.0,
 /// structured) to a URL, signed as the Standard Webhooks spec says, with a W3C `traceparent`
@@ -70,7 +71,7 @@ public final class WebhookAgent: Agent {
         let timeout = call.timeout ?? settings.timeout
         let deadline = NIODeadline.now() + .nanoseconds(UnixTime.micros(timeout) * 1000)
         do {
-            var response = try await AgentPayload.client.execute(request, deadline: deadline, logger: nil)
+            var response = try await HTTPClient.pgreflex.execute(request, deadline: deadline, logger: nil)
             // 202 with a Location: the work goes on there; poll it until it answers for good.
             // The wait is a suspended task holding a concurrency slot, never a thread.
             while response.status.code == 202, let location = response.headers.first(name: "location") {
@@ -82,7 +83,7 @@ public final class WebhookAgent: Agent {
                 poll.headers.add(name: "user-agent", value: "pgreflex")
                 poll.headers.add(name: "webhook-id", value: id)
                 poll.headers.add(name: "traceparent", value: Self.traceparent(eventID: id))
-                response = try await AgentPayload.client.execute(poll, deadline: deadline, logger: nil)
+                response = try await HTTPClient.pgreflex.execute(poll, deadline: deadline, logger: nil)
             }
             let answer = try await response.body.collect(upTo: 1 << 20)
             return Self.outcome(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"),

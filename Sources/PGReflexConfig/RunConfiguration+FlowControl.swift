@@ -4,6 +4,7 @@ import PGReflexAgents
 import PGReflexDelivery
 import PGReflexDispatch
 import PGReflexRouter
+import PGReflexTools
 import PGReflexWire
 import Yams
 
@@ -272,7 +273,7 @@ extension RunConfiguration.Reader {
     /// are parsed here, so a broken one fails `check`, not the first call.
     func llm(_ node: Node, key: String) throws -> LLMAgent.Settings {
         let fields = try mapping(node, key, keys: ["base_url", "base_url_env", "model", "api_key_env", "system", "system_file", "prompt", "prompt_file",
-                                                   "decision", "actions", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
+                                                   "decision", "enrich", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
         var url: String
         if let n = fields["base_url_env"] {
             let name = try string(n, "\(key).base_url_env")
@@ -304,9 +305,26 @@ extension RunConfiguration.Reader {
             }
             settings.decision = decision
         }
-        if let n = fields["actions"] {
-            guard case .sequence(let items) = n else { throw fail(n, "\(key).actions must list the tools a decision may name, e.g. [refund, notify]") }
-            settings.actions = try items.map { try string($0, "\(key).actions") }
+        if let n = fields["enrich"] {
+            guard case .sequence(let items) = n else { throw fail(n, "\(key).enrich must list read tools to run first, e.g. [{ tool: recent_orders, arguments: { customer_id: \"{{event.after.customer_id}}\" } }]") }
+            for item in items {
+                let entry = try mapping(item, "\(key).enrich", keys: ["tool", "arguments"])
+                let tool = try string(try required(entry, "tool", in: item, section: "\(key).enrich"), "\(key).enrich.tool")
+                var arguments: [String: String] = [:]
+                if let a = entry["arguments"] {
+                    guard case .mapping(let pairs) = a else { throw fail(a, "\(key).enrich.arguments must map parameter names to templates") }
+                    for (name, value) in pairs {
+                        let text = try string(value, "\(key).enrich.arguments")
+                        do {
+                            try LLMAgent.validate(template: text, setting: "\(key).enrich.arguments")
+                        } catch {
+                            throw fail(value, error.message)
+                        }
+                        arguments[try string(name, "\(key).enrich.arguments")] = text
+                    }
+                }
+                settings.enrich.append(LLMAgent.Enrichment(tool: tool, arguments: arguments))
+            }
         }
         if let n = fields["temperature"] {
             guard let value = Double(try string(n, "\(key).temperature")), value >= 0, value <= 2 else {
@@ -344,9 +362,84 @@ extension RunConfiguration.Reader {
         return text
     }
 
+    /// `tools:`, a mapping of tool names to one kind: `sql_query: { query, parameters,
+    /// protect_as }`, `sql_exec: { statement, parameters, compensate }`, `emit: { prefix,
+    /// parameters }` or `http: { url, parameters, timeout }`; the SQL kinds take `dsn_env`
+    /// (default: the source's database). A parameter is a name, or `{ name, detokenize: true }`.
+    func tools(_ node: Node) throws -> [ToolSettings] {
+        guard case .mapping(let entries) = node else {
+            throw fail(node, "tools must map each tool's name to its kind, e.g. flag_order: { sql_exec: { statement: \"UPDATE …\", parameters: [order_id] } }")
+        }
+        var tools: [ToolSettings] = []
+        for (keyNode, value) in entries {
+            let name = try string(keyNode, "tools")
+            guard ConsumerSettings.isValidName(name) else { throw fail(keyNode, "tools: '\(name)' is not a tool name: use letters, digits, _ and -") }
+            let key = "tools.\(name)"
+            let kinds = ["sql_query", "sql_exec", "emit", "http"]
+            let section = try mapping(value, key, keys: kinds)
+            let present = kinds.filter { section[$0] != nil }
+            guard present.count == 1, let kindName = present.first, let body = section[kindName] else {
+                throw fail(value, "\(key) needs exactly one kind: sql_query, sql_exec, emit or http")
+            }
+            let path = "\(key).\(kindName)"
+            let extra: [String] = switch kindName {
+            case "sql_query": ["query", "protect_as", "dsn_env"]
+            case "sql_exec": ["statement", "compensate", "dsn_env"]
+            case "emit": ["prefix", "dsn_env"]
+            default: ["url", "timeout"]
+            }
+            let fields = try mapping(body, path, keys: extra + ["parameters"])
+            var parameters: [ToolParameter] = []
+            if let n = fields["parameters"] {
+                guard case .sequence(let items) = n else { throw fail(n, "\(path).parameters must list argument names, in $1, $2 … order") }
+                for item in items {
+                    if case .mapping = item {
+                        let p = try mapping(item, "\(path).parameters", keys: ["name", "detokenize"])
+                        let detokenize = try p["detokenize"].map { try bool($0, "\(path).parameters.detokenize") } ?? false
+                        parameters.append(ToolParameter(name: try string(try required(p, "name", in: item, section: "\(path).parameters"), "\(path).parameters.name"),
+                                                        detokenize: detokenize))
+                    } else {
+                        parameters.append(ToolParameter(name: try string(item, "\(path).parameters")))
+                    }
+                }
+            }
+            var dsn: String?
+            if let n = fields["dsn_env"] {
+                let variable = try string(n, "\(path).dsn_env")
+                guard let value = environment[variable], !value.isEmpty else { throw fail(n, "\(path).dsn_env names \(variable), which is not set: export the connection string") }
+                dsn = value
+            }
+            let kind: ToolSettings.Kind
+            switch kindName {
+            case "sql_query":
+                var table: TableName?
+                if let n = fields["protect_as"] {
+                    let text = try string(n, "\(path).protect_as")
+                    guard let parsed = TableName(parsing: text) else { throw fail(n, "\(path).protect_as: '\(text)' is not schema.table") }
+                    table = parsed
+                }
+                kind = .sqlQuery(query: try string(try required(fields, "query", in: body, section: path), "\(path).query"), protectAs: table)
+            case "sql_exec":
+                kind = .sqlExec(statement: try string(try required(fields, "statement", in: body, section: path), "\(path).statement"),
+                                compensate: try fields["compensate"].map { try string($0, "\(path).compensate") })
+            case "emit":
+                kind = .emit(prefix: try string(try required(fields, "prefix", in: body, section: path), "\(path).prefix"))
+            default:
+                let urlNode = try required(fields, "url", in: body, section: path)
+                let url = try string(urlNode, "\(path).url")
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                    throw fail(urlNode, "\(path).url must be an http:// or https:// URL")
+                }
+                kind = .http(url: url, timeout: try fields["timeout"].map { try duration($0, "\(path).timeout") } ?? .seconds(15))
+            }
+            tools.append(ToolSettings(name: name, kind: kind, parameters: parameters, dsn: dsn))
+        }
+        return tools
+    }
+
     /// `agents:`, a mapping of agent names to one kind (`file`, `log`, `noop`) and an optional
     /// `circuit_breaker: {failures, cool_down}`.
-    func agents(_ node: Node) throws -> [AgentSettings] {
+    func agents(_ node: Node, tools: [ToolSettings]) throws -> [AgentSettings] {
         guard case .mapping(let entries) = node else {
             throw fail(node, "agents must map each agent's name to its kind, e.g. audit: { file: { path: ./audit.jsonl } }")
         }
@@ -357,7 +450,7 @@ extension RunConfiguration.Reader {
                 throw fail(keyNode, "agents: '\(name)' is not an agent name: use letters, digits, _ and -")
             }
             let key = "agents.\(name)"
-            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "exec", "llm", "circuit_breaker"])
+            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "exec", "llm", "circuit_breaker", "actions"])
             let kinds = ["file", "log", "noop", "webhook", "exec", "llm"].filter { section[$0] != nil }
             guard kinds.count == 1 else {
                 throw fail(value, "\(key) needs exactly one kind: webhook: { url, secret_env }, exec: { command }, llm: { base_url, model }, file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
@@ -395,6 +488,28 @@ extension RunConfiguration.Reader {
                 kind = .noop(delay: delay)
             }
             var agent = AgentSettings(name: name, kind: kind)
+            if let n = section["actions"] {
+                guard case .sequence(let items) = n else { throw fail(n, "\(key).actions must list the tools its decisions may act through, e.g. [flag_order]") }
+                for item in items {
+                    let tool = try string(item, "\(key).actions")
+                    guard let found = tools.first(where: { $0.name == tool }) else {
+                        throw fail(item, "\(key).actions: no tool named \(tool) (tools: \(tools.map(\.name).joined(separator: ", ")))")
+                    }
+                    guard found.effect == .write else { throw fail(item, "\(key).actions: \(tool) only reads: list it under llm.enrich") }
+                    agent.actions.append(tool)
+                }
+            }
+            if case .llm(var settings) = agent.kind {
+                settings.actions = agent.actions
+                for enrichment in settings.enrich {
+                    guard let found = tools.first(where: { $0.name == enrichment.tool }), found.effect == .read else {
+                        throw fail(section["llm"]!, "\(key).llm.enrich: \(enrichment.tool) is not a sql_query tool of tools:")
+                    }
+                    let missing = Set(found.parameters.map(\.name)).subtracting(enrichment.arguments.keys)
+                    guard missing.isEmpty else { throw fail(section["llm"]!, "\(key).llm.enrich: \(enrichment.tool) needs \(missing.sorted().joined(separator: ", "))") }
+                }
+                agent.kind = .llm(settings)
+            }
             if let node = section["circuit_breaker"] {
                 let fields = try mapping(node, "\(key).circuit_breaker", keys: ["failures", "cool_down"])
                 if let n = fields["failures"] { agent.breakerFailures = try positiveInt(n, "\(key).circuit_breaker.failures") }

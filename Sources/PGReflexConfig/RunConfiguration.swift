@@ -1,10 +1,13 @@
 import Foundation
+public import Logging
+public import PGReflexDispatch
 public import PGReflexCapture
 public import PGReflexDelivery
 public import PGReflexJournal
 public import PGReflexPrivacy
 import PGReflexRouter
 public import PGReflexSchema
+public import PGReflexTools
 public import PGReflexWire
 import Yams
 
@@ -61,6 +64,8 @@ public struct RunConfiguration: Sendable {
     /// `schemas.on_new_version`, per table.
     public var schemaVersionPolicy: SchemaVersionPolicy
     /// `agents:`, in file order.
+    /// Typed tools agents act through (`tools:`).
+    public var tools: [ToolSettings]
     public var agents: [AgentSettings]
     /// `routes:`, in file order.
     public var routes: [RouteSettings]
@@ -94,7 +99,7 @@ public struct RunConfiguration: Sendable {
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "agents", "routes", "state", "privacy", "schemas"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "tools", "agents", "routes", "state", "privacy", "schemas"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -180,7 +185,8 @@ public struct RunConfiguration: Sendable {
             }
         }
         let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
-        let agents = try top["agents"].map { try reader.agents($0) } ?? []
+        let tools = try top["tools"].map { try reader.tools($0) } ?? []
+        let agents = try top["agents"].map { try reader.agents($0, tools: tools) } ?? []
         let (routes, marks) = try top["routes"].map { try reader.routes($0, agents: agents) } ?? ([], [:])
         for agent in agents {
             guard case .file = agent.kind else { continue }
@@ -206,7 +212,7 @@ public struct RunConfiguration: Sendable {
             privacy: try top["privacy"].map { try reader.privacy($0) },
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
-            agents: agents, routes: routes, routeConditionMarks: marks,
+            tools: tools, agents: agents, routes: routes, routeConditionMarks: marks,
             stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? Self.besideJournal(journalDirectory),
             file: file)
     }
@@ -374,5 +380,18 @@ extension RunConfiguration.JournalSettings {
     public var options: Journal.Options {
         Journal.Options(directory: directory, segmentBytes: segmentBytes,
                         retention: .init(maxBytes: retentionBytes, maxAge: retentionAge))
+    }
+}
+
+extension RunConfiguration {
+    /// Every configured agent that `wanted` names, acting through the configured tools (built
+    /// once here, so agents that share a tool share its connection).
+    public func makeAgents(_ wanted: Set<String>, logger: Logger) throws -> [String: any Agent] {
+        let tools = ToolSettings.makeTools(self.tools, defaultDSN: source.dsn, privacy: privacy, logger: logger)
+        var made: [String: any Agent] = [:]
+        for agent in agents where wanted.contains(agent.name) {
+            made[agent.name] = try agent.makeAgent(logger: logger, tools: tools, keyring: privacy?.keyring)
+        }
+        return made
     }
 }

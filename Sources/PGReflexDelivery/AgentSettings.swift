@@ -1,6 +1,8 @@
 public import Logging
 public import PGReflexAgents
 public import PGReflexDispatch
+public import PGReflexPrivacy
+public import PGReflexTools
 
 /// One `agents:` entry: its kind and the circuit breaker every route calling it shares.
 public struct AgentSettings: Sendable {
@@ -17,6 +19,8 @@ public struct AgentSettings: Sendable {
 
     public var name: String
     public var kind: Kind
+    /// The write tools its outcomes' `actions` may name.
+    public var actions: [String] = []
     /// Failures in a row that open the breaker.
     public var breakerFailures: Int
     /// How long it stays open before a probe.
@@ -29,14 +33,20 @@ public struct AgentSettings: Sendable {
         self.breakerCoolDown = breakerCoolDown
     }
 
-    public func makeAgent(logger: Logger) throws -> any Agent {
+    /// The agent, acting through `tools` (all configured, built once per process) when its
+    /// outcome names actions.
+    public func makeAgent(logger: Logger, tools: [String: any Tool] = [:], keyring: PrivacyKeyring? = nil) throws -> any Agent {
+        ActingAgent(try makeBareAgent(logger: logger, tools: tools), runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions)
+    }
+
+    func makeBareAgent(logger: Logger, tools: [String: any Tool]) throws -> any Agent {
         switch kind {
         case .file(let path, let setting): try FileAgent(name: name, path: path, setting: setting)
         case .log(let level): LogAgent(name: name, level: level, logger: logger)
         case .noop(let delay): NoopAgent(name: name, delay: delay)
         case .webhook(let settings): try WebhookAgent(name: name, settings: settings, logger: logger)
         case .exec(let settings): ExecAgent(name: name, settings: settings, logger: logger)
-        case .llm(let settings): try LLMAgent(name: name, settings: settings, logger: logger)
+        case .llm(let settings): try LLMAgent(name: name, settings: settings, tools: tools, logger: logger)
         }
     }
 }

@@ -1,5 +1,9 @@
 import CLibPQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One `PGresult`, owned: it is cleared exactly once, when the value goes away.
 struct PGResult: ~Copyable {
     let handle: OpaquePointer
@@ -28,6 +32,10 @@ struct PGResult: ~Copyable {
 
     var sqlState: String? { field("C") }
     var primaryMessage: String? { field("M") }
+
+    var columnNames: [String] {
+        (0..<columnCount).map { String(cString: PQfname(handle, Int32($0))) }
+    }
 
     var rows: [[String?]] {
         (0..<rowCount).map { row in (0..<columnCount).map { value(row: row, column: $0) } }
@@ -59,6 +67,19 @@ final class PGConnection {
 
     func execute(_ sql: String) -> PGResult? {
         guard let result = PQexec(handle, sql) else { return nil }
+        return PGResult(result)
+    }
+
+    /// One statement with text parameters (`$1`, `$2`, …): values never enter the SQL text.
+    func execute(_ sql: String, parameters: [String?]) -> PGResult? {
+        var owned = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { owned.forEach { free($0) } }
+        let result = owned.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { values in
+                PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
+        }
+        guard let result else { return nil }
         return PGResult(result)
     }
 

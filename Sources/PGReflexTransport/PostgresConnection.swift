@@ -116,6 +116,32 @@ public actor PostgresConnection {
         }
     }
 
+    /// A statement's result: its column names and its rows, as text.
+    public struct QueryResult: Sendable, Equatable {
+        public var columns: [String]
+        public var rows: [[String?]]
+
+        public init(columns: [String], rows: [[String?]]) {
+            self.columns = columns
+            self.rows = rows
+        }
+    }
+
+    /// One statement with parameters sent apart from the SQL (the extended protocol, so `.sql`
+    /// connections only): what a tool runs with arguments a model or a program chose.
+    public func query(_ sql: String, parameters: [String?] = []) throws(ReplicationError) -> QueryResult {
+        let pg = try connection()
+        guard let result = pg.execute(sql, parameters: parameters.isEmpty ? [] : parameters) else {
+            throw ReplicationError.classifyLost(pg.errorMessage)
+        }
+        switch result.status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return QueryResult(columns: result.columnNames, rows: result.rows)
+        default:
+            throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
+        }
+    }
+
     /// `SHOW name`.
     public func setting(_ name: String) throws(ReplicationError) -> String? {
         try execute("SHOW \(try connection().escapeIdentifier(name))").first?.first ?? nil

@@ -91,9 +91,10 @@ struct RunCommand: AsyncParsableCommand {
         guard !routes.isEmpty else { return [] }
         let store = try SQLiteStateStore(directory: configuration.stateDirectory)
         var runtimes: [String: AgentRuntime] = [:]
-        for agent in configuration.agents where routes.contains(where: { $0.agent == agent.name }) {
-            runtimes[agent.name] = AgentRuntime(agent: try agent.makeAgent(logger: logger), breakerFailures: agent.breakerFailures,
-                                                breakerCoolDown: agent.breakerCoolDown)
+        let made = try configuration.makeAgents(Set(routes.map(\.agent)), logger: logger)
+        for agent in configuration.agents {
+            guard let built = made[agent.name] else { continue }
+            runtimes[agent.name] = AgentRuntime(agent: built, breakerFailures: agent.breakerFailures, breakerCoolDown: agent.breakerCoolDown)
         }
         var consumers: [RouteConsumer] = []
         for route in routes {

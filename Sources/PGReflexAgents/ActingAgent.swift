@@ -1,0 +1,70 @@
+import Foundation
+public import PGReflexDispatch
+public import PGReflexTools
+import Synchronization
+
+/// Any agent whose outcome names `actions`: after it answers, its actions run through the
+/// tools (``ActionRunner``), each once under `<call key>:<index>`, and their receipts join the
+/// outcome. When an action fails and the call is tried again, the answer already given is
+/// used again rather than asked for anew (in this process), so the retry carries out the same
+/// decision.
+public final class ActingAgent: Agent {
+    let inner: any Agent
+    let runner: ActionRunner
+    let allowed: [String]
+    /// Answers whose actions have not all run yet, by call key.
+    private let pending = Mutex<[String: [UInt8]]>([:])
+    static let pendingLimit = 10_000
+
+    public init(_ inner: any Agent, runner: ActionRunner, allowed: [String]) {
+        self.inner = inner
+        self.runner = runner
+        self.allowed = allowed
+    }
+
+    public var name: String { inner.name }
+    public func receiptMark() -> Int64? { inner.receiptMark() }
+    public func receipts(since mark: Int64) throws -> Set<String> { try inner.receipts(since: mark) }
+
+    public func handle(_ call: AgentCall) async -> AgentOutcome {
+        let output: [UInt8]
+        if let earlier = pending.withLock({ $0[call.idempotencyKey] }) {
+            output = earlier
+        } else {
+            let outcome = await inner.handle(call)
+            guard case .success(let answer?) = outcome else { return outcome }
+            output = answer
+        }
+        guard let parsed = ActionRunner.actions(in: output) else { return .success(output: output) }
+        let actions: [ActionRunner.Action]
+        switch parsed {
+        case .failure(let error): return .failure(AgentError(code: .permanent, message: "agents.\(name): \(error.message)"))
+        case .success(let list): actions = list
+        }
+        if actions.isEmpty { return .success(output: output) }
+        switch await runner.run(actions, allowed: allowed, callKey: call.idempotencyKey, causationID: call.events.first?.id ?? call.idempotencyKey) {
+        case .success(let receipts):
+            pending.withLock { _ = $0.removeValue(forKey: call.idempotencyKey) }
+            return .success(output: Self.output(output, receipts: receipts))
+        case .failure(let error):
+            pending.withLock { state in
+                if error.code == .permanent {
+                    state.removeValue(forKey: call.idempotencyKey)
+                } else if state.count < Self.pendingLimit {
+                    state[call.idempotencyKey] = output
+                }
+            }
+            return .failure(AgentError(code: error.code, message: "agents.\(name): \(error.message)"))
+        }
+    }
+
+    /// The answer with `receipts`: what each action did, or that it had already been done.
+    static func output(_ output: [UInt8], receipts: [ActionRunner.Receipt]) -> [UInt8] {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(output))) as? [String: Any] else { return output }
+        object["receipts"] = receipts.map { receipt -> [String: Any] in
+            ["index": receipt.index, "tool": receipt.tool, "idempotency_key": receipt.idempotencyKey, "status": receipt.status.rawValue,
+             "result": (try? JSONSerialization.jsonObject(with: Data(receipt.result.utf8), options: [.fragmentsAllowed])) ?? receipt.result]
+        }
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(output))
+    }
+}

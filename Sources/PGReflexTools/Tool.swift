@@ -1,0 +1,85 @@
+public import PGReflexDispatch
+
+/// What an agent's decision may act through: a named, typed tool. Read tools (`sql_query`)
+/// enrich a prompt and change nothing; write tools (`sql_exec`, `emit`, `http`) act, each run
+/// under an idempotency key, so a retry, a replay or a crash never acts twice, and each leaves
+/// a receipt.
+public protocol Tool: Sendable {
+    var name: String { get }
+    var effect: ToolEffect { get }
+    /// The arguments it takes, in order (`$1`, `$2`, … for SQL).
+    var parameters: [ToolParameter] { get }
+    func run(_ invocation: ToolInvocation) async -> Result<ToolReceipt, ToolError>
+}
+
+public enum ToolEffect: String, Sendable {
+    case read
+    case write
+}
+
+public struct ToolParameter: Sendable, Equatable {
+    public var name: String
+    /// The argument is a privacy token (`tok:…`): the tool gets the value it stands for, just
+    /// before it runs. The model and the agent only ever see the token.
+    public var detokenize: Bool
+
+    public init(name: String, detokenize: Bool = false) {
+        self.name = name
+        self.detokenize = detokenize
+    }
+}
+
+/// One run of a tool.
+public struct ToolInvocation: Sendable {
+    /// Argument values as text (JSON numbers and booleans as written; objects as JSON); nil
+    /// is SQL NULL. Already detokenized where the parameter says so.
+    public var arguments: [String: String?]
+    /// `<call key>:<action index>`: the same on every retry and replay of the call.
+    public var idempotencyKey: String
+    /// The event that caused it.
+    public var causationID: String
+
+    public init(arguments: [String: String?], idempotencyKey: String, causationID: String) {
+        self.arguments = arguments
+        self.idempotencyKey = idempotencyKey
+        self.causationID = causationID
+    }
+
+    /// The values in the tool's parameter order.
+    func values(for parameters: [ToolParameter]) -> [String?] {
+        parameters.map { arguments[$0.name] ?? nil }
+    }
+}
+
+/// What a run did: the proof it happened once.
+public struct ToolReceipt: Sendable, Equatable {
+    public enum Status: String, Sendable {
+        /// It ran now.
+        case done
+        /// Its idempotency key was already recorded: it ran before (a retry, a replay), and
+        /// did not run again.
+        case alreadyDone = "already_done"
+    }
+
+    public var status: Status
+    /// The tool's answer (rows, an HTTP status, a message's LSN), JSON.
+    public var result: String
+
+    public init(status: Status, result: String) {
+        self.status = status
+        self.result = result
+    }
+}
+
+/// Why a tool run failed, classified as the dispatcher's errors are.
+public struct ToolError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: AgentError.Code
+    public var message: String
+
+    public init(code: AgentError.Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,51 @@
+public import Logging
+public import PGReflexPrivacy
+public import PGReflexWire
+
+/// One `tools:` entry, as configured; ``makeTool(defaultDSN:privacy:logger:)`` builds it once
+/// per process, shared by every agent that names it.
+public struct ToolSettings: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case sqlQuery(query: String, protectAs: TableName?)
+        case sqlExec(statement: String, compensate: String?)
+        case emit(prefix: String)
+        case http(url: String, timeout: Duration)
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var parameters: [ToolParameter]
+    /// The database the SQL kinds use; nil: the source's.
+    public var dsn: String?
+
+    public init(name: String, kind: Kind, parameters: [ToolParameter] = [], dsn: String? = nil) {
+        self.name = name
+        self.kind = kind
+        self.parameters = parameters
+        self.dsn = dsn
+    }
+
+    public var effect: ToolEffect {
+        if case .sqlQuery = kind { return .read }
+        return .write
+    }
+
+    public func makeTool(defaultDSN: String, privacy: PrivacyPolicy?, logger: Logger) -> any Tool {
+        let dsn = self.dsn ?? defaultDSN
+        switch kind {
+        case .sqlQuery(let query, let protectAs):
+            return SQLTool(name: name, kind: .query(query), parameters: parameters, dsn: dsn, privacy: privacy, protectAs: protectAs, logger: logger)
+        case .sqlExec(let statement, let compensate):
+            return SQLTool(name: name, kind: .exec(statement, compensate: compensate), parameters: parameters, dsn: dsn, logger: logger)
+        case .emit(let prefix):
+            return SQLTool(name: name, kind: .emit(prefix: prefix), parameters: parameters, dsn: dsn, logger: logger)
+        case .http(let url, let timeout):
+            return HTTPTool(name: name, url: url, parameters: parameters, timeout: timeout)
+        }
+    }
+
+    /// Every tool configured, built.
+    public static func makeTools(_ settings: [ToolSettings], defaultDSN: String, privacy: PrivacyPolicy?, logger: Logger) -> [String: any Tool] {
+        Dictionary(uniqueKeysWithValues: settings.map { ($0.name, $0.makeTool(defaultDSN: defaultDSN, privacy: privacy, logger: logger)) })
+    }
+}

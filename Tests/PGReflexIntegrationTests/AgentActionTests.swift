@@ -1,0 +1,116 @@
+import Foundation
+import PGReflexTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Agents acting through typed tools: an `exec` agent's outcome names actions, pgreflex runs
+/// them through `sql_exec` and `emit` under `<call key>:<index>`, with their receipts in the
+/// database, so kill -9, restarts and forced replays never act twice.
+@Suite(.postgresCluster, .serialized)
+struct AgentActionTests {
+    /// Flags big orders and announces them; writes what it was given to a log.
+    static let decider = #"""
+        import json, os, sys, time
+        raw = sys.stdin.read()
+        with open(os.environ["SEEN"], "a") as seen:
+            seen.write(raw + "\n")
+        row = json.loads(raw)["after"]
+        time.sleep(0.01)
+        if float(row["total"]) <= 500:
+            print(json.dumps({"summary": "small", "actions": []}))
+        else:
+            actions = [{"tool": "flag", "arguments": {"order_id": row["id"], "email": row.get("email")}},
+                       {"tool": "announce", "arguments": {"order_id": row["id"]}}]
+            if row["id"] == 13:
+                actions.insert(1, {"tool": "refuse", "arguments": {"order_id": row["id"]}})
+            print(json.dumps({"summary": "flag it", "actions": actions}))
+        """#
+
+    func configure(_ f: RouteFixture) throws {
+        try Self.decider.write(toFile: f.dir + "/decide.py", atomically: true, encoding: .utf8)
+        try "k1:\(Data((0..<32).map { UInt8($0) }).base64EncodedString())\n".write(toFile: f.dir + "/privacy.keys", atomically: true, encoding: .utf8)
+        chmod(f.dir + "/privacy.keys", 0o600)
+        try f.configure("""
+            privacy:
+              keys: { file: ./privacy.keys }
+              columns:
+                - { match: "\(f.name).orders.email", policy: tokenize }
+            tools:
+              flag:
+                sql_exec:
+                  statement: "INSERT INTO \(f.name)_side.flags (order_id, email) VALUES ($1::int, $2)"
+                  compensate: "DELETE FROM \(f.name)_side.flags WHERE order_id = $1::int"
+                  parameters: [order_id, { name: email, detokenize: true }]
+              refuse:
+                sql_exec: { statement: "SELECT 1/0 WHERE $1::int > 0", parameters: [order_id] }
+              announce:
+                emit: { prefix: pgreflex.test, parameters: [order_id] }
+            agents:
+              decide: { exec: { command: [python3, ./decide.py], env: { SEEN: \(f.dir)/seen.jsonl } }, actions: [flag, refuse, announce] }
+            routes:
+              decide: { tables: [\(f.name).orders], agent: decide, concurrency: 4, retries: { attempts: 2, backoff: { initial: 10ms, max: 10ms } }, start: earliest }
+            """)
+    }
+
+    @Test func actionsRunOnceAcrossKillNineRestartsAndAForcedReplay() throws {
+        let f = try RouteFixture("act", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, email text);")
+        defer { f.remove() }
+        try f.cluster.psql("CREATE SCHEMA act_side; CREATE TABLE act_side.flags (order_id int, email text);")
+        try configure(f)
+        // 400 orders, every other one big; order 13 is big and its second action always fails.
+        try f.sql("INSERT INTO orders SELECT g, CASE WHEN g % 2 = 1 THEN 900 ELSE 100 END, 'buyer' || g || '@example.com' FROM generate_series(1, 400) g;")
+        let start = try f.cluster.currentInsertLSN()
+        _ = start
+        let log = f.dir + "/run.log"
+        for round in 0..<3 {
+            let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--log-level", "warning"], standardError: log)
+            usleep(UInt32(700_000 + round * 300_000))
+            kill(pid, SIGKILL)
+            _ = PostgresCluster.wait(pid)
+        }
+        let final = try f.runToEnd()
+        #expect(final.status == 0, "\(final.output)")
+
+        func count(_ sql: String) throws -> Int { Int(try f.cluster.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        // 200 big orders; 13's flag was compensated when its refuse action failed for good.
+        #expect(try count("SELECT count(*) FROM act_side.flags") == 199)
+        #expect(try count("SELECT count(DISTINCT order_id) FROM act_side.flags") == 199)
+        #expect(try count("SELECT count(*) FROM act_side.flags WHERE order_id = 13") == 0, "\((try? f.cluster.psql("SELECT * FROM act_side.flags ORDER BY order_id LIMIT 8")) ?? "")")
+        #expect(try count("SELECT count(*) FROM act_side.flags WHERE email = 'buyer1@example.com'") == 1, "the tool got the detokenized email")
+        #expect(try count("SELECT count(*) FROM pgreflex.action_receipts WHERE tool = 'announce'") == 199, "\((try? f.cluster.psql("SELECT tool, count(*) FROM pgreflex.action_receipts GROUP BY 1")) ?? "")")
+        let letters = f.command(["dlq", "list", "--config", f.config])
+        #expect(letters.output.contains("action 1 (refuse)") && letters.output.contains("compensated: flag"), "\(f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output)")
+        #expect(!letters.output.contains("@example.com"), "no raw email in an error: \(letters.output)")
+
+        // The agent never saw a raw email: only tokens.
+        let seen = try String(contentsOfFile: f.dir + "/seen.jsonl", encoding: .utf8)
+        #expect(!seen.contains("@example.com") && seen.contains("tok:k1:"))
+
+        // A forced replay runs the agent again with the same keys: every action is already done.
+        let replay = f.command(["replay", "--config", f.config, "--route", "decide", "--from-lsn", "0/0", "--force"])
+        #expect(replay.status == 0, "\(replay.output)")
+        #expect(try count("SELECT count(*) FROM act_side.flags") == 199)
+        let results = f.command(["results", "list", "--config", f.config, "--format", "json"])
+        #expect(results.output.contains("\"status\":\"already_done\""), "\(results.output.suffix(1500))")
+        #expect(!results.output.contains("@example.com"), "no raw email in a result")
+    }
+
+    @Test func anActionTheAgentMayNotTakeIsRefused() throws {
+        let f = try RouteFixture("actno", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, email text);")
+        defer { f.remove() }
+        try f.cluster.psql("CREATE SCHEMA actno_side; CREATE TABLE actno_side.flags (order_id int, email text);")
+        try configure(f)
+        // The same agent, allowed only to announce.
+        let text = try String(contentsOfFile: f.config, encoding: .utf8).replacingOccurrences(of: "actions: [flag, refuse, announce]", with: "actions: [announce]")
+        try text.write(toFile: f.config, atomically: true, encoding: .utf8)
+        try f.sql("INSERT INTO orders VALUES (1, 900, 'a@example.com');")
+        let run = try f.runToEnd()
+        #expect(RouteFixture.stopped("decide", in: run.output)["route.dead_lettered"] == "1", "\(run.output.suffix(1500))")
+        let letters = f.command(["dlq", "list", "--config", f.config])
+        #expect(letters.output.contains("flag is not one of this agent's actions (announce)"), "\(letters.output)")
+        #expect(try f.cluster.psql("SELECT count(*) FROM actno_side.flags").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+}

@@ -11,7 +11,7 @@ import Yams
 extension RunConfiguration.Reader {
     static let routeKeys = ["tables", "ops", "columns_changed", "if", "agent", "start", "key", "concurrency", "throttle", "rate_limit",
                             "debounce", "batch", "priority", "idempotency", "window", "schema_versions", "shed", "retries",
-                            "max_buffered_events"]
+                            "max_buffered_events", "agent_changes"]
 
     /// One route: what it matches, its agent, and its flow control (Inngest's names).
     func routeSettings(_ node: Node, name: String, agents: [AgentSettings]) throws -> RouteSettings {
@@ -112,6 +112,13 @@ extension RunConfiguration.Reader {
             }
         }
         if let n = section["max_buffered_events"] { settings.maxBufferedEvents = try positiveInt(n, "\(key).max_buffered_events") }
+        if let n = section["agent_changes"] {
+            switch try string(n, "\(key).agent_changes") {
+            case "skip": settings.agentChanges = false
+            case "allow": settings.agentChanges = true
+            default: throw fail(n, "\(key).agent_changes must be skip (the default: changes agents' actions made do not wake this route) or allow (they do, \(AgentCausation.maxDepth) deep at most)")
+            }
+        }
         try checkCombinations(settings, section: section, key: key)
         return settings
     }

@@ -30,9 +30,15 @@ extension RouteConsumer {
                 try complete(record.position)
                 return
             }
-            let event = RoutedEvent(position: record.position, id: Self.eventID(record.position), table: metadata.table, op: op,
+            var event = RoutedEvent(position: record.position, id: Self.eventID(record.position), table: metadata.table, op: op,
                                     commitTime: metadata.commitTime, envelope: record.envelope, schemaVersion: metadata.schemaVersion,
                                     keyHash: metadata.keyHash, key: "")
+            if AgentCausation.mayCarryOrigin(record.envelope) {
+                if activation == nil { activation = (try? CELValue.activation(envelope: record.envelope)) ?? [:] }
+                if case .map(let source)? = activation?["source"], case .string(let origin)? = source["origin"] {
+                    event.depth = AgentCausation.depth(origin: origin)
+                }
+            }
             matched.append((event, activation))
         }
         return (read, matched)
@@ -73,6 +79,15 @@ extension RouteConsumer {
             pendingEvents += 1
             if doneIDs.contains(event.id) || receipted.contains(event.id) {
                 counts.duplicates += 1
+                try finish(event)
+                continue
+            }
+            if event.depth > 0 && (!settings.agentChanges || event.depth >= AgentCausation.maxDepth) {
+                if settings.agentChanges {
+                    logger.error("an agent's action changed a row that woke agents \(AgentCausation.maxDepth) deep: the chain stops here (loop guard)",
+                                 metadata: ["event.id": "\(event.id)", "table": "\(event.table)"])
+                }
+                skip(event, settings.agentChanges ? .loopGuard : .agentChange, at: wallNow)
                 try finish(event)
                 continue
             }

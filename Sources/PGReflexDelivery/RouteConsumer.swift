@@ -56,8 +56,10 @@ public actor RouteConsumer {
         var keyHash: UInt64 = 0
         /// The ordering key's value.
         var key: String
+        /// Agents' actions behind the change (``AgentCausation``).
+        var depth = 0
 
-        var agentEvent: AgentEvent { AgentEvent(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime) }
+        var agentEvent: AgentEvent { AgentEvent(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime, depth: depth) }
     }
 
     /// One call: an event, or a batch or window of them.

@@ -120,6 +120,9 @@ public struct RouteSettings: Sendable {
     public var timeout: Duration
     /// Events read but not yet handled, at most: the route reads the journal no faster.
     public var maxBufferedEvents: Int
+    /// `agent_changes: allow`: changes agents' actions made wake this route too (up to the
+    /// loop guard's depth). By default they are skipped.
+    public var agentChanges = false
 
     public init(route: Route, agent: String, start: StartPosition = .latest, key: CELExpression? = nil,
                 concurrency: Concurrency = .init(), throttle: Rate? = nil, rateLimit: Rate? = nil,

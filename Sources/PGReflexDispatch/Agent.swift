@@ -48,13 +48,16 @@ public struct AgentEvent: Sendable, Equatable {
     public var envelope: [UInt8]
     /// The commit time, Unix microseconds (0: unknown).
     public var commitTime: Int64
+    /// How many agents' actions lie behind this change (0: a change nobody's agent made).
+    public var depth: Int
 
-    public init(id: String, table: String, op: String, envelope: [UInt8], commitTime: Int64 = 0) {
+    public init(id: String, table: String, op: String, envelope: [UInt8], commitTime: Int64 = 0, depth: Int = 0) {
         self.id = id
         self.table = table
         self.op = op
         self.envelope = envelope
         self.commitTime = commitTime
+        self.depth = depth
     }
 }
 
@@ -98,4 +101,38 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// The loop guard's bookkeeping. A write an agent's action makes is committed under the
+/// replication origin `pgreflex_d<n>`, n being one more than the depth of the change that
+/// caused it; capture writes the origin into the envelope's `source.origin`, so the next
+/// route knows how deep the chain is. Routes skip such changes unless they allow them, and
+/// never go past `maxDepth`.
+public enum AgentCausation {
+    public static let maxDepth = 3
+    static let prefix = "pgreflex_d"
+
+    public static func origin(depth: Int) -> String { prefix + String(depth) }
+
+    /// The depth an origin stands for: 0 for no origin or another system's.
+    public static func depth(origin: String?) -> Int {
+        guard let origin, origin.hasPrefix(prefix), let n = Int(origin.dropFirst(prefix.count)), n > 0 else { return 0 }
+        return n
+    }
+
+    /// Whether an envelope may carry one of our origins: a byte search, so the envelope is
+    /// parsed only for the changes agents made.
+    public static func mayCarryOrigin(_ envelope: [UInt8]) -> Bool {
+        let needle: [UInt8] = Array(#""origin":"pgreflex_d"#.utf8)
+        let n = needle.count
+        return envelope.withUnsafeBufferPointer { bytes in
+            guard bytes.count >= n else { return false }
+            for i in 0...(bytes.count - n) where bytes[i] == needle[0] {
+                var j = 1
+                while j < n && bytes[i + j] == needle[j] { j += 1 }
+                if j == n { return true }
+            }
+            return false
+        }
+    }
 }

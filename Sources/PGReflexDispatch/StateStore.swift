@@ -103,6 +103,11 @@ public struct Skip: Sendable, Equatable {
         case shed
         /// `idempotency`: its key ran within the period.
         case idempotency
+        /// A change an agent's action made (`agent_changes: skip`, the default).
+        case agentChange = "agent_change"
+        /// A change at the end of a chain of agents' actions `AgentCausation.maxDepth` long:
+        /// agents waking agents stop there.
+        case loopGuard = "loop_guard"
     }
 
     public var eventID: String

@@ -33,6 +33,9 @@ public actor SQLTool: Tool {
     let protectAs: TableName
     let logger: Logger
     private var connection: PostgresConnection?
+    /// The replication origin the session commits under (the loop guard's depth).
+    private var origin: String?
+    private var originRefused = false
 
     public nonisolated var effect: ToolEffect {
         if case .query = kind { return .read }
@@ -112,6 +115,7 @@ public actor SQLTool: Tool {
             }
         } catch {
             connection = nil  // a failed session may be in any state: the next run opens a new one
+            origin = nil
             guard let error = error as? ReplicationError else {
                 return .failure(ToolError(code: .temporary, message: "tools.\(name): \(error)"))
             }
@@ -119,9 +123,32 @@ public actor SQLTool: Tool {
         }
     }
 
+    /// Commits this session's writes under the origin of `depth`, so capture can tell the
+    /// change came from an agent, and how deep. Setting an origin needs superuser or a grant
+    /// of the pg_replication_origin_* functions; without it the writes go out untagged (and a
+    /// route cannot tell them from users' changes), which is said once.
+    private func useOrigin(depth: Int, on connection: PostgresConnection) async {
+        let wanted = AgentCausation.origin(depth: depth)
+        guard origin != wanted, !originRefused else { return }
+        do {
+            if origin != nil { try await connection.execute("SELECT pg_replication_origin_session_reset()") }
+            origin = nil
+            _ = try await connection.query("""
+                SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL
+                """, parameters: [wanted])
+            _ = try await connection.query("SELECT pg_replication_origin_session_setup($1)", parameters: [wanted])
+            origin = wanted
+        } catch {
+            originRefused = true
+            logger.warning("cannot tag this tool's writes with a replication origin, so the loop guard cannot see them: run pgreflex's tools as a superuser, or GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_oid(text), pg_replication_origin_session_setup(text), pg_replication_origin_session_reset() to its role",
+                           metadata: ["tool": "\(name)", "error": "\(error)"])
+        }
+    }
+
     /// Runs `body` and records its receipt in one transaction, unless the key is recorded.
     private func once(_ connection: PostgresConnection, key: String, _ invocation: ToolInvocation,
                       _ body: () async throws -> String) async throws -> Result<ToolReceipt, ToolError> {
+        await useOrigin(depth: invocation.depth, on: connection)
         try await connection.execute("BEGIN")
         do {
             let claimed = try await connection.query("""

@@ -38,11 +38,15 @@ public struct ToolInvocation: Sendable {
     public var idempotencyKey: String
     /// The event that caused it.
     public var causationID: String
+    /// The depth its writes are committed at (``AgentCausation``): one more than the deepest
+    /// event of the call.
+    public var depth: Int
 
-    public init(arguments: [String: String?], idempotencyKey: String, causationID: String) {
+    public init(arguments: [String: String?], idempotencyKey: String, causationID: String, depth: Int = 1) {
         self.arguments = arguments
         self.idempotencyKey = idempotencyKey
         self.causationID = causationID
+        self.depth = depth
     }
 
     /// The values in the tool's parameter order.

@@ -114,3 +114,44 @@ struct AgentActionTests {
         #expect(try f.cluster.psql("SELECT count(*) FROM actno_side.flags").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 }
+
+/// The loop guard: an agent whose action writes the very table that wakes it.
+@Suite(.postgresCluster, .serialized)
+struct LoopGuardTests {
+    /// Every order over 500 gets a follow-up order 1000 ids on, over 500 too: a loop.
+    static let echo = #"""
+        import json, sys
+        row = json.load(sys.stdin)["after"]
+        print(json.dumps({"summary": "follow up", "actions": [{"tool": "follow_up", "arguments": {"id": row["id"] + 1000, "total": row["total"]}}]}))
+        """#
+
+    func run(_ name: String, agentChanges: String) throws -> (ids: [Int], output: String) {
+        let f = try RouteFixture(name, tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric);")
+        defer { f.remove() }
+        try Self.echo.write(toFile: f.dir + "/echo.py", atomically: true, encoding: .utf8)
+        try f.configure("""
+            tools:
+              follow_up: { sql_exec: { statement: "INSERT INTO \(name).orders VALUES ($1::int, $2::numeric) ON CONFLICT DO NOTHING", parameters: [id, total] } }
+            agents:
+              echo: { exec: { command: [python3, ./echo.py] }, actions: [follow_up] }
+            routes:
+              echo: { tables: [\(name).orders], agent: echo, if: "double(event.after.total) > 500.0", agent_changes: \(agentChanges), start: earliest }
+            """)
+        try f.sql("INSERT INTO orders VALUES (1, 900);")
+        let run = f.command(["run", "--config", f.config, "--idle-exit", "3"])
+        let ids = try f.cluster.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM \(name).orders").trimmingCharacters(in: .whitespacesAndNewlines)
+        return (ids.split(separator: ",").compactMap { Int($0) }, run.output)
+    }
+
+    @Test func changesAgentsMadeDoNotWakeRoutesByDefault() throws {
+        let (ids, output) = try run("loopskip", agentChanges: "skip")
+        #expect(ids == [1, 1001], "\(output.suffix(1500))")
+        #expect(RouteFixture.stopped("echo", in: output)["route.skipped"] == "1", "\(output.suffix(1500))")
+    }
+
+    @Test func allowedChainsStopThreeDeep() throws {
+        let (ids, output) = try run("loopallow", agentChanges: "allow")
+        #expect(ids == [1, 1001, 2001, 3001], "\(output.suffix(1500))")
+        #expect(output.contains("the chain stops here (loop guard)"), "\(output.suffix(1500))")
+    }
+}

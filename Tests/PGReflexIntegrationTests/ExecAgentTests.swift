@@ -1,5 +1,6 @@
 import Foundation
 import PGReflexTestSupport
+import PGReflexWire
 import Testing
 
 #if canImport(Glibc)
@@ -116,5 +117,50 @@ struct ExecAgentTests {
             """)
         let check = f.command(["check", "--config", f.config])
         #expect(check.status != 0 && check.output.contains("agents.gone.exec.command: no-such-program-here is not in PATH"), "\(check.output)")
+    }
+}
+
+/// The seeds' workflows as shipped in examples/ (agents.yaml, agents.sql, agents/*.py), run
+/// as a user would run them, on the demo's tables.
+@Suite(.postgresCluster, .serialized)
+struct ExampleAgentsTests {
+    @Test func theSeedsWorkflowsRunFromTheExamples() throws {
+        let cluster = try PostgresCluster.required()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dir = NSTemporaryDirectory() + "pgreflex-examples-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: root + "/examples/agents", toPath: dir + "/agents")
+        try FileManager.default.copyItem(atPath: root + "/examples/agents.yaml", toPath: dir + "/agents.yaml")
+        try FileManager.default.copyItem(atPath: root + "/Schemas", toPath: dir + "/Schemas")
+        try cluster.psql("""
+            CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint, total_amount numeric(12,2),
+                                 status text, is_first_order bool, created_at timestamptz DEFAULT now());
+            CREATE TABLE support_tickets (id bigserial PRIMARY KEY, order_id bigint, priority smallint, subject text, tags text[]);
+            CREATE TABLE inventory (sku text, warehouse_id int, quantity_on_hand int, attrs jsonb, PRIMARY KEY (sku, warehouse_id));
+            ALTER TABLE inventory REPLICA IDENTITY FULL;
+            CREATE PUBLICATION agents_pub FOR TABLE orders, support_tickets, inventory;
+            """ + (try String(contentsOfFile: root + "/examples/agents.sql", encoding: .utf8)))
+        try cluster.createSlot("agents_slot")
+        try cluster.psql("""
+            INSERT INTO inventory VALUES ('SKU-1', 1, 40, '{"reorder_point": 25}');
+            INSERT INTO orders (customer_id, total_amount, status, is_first_order) VALUES
+              (7, 900, 'new', false), (7, 650, 'new', false), (8, 20, 'new', true), (7, 720, 'new', false), (9, 30, 'new', false);
+            INSERT INTO support_tickets (order_id, priority, subject) VALUES (1, 2, 'Refund for a double charge'), (2, 1, 'Package is late');
+            UPDATE inventory SET attrs = '{"reorder_point": 25, "audited": true}';
+            UPDATE inventory SET quantity_on_hand = 12;
+            """)
+        let end = try cluster.currentInsertLSN()
+        let exe = try pgreflexExecutable()
+        let run = PostgresCluster.run([exe, "run", "--config", dir + "/agents.yaml", "--end-lsn", end.description], directory: dir,
+                                      environment: ["PGREFLEX_DSN": cluster.conninfo, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
+        #expect(run.status == 0, "\(run.output.suffix(2000))")
+        func rows(_ sql: String) throws -> String { try cluster.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(try rows("SELECT string_agg(order_id::text, ',' ORDER BY order_id) FROM ops.payment_holds") == "1,2,3,4", "over 500, or a first order")
+        #expect(try rows("SELECT string_agg(category, ',' ORDER BY ticket_id) FROM ops.ticket_categories") == "billing,shipping")
+        #expect(try rows("SELECT sku || ':' || quantity FROM ops.purchase_order_drafts") == "SKU-1:38", "one draft: the audit-only update woke nobody")
+        #expect(try rows("SELECT customer_id || ':' || order_ids::text FROM ops.risk_tickets") == "7:[1, 2, 4]", "three high-value orders in the window")
+        let results = PostgresCluster.run([exe, "results", "list", "--config", dir + "/agents.yaml"], directory: dir, environment: ["PGREFLEX_DSN": cluster.conninfo])
+        #expect(results.output.split(separator: "\n").count == 1 + 4 + 2 + 1 + 1, "\(results.output)")
     }
 }

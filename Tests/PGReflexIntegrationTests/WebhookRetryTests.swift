@@ -194,6 +194,10 @@ struct WebhookRetryTests {
         let requests = receiver.requests
         let failing = requests.filter { $0.at < requests[0].at.advanced(by: .seconds(2)) }.count
         #expect(failing <= 10, "the breaker held the calls back: \(failing) requests while the receiver was down")
+        for id in 1...3 {
+            let ids = Set(requests.filter { $0.after?["id"] as? Int == id }.map(\.id))
+            #expect(ids.count == 1, "every retry after a 503 keeps the event's webhook-id: \(ids)")
+        }
         #expect(log.contains("circuit breaker opened"))
         #expect(f.status()["hook"]?["dead_letters"] == "0", "waiting on an open breaker is not a failure")
         #expect(RouteFixture.stopped("hook", in: log)["route.succeeded"] == "3")

@@ -322,6 +322,7 @@ let package = Package(
                 "PGReflexPrivacy",
                 "PGReflexSchema",
                 "PGReflexJournal",
+                "PGReflexTools",
                 "PGReflexTransport",
                 "PGReflexWire",
                 "PGReflexTestSupport",

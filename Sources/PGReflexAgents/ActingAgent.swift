@@ -42,8 +42,8 @@ public final class ActingAgent: Agent {
         case .success(let list): actions = list
         }
         if actions.isEmpty { return .success(output: output) }
-        let depth = (call.events.map(\.depth).max() ?? 0) + 1
-        switch await runner.run(actions, allowed: allowed, callKey: call.idempotencyKey, causationID: call.events.first?.id ?? call.idempotencyKey, depth: depth) {
+        let cause = AgentCausation.Cause(depth: (call.events.map(\.depth).max() ?? 0) + 1, agent: name)
+        switch await runner.run(actions, allowed: allowed, callKey: call.idempotencyKey, causationID: call.events.first?.id ?? call.idempotencyKey, cause: cause) {
         case .success(let receipts):
             pending.withLock { _ = $0.removeValue(forKey: call.idempotencyKey) }
             return .success(output: Self.output(output, receipts: receipts))

@@ -113,11 +113,10 @@ extension RunConfiguration.Reader {
         }
         if let n = section["max_buffered_events"] { settings.maxBufferedEvents = try positiveInt(n, "\(key).max_buffered_events") }
         if let n = section["agent_changes"] {
-            switch try string(n, "\(key).agent_changes") {
-            case "skip": settings.agentChanges = false
-            case "allow": settings.agentChanges = true
-            default: throw fail(n, "\(key).agent_changes must be skip (the default: changes agents' actions made do not wake this route) or allow (they do, \(AgentCausation.maxDepth) deep at most)")
+            guard let value = RouteSettings.AgentChanges(rawValue: try string(n, "\(key).agent_changes")) else {
+                throw fail(n, "\(key).agent_changes must be others (the default: changes other agents' actions made wake this route, its own agent's do not), skip (none do) or allow (all do); chains stop \(AgentCausation.maxDepth) deep")
             }
+            settings.agentChanges = value
         }
         try checkCombinations(settings, section: section, key: key)
         return settings

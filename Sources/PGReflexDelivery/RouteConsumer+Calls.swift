@@ -146,13 +146,13 @@ extension RouteConsumer {
         }
     }
 
-    func deadLetter(_ job: Job, _ error: AgentError) {
+    func deadLetter(_ job: Job, _ error: AgentError, errorClass: String? = nil) {
         let now = wallMicros()
         counts.deadLettered += job.events.count
         for event in job.events {
             pending.deadLetters.append(DeadLetter(
                 eventID: event.id, route: settings.name, agent: runtime.name, table: event.table, envelope: event.envelope,
-                errorClass: error.isRetryable ? "retryable_exhausted" : (error.code == .permanent ? "non_retryable" : error.code.rawValue),
+                errorClass: errorClass ?? (error.isRetryable ? "retryable_exhausted" : (error.code == .permanent ? "non_retryable" : error.code.rawValue)),
                 message: error.message, attempts: job.attempt, firstAttempt: job.firstAttempt ?? now, lastAttempt: now))
         }
         logger.error("dead-lettered: the agent could not handle the event (pgreflex dlq list shows it; dlq retry runs it again)", metadata: [

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PGReflexDispatch
 import PGReflexJournal
@@ -19,6 +20,18 @@ extension RouteConsumer {
                 try complete(record.position)
                 return
             }
+            var cause: AgentCausation.Cause?
+            if AgentCausation.mayCarryCause(record.envelope) {
+                let parsed = Self.cause(of: record.envelope)
+                if parsed.isTag {
+                    // A tool's tag: it marks the rest of its transaction and is nobody's event.
+                    causeTag = parsed.cause.map { (record.position.commitLSN, $0) }
+                    try complete(record.position)
+                    return
+                }
+                cause = parsed.cause
+            }
+            if cause == nil, let tag = causeTag, tag.commitLSN == record.position.commitLSN { cause = tag.cause }
             let op = String(UnicodeScalar(metadata.operation))
             var activation: CELActivation?
             let verdict = route.verdict(table: metadata.table, op: op) {
@@ -33,15 +46,22 @@ extension RouteConsumer {
             var event = RoutedEvent(position: record.position, id: Self.eventID(record.position), table: metadata.table, op: op,
                                     commitTime: metadata.commitTime, envelope: record.envelope, schemaVersion: metadata.schemaVersion,
                                     keyHash: metadata.keyHash, key: "")
-            if AgentCausation.mayCarryOrigin(record.envelope) {
-                if activation == nil { activation = (try? CELValue.activation(envelope: record.envelope)) ?? [:] }
-                if case .map(let source)? = activation?["source"], case .string(let origin)? = source["origin"] {
-                    event.depth = AgentCausation.depth(origin: origin)
-                }
-            }
+            event.cause = cause
             matched.append((event, activation))
         }
         return (read, matched)
+    }
+
+    /// An envelope's cause: from `source.origin`, or from a tool's tag message (`isTag`).
+    static func cause(of envelope: [UInt8]) -> (cause: AgentCausation.Cause?, isTag: Bool) {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(envelope))) as? [String: Any] else { return (nil, false) }
+        if let message = object["message"] as? [String: Any], message["prefix"] as? String == AgentCausation.tagPrefix {
+            guard let content = (message["content"] as? String).flatMap({ Data(base64Encoded: $0) }),
+                  let tag = (try? JSONSerialization.jsonObject(with: content)) as? [String: Any],
+                  let depth = tag["depth"] as? Int, let agent = tag["agent"] as? String else { return (nil, true) }
+            return (AgentCausation.Cause(depth: depth, agent: agent), true)
+        }
+        return (AgentCausation.cause(origin: (object["source"] as? [String: Any])?["origin"] as? String), false)
     }
 
     /// The envelope's `id` for a position.
@@ -82,14 +102,21 @@ extension RouteConsumer {
                 try finish(event)
                 continue
             }
-            if event.depth > 0 && (!settings.agentChanges || event.depth >= AgentCausation.maxDepth) {
-                if settings.agentChanges {
-                    logger.error("an agent's action changed a row that woke agents \(AgentCausation.maxDepth) deep: the chain stops here (loop guard)",
-                                 metadata: ["event.id": "\(event.id)", "table": "\(event.table)"])
+            if let cause = event.cause {
+                if cause.depth >= AgentCausation.maxDepth && settings.agentChanges != .skip && !(settings.agentChanges == .others && cause.agent == runtime.name) {
+                    // The chain's end: recorded where someone will look, not silently dropped.
+                    let error = AgentError(code: .permanent, message: "loop guard: this change is \(cause.depth) agents' actions deep (the last by \(cause.agent)); chains stop at \(AgentCausation.maxDepth). Check the agents' actions for a cycle")
+                    logger.error("an agent's action changed a row that would wake agents \(cause.depth) deep: the chain stops here (loop guard)",
+                                 metadata: ["event.id": "\(event.id)", "table": "\(event.table)", "agent.cause": "\(cause.agent)"])
+                    deadLetter(Job(events: [event], key: event.key, group: nil, priority: 0, attempt: 0), error, errorClass: "loop_guard")
+                    try finish(event)
+                    continue
                 }
-                skip(event, settings.agentChanges ? .loopGuard : .agentChange, at: wallNow)
-                try finish(event)
-                continue
+                if settings.agentChanges == .skip || (settings.agentChanges == .others && cause.agent == runtime.name) {
+                    skip(event, .agentChange, at: wallNow)
+                    try finish(event)
+                    continue
+                }
             }
             event.key = settings.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? Self.defaultKey(event)
             if let pins = settings.schemaVersions[event.table], let version = event.schemaVersion, !pins.contains(version) {

@@ -56,10 +56,12 @@ public actor RouteConsumer {
         var keyHash: UInt64 = 0
         /// The ordering key's value.
         var key: String
-        /// Agents' actions behind the change (``AgentCausation``).
-        var depth = 0
+        /// The agent whose action made the change, and how deep the chain is (``AgentCausation``).
+        var cause: AgentCausation.Cause?
 
-        var agentEvent: AgentEvent { AgentEvent(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime, depth: depth) }
+        var agentEvent: AgentEvent {
+            AgentEvent(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime, depth: cause?.depth ?? 0)
+        }
     }
 
     /// One call: an event, or a batch or window of them.
@@ -138,6 +140,8 @@ public actor RouteConsumer {
     var lastDone: String?
     /// Event ids the agent's receipts show took effect, though not recorded as done.
     var receipted: Set<String> = []
+    /// The cause a tool's tag message gave its transaction (its commit LSN).
+    var causeTag: (commitLSN: LSN, cause: AgentCausation.Cause)?
     /// Idempotency keys run (or started) lately, with when.
     var idempotencyRun: [String: ContinuousClock.Instant] = [:]
     /// Keys held by a schema pin, and the events held.

@@ -120,9 +120,18 @@ public struct RouteSettings: Sendable {
     public var timeout: Duration
     /// Events read but not yet handled, at most: the route reads the journal no faster.
     public var maxBufferedEvents: Int
-    /// `agent_changes: allow`: changes agents' actions made wake this route too (up to the
-    /// loop guard's depth). By default they are skipped.
-    public var agentChanges = false
+    /// Whether changes agents' actions made wake this route (``AgentCausation``).
+    public enum AgentChanges: String, Sendable, CaseIterable {
+        /// The default: all but those the route's own agent made.
+        case others
+        /// None.
+        case skip
+        /// All, the route's own agent's too.
+        case allow
+    }
+
+    /// `agent_changes`; whichever, a chain stops at ``AgentCausation/maxDepth``.
+    public var agentChanges = AgentChanges.others
 
     public init(route: Route, agent: String, start: StartPosition = .latest, key: CELExpression? = nil,
                 concurrency: Concurrency = .init(), throttle: Rate? = nil, rateLimit: Rate? = nil,

@@ -104,26 +104,46 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// The loop guard's bookkeeping. A write an agent's action makes is committed under the
-/// replication origin `pgreflex_d<n>`, n being one more than the depth of the change that
-/// caused it; capture writes the origin into the envelope's `source.origin`, so the next
-/// route knows how deep the chain is. Routes skip such changes unless they allow them, and
-/// never go past `maxDepth`.
+/// replication origin `pgreflex:<depth>:<agent>`, depth being one more than that of the change
+/// that caused it; capture writes the origin into the envelope's `source.origin`. Where the
+/// role may not use origins, the same transaction starts with a logical message tag (prefix
+/// `pgreflex.causation`, content `{"depth": n, "agent": "…"}`) instead. Routes then know who
+/// caused a change and how deep the chain is.
 public enum AgentCausation {
     public static let maxDepth = 3
-    static let prefix = "pgreflex_d"
+    public static let tagPrefix = "pgreflex.causation"
 
-    public static func origin(depth: Int) -> String { prefix + String(depth) }
+    public struct Cause: Sendable, Equatable {
+        public var depth: Int
+        public var agent: String
 
-    /// The depth an origin stands for: 0 for no origin or another system's.
-    public static func depth(origin: String?) -> Int {
-        guard let origin, origin.hasPrefix(prefix), let n = Int(origin.dropFirst(prefix.count)), n > 0 else { return 0 }
-        return n
+        public init(depth: Int, agent: String) {
+            self.depth = depth
+            self.agent = agent
+        }
+
+        public var origin: String { "pgreflex:\(depth):\(agent)" }
+
+        /// The tag's content.
+        public var tag: String { #"{"agent":"\#(agent)","depth":\#(depth)}"# }
     }
 
-    /// Whether an envelope may carry one of our origins: a byte search, so the envelope is
-    /// parsed only for the changes agents made.
-    public static func mayCarryOrigin(_ envelope: [UInt8]) -> Bool {
-        let needle: [UInt8] = Array(#""origin":"pgreflex_d"#.utf8)
+    /// The cause an origin stands for: nil for no origin or another system's.
+    public static func cause(origin: String?) -> Cause? {
+        guard let origin, origin.hasPrefix("pgreflex:") else { return nil }
+        let parts = origin.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, let depth = Int(parts[1]), depth > 0 else { return nil }
+        return Cause(depth: depth, agent: String(parts[2]))
+    }
+
+    /// Whether an envelope may carry our origin or our tag: a byte search, so only the changes
+    /// agents made are parsed.
+    public static func mayCarryCause(_ envelope: [UInt8]) -> Bool {
+        contains(envelope, #""origin":"pgreflex:"#) || contains(envelope, #""prefix":"pgreflex.causation""#)
+    }
+
+    static func contains(_ envelope: [UInt8], _ text: String) -> Bool {
+        let needle = Array(text.utf8)
         let n = needle.count
         return envelope.withUnsafeBufferPointer { bytes in
             guard bytes.count >= n else { return false }

@@ -57,11 +57,11 @@ public struct ActionRunner: Sendable {
         }
     }
 
-    public func run(_ actions: [Action], allowed: [String], callKey: String, causationID: String, depth: Int) async -> Result<[Receipt], ToolError> {
+    public func run(_ actions: [Action], allowed: [String], callKey: String, causationID: String, cause: AgentCausation.Cause) async -> Result<[Receipt], ToolError> {
         var receipts: [Receipt] = []
         var done: [(tool: any Tool, invocation: ToolInvocation)] = []
         for (index, action) in actions.enumerated() {
-            let prepared = invocation(action, allowed: allowed, key: "\(callKey):\(index)", causationID: causationID, depth: depth)
+            let prepared = invocation(action, allowed: allowed, key: "\(callKey):\(index)", causationID: causationID, cause: cause)
             guard case .success(let (tool, invocation, revealed)) = prepared else {
                 if case .failure(let error) = prepared { return .failure(await compensated(error, done)) }
                 continue
@@ -82,7 +82,7 @@ public struct ActionRunner: Sendable {
     }
 
     /// The tool, its invocation, and the values detokenized for it.
-    func invocation(_ action: Action, allowed: [String], key: String, causationID: String, depth: Int) -> Result<(any Tool, ToolInvocation, [String]), ToolError> {
+    func invocation(_ action: Action, allowed: [String], key: String, causationID: String, cause: AgentCausation.Cause) -> Result<(any Tool, ToolInvocation, [String]), ToolError> {
         guard allowed.contains(action.tool), let tool = tools[action.tool] else {
             return .failure(ToolError(code: .permanent, message: "\(action.tool) is not one of this agent's actions (\(allowed.joined(separator: ", ")))"))
         }
@@ -112,7 +112,7 @@ public struct ActionRunner: Sendable {
                 return .failure(ToolError(code: .permanent, message: "tools.\(tool.name).\(parameter.name): \(error.message)"))
             }
         }
-        return .success((tool, ToolInvocation(arguments: arguments, idempotencyKey: key, causationID: causationID, depth: depth), revealed))
+        return .success((tool, ToolInvocation(arguments: arguments, idempotencyKey: key, causationID: causationID, cause: cause), revealed))
     }
 
     /// Undoes what the call did, newest first; says so in the error.

@@ -36,6 +36,10 @@ public actor SQLTool: Tool {
     /// The replication origin the session commits under (the loop guard's depth).
     private var origin: String?
     private var originRefused = false
+    /// One run at a time on the session: an actor is reentrant at each `await`, and two runs
+    /// interleaved on one connection would share a transaction and an origin.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     public nonisolated var effect: ToolEffect {
         if case .query = kind { return .read }
@@ -53,7 +57,9 @@ public actor SQLTool: Tool {
         self.logger = logger
     }
 
-    static let receiptsDDL = """
+    /// The receipts table, created on a write tool's first use. A tool whose role may not
+    /// create it needs it made beforehand, with INSERT, SELECT and UPDATE granted to the role.
+    public static let receiptsDDL = """
         CREATE SCHEMA IF NOT EXISTS pgreflex;
         CREATE TABLE IF NOT EXISTS pgreflex.action_receipts (
             idempotency_key text PRIMARY KEY,
@@ -67,7 +73,11 @@ public actor SQLTool: Tool {
     private func connected() async throws(ReplicationError) -> PostgresConnection {
         if let connection { return connection }
         let opened = try await PostgresConnection.connect(dsn, mode: .sql, applicationName: "pgreflex-tool", logger: logger)
-        if effect == .write { try await opened.execute(Self.receiptsDDL) }
+        // Only when missing: CREATE … IF NOT EXISTS still needs the CREATE privilege, which a
+        // role given the table beforehand need not have.
+        if effect == .write, try await opened.query("SELECT to_regclass('pgreflex.action_receipts')").rows.first?.first ?? nil == nil {
+            try await opened.execute(Self.receiptsDDL)
+        }
         connection = opened
         return opened
     }
@@ -83,6 +93,13 @@ public actor SQLTool: Tool {
     }
 
     private func run(_ invocation: ToolInvocation, compensating: Bool) async -> Result<ToolReceipt, ToolError> {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        busy = true
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
         let values = invocation.values(for: parameters)
         do {
             let connection = try await connected()
@@ -119,16 +136,19 @@ public actor SQLTool: Tool {
             guard let error = error as? ReplicationError else {
                 return .failure(ToolError(code: .temporary, message: "tools.\(name): \(error)"))
             }
-            return .failure(ToolError(code: error.isRetryable ? .temporary : .permanent, message: "tools.\(name): \(error.message)"))
+            // The server's own words (never a value: the primary message only), not the
+            // replication hints the transport adds for pgreflex's own connection.
+            let text = error.serverMessage.map { "PostgreSQL says: \($0)" + (error.sqlState.map { " (SQLSTATE \($0))" } ?? "") } ?? error.message
+            return .failure(ToolError(code: error.isRetryable ? .temporary : .permanent, message: "tools.\(name): \(text)"))
         }
     }
 
-    /// Commits this session's writes under the origin of `depth`, so capture can tell the
-    /// change came from an agent, and how deep. Setting an origin needs superuser or a grant
-    /// of the pg_replication_origin_* functions; without it the writes go out untagged (and a
-    /// route cannot tell them from users' changes), which is said once.
-    private func useOrigin(depth: Int, on connection: PostgresConnection) async {
-        let wanted = AgentCausation.origin(depth: depth)
+    /// Commits this session's writes under the cause's replication origin, so capture can tell
+    /// which agent made the change, and how deep the chain is. Setting an origin needs
+    /// superuser or a grant of the pg_replication_origin_* functions; without it, each write
+    /// transaction starts with a logical message tag instead (said once).
+    private func useOrigin(_ cause: AgentCausation.Cause, on connection: PostgresConnection) async {
+        let wanted = cause.origin
         guard origin != wanted, !originRefused else { return }
         do {
             if origin != nil { try await connection.execute("SELECT pg_replication_origin_session_reset()") }
@@ -140,16 +160,19 @@ public actor SQLTool: Tool {
             origin = wanted
         } catch {
             originRefused = true
-            logger.warning("cannot tag this tool's writes with a replication origin, so the loop guard cannot see them: run pgreflex's tools as a superuser, or GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_oid(text), pg_replication_origin_session_setup(text), pg_replication_origin_session_reset() to its role",
-                           metadata: ["tool": "\(name)", "error": "\(error)"])
+            logger.notice("this tool's role may not use replication origins: its writes are tagged with a logical message instead (GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_oid(text), pg_replication_origin_session_setup(text), pg_replication_origin_session_reset() to use origins)",
+                          metadata: ["tool": "\(name)"])
         }
     }
 
     /// Runs `body` and records its receipt in one transaction, unless the key is recorded.
     private func once(_ connection: PostgresConnection, key: String, _ invocation: ToolInvocation,
                       _ body: () async throws -> String) async throws -> Result<ToolReceipt, ToolError> {
-        await useOrigin(depth: invocation.depth, on: connection)
+        await useOrigin(invocation.cause, on: connection)
         try await connection.execute("BEGIN")
+        if originRefused {
+            _ = try await connection.query("SELECT pg_logical_emit_message(true, $1, $2)", parameters: [AgentCausation.tagPrefix, invocation.cause.tag])
+        }
         do {
             let claimed = try await connection.query("""
                 INSERT INTO pgreflex.action_receipts (idempotency_key, tool, causation_id) VALUES ($1, $2, $3)

@@ -38,15 +38,16 @@ public struct ToolInvocation: Sendable {
     public var idempotencyKey: String
     /// The event that caused it.
     public var causationID: String
-    /// The depth its writes are committed at (``AgentCausation``): one more than the deepest
-    /// event of the call.
-    public var depth: Int
+    /// Who its writes are committed as (``AgentCausation``): the acting agent, one deeper
+    /// than the deepest event of the call.
+    public var cause: AgentCausation.Cause
 
-    public init(arguments: [String: String?], idempotencyKey: String, causationID: String, depth: Int = 1) {
+    public init(arguments: [String: String?], idempotencyKey: String, causationID: String,
+                cause: AgentCausation.Cause = .init(depth: 1, agent: "")) {
         self.arguments = arguments
         self.idempotencyKey = idempotencyKey
         self.causationID = causationID
-        self.depth = depth
+        self.cause = cause
     }
 
     /// The values in the tool's parameter order.

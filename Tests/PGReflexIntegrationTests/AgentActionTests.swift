@@ -1,5 +1,6 @@
 import Foundation
 import PGReflexTestSupport
+import PGReflexTools
 import Testing
 
 #if canImport(Glibc)
@@ -115,43 +116,79 @@ struct AgentActionTests {
     }
 }
 
-/// The loop guard: an agent whose action writes the very table that wakes it.
+/// The loop guard: agents whose actions write the very table that wakes them.
 @Suite(.postgresCluster, .serialized)
 struct LoopGuardTests {
-    /// Every order over 500 gets a follow-up order 1000 ids on, over 500 too: a loop.
+    /// Every order over 500 gets a follow-up order `STEP` ids on, over 500 too: a loop.
     static let echo = #"""
-        import json, sys
+        import json, os, sys
         row = json.load(sys.stdin)["after"]
-        print(json.dumps({"summary": "follow up", "actions": [{"tool": "follow_up", "arguments": {"id": row["id"] + 1000, "total": row["total"]}}]}))
+        step = int(os.environ["STEP"])
+        print(json.dumps({"summary": "follow up", "actions": [{"tool": "follow_up", "arguments": {"id": row["id"] + step, "total": row["total"]}}]}))
         """#
 
-    func run(_ name: String, agentChanges: String) throws -> (ids: [Int], output: String) {
+    /// Runs agent `a` (and `b` when `second`) on one orders table until it is quiet.
+    func run(_ name: String, agentChanges: String, second: Bool = false, toolRole: String? = nil) throws -> (ids: [Int], output: String, f: RouteFixture) {
         let f = try RouteFixture(name, tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric);")
-        defer { f.remove() }
         try Self.echo.write(toFile: f.dir + "/echo.py", atomically: true, encoding: .utf8)
+        var dsn = ""
+        if let toolRole {
+            try f.cluster.psql("""
+                DO $$ BEGIN CREATE ROLE \(toolRole) LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+                GRANT CREATE ON DATABASE postgres TO \(toolRole);
+                GRANT USAGE ON SCHEMA \(name) TO \(toolRole); GRANT INSERT ON \(name).orders TO \(toolRole);
+                \(SQLTool.receiptsDDL)
+                GRANT USAGE ON SCHEMA pgreflex TO \(toolRole);
+                GRANT INSERT, SELECT, UPDATE ON pgreflex.action_receipts TO \(toolRole);
+                """)
+            setenv("TOOL_DSN", f.cluster.conninfo.replacingOccurrences(of: "user=postgres", with: "user=\(toolRole)"), 1)
+            dsn = ", dsn_env: TOOL_DSN"
+        }
         try f.configure("""
             tools:
-              follow_up: { sql_exec: { statement: "INSERT INTO \(name).orders VALUES ($1::int, $2::numeric) ON CONFLICT DO NOTHING", parameters: [id, total] } }
+              follow_up: { sql_exec: { statement: "INSERT INTO \(name).orders VALUES ($1::int, $2::numeric) ON CONFLICT DO NOTHING", parameters: [id, total]\(dsn) } }
             agents:
-              echo: { exec: { command: [python3, ./echo.py] }, actions: [follow_up] }
+              a: { exec: { command: [python3, ./echo.py], env: { STEP: "1000" } }, actions: [follow_up] }
+              b: { exec: { command: [python3, ./echo.py], env: { STEP: "100" } }, actions: [follow_up] }
             routes:
-              echo: { tables: [\(name).orders], agent: echo, if: "double(event.after.total) > 500.0", agent_changes: \(agentChanges), start: earliest }
+              a: { tables: [\(name).orders], agent: a, if: "double(event.after.total) > 500.0", agent_changes: \(agentChanges), start: earliest }
+            \(second ? "  b: { tables: [\(name).orders], agent: b, if: \"double(event.after.total) > 500.0 && event.after.id < 1000\", start: earliest }" : "")
             """)
         try f.sql("INSERT INTO orders VALUES (1, 900);")
         let run = f.command(["run", "--config", f.config, "--idle-exit", "3"])
         let ids = try f.cluster.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM \(name).orders").trimmingCharacters(in: .whitespacesAndNewlines)
-        return (ids.split(separator: ",").compactMap { Int($0) }, run.output)
+        return (ids.split(separator: ",").compactMap { Int($0) }, run.output, f)
     }
 
-    @Test func changesAgentsMadeDoNotWakeRoutesByDefault() throws {
-        let (ids, output) = try run("loopskip", agentChanges: "skip")
+    @Test func anAgentsOwnChangesDoNotWakeItByDefault() throws {
+        let (ids, output, f) = try run("loopown", agentChanges: "others")
+        defer { f.remove() }
         #expect(ids == [1, 1001], "\(output.suffix(1500))")
-        #expect(RouteFixture.stopped("echo", in: output)["route.skipped"] == "1", "\(output.suffix(1500))")
+        #expect(RouteFixture.stopped("a", in: output)["route.skipped"] == "1", "\(output.suffix(1500))")
     }
 
-    @Test func allowedChainsStopThreeDeep() throws {
-        let (ids, output) = try run("loopallow", agentChanges: "allow")
+    @Test func otherAgentsSeeAnAgentsChanges() throws {
+        // 1 wakes a (→ 1001) and b (→ 101). b's 101 wakes a (→ 1101) but not b; a's changes
+        // would wake b, but b's condition wants ids under 1000.
+        let (ids, output, f) = try run("loopothers", agentChanges: "others", second: true)
+        defer { f.remove() }
+        #expect(ids == [1, 101, 1001, 1101], "\(output.suffix(1500))")
+    }
+
+    @Test func allowedChainsStopThreeDeepWithADeadLetter() throws {
+        let (ids, output, f) = try run("loopallow", agentChanges: "allow")
+        defer { f.remove() }
         #expect(ids == [1, 1001, 2001, 3001], "\(output.suffix(1500))")
         #expect(output.contains("the chain stops here (loop guard)"), "\(output.suffix(1500))")
+        let letters = f.command(["dlq", "list", "--config", f.config])
+        #expect(letters.output.contains("loop_guard") && letters.output.contains("3 agents' actions deep (the last by a)"), "\(letters.output)")
+    }
+
+    @Test func aRoleWithoutOriginsTagsItsWritesInstead() throws {
+        let (ids, output, f) = try run("looptag", agentChanges: "others", toolRole: "pgreflex_tool_user")
+        defer { f.remove() }
+        #expect(output.contains("tagged with a logical message instead"), "\(output.suffix(1500))")
+        #expect(ids == [1, 1001], "\(f.command(["dlq", "list", "--config", f.config]).output)")
+        #expect(RouteFixture.stopped("a", in: output)["route.skipped"] == "1", "\(output.suffix(1500))")
     }
 }

@@ -35,15 +35,17 @@ public final class ActingAgent: Agent {
             guard case .success(let answer?) = outcome else { return outcome }
             output = answer
         }
-        guard let parsed = ActionRunner.actions(in: output) else { return .success(output: output) }
+        guard let parsed = runner.actions(in: output, allowed: allowed) else { return .success(output: output) }
         let actions: [ActionRunner.Action]
         switch parsed {
-        case .failure(let error): return .failure(AgentError(code: .permanent, message: "agents.\(name): \(error.message)"))
+        case .failure(let error):
+            // Nothing ran: one action that does not validate stops them all. The answer is kept.
+            return .failure(AgentError(code: .permanent, message: "agents.\(name): \(error.message); the answer was: \(String(decoding: output.prefix(2000), as: UTF8.self))"))
         case .success(let list): actions = list
         }
         if actions.isEmpty { return .success(output: output) }
         let cause = AgentCausation.Cause(depth: (call.events.map(\.depth).max() ?? 0) + 1, agent: name)
-        switch await runner.run(actions, allowed: allowed, callKey: call.idempotencyKey, causationID: call.events.first?.id ?? call.idempotencyKey, cause: cause) {
+        switch await runner.run(actions, callKey: call.idempotencyKey, causationID: call.events.first?.id ?? call.idempotencyKey, cause: cause) {
         case .success(let receipts):
             pending.withLock { _ = $0.removeValue(forKey: call.idempotencyKey) }
             return .success(output: Self.output(output, receipts: receipts))
@@ -64,6 +66,7 @@ public final class ActingAgent: Agent {
         guard var object = (try? JSONSerialization.jsonObject(with: Data(output))) as? [String: Any] else { return output }
         object["receipts"] = receipts.map { receipt -> [String: Any] in
             ["index": receipt.index, "tool": receipt.tool, "idempotency_key": receipt.idempotencyKey, "status": receipt.status.rawValue,
+             "detokenized": receipt.detokenized,
              "result": (try? JSONSerialization.jsonObject(with: Data(receipt.result.utf8), options: [.fragmentsAllowed])) ?? receipt.result]
         }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(output))

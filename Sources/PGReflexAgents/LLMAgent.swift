@@ -39,6 +39,9 @@ public final class LLMAgent: Agent {
         public var actions: [String]
         /// Read tools run before the prompt is rendered; their rows are `enrichment.<tool>`.
         public var enrich: [Enrichment] = []
+        /// At least this many actions in every decision (1: the agent must act, e.g. set a
+        /// ticket's category).
+        public var minActions = 0
         public var temperature: Double
         /// Per request.
         public var maxTokens: Int
@@ -49,8 +52,8 @@ public final class LLMAgent: Agent {
 
         public static let defaultSystem = """
             You decide what to do about one change in a PostgreSQL database. Answer with a JSON \
-            object: "summary" (one sentence), "actions" (the tools to run, from those offered; \
-            often none) and "citations" (the ids of the events you relied on).
+            object: "summary" (one sentence), "actions" (the tools to run with their args, from \
+            those offered; often none) and "citations" (what you relied on: {{citations}}).
             """
         public static let defaultPrompt = "Event {{event.id}} on {{event.source.schema}}.{{event.source.table}} (op {{event.op}}):\n{{event_json}}"
 
@@ -113,11 +116,24 @@ public final class LLMAgent: Agent {
         }
     }
 
+    /// What a decision may cite, as the seeds' contract has it: each event's
+    /// `schema.table@v<schema version>`.
+    static func citations(_ events: [Any]) -> [String] {
+        var seen: [String] = []
+        for case let event as [String: Any] in events {
+            guard let source = event["source"] as? [String: Any], let schema = source["schema"] as? String, let table = source["table"] as? String else { continue }
+            let citation = "\(schema).\(table)@v\((source["schema_version"] as? Int).map(String.init) ?? "?")"
+            if !seen.contains(citation) { seen.append(citation) }
+        }
+        return seen
+    }
+
     /// What the templates see.
     static func context(_ call: AgentCall, agent: String) -> [String: Any] {
         let events = call.events.map { (try? JSONSerialization.jsonObject(with: Data(AgentPayload.trimmed($0.envelope)))) ?? [:] }
         return ["event": events.first ?? [:], "events": events, "event_count": events.count, "route": call.route, "agent": agent,
-                "event_json": String(decoding: AgentPayload.body(call.events), as: UTF8.self)]
+                "event_json": String(decoding: AgentPayload.body(call.events), as: UTF8.self),
+                "citations": citations(events).joined(separator: ", ")]
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
@@ -128,6 +144,7 @@ public final class LLMAgent: Agent {
             case .failure(let error): return .failure(error)
             }
         }
+        let citations = Self.citations(context["events"] as? [Any] ?? []) + settings.enrich.map { "tools.\($0.tool)" }
         var messages: [[String: Any]] = [
             ["role": "system", "content": system.render(context)],
             ["role": "user", "content": prompt.render(context)],
@@ -135,11 +152,12 @@ public final class LLMAgent: Agent {
         let timeout = min(call.timeout ?? settings.timeout, settings.timeout)
         let deadline = NIODeadline.now() + .nanoseconds(UnixTime.micros(timeout) * 1000)
         var used = Usage()
+        var lastAnswer = ""
         for step in 1...settings.maxSteps {
             let remaining = settings.tokenBudget - used.total
             guard remaining > 0 else { break }
             let answer: Answer
-            switch await request(messages: messages, maxTokens: min(settings.maxTokens, remaining), deadline: deadline, timeout: timeout) {
+            switch await request(messages: messages, maxTokens: min(settings.maxTokens, remaining), citations: citations, deadline: deadline, timeout: timeout) {
             case .failure(let error): return .failure(error)
             case .success(let value): answer = value
             }
@@ -147,7 +165,8 @@ public final class LLMAgent: Agent {
             if used.total > settings.tokenBudget {
                 return .failure(AgentError(code: .permanent, message: "agents.\(name): the call used \(used.total) tokens, over its token_budget of \(settings.tokenBudget): raise token_budget or shorten the prompt"))
             }
-            switch Self.decision(answer, actions: settings.actions) {
+            lastAnswer = answer.toolCalls.first(where: { $0.name == "decide" })?.arguments ?? answer.content ?? ""
+            switch Self.decision(answer, actions: settings.actions, minActions: settings.minActions) {
             case .success(let decision):
                 return .success(output: Self.outcome(decision, model: answer.model ?? settings.model, usage: used, steps: step))
             case .failure(let problem):
@@ -159,7 +178,7 @@ public final class LLMAgent: Agent {
                 messages.append(["role": "user", "content": "Your answer was rejected: \(problem.reason). Answer again with only the decision."])
             }
         }
-        return .failure(AgentError(code: .permanent, message: "agents.\(name): no valid decision in \(settings.maxSteps) steps (\(used.total) tokens): raise max_steps, or make the prompt clearer"))
+        return .failure(AgentError(code: .permanent, message: "agents.\(name): no valid decision in \(settings.maxSteps) steps (\(used.total) tokens): raise max_steps, or make the prompt clearer; the last answer was: \(lastAnswer.prefix(2000))"))
     }
 
     /// The enrichment tools' rows (privacy applied by the tool), by tool name.
@@ -215,9 +234,9 @@ public final class LLMAgent: Agent {
         (settings.baseURL.hasSuffix("/") ? String(settings.baseURL.dropLast()) : settings.baseURL) + "/chat/completions"
     }
 
-    func requestBody(messages: [[String: Any]], maxTokens: Int) -> [String: Any] {
+    func requestBody(messages: [[String: Any]], maxTokens: Int, citations: [String] = []) -> [String: Any] {
         var body: [String: Any] = ["model": settings.model, "messages": messages, "temperature": settings.temperature, "max_tokens": maxTokens]
-        let schema = Self.decisionSchema(actions: settings.actions)
+        let schema = Self.decisionSchema(actions: settings.actions, tools: tools, citations: citations, minActions: settings.minActions)
         switch settings.decision {
         case .jsonSchema:
             body["response_format"] = ["type": "json_schema", "json_schema": ["name": "decision", "strict": true, "schema": schema]]
@@ -230,13 +249,13 @@ public final class LLMAgent: Agent {
         return body
     }
 
-    func request(messages: [[String: Any]], maxTokens: Int, deadline: NIODeadline, timeout: Duration) async -> Result<Answer, AgentError> {
+    func request(messages: [[String: Any]], maxTokens: Int, citations: [String], deadline: NIODeadline, timeout: Duration) async -> Result<Answer, AgentError> {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "pgreflex")
         if let key = settings.apiKey { request.headers.add(name: "authorization", value: "Bearer \(key)") }
-        guard let body = try? JSONSerialization.data(withJSONObject: requestBody(messages: messages, maxTokens: maxTokens)) else {
+        guard let body = try? JSONSerialization.data(withJSONObject: requestBody(messages: messages, maxTokens: maxTokens, citations: citations)) else {
             return .failure(AgentError(code: .permanent, message: "agents.\(name): the request could not be encoded as JSON"))
         }
         request.body = .bytes(Array(body))
@@ -286,18 +305,27 @@ public final class LLMAgent: Agent {
     static let summaryLimit = 400
     static let citationLimit = 10
 
-    /// The decision's JSON Schema, as the model is held to it.
-    static func decisionSchema(actions: [String]) -> [String: Any] {
-        var action: [String: Any] = ["type": "object", "additionalProperties": false, "required": ["tool", "arguments"],
-                                     "properties": ["tool": ["type": "string"], "arguments": ["type": "object"]]]
-        if !actions.isEmpty { action["properties"] = ["tool": ["type": "string", "enum": actions], "arguments": ["type": "object"]] }
-        var list: [String: Any] = ["type": "array", "items": action]
-        if actions.isEmpty { list["maxItems"] = 0 }
+    /// The decision's JSON Schema, as the model is held to it: each action one of the allowed
+    /// tools, with that tool's arguments schema.
+    static func decisionSchema(actions: [String], tools: [String: any Tool] = [:], citations: [String] = [], minActions: Int = 0) -> [String: Any] {
+        let kinds: [[String: Any]] = actions.map { name in
+            ["type": "object", "additionalProperties": false, "required": ["tool", "args"],
+             "properties": ["tool": ["type": "string", "enum": [name]],
+                            "args": tools[name].map { ToolParameter.schema($0.parameters) } ?? ["type": "object"]]]
+        }
+        var list: [String: Any] = ["type": "array"]
+        if kinds.isEmpty {
+            list["maxItems"] = 0
+        } else {
+            list["items"] = kinds.count == 1 ? kinds[0] : ["anyOf": kinds]
+            if minActions > 0 { list["minItems"] = minActions }
+        }
         // Bounded strings and lists: a grammar-constrained small model otherwise may run on
         // until max_tokens, and a decision is a short thing.
         return ["type": "object", "additionalProperties": false, "required": ["summary", "actions", "citations"],
                 "properties": ["summary": ["type": "string", "maxLength": summaryLimit], "actions": list,
-                               "citations": ["type": "array", "maxItems": citationLimit, "items": ["type": "string", "maxLength": 120]]]]
+                               "citations": ["type": "array", "maxItems": citationLimit,
+                                             "items": citations.isEmpty ? ["type": "string", "maxLength": 120] : ["type": "string", "enum": citations]]]]
     }
 
     struct Decision: Equatable {
@@ -321,7 +349,7 @@ public final class LLMAgent: Agent {
     /// The decision in an answer: the `decide` tool's arguments when it was called, else the
     /// message's content; checked against the schema (what a server without strict decoding
     /// may not have enforced).
-    static func decision(_ answer: Answer, actions: [String]) -> Result<Decision, Problem> {
+    static func decision(_ answer: Answer, actions: [String], minActions: Int = 0) -> Result<Decision, Problem> {
         if answer.finishReason == "length" {
             return .failure(Problem(reason: "it was cut off at max_tokens; answer more briefly", toolCallID: answer.toolCalls.first?.id))
         }
@@ -349,8 +377,8 @@ public final class LLMAgent: Agent {
         guard let list = object["actions"] as? [[String: Any]] else { return fail("actions must be an array of objects") }
         var parsed: [Decision.Action] = []
         for item in list {
-            guard let tool = item["tool"] as? String, let arguments = item["arguments"] as? [String: Any] else {
-                return fail("each action needs tool (a string) and arguments (an object)")
+            guard let tool = item["tool"] as? String, let arguments = (item["args"] ?? item["arguments"]) as? [String: Any] else {
+                return fail("each action needs tool (a string) and args (an object)")
             }
             guard actions.contains(tool) else {
                 return fail(actions.isEmpty ? "no actions are allowed here" : "\(tool) is not one of the allowed actions (\(actions.joined(separator: ", ")))")
@@ -358,13 +386,14 @@ public final class LLMAgent: Agent {
             let data = (try? JSONSerialization.data(withJSONObject: arguments, options: [.sortedKeys])) ?? Data("{}".utf8)
             parsed.append(Decision.Action(tool: tool, arguments: String(decoding: data, as: UTF8.self)))
         }
+        guard parsed.count >= minActions else { return fail("it must name at least \(minActions) action\(minActions == 1 ? "" : "s")") }
         return .success(Decision(summary: summary, actions: parsed, citations: citations))
     }
 
     /// The outcome kept as the call's result.
     static func outcome(_ decision: Decision, model: String, usage: Usage, steps: Int) -> [UInt8] {
         let actions: [[String: Any]] = decision.actions.map {
-            ["tool": $0.tool, "arguments": (try? JSONSerialization.jsonObject(with: Data($0.arguments.utf8))) ?? [:]]
+            ["tool": $0.tool, "args": (try? JSONSerialization.jsonObject(with: Data($0.arguments.utf8))) ?? [:]]
         }
         let object: [String: Any] = [
             "summary": decision.summary, "actions": actions, "citations": decision.citations, "model": model, "steps": steps,

@@ -279,7 +279,7 @@ extension RunConfiguration.Reader {
     /// are parsed here, so a broken one fails `check`, not the first call.
     func llm(_ node: Node, key: String) throws -> LLMAgent.Settings {
         let fields = try mapping(node, key, keys: ["base_url", "base_url_env", "model", "api_key_env", "system", "system_file", "prompt", "prompt_file",
-                                                   "decision", "enrich", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
+                                                   "decision", "enrich", "min_actions", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
         var url: String
         if let n = fields["base_url_env"] {
             let name = try string(n, "\(key).base_url_env")
@@ -339,6 +339,7 @@ extension RunConfiguration.Reader {
             settings.temperature = value
         }
         if let n = fields["max_tokens"] { settings.maxTokens = try positiveInt(n, "\(key).max_tokens") }
+        if let n = fields["min_actions"] { settings.minActions = try positiveInt(n, "\(key).min_actions") }
         if let n = fields["token_budget"] { settings.tokenBudget = try positiveInt(n, "\(key).token_budget") }
         if let n = fields["max_steps"] { settings.maxSteps = try positiveInt(n, "\(key).max_steps") }
         if let n = fields["timeout"] { settings.timeout = try duration(n, "\(key).timeout") }
@@ -371,7 +372,8 @@ extension RunConfiguration.Reader {
     /// `tools:`, a mapping of tool names to one kind: `sql_query: { query, parameters,
     /// protect_as }`, `sql_exec: { statement, parameters, compensate }`, `emit: { prefix,
     /// parameters }` or `http: { url, parameters, timeout }`; the SQL kinds take `dsn_env`
-    /// (default: the source's database). A parameter is a name, or `{ name, detokenize: true }`.
+    /// (default: the source's database). A parameter is a name (a string), or `{ name, type,
+    /// nullable, detokenize }`; actions are checked against these before any runs.
     func tools(_ node: Node) throws -> [ToolSettings] {
         guard case .mapping(let entries) = node else {
             throw fail(node, "tools must map each tool's name to its kind, e.g. flag_order: { sql_exec: { statement: \"UPDATE …\", parameters: [order_id] } }")
@@ -400,10 +402,17 @@ extension RunConfiguration.Reader {
                 guard case .sequence(let items) = n else { throw fail(n, "\(path).parameters must list argument names, in $1, $2 … order") }
                 for item in items {
                     if case .mapping = item {
-                        let p = try mapping(item, "\(path).parameters", keys: ["name", "detokenize"])
-                        let detokenize = try p["detokenize"].map { try bool($0, "\(path).parameters.detokenize") } ?? false
-                        parameters.append(ToolParameter(name: try string(try required(p, "name", in: item, section: "\(path).parameters"), "\(path).parameters.name"),
-                                                        detokenize: detokenize))
+                        let p = try mapping(item, "\(path).parameters", keys: ["name", "type", "nullable", "detokenize"])
+                        var parameter = ToolParameter(name: try string(try required(p, "name", in: item, section: "\(path).parameters"), "\(path).parameters.name"))
+                        if let t = p["type"] {
+                            guard let type = ToolParameter.ValueType(rawValue: try string(t, "\(path).parameters.type")) else {
+                                throw fail(t, "\(path).parameters.type must be one of \(ToolParameter.ValueType.allCases.map(\.rawValue).joined(separator: ", "))")
+                            }
+                            parameter.type = type
+                        }
+                        parameter.nullable = try p["nullable"].map { try bool($0, "\(path).parameters.nullable") } ?? false
+                        parameter.detokenize = try p["detokenize"].map { try bool($0, "\(path).parameters.detokenize") } ?? false
+                        parameters.append(parameter)
                     } else {
                         parameters.append(ToolParameter(name: try string(item, "\(path).parameters")))
                     }

@@ -20,6 +20,8 @@ public struct ActionRunner: Sendable {
         public var idempotencyKey: String
         public var status: ToolReceipt.Status
         public var result: String
+        /// Arguments the tool got in the clear (their names; never their values).
+        public var detokenized: [String]
     }
 
     let tools: [String: any Tool]
@@ -30,18 +32,39 @@ public struct ActionRunner: Sendable {
         self.keyring = keyring
     }
 
-    /// The `actions` of an outcome: nil when it has none (or is not an object).
-    public static func actions(in output: [UInt8]) -> Result<[Action], ToolError>? {
+    /// The `actions` of an outcome, every one checked before any runs: its tool is one of
+    /// the agent's write tools, and its `args` (or `arguments`) fit the tool's schema. nil when
+    /// the outcome has none (or is not an object).
+    public func actions(in output: [UInt8], allowed: [String]) -> Result<[Action], ToolError>? {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(output))) as? [String: Any], let list = object["actions"] else { return nil }
         guard let items = list as? [[String: Any]] else {
-            return .failure(ToolError(code: .permanent, message: "the outcome's actions must be an array of {tool, arguments} objects"))
+            return .failure(ToolError(code: .permanent, message: "the outcome's actions must be an array of {tool, args} objects"))
         }
         var actions: [Action] = []
-        for item in items {
-            guard let tool = item["tool"] as? String, let arguments = item["arguments"] as? [String: Any] else {
-                return .failure(ToolError(code: .permanent, message: "each action needs tool (a string) and arguments (an object)"))
+        for (index, item) in items.enumerated() {
+            guard let name = item["tool"] as? String, let arguments = (item["args"] ?? item["arguments"]) as? [String: Any] else {
+                return .failure(ToolError(code: .permanent, message: "action \(index): each action needs tool (a string) and args (an object)"))
             }
-            actions.append(Action(tool: tool, arguments: arguments.mapValues(text)))
+            guard allowed.contains(name), let tool = tools[name] else {
+                return .failure(ToolError(code: .permanent, message: "action \(index): \(name) is not one of this agent's actions (\(allowed.joined(separator: ", ")))"))
+            }
+            guard tool.effect == .write else {
+                return .failure(ToolError(code: .permanent, message: "action \(index): \(name) only reads: it is for enrichment, not an action"))
+            }
+            let names = Set(tool.parameters.map(\.name))
+            let unknown = Set(arguments.keys).subtracting(names)
+            let missing = names.subtracting(arguments.keys)
+            guard unknown.isEmpty, missing.isEmpty else {
+                return .failure(ToolError(code: .permanent, message: "action \(index): tools.\(name) takes \(tool.parameters.map(\.name).joined(separator: ", "))"
+                                            + (unknown.isEmpty ? "" : "; not \(unknown.sorted().joined(separator: ", "))")
+                                            + (missing.isEmpty ? "" : "; missing \(missing.sorted().joined(separator: ", "))")))
+            }
+            for parameter in tool.parameters {
+                if let problem = parameter.mismatch(arguments[parameter.name]!) {
+                    return .failure(ToolError(code: .permanent, message: "action \(index): tools.\(name): \(problem)"))
+                }
+            }
+            actions.append(Action(tool: name, arguments: arguments.mapValues(Self.text)))
         }
         return .success(actions)
     }
@@ -57,18 +80,20 @@ public struct ActionRunner: Sendable {
         }
     }
 
-    public func run(_ actions: [Action], allowed: [String], callKey: String, causationID: String, cause: AgentCausation.Cause) async -> Result<[Receipt], ToolError> {
+    /// Runs checked actions (``actions(in:allowed:)``), in order.
+    public func run(_ actions: [Action], callKey: String, causationID: String, cause: AgentCausation.Cause) async -> Result<[Receipt], ToolError> {
         var receipts: [Receipt] = []
         var done: [(tool: any Tool, invocation: ToolInvocation)] = []
         for (index, action) in actions.enumerated() {
-            let prepared = invocation(action, allowed: allowed, key: "\(callKey):\(index)", causationID: causationID, cause: cause)
+            let prepared = invocation(action, key: "\(callKey):\(index)", causationID: causationID, cause: cause)
             guard case .success(let (tool, invocation, revealed)) = prepared else {
                 if case .failure(let error) = prepared { return .failure(await compensated(error, done)) }
                 continue
             }
             switch await tool.run(invocation) {
             case .success(let receipt):
-                receipts.append(Receipt(index: index, tool: tool.name, idempotencyKey: invocation.idempotencyKey, status: receipt.status, result: receipt.result))
+                receipts.append(Receipt(index: index, tool: tool.name, idempotencyKey: invocation.idempotencyKey, status: receipt.status, result: receipt.result,
+                                        detokenized: tool.parameters.filter(\.detokenize).map(\.name)))
                 done.append((tool, invocation))
             case .failure(var error):
                 // A server's message may quote a value: never one the tool was given in the clear.
@@ -82,21 +107,8 @@ public struct ActionRunner: Sendable {
     }
 
     /// The tool, its invocation, and the values detokenized for it.
-    func invocation(_ action: Action, allowed: [String], key: String, causationID: String, cause: AgentCausation.Cause) -> Result<(any Tool, ToolInvocation, [String]), ToolError> {
-        guard allowed.contains(action.tool), let tool = tools[action.tool] else {
-            return .failure(ToolError(code: .permanent, message: "\(action.tool) is not one of this agent's actions (\(allowed.joined(separator: ", ")))"))
-        }
-        guard tool.effect == .write else {
-            return .failure(ToolError(code: .permanent, message: "\(action.tool) only reads: it is for enrichment, not an action"))
-        }
-        let names = Set(tool.parameters.map(\.name))
-        let unknown = Set(action.arguments.keys).subtracting(names)
-        let missing = names.subtracting(action.arguments.keys)
-        guard unknown.isEmpty, missing.isEmpty else {
-            return .failure(ToolError(code: .permanent, message: "tools.\(tool.name) takes \(tool.parameters.map(\.name).joined(separator: ", "))"
-                                        + (unknown.isEmpty ? "" : "; not \(unknown.sorted().joined(separator: ", "))")
-                                        + (missing.isEmpty ? "" : "; missing \(missing.sorted().joined(separator: ", "))")))
-        }
+    func invocation(_ action: Action, key: String, causationID: String, cause: AgentCausation.Cause) -> Result<(any Tool, ToolInvocation, [String]), ToolError> {
+        guard let tool = tools[action.tool] else { return .failure(ToolError(code: .permanent, message: "no tool \(action.tool)")) }
         var arguments = action.arguments
         var revealed: [String] = []
         for parameter in tool.parameters where parameter.detokenize {

@@ -1,3 +1,4 @@
+import Foundation
 public import PGReflexDispatch
 
 /// What an agent's decision may act through: a named, typed tool. Read tools (`sql_query`)
@@ -18,14 +19,61 @@ public enum ToolEffect: String, Sendable {
 }
 
 public struct ToolParameter: Sendable, Equatable {
+    /// JSON Schema's types, which an argument is checked against before any action runs.
+    public enum ValueType: String, Sendable, CaseIterable {
+        /// Any JSON value but null: what a parameter given only by name takes.
+        case any
+        case string, integer, number, boolean, object, array
+    }
+
     public var name: String
+    public var type: ValueType
+    /// May be null (SQL NULL).
+    public var nullable: Bool
     /// The argument is a privacy token (`tok:…`): the tool gets the value it stands for, just
     /// before it runs. The model and the agent only ever see the token.
     public var detokenize: Bool
 
-    public init(name: String, detokenize: Bool = false) {
+    public init(name: String, type: ValueType = .any, nullable: Bool = false, detokenize: Bool = false) {
         self.name = name
+        self.type = type
+        self.nullable = nullable
         self.detokenize = detokenize
+    }
+
+    /// The JSON Schema of a tool's arguments: these names, these types, nothing else.
+    public static func schema(_ parameters: [ToolParameter]) -> [String: Any] {
+        var properties: [String: Any] = [:]
+        for parameter in parameters {
+            switch (parameter.type, parameter.nullable) {
+            case (.any, true): properties[parameter.name] = [String: Any]()
+            case (.any, false): properties[parameter.name] = ["type": ["string", "number", "boolean", "object", "array"]]
+            case (let type, true): properties[parameter.name] = ["type": [type.rawValue, "null"]]
+            case (let type, false): properties[parameter.name] = ["type": type.rawValue]
+            }
+        }
+        return ["type": "object", "additionalProperties": false, "required": parameters.map(\.name), "properties": properties]
+    }
+
+    /// Why a JSON value does not fit, or nil.
+    func mismatch(_ value: Any) -> String? {
+        if value is NSNull { return nullable ? nil : "\(name) may not be null" }
+        let fits: Bool = switch type {
+        case .any: true
+        case .string: value is String
+        case .integer: (value as? NSNumber).map { !Self.isBool($0) && $0.doubleValue.rounded() == $0.doubleValue } ?? false
+        case .number: (value as? NSNumber).map { !Self.isBool($0) } ?? false
+        case .boolean: (value as? NSNumber).map(Self.isBool) ?? false
+        case .object: value is [String: Any]
+        case .array: value is [Any]
+        }
+        return fits ? nil : "\(name) must be \(type == .integer || type == .array || type == .object ? "an" : "a") \(type.rawValue)"
+    }
+
+    /// JSONSerialization's booleans are NSNumbers too; they print as true/false.
+    static func isBool(_ number: NSNumber) -> Bool {
+        let text = String(decoding: (try? JSONSerialization.data(withJSONObject: number, options: [.fragmentsAllowed])) ?? Data(), as: UTF8.self)
+        return text == "true" || text == "false"
     }
 }
 

@@ -29,14 +29,14 @@ import Testing
         let response = try answer(#"""
             {"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"finish_reason":"tool_calls",
              "message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"decide",
-             "arguments":"{\"summary\":\"Refund the duplicate charge\",\"actions\":[{\"tool\":\"refund\",\"arguments\":{\"order_id\":7}}],\"citations\":[\"e-1\"]}"}}]}}],
+             "arguments":"{\"summary\":\"Refund the duplicate charge\",\"actions\":[{\"tool\":\"refund\",\"args\":{\"order_id\":7}}],\"citations\":[\"e-1\"]}"}}]}}],
              "usage":{"prompt_tokens":120,"completion_tokens":30,"total_tokens":150}}
             """#)
         #expect(response.usage.total == 150 && response.model == "gpt-4o-mini")
         let decision = try LLMAgent.decision(response, actions: ["refund", "notify"]).get()
         #expect(decision == LLMAgent.Decision(summary: "Refund the duplicate charge", actions: [.init(tool: "refund", arguments: #"{"order_id":7}"#)], citations: ["e-1"]))
         let outcome = String(decoding: LLMAgent.outcome(decision, model: "m", usage: response.usage, steps: 1), as: UTF8.self)
-        #expect(outcome.contains(#""actions":[{"arguments":{"order_id":7},"tool":"refund"}]"#) && outcome.contains(#""total_tokens":150"#), "\(outcome)")
+        #expect(outcome.contains(#""actions":[{"args":{"order_id":7},"tool":"refund"}]"#) && outcome.contains(#""total_tokens":150"#), "\(outcome)")
     }
 
     @Test func answersOutsideTheSchemaAreRejectedWithTheReason() throws {
@@ -48,9 +48,9 @@ import Testing
         #expect(try reason("not json") == "it is not a JSON object")
         #expect(try reason(#"{"summary":"x","actions":[],"citations":[],"confidence":1}"#) == "it has keys the schema does not allow: confidence")
         #expect(try reason(#"{"summary":" ","actions":[],"citations":[]}"#) == "summary must be a non-empty string")
-        #expect(try reason(#"{"summary":"x","actions":[{"tool":"drop_table","arguments":{}}],"citations":[]}"#, actions: ["refund"])
+        #expect(try reason(#"{"summary":"x","actions":[{"tool":"drop_table","args":{}}],"citations":[]}"#, actions: ["refund"])
                 == "drop_table is not one of the allowed actions (refund)")
-        #expect(try reason(#"{"summary":"x","actions":[{"tool":"refund","arguments":{}}],"citations":[]}"#) == "no actions are allowed here")
+        #expect(try reason(#"{"summary":"x","actions":[{"tool":"refund","arguments":{}}],"citations":[]}"#) == "no actions are allowed here", "arguments is read as args")
         #expect(try reason(#"{"summary":"x","actions":[],"citations":["e-1"]}"#) == nil)
         let other = try answer(#"{"choices":[{"message":{"role":"assistant","tool_calls":[{"id":"c9","type":"function","function":{"name":"shell","arguments":"{}"}}]}}]}"#)
         guard case .failure(let problem) = LLMAgent.decision(other, actions: []) else { Issue.record("expected a rejection"); return }
@@ -61,6 +61,8 @@ import Testing
         let schema = LLMAgent.decisionSchema(actions: ["refund"])
         let data = try JSONSerialization.data(withJSONObject: schema, options: [.sortedKeys])
         #expect(String(decoding: data, as: UTF8.self).contains(#""enum":["refund"]"#))
+        let required = String(decoding: try JSONSerialization.data(withJSONObject: LLMAgent.decisionSchema(actions: ["refund"], citations: ["public.tickets@v1"], minActions: 1), options: [.sortedKeys]), as: UTF8.self)
+        #expect(required.contains(#""minItems":1"#) && required.contains(#""enum":["public.tickets@v1"]"#), "\(required)")
         let none = String(decoding: try JSONSerialization.data(withJSONObject: LLMAgent.decisionSchema(actions: []), options: [.sortedKeys]), as: UTF8.self)
         #expect(none.contains(#""maxItems":0"#))
     }

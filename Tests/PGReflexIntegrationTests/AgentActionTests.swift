@@ -104,14 +104,25 @@ struct AgentActionTests {
         defer { f.remove() }
         try f.cluster.psql("CREATE SCHEMA actno_side; CREATE TABLE actno_side.flags (order_id int, email text);")
         try configure(f)
-        // The same agent, allowed only to announce.
-        let text = try String(contentsOfFile: f.config, encoding: .utf8).replacingOccurrences(of: "actions: [flag, refuse, announce]", with: "actions: [announce]")
-        try text.write(toFile: f.config, atomically: true, encoding: .utf8)
+        // The same agent, allowed only to announce: its decision to flag is refused.
+        let text = try String(contentsOfFile: f.config, encoding: .utf8)
+        try text.replacingOccurrences(of: "actions: [flag, refuse, announce]", with: "actions: [announce]").write(toFile: f.config, atomically: true, encoding: .utf8)
         try f.sql("INSERT INTO orders VALUES (1, 900, 'a@example.com');")
         let run = try f.runToEnd()
         #expect(RouteFixture.stopped("decide", in: run.output)["route.dead_lettered"] == "1", "\(run.output.suffix(1500))")
         let letters = f.command(["dlq", "list", "--config", f.config])
         #expect(letters.output.contains("flag is not one of this agent's actions (announce)"), "\(letters.output)")
+
+        // Allowed to flag and announce, but announce wants a string: the second action does not
+        // validate, so the first never runs either.
+        try text.replacingOccurrences(of: "actions: [flag, refuse, announce]", with: "actions: [flag, announce]")
+            .replacingOccurrences(of: "emit: { prefix: pgreflex.test, parameters: [order_id] }", with: "emit: { prefix: pgreflex.test, parameters: [{ name: order_id, type: string }] }")
+            .write(toFile: f.config, atomically: true, encoding: .utf8)
+        try f.sql("INSERT INTO orders VALUES (3, 900, 'c@example.com');")
+        let typed = try f.runToEnd()
+        #expect(RouteFixture.stopped("decide", in: typed.output)["route.dead_lettered"] == "1", "\(typed.output.suffix(1500))")
+        let second = f.command(["dlq", "list", "--config", f.config]).output
+        #expect(second.contains("action 1: tools.announce: order_id must be a string") && second.contains("the answer was: {"), "\(second)")
         #expect(try f.cluster.psql("SELECT count(*) FROM actno_side.flags").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 }

@@ -302,8 +302,9 @@ public final class LLMAgent: Agent {
 
     // MARK: the decision
 
-    static let summaryLimit = 400
+    static let summaryLimit = 280
     static let citationLimit = 10
+    static let actionLimit = 10
 
     /// The decision's JSON Schema, as the model is held to it: each action one of the allowed
     /// tools, with that tool's arguments schema.
@@ -318,6 +319,7 @@ public final class LLMAgent: Agent {
             list["maxItems"] = 0
         } else {
             list["items"] = kinds.count == 1 ? kinds[0] : ["anyOf": kinds]
+            list["maxItems"] = actionLimit
             if minActions > 0 { list["minItems"] = minActions }
         }
         // Bounded strings and lists: a grammar-constrained small model otherwise may run on
@@ -386,6 +388,7 @@ public final class LLMAgent: Agent {
             let data = (try? JSONSerialization.data(withJSONObject: arguments, options: [.sortedKeys])) ?? Data("{}".utf8)
             parsed.append(Decision.Action(tool: tool, arguments: String(decoding: data, as: UTF8.self)))
         }
+        guard parsed.count <= actionLimit else { return fail("it names more than \(actionLimit) actions") }
         guard parsed.count >= minActions else { return fail("it must name at least \(minActions) action\(minActions == 1 ? "" : "s")") }
         return .success(Decision(summary: summary, actions: parsed, citations: citations))
     }

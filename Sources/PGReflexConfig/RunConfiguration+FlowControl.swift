@@ -372,8 +372,8 @@ extension RunConfiguration.Reader {
     /// `tools:`, a mapping of tool names to one kind: `sql_query: { query, parameters,
     /// protect_as }`, `sql_exec: { statement, parameters, compensate }`, `emit: { prefix,
     /// parameters }` or `http: { url, parameters, timeout }`; the SQL kinds take `dsn_env`
-    /// (default: the source's database). A parameter is a name (a string), or `{ name, type,
-    /// nullable, detokenize }`; actions are checked against these before any runs.
+    /// (default: the source's database). A parameter is a name (any JSON value), or `{ name,
+    /// type, nullable, values, detokenize }`; actions are checked against these before any runs.
     func tools(_ node: Node) throws -> [ToolSettings] {
         guard case .mapping(let entries) = node else {
             throw fail(node, "tools must map each tool's name to its kind, e.g. flag_order: { sql_exec: { statement: \"UPDATE …\", parameters: [order_id] } }")
@@ -402,7 +402,7 @@ extension RunConfiguration.Reader {
                 guard case .sequence(let items) = n else { throw fail(n, "\(path).parameters must list argument names, in $1, $2 … order") }
                 for item in items {
                     if case .mapping = item {
-                        let p = try mapping(item, "\(path).parameters", keys: ["name", "type", "nullable", "detokenize"])
+                        let p = try mapping(item, "\(path).parameters", keys: ["name", "type", "nullable", "values", "detokenize"])
                         var parameter = ToolParameter(name: try string(try required(p, "name", in: item, section: "\(path).parameters"), "\(path).parameters.name"))
                         if let t = p["type"] {
                             guard let type = ToolParameter.ValueType(rawValue: try string(t, "\(path).parameters.type")) else {
@@ -411,6 +411,10 @@ extension RunConfiguration.Reader {
                             parameter.type = type
                         }
                         parameter.nullable = try p["nullable"].map { try bool($0, "\(path).parameters.nullable") } ?? false
+                        if let v = p["values"] {
+                            guard case .sequence(let items) = v, !items.isEmpty else { throw fail(v, "\(path).parameters.values must list the allowed strings") }
+                            parameter.values = try items.map { try string($0, "\(path).parameters.values") }
+                        }
                         parameter.detokenize = try p["detokenize"].map { try bool($0, "\(path).parameters.detokenize") } ?? false
                         parameters.append(parameter)
                     } else {

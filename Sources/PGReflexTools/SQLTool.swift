@@ -119,7 +119,7 @@ public actor SQLTool: Tool {
                 return try await once(connection, key: key, invocation) {
                     let sql = compensating ? undo ?? statement : statement
                     let result = try await connection.query(sql, parameters: Array(values.prefix(Self.parameterCount(sql))))
-                    return #"{"rows":\#(result.rows.count)}"#
+                    return #"{"rows":\#(result.affectedRows)}"#
                 }
             case .emit(let prefix):
                 return try await once(connection, key: invocation.idempotencyKey, invocation) {

@@ -30,6 +30,8 @@ public struct ToolParameter: Sendable, Equatable {
     public var type: ValueType
     /// May be null (SQL NULL).
     public var nullable: Bool
+    /// The only values allowed (strings), when given: a category, a status.
+    public var values: [String]?
     /// The argument is a privacy token (`tok:…`): the tool gets the value it stands for, just
     /// before it runs. The model and the agent only ever see the token.
     public var detokenize: Bool
@@ -45,6 +47,10 @@ public struct ToolParameter: Sendable, Equatable {
     public static func schema(_ parameters: [ToolParameter]) -> [String: Any] {
         var properties: [String: Any] = [:]
         for parameter in parameters {
+            if let values = parameter.values {
+                properties[parameter.name] = ["type": "string", "enum": values]
+                continue
+            }
             switch (parameter.type, parameter.nullable) {
             case (.any, true): properties[parameter.name] = [String: Any]()
             case (.any, false): properties[parameter.name] = ["type": ["string", "number", "boolean", "object", "array"]]
@@ -58,6 +64,9 @@ public struct ToolParameter: Sendable, Equatable {
     /// Why a JSON value does not fit, or nil.
     func mismatch(_ value: Any) -> String? {
         if value is NSNull { return nullable ? nil : "\(name) may not be null" }
+        if let values {
+            return (value as? String).map(values.contains) == true ? nil : "\(name) must be one of \(values.joined(separator: ", "))"
+        }
         let fits: Bool = switch type {
         case .any: true
         case .string: value is String

@@ -33,6 +33,9 @@ struct PGResult: ~Copyable {
     var sqlState: String? { field("C") }
     var primaryMessage: String? { field("M") }
 
+    /// Rows a command touched (INSERT, UPDATE, DELETE), or returned.
+    var affectedRows: Int { Int(String(cString: PQcmdTuples(handle))) ?? rowCount }
+
     var columnNames: [String] {
         (0..<columnCount).map { String(cString: PQfname(handle, Int32($0))) }
     }

@@ -120,10 +120,13 @@ public actor PostgresConnection {
     public struct QueryResult: Sendable, Equatable {
         public var columns: [String]
         public var rows: [[String?]]
+        /// Rows the statement inserted, updated or deleted (or returned).
+        public var affectedRows: Int
 
-        public init(columns: [String], rows: [[String?]]) {
+        public init(columns: [String], rows: [[String?]], affectedRows: Int? = nil) {
             self.columns = columns
             self.rows = rows
+            self.affectedRows = affectedRows ?? rows.count
         }
     }
 
@@ -136,7 +139,7 @@ public actor PostgresConnection {
         }
         switch result.status {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-            return QueryResult(columns: result.columnNames, rows: result.rows)
+            return QueryResult(columns: result.columnNames, rows: result.rows, affectedRows: result.affectedRows)
         default:
             throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
         }

@@ -63,4 +63,51 @@ struct LLMAgentEndToEndTests {
         let stopped = RouteFixture.stopped("triage", in: run.output)
         #expect(stopped["route.retries"] == "1" && stopped["route.dead_lettered"] == "1", "\(stopped)")
     }
+
+    @Test func aDecisionActsThroughSQLExecAndKeepsItsReceipt() throws {
+        let f = try RouteFixture("llmact", tables: "CREATE TABLE tickets (id int PRIMARY KEY, subject text);")
+        defer { f.remove() }
+        try f.cluster.psql("CREATE SCHEMA llmact_side; CREATE TABLE llmact_side.categories (ticket_id numeric, category text);")
+        try f.configure("""
+            tools:
+              set_category:
+                sql_exec:
+                  statement: "INSERT INTO llmact_side.categories VALUES ($1::numeric, $2)"
+                  parameters: [{ name: ticket_id, type: integer }, { name: category, values: [billing, shipping, account] }]
+            agents:
+              triage:
+                llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, min_actions: 1, max_tokens: 800, max_steps: 5,
+                       prompt: "Support ticket {{event.after.id}}: {{event.after.subject}}. Set its category (billing, shipping or account) with set_category." }
+                actions: [set_category]
+            routes:
+              triage: { tables: [llmact.tickets], agent: triage, retries: { attempts: 1, timeout: 90s }, start: earliest }
+            """)
+        try f.sql("INSERT INTO tickets VALUES (5, 'my invoice is wrong');")
+        let run = try f.runToEnd(["--log-level", "debug"])
+        #expect(RouteFixture.stopped("triage", in: run.output)["route.succeeded"] == "1",
+                "\(f.command(["dlq", "list", "--config", f.config]).output) \(run.output.split(separator: "\n").filter { $0.contains("did not fit") }.joined(separator: "\n"))")
+        let written = Int(try f.cluster.psql("SELECT count(*) FROM llmact_side.categories WHERE ticket_id IS NOT NULL").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let result = f.command(["results", "list", "--config", f.config, "--format", "json"]).output
+        let row = try #require(result.split(separator: "\n").first.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        let output = try #require(row["output"] as? [String: Any])
+        let receipts = try #require(output["receipts"] as? [[String: Any]], "\(output)")
+        // The model chooses how many actions (at least one); each wrote its row, once.
+        #expect(written >= 1 && receipts.count == written, "\(receipts)")
+        #expect(receipts.allSatisfy { $0["status"] as? String == "done" && $0["tool"] as? String == "set_category" && ($0["result"] as? [String: Int])?["rows"] == 1 }, "\(receipts)")
+        let keys = try f.cluster.psql("SELECT string_agg(idempotency_key, ' ' ORDER BY idempotency_key) FROM pgreflex.action_receipts WHERE tool = 'set_category'")
+        #expect(keys.contains("triage:triage:\(row["event_id"] as? String ?? "?"):0"), "keys are (route, agent, event id, action index): \(keys)")
+    }
+
+    /// SmolLM2 ignores `tools` and answers in prose: every step is refused, and the event goes
+    /// to the dead-letter queue with the model's last answer.
+    @Test func outputThatNeverFitsIsDeadLetteredWithTheRawAnswer() throws {
+        let f = try RouteFixture("llmbad", tables: "CREATE TABLE tickets (id int PRIMARY KEY, subject text);")
+        defer { f.remove() }
+        try configure(f, "decision: tools, max_steps: 2, max_tokens: 60")
+        try f.sql("INSERT INTO tickets VALUES (1, 'my invoice is wrong');")
+        let run = try f.runToEnd()
+        #expect(RouteFixture.stopped("triage", in: run.output)["route.dead_lettered"] == "1", "\(run.output.suffix(2000))")
+        let letters = f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output
+        #expect(letters.contains("no valid decision in 2 steps") && letters.contains("the last answer was: "), "\(letters)")
+    }
 }

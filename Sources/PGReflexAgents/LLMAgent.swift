@@ -39,6 +39,9 @@ public final class LLMAgent: Agent {
         public var actions: [String]
         /// Read tools run before the prompt is rendered; their rows are `enrichment.<tool>`.
         public var enrich: [Enrichment] = []
+        /// Read tools the model may call while it decides (`decision: tools`): each call runs
+        /// at once and its rows go back to the model.
+        public var readTools: [String] = []
         /// At least this many actions in every decision (1: the agent must act, e.g. set a
         /// ticket's category).
         public var minActions = 0
@@ -166,6 +169,15 @@ public final class LLMAgent: Agent {
                 return .failure(AgentError(code: .permanent, message: "agents.\(name): the call used \(used.total) tokens, over its token_budget of \(settings.tokenBudget): raise token_budget or shorten the prompt"))
             }
             lastAnswer = answer.toolCalls.first(where: { $0.name == "decide" })?.arguments ?? answer.content ?? ""
+            let reads = answer.toolCalls.filter { settings.readTools.contains($0.name) }
+            if !reads.isEmpty {
+                // Look-ups first: their rows go back, and the model goes on deciding.
+                messages.append(answer.message)
+                for read in reads {
+                    messages.append(["role": "tool", "tool_call_id": read.id, "content": await lookUp(read, call: call, step: step)])
+                }
+                continue
+            }
             switch Self.decision(answer, actions: settings.actions, minActions: settings.minActions) {
             case .success(let decision):
                 return .success(output: Self.outcome(decision, model: answer.model ?? settings.model, usage: used, steps: step))
@@ -179,6 +191,26 @@ public final class LLMAgent: Agent {
             }
         }
         return .failure(AgentError(code: .permanent, message: "agents.\(name): no valid decision in \(settings.maxSteps) steps (\(used.total) tokens): raise max_steps, or make the prompt clearer; the last answer was: \(lastAnswer.prefix(2000))"))
+    }
+
+    /// A read tool the model called: its rows (privacy applied by the tool), or why not.
+    func lookUp(_ read: (id: String, name: String, arguments: String), call: AgentCall, step: Int) async -> String {
+        guard let tool = tools[read.name], let object = (try? JSONSerialization.jsonObject(with: Data(read.arguments.utf8))) as? [String: Any] else {
+            return #"{"error":"the arguments are not a JSON object"}"#
+        }
+        if let problem = tool.parameters.lazy.compactMap({ parameter in object[parameter.name].map { parameter.mismatch($0) } ?? "\(parameter.name) is missing" }).first {
+            return #"{"error":\#(Self.quoted(problem))}"#
+        }
+        let invocation = ToolInvocation(arguments: object.mapValues(ActionRunner.text), idempotencyKey: "\(call.idempotencyKey):read:\(step):\(read.id)",
+                                        causationID: call.events.first?.id ?? call.idempotencyKey)
+        switch await tool.run(invocation) {
+        case .success(let receipt): return receipt.result
+        case .failure(let error): return #"{"error":\#(Self.quoted(error.message))}"#
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        String(decoding: (try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed])) ?? Data("\"\"".utf8), as: UTF8.self)
     }
 
     /// The enrichment tools' rows (privacy applied by the tool), by tool name.
@@ -241,10 +273,19 @@ public final class LLMAgent: Agent {
         case .jsonSchema:
             body["response_format"] = ["type": "json_schema", "json_schema": ["name": "decision", "strict": true, "schema": schema]]
         case .tools:
-            body["tools"] = [["type": "function", "function": [
+            var functions: [[String: Any]] = [["type": "function", "function": [
                 "name": "decide", "description": "Record your decision about the event: a summary, the actions to take, and what you relied on.",
                 "parameters": schema, "strict": true,
             ]]]
+            // Reads answer at once; an action's call ends the loop and joins the decision.
+            for name in settings.readTools + settings.actions {
+                guard let tool = tools[name] else { continue }
+                functions.append(["type": "function", "function": [
+                    "name": name, "description": tool.effect == .read ? "Look up data (read-only); the rows come back." : "Take this action (it runs once the decision is final).",
+                    "parameters": ToolParameter.schema(tool.parameters), "strict": true,
+                ]])
+            }
+            body["tools"] = functions
         }
         return body
     }
@@ -357,11 +398,19 @@ public final class LLMAgent: Agent {
         }
         var text = answer.content ?? ""
         var callID: String?
+        // Calls of action tools are the decision's actions (with `decide`'s, if it came too).
+        let acted = answer.toolCalls.filter { $0.name != "decide" && actions.contains($0.name) }
         if let call = answer.toolCalls.first(where: { $0.name == "decide" }) {
             text = call.arguments
             callID = call.id
-        } else if let other = answer.toolCalls.first {
+        } else if let other = answer.toolCalls.first(where: { !actions.contains($0.name) }) {
             return .failure(Problem(reason: "there is no tool \(other.name): call decide", toolCallID: other.id))
+        } else if !acted.isEmpty {
+            let summary = answer.content?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            text = String(decoding: (try? JSONSerialization.data(withJSONObject: [
+                "summary": summary.isEmpty ? "acted through \(acted.map(\.name).joined(separator: ", "))" : String(summary.prefix(summaryLimit)),
+                "actions": [Any](), "citations": [String](),
+            ])) ?? Data(), as: UTF8.self)
         }
         func fail(_ reason: String) -> Result<Decision, Problem> { .failure(Problem(reason: reason, toolCallID: callID)) }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
@@ -378,7 +427,14 @@ public final class LLMAgent: Agent {
         }
         guard let list = object["actions"] as? [[String: Any]] else { return fail("actions must be an array of objects") }
         var parsed: [Decision.Action] = []
-        for item in list {
+        var items = list
+        for call in acted {
+            guard let arguments = (try? JSONSerialization.jsonObject(with: Data(call.arguments.utf8))) as? [String: Any] else {
+                return fail("the arguments of \(call.name) are not a JSON object")
+            }
+            items.append(["tool": call.name, "args": arguments])
+        }
+        for item in items {
             guard let tool = item["tool"] as? String, let arguments = (item["args"] ?? item["arguments"]) as? [String: Any] else {
                 return fail("each action needs tool (a string) and args (an object)")
             }

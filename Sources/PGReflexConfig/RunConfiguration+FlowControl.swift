@@ -279,7 +279,7 @@ extension RunConfiguration.Reader {
     /// are parsed here, so a broken one fails `check`, not the first call.
     func llm(_ node: Node, key: String) throws -> LLMAgent.Settings {
         let fields = try mapping(node, key, keys: ["base_url", "base_url_env", "model", "api_key_env", "system", "system_file", "prompt", "prompt_file",
-                                                   "decision", "enrich", "min_actions", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
+                                                   "decision", "enrich", "tools", "min_actions", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
         var url: String
         if let n = fields["base_url_env"] {
             let name = try string(n, "\(key).base_url_env")
@@ -310,6 +310,10 @@ extension RunConfiguration.Reader {
                 throw fail(n, "\(key).decision must be json_schema (strict JSON output) or tools (the model calls a decide tool)")
             }
             settings.decision = decision
+        }
+        if let n = fields["tools"] {
+            guard case .sequence(let items) = n else { throw fail(n, "\(key).tools must list read tools the model may call, e.g. [recent_orders]") }
+            settings.readTools = try items.map { try string($0, "\(key).tools") }
         }
         if let n = fields["enrich"] {
             guard case .sequence(let items) = n else { throw fail(n, "\(key).enrich must list read tools to run first, e.g. [{ tool: recent_orders, arguments: { customer_id: \"{{event.after.customer_id}}\" } }]") }
@@ -520,6 +524,14 @@ extension RunConfiguration.Reader {
             }
             if case .llm(var settings) = agent.kind {
                 settings.actions = agent.actions
+                for read in settings.readTools {
+                    guard tools.first(where: { $0.name == read })?.effect == .read else {
+                        throw fail(section["llm"]!, "\(key).llm.tools: \(read) is not a sql_query tool of tools:")
+                    }
+                }
+                if !settings.readTools.isEmpty && settings.decision != .tools {
+                    throw fail(section["llm"]!, "\(key).llm.tools needs decision: tools (the model calls them); with json_schema, use enrich")
+                }
                 for enrichment in settings.enrich {
                     guard let found = tools.first(where: { $0.name == enrichment.tool }), found.effect == .read else {
                         throw fail(section["llm"]!, "\(key).llm.enrich: \(enrichment.tool) is not a sql_query tool of tools:")

@@ -70,7 +70,7 @@ public struct ActionRunner: Sendable {
     }
 
     /// JSON values as a tool takes them: strings as they are, null as NULL, others as JSON.
-    static func text(_ value: Any) -> String? {
+    public static func text(_ value: Any) -> String? {
         switch value {
         case is NSNull: return nil
         case let string as String: return string

@@ -62,7 +62,7 @@ public struct ToolParameter: Sendable, Equatable {
     }
 
     /// Why a JSON value does not fit, or nil.
-    func mismatch(_ value: Any) -> String? {
+    public func mismatch(_ value: Any) -> String? {
         if value is NSNull { return nullable ? nil : "\(name) may not be null" }
         if let values {
             return (value as? String).map(values.contains) == true ? nil : "\(name) must be one of \(values.joined(separator: ", "))"

@@ -1,5 +1,9 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
 import PGReflexTestSupport
+import PGReflexWire
+import Synchronization
 import Testing
 
 /// The `llm` agent against a real model (SmolLM2-135M behind llama.cpp's OpenAI-compatible
@@ -109,5 +113,95 @@ struct LLMAgentEndToEndTests {
         #expect(RouteFixture.stopped("triage", in: run.output)["route.dead_lettered"] == "1", "\(run.output.suffix(2000))")
         let letters = f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output
         #expect(letters.contains("no valid decision in 2 steps") && letters.contains("the last answer was: "), "\(letters)")
+    }
+}
+
+/// A real HTTP server on 127.0.0.1 that answers chat completions from a script of responses in
+/// OpenAI's documented shape, and keeps the requests: for the `tool_calls` path, which the
+/// local model does not take.
+final class ChatReplay: Sendable {
+    let script: [String]
+    private let bodies = Mutex<[[UInt8]]>([])
+
+    /// The requests received, parsed.
+    var requests: [[String: Any]] {
+        bodies.withLock { $0 }.map { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] ?? [:] }
+    }
+    let port = Mutex<Int?>(nil)
+
+    init(_ script: [String]) { self.script = script }
+
+    func serving<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
+        let router = Router()
+        router.post("v1/chat/completions") { request, _ -> Response in
+            let bytes = try await request.body.collect(upTo: 1 << 20)
+            let n = self.bodies.withLock { list in
+                list.append(Array(bytes.readableBytesView))
+                return list.count
+            }
+            let answer = n <= self.script.count ? self.script[n - 1] : #"{"choices":[{"message":{"role":"assistant","content":"no more"}}]}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: answer)))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await app.run()
+                return nil
+            }
+            var bound: Int?
+            for _ in 0..<100 where bound == nil {
+                try await Task.sleep(for: .milliseconds(20))
+                bound = port.withLock { $0 }
+            }
+            guard let bound else { throw PostgresCluster.Failure(description: "the replay server did not start") }
+            let result = try await body(bound)
+            group.cancelAll()
+            return result
+        }
+    }
+}
+
+@Suite(.postgresCluster, .serialized)
+struct LLMToolCallTests {
+    /// The model looks the customer's orders up (a read tool: it runs at once, and its rows go
+    /// back), then calls the action tool, which ends the loop and becomes the decision's action.
+    @Test func readToolsAnswerAtOnceAndAnActionCallEndsTheLoop() async throws {
+        let f = try RouteFixture("llmtools", tables: "CREATE TABLE tickets (id int PRIMARY KEY, customer_id int, subject text); CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total numeric);")
+        defer { f.remove() }
+        try f.cluster.psql("CREATE SCHEMA llmtools_side; CREATE TABLE llmtools_side.categories (ticket_id int, category text);")
+        try f.sql("INSERT INTO orders VALUES (1, 7, 120), (2, 7, 80);")
+        let replay = ChatReplay([
+            #"{"id":"c1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"recent_orders","arguments":"{\"customer_id\":7}"}}]}}],"usage":{"prompt_tokens":90,"completion_tokens":12,"total_tokens":102}}"#,
+            #"{"id":"c2","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":"A billing question from a repeat customer.","tool_calls":[{"id":"call_2","type":"function","function":{"name":"set_category","arguments":"{\"ticket_id\":5,\"category\":\"billing\"}"}}]}}],"usage":{"prompt_tokens":140,"completion_tokens":20,"total_tokens":160}}"#,
+        ])
+        let (status, log) = try await replay.serving { port in
+            try f.configure("""
+                tools:
+                  recent_orders: { sql_query: { query: "SELECT id, total FROM llmtools.orders WHERE customer_id = $1::int ORDER BY id", parameters: [{ name: customer_id, type: integer }] } }
+                  set_category: { sql_exec: { statement: "INSERT INTO llmtools_side.categories VALUES ($1::int, $2)", parameters: [{ name: ticket_id, type: integer }, { name: category, values: [billing, shipping] }] } }
+                agents:
+                  triage: { llm: { base_url: "http://127.0.0.1:\(port)/v1", model: gpt-4o-mini, decision: tools, tools: [recent_orders] }, actions: [set_category] }
+                routes:
+                  triage: { tables: [llmtools.tickets], agent: triage, retries: { attempts: 1 }, start: earliest }
+                """)
+            try f.sql("INSERT INTO tickets VALUES (5, 7, 'charged twice');")
+            let end = try f.cluster.currentInsertLSN()
+            let log = f.dir + "/run.log"
+            let status = try await runWithoutBlocking([f.exe, "run", "--config", f.config, "--end-lsn", end.description], log: log)
+            return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        }
+        #expect(status == 0, "\(log)")
+        let requests = replay.requests
+        #expect(requests.count == 2, "\(log.suffix(1500))")
+        let offered = ((requests.first?["tools"] as? [[String: Any]]) ?? []).compactMap { ($0["function"] as? [String: Any])?["name"] as? String }
+        #expect(offered == ["decide", "recent_orders", "set_category"])
+        let messages = (requests.last?["messages"] as? [[String: Any]]) ?? []
+        let toolMessage = messages.first { $0["role"] as? String == "tool" }
+        #expect(toolMessage?["tool_call_id"] as? String == "call_1")
+        #expect((toolMessage?["content"] as? String) == #"[{"id":"1","total":"120"},{"id":"2","total":"80"}]"#, "\(messages)")
+        #expect(try f.cluster.psql("SELECT ticket_id || ':' || category FROM llmtools_side.categories").trimmingCharacters(in: .whitespacesAndNewlines) == "5:billing")
+        let result = f.command(["results", "list", "--config", f.config, "--format", "json"]).output
+        #expect(result.contains(#""summary":"A billing question from a repeat customer.""#) && result.contains(#""total_tokens":262"#) && result.contains(#""status":"done""#), "\(result)")
     }
 }

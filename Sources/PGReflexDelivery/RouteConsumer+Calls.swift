@@ -55,7 +55,7 @@ extension RouteConsumer {
             if job.firstAttempt == nil { job.firstAttempt = wallMicros() }
             let id = nextCall
             nextCall += 1
-            outstanding[id] = (job, runtime.agent.receiptMark())
+            outstanding[id] = (job, runtime.agent.receiptMark(), clock.now)
             counts.calls += 1
             counts.peakRunning = max(counts.peakRunning, outstanding.count)
             let call = AgentCall(route: settings.name, events: job.events.map(\.agentEvent),
@@ -94,7 +94,7 @@ extension RouteConsumer {
     func handleCompletions(retrying: Bool = true) async throws {
         let now = clock.now
         for completion in inbox.take() {
-            guard let (job, _) = outstanding.removeValue(forKey: completion.call) else { continue }
+            guard let (job, _, started) = outstanding.removeValue(forKey: completion.call) else { continue }
             switch completion.outcome {
             case .success(let output):
                 runtime.succeeded()
@@ -102,7 +102,8 @@ extension RouteConsumer {
                 if let output, let first = job.events.first {
                     pending.results.append(AgentResult(route: settings.name, agent: runtime.name, eventID: first.id, eventCount: job.events.count,
                                                        idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? first.id),
-                                                       attempt: job.attempt, output: output, at: wallMicros()))
+                                                       attempt: job.attempt, output: output, at: wallMicros(),
+                                                       durationMicros: UnixTime.micros(started.duration(to: now))))
                 }
                 queue.finished(key: job.key, group: job.group)
                 for event in job.events { pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name)) }

@@ -127,7 +127,7 @@ public actor RouteConsumer {
     /// `shed: {action: pause}` holds the calls now.
     var shedPaused = false
     /// Calls started and not yet recorded: the job, and the agent's receipt mark before it.
-    var outstanding: [Int: (job: Job, mark: Int64?)] = [:]
+    var outstanding: [Int: (job: Job, mark: Int64?, started: ContinuousClock.Instant)] = [:]
     var nextCall = 0
     /// Matched events not yet done (queued, waiting in a debounce or batch, running, held).
     var pendingEvents = 0

@@ -244,9 +244,12 @@ public struct AgentResult: Sendable, Equatable {
     public var output: [UInt8]
     /// Unix microseconds.
     public var at: Int64
+    /// How long the call took (this attempt), microseconds.
+    public var durationMicros: Int64
 
     public init(id: Int64? = nil, route: String, agent: String, eventID: String, eventCount: Int, idempotencyKey: String,
-                attempt: Int, output: [UInt8], at: Int64) {
+                attempt: Int, output: [UInt8], at: Int64, durationMicros: Int64 = 0) {
+        self.durationMicros = durationMicros
         self.id = id
         self.route = route
         self.agent = agent

@@ -88,6 +88,7 @@ public final class SQLiteStateStore: StateStore {
                 t.column("attempt", .integer).notNull()
                 t.column("output", .blob).notNull()
                 t.column("at", .integer).notNull()
+                t.column("duration_us", .integer).notNull()
             }
             try db.create(index: "results_event", on: "results", columns: ["event_id"])
             try db.create(index: "results_route", on: "results", columns: ["route", "at"])
@@ -123,10 +124,10 @@ public final class SQLiteStateStore: StateStore {
             }
             for result in changes.results {
                 try db.execute(sql: """
-                    INSERT INTO results (route, agent, event_id, event_count, idempotency_key, attempt, output, at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO results (route, agent, event_id, event_count, idempotency_key, attempt, output, at, duration_us)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [result.route, result.agent, result.eventID, result.eventCount, result.idempotencyKey,
-                                     result.attempt, Data(result.output), result.at])
+                                     result.attempt, Data(result.output), result.at, result.durationMicros])
             }
             for id in changes.removedDeadLetters {
                 try db.execute(sql: "DELETE FROM dead_letters WHERE id = ?", arguments: [id])
@@ -238,7 +239,7 @@ public final class SQLiteStateStore: StateStore {
                 let output: Data = row["output"] ?? Data()
                 return AgentResult(id: row["id"], route: row["route"], agent: row["agent"], eventID: row["event_id"],
                                    eventCount: row["event_count"], idempotencyKey: row["idempotency_key"], attempt: row["attempt"],
-                                   output: [UInt8](output), at: row["at"])
+                                   output: [UInt8](output), at: row["at"], durationMicros: row["duration_us"])
             }
         }
     }

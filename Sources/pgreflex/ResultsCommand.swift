@@ -16,6 +16,7 @@ struct ResultsCommand: AsyncParsableCommand {
         var object: [String: Any] = [
             "id": result.id ?? 0, "route": result.route, "agent": result.agent, "event_id": result.eventID, "event_count": result.eventCount,
             "idempotency_key": result.idempotencyKey, "attempt": result.attempt, "at": DLQCommand.time(result.at),
+            "duration_ms": Double(result.durationMicros) / 1000,
         ]
         if output, let value = try? JSONSerialization.jsonObject(with: Data(result.output), options: [.fragmentsAllowed]) { object["output"] = value }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed])) ?? Data()
@@ -47,10 +48,10 @@ struct ResultsCommand: AsyncParsableCommand {
                     for result in results { print(ResultsCommand.json(result, output: true)) }
                     return
                 }
-                print("id\troute\tagent\tevent\tevents\tattempt\tat\toutput")
+                print("id\troute\tagent\tevent\tevents\tattempt\tat\tms\toutput")
                 for r in results {
                     let output = String(decoding: r.output.prefix(120), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-                    print(["\(r.id ?? 0)", r.route, r.agent, r.eventID, "\(r.eventCount)", "\(r.attempt)", DLQCommand.time(r.at),
+                    print(["\(r.id ?? 0)", r.route, r.agent, r.eventID, "\(r.eventCount)", "\(r.attempt)", DLQCommand.time(r.at), String(format: "%.1f", Double(r.durationMicros) / 1000),
                            output + (r.output.count > 120 ? "…" : "")].joined(separator: "\t"))
                 }
             } catch {

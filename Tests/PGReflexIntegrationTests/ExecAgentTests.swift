@@ -62,6 +62,7 @@ struct ExecAgentTests {
         let results = f.command(["results", "list", "--config", f.config, "--format", "json"])
         let outputs = results.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(outputs.count == 3, "\(results.output)")
+        #expect(outputs.allSatisfy { ($0["duration_ms"] as? Double ?? 0) > 0 }, "each outcome keeps its call's latency: \(results.output)")
         let summaries = outputs.compactMap { ($0["output"] as? [String: Any])?["summary"] as? String }
         #expect(summaries.sorted() == ["billing", "billing", "general"], "\(results.output)")
         let first = try #require(outputs.first?["event_id"] as? String)

@@ -14,12 +14,14 @@ public final class ActingAgent: Agent {
     let allowed: [String]
     /// Answers whose actions have not all run yet, by call key.
     private let pending = Mutex<[String: [UInt8]]>([:])
+    private let limits: Mutex<ActionLimits>
     static let pendingLimit = 10_000
 
-    public init(_ inner: any Agent, runner: ActionRunner, allowed: [String]) {
+    public init(_ inner: any Agent, runner: ActionRunner, allowed: [String], limits: [ActionLimit] = []) {
         self.inner = inner
         self.runner = runner
         self.allowed = allowed
+        self.limits = Mutex(ActionLimits(limits))
     }
 
     public var name: String { inner.name }
@@ -44,6 +46,15 @@ public final class ActingAgent: Agent {
         case .success(let list): actions = list
         }
         if actions.isEmpty { return .success(output: output) }
+        // Over an action limit the call waits, as a throttled event does, holding its slot.
+        while let wait = limits.withLock({ $0.take(actions, now: .now) }) {
+            do {
+                try await Task.sleep(for: wait)
+            } catch {
+                pending.withLock { state in if state.count < Self.pendingLimit { state[call.idempotencyKey] = output } }
+                return .failure(AgentError(code: .timeout, message: "agents.\(name): stopped while waiting for its action limit"))
+            }
+        }
         let cause = AgentCausation.Cause(depth: (call.events.map(\.depth).max() ?? 0) + 1, agent: name)
         switch await runner.run(actions, callKey: call.idempotencyKey, causationID: call.events.first?.id ?? call.idempotencyKey, cause: cause) {
         case .success(let receipts):

@@ -473,7 +473,7 @@ extension RunConfiguration.Reader {
                 throw fail(keyNode, "agents: '\(name)' is not an agent name: use letters, digits, _ and -")
             }
             let key = "agents.\(name)"
-            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "exec", "llm", "circuit_breaker", "actions"])
+            let section = try mapping(value, key, keys: ["file", "log", "noop", "webhook", "exec", "llm", "circuit_breaker", "actions", "action_limits"])
             let kinds = ["file", "log", "noop", "webhook", "exec", "llm"].filter { section[$0] != nil }
             guard kinds.count == 1 else {
                 throw fail(value, "\(key) needs exactly one kind: webhook: { url, secret_env }, exec: { command }, llm: { base_url, model }, file: { path }, log: { level }, or noop: { delay }" + (kinds.count > 1 ? " (it has \(kinds.joined(separator: " and ")))" : ""))
@@ -520,6 +520,23 @@ extension RunConfiguration.Reader {
                     }
                     guard found.effect == .write else { throw fail(item, "\(key).actions: \(tool) only reads: list it under llm.enrich") }
                     agent.actions.append(tool)
+                }
+            }
+            if let n = section["action_limits"] {
+                guard case .sequence(let items) = n else { throw fail(n, "\(key).action_limits must list limits, e.g. [{ tool: place_hold, limit: 3, period: 1m, key: account_id }]") }
+                for item in items {
+                    let path = "\(key).action_limits"
+                    let fields = try mapping(item, path, keys: ["tool", "limit", "period", "burst", "key"])
+                    var limit = ActionLimit(limit: try positiveInt(try required(fields, "limit", in: item, section: path), "\(path).limit"),
+                                            period: try duration(try required(fields, "period", in: item, section: path), "\(path).period"))
+                    if let t = fields["tool"] {
+                        let tool = try string(t, "\(path).tool")
+                        guard agent.actions.contains(tool) else { throw fail(t, "\(path).tool: \(tool) is not one of \(key).actions") }
+                        limit.tool = tool
+                    }
+                    if let b = fields["burst"] { limit.burst = try positiveInt(b, "\(path).burst") }
+                    if let k = fields["key"] { limit.key = try string(k, "\(path).key") }
+                    agent.actionLimits.append(limit)
                 }
             }
             if case .llm(var settings) = agent.kind {

@@ -21,6 +21,8 @@ public struct AgentSettings: Sendable {
     public var kind: Kind
     /// The write tools its outcomes' `actions` may name.
     public var actions: [String] = []
+    /// How often it may act, per key (`action_limits`).
+    public var actionLimits: [ActionLimit] = []
     /// Failures in a row that open the breaker.
     public var breakerFailures: Int
     /// How long it stays open before a probe.
@@ -36,7 +38,8 @@ public struct AgentSettings: Sendable {
     /// The agent, acting through `tools` (all configured, built once per process) when its
     /// outcome names actions.
     public func makeAgent(logger: Logger, tools: [String: any Tool] = [:], keyring: PrivacyKeyring? = nil) throws -> any Agent {
-        ActingAgent(try makeBareAgent(logger: logger, tools: tools), runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions)
+        ActingAgent(try makeBareAgent(logger: logger, tools: tools), runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions,
+                    limits: actionLimits)
     }
 
     func makeBareAgent(logger: Logger, tools: [String: any Tool]) throws -> any Agent {

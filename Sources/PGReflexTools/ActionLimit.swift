@@ -1,0 +1,56 @@
+public import PGReflexDispatch
+
+/// A cap on how often an agent acts, per key: at most `limit` actions (of `tool`, or of any
+/// tool) per `period` for each value of the argument `key` (the seeds' governance block:
+/// `max_actions_per_minute` per account). The dispatcher's GCRA keeps the count.
+public struct ActionLimit: Sendable, Equatable {
+    public var tool: String?
+    public var limit: Int
+    public var period: Duration
+    public var burst: Int
+    /// The argument whose value is the key; nil: one count for all.
+    public var key: String?
+
+    public init(tool: String? = nil, limit: Int, period: Duration, burst: Int = 1, key: String? = nil) {
+        self.tool = tool
+        self.limit = limit
+        self.period = period
+        self.burst = burst
+        self.key = key
+    }
+
+    func applies(to action: ActionRunner.Action) -> Bool { tool == nil || tool == action.tool }
+
+    func key(of action: ActionRunner.Action) -> String {
+        (tool ?? "*") + "|" + (key.flatMap { action.arguments[$0] ?? nil } ?? "")
+    }
+}
+
+/// The limits of one agent and their counts.
+public struct ActionLimits: Sendable {
+    let limits: [ActionLimit]
+    var counters: [GCRA<ContinuousClock.Instant>]
+
+    public init(_ limits: [ActionLimit]) {
+        self.limits = limits
+        counters = limits.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }
+    }
+
+    /// Takes a slot for each action under each limit that applies, all or none: when one is
+    /// over, nothing is taken, and the wait until it would conform is returned.
+    public mutating func take(_ actions: [ActionRunner.Action], now: ContinuousClock.Instant) -> Duration? {
+        var trial = counters
+        for action in actions {
+            for (i, limit) in limits.enumerated() where limit.applies(to: action) {
+                if let due = trial[i].take(limit.key(of: action), now: now) {
+                    return max(now.duration(to: due), .milliseconds(1))
+                }
+            }
+        }
+        counters = trial
+        if counters.contains(where: { $0.trackedKeys > 10_000 }) {
+            for i in counters.indices { counters[i].prune(now: now) }
+        }
+        return nil
+    }
+}

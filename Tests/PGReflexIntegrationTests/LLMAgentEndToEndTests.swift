@@ -1,10 +1,15 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PGReflexPrivacy
 import PGReflexTestSupport
 import PGReflexWire
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `llm` agent against a real model (SmolLM2-135M behind llama.cpp's OpenAI-compatible
 /// server) through `pgreflex run`. The model is tiny: these tests check the protocol and the
@@ -203,5 +208,54 @@ struct LLMToolCallTests {
         #expect(try f.cluster.psql("SELECT ticket_id || ':' || category FROM llmtools_side.categories").trimmingCharacters(in: .whitespacesAndNewlines) == "5:billing")
         let result = f.command(["results", "list", "--config", f.config, "--format", "json"]).output
         #expect(result.contains(#""summary":"A billing question from a repeat customer.""#) && result.contains(#""total_tokens":262"#) && result.contains(#""status":"done""#), "\(result)")
+    }
+
+    /// The model gets tokens, the tool gets the email: scan every place a value could leak to
+    /// (the prompts sent to the model, the results, the state store, the journal, the log).
+    @Test func noProtectedPlaintextReachesTheModelOrTheRecords() async throws {
+        let f = try RouteFixture("llmpii", tables: "CREATE TABLE customers (id int PRIMARY KEY, email text, note text);")
+        defer { f.remove() }
+        try f.cluster.psql("CREATE SCHEMA llmpii_side; CREATE TABLE llmpii_side.outbox (email text);")
+        let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        try "k1:\(key)\n".write(toFile: f.dir + "/privacy.keys", atomically: true, encoding: .utf8)
+        chmod(f.dir + "/privacy.keys", 0o600)
+        let emails = (1...3).map { "secret.person\($0)@example.org" }
+        // Tokens are deterministic: the replayed model answers with the token it was shown.
+        let keyring = try PrivacyKeyring(parsing: "k1:\(key)\n", source: "test")
+        let replay = ChatReplay(emails.map { email in
+            let decision = #"{"summary":"notify","actions":[{"tool":"notify","args":{"email":"\#(keyring.token(of: Array(email.utf8)))"}}],"citations":[]}"#
+            let content = String(decoding: try! JSONSerialization.data(withJSONObject: decision, options: [.fragmentsAllowed]), as: UTF8.self)
+            return #"{"choices":[{"message":{"role":"assistant","content":\#(content)}}],"usage":{"prompt_tokens":10,"completion_tokens":5}}"#
+        })
+        let (status, log) = try await replay.serving { port in
+            try f.configure("""
+                privacy:
+                  keys: { file: ./privacy.keys }
+                  columns:
+                    - { match: "llmpii.customers.email", policy: tokenize }
+                tools:
+                  notify: { sql_exec: { statement: "INSERT INTO llmpii_side.outbox VALUES ($1)", parameters: [{ name: email, detokenize: true }] } }
+                agents:
+                  mailer: { llm: { base_url: "http://127.0.0.1:\(port)/v1", model: m, prompt: "Write to {{event.after.email}}: {{event_json}}" }, actions: [notify] }
+                routes:
+                  mailer: { tables: [llmpii.customers], agent: mailer, concurrency: 1, start: earliest }
+                """)
+            try f.sql("INSERT INTO customers VALUES " + emails.enumerated().map { "(\($0.offset + 1), '\($0.element)', 'hello')" }.joined(separator: ", ") + ";")
+            let end = try f.cluster.currentInsertLSN()
+            let log = f.dir + "/run.log"
+            let status = try await runWithoutBlocking([f.exe, "run", "--config", f.config, "--end-lsn", end.description, "--log-level", "debug"], log: log)
+            return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        }
+        #expect(status == 0, "\(log.suffix(1500))")
+        let prompts = replay.requests.map { String(decoding: (try? JSONSerialization.data(withJSONObject: $0)) ?? Data(), as: UTF8.self) }
+        #expect(prompts.count == 3 && prompts.allSatisfy { $0.contains("Write to tok:k1:") }, "\(prompts)")
+        try prompts.joined(separator: "\n").write(toFile: f.dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        try f.command(["results", "list", "--config", f.config, "--format", "json"]).output.write(toFile: f.dir + "/results.txt", atomically: true, encoding: .utf8)
+        try f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output.write(toFile: f.dir + "/dlq.txt", atomically: true, encoding: .utf8)
+        let scan = LeakScan.scan([f.dir], for: emails)
+        #expect(scan.hits.isEmpty, "\(scan.hits)")
+        #expect(scan.files >= 5, "scanned \(scan.files) files")
+        let delivered = try f.cluster.psql("SELECT string_agg(email, ',' ORDER BY email) FROM llmpii_side.outbox").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(delivered == emails.joined(separator: ","), "the tool got the plaintext")
     }
 }

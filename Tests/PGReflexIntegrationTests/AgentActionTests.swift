@@ -56,22 +56,29 @@ struct AgentActionTests {
             """)
     }
 
-    @Test func actionsRunOnceAcrossKillNineRestartsAndAForcedReplay() throws {
+    @Test func actionsRunOnceAcrossTenKillNinesAndAForcedReplay() throws {
         let f = try RouteFixture("act", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, email text);")
         defer { f.remove() }
         try f.cluster.psql("CREATE SCHEMA act_side; CREATE TABLE act_side.flags (order_id int, email text);")
         try configure(f)
-        // 400 orders, every other one big; order 13 is big and its second action always fails.
-        try f.sql("INSERT INTO orders SELECT g, CASE WHEN g % 2 = 1 THEN 900 ELSE 100 END, 'buyer' || g || '@example.com' FROM generate_series(1, 400) g;")
-        let start = try f.cluster.currentInsertLSN()
-        _ = start
+        // 400 orders, every other one big, in 40 transactions while pgreflex is killed ten times;
+        // order 13 is big and its second action always fails.
+        let workload = PostgresCluster.spawn(["psql", f.cluster.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", """
+            DO $$ BEGIN FOR i IN 0..39 LOOP
+              INSERT INTO act.orders SELECT g, CASE WHEN g % 2 = 1 THEN 900 ELSE 100 END, 'buyer' || g || '@example.com'
+                FROM generate_series(i * 10 + 1, i * 10 + 10) g; COMMIT;
+              PERFORM pg_sleep(0.05);
+            END LOOP; END $$;
+            """])
+        var random = SplitMix64(seed: 20261130)
         let log = f.dir + "/run.log"
-        for round in 0..<3 {
+        for _ in 0..<10 {
             let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--log-level", "warning"], standardError: log)
-            usleep(UInt32(700_000 + round * 300_000))
+            usleep(UInt32.random(in: 300_000...900_000, using: &random))
             kill(pid, SIGKILL)
             _ = PostgresCluster.wait(pid)
         }
+        #expect(PostgresCluster.wait(workload) == 0)
         let final = try f.runToEnd()
         #expect(final.status == 0, "\(final.output)")
 

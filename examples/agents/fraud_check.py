@@ -18,7 +18,7 @@ if order.get("is_first_order"):
     reasons.append("first order")
 actions = []
 if reasons:
-    actions.append({"tool": "place_payment_hold", "arguments": {"order_id": order["id"], "reason": "; ".join(reasons)}})
+    actions.append({"tool": "place_payment_hold", "args": {"order_id": order["id"], "reason": "; ".join(reasons)}})
 print(json.dumps({
     "summary": f"order {order['id']}: " + ("hold: " + "; ".join(reasons) if reasons else "no risk signal"),
     "actions": actions,

@@ -11,6 +11,6 @@ point = int((row.get("attrs") or {}).get("reorder_point", 50)) if isinstance(row
 quantity = max(1, 2 * point - int(row["quantity_on_hand"]))
 print(json.dumps({
     "summary": f"{row['sku']} at warehouse {row['warehouse_id']}: {row['quantity_on_hand']} on hand, reorder {quantity}",
-    "actions": [{"tool": "draft_purchase_order", "arguments": {"sku": row["sku"], "warehouse_id": row["warehouse_id"], "quantity": quantity}}],
+    "actions": [{"tool": "draft_purchase_order", "args": {"sku": row["sku"], "warehouse_id": row["warehouse_id"], "quantity": quantity}}],
     "citations": [event["id"]],
 }))

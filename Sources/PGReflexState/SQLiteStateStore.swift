@@ -190,57 +190,41 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func deadLetters(_ filter: DeadLetterFilter) async throws -> [DeadLetter] {
-        var conditions: [String] = []
-        var arguments = StatementArguments()
-        func add(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
-            guard let value else { return }
-            conditions.append(sql)
-            arguments += [value]
-        }
-        add("id = ?", filter.id)
-        add("route = ?", filter.route)
-        add("agent = ?", filter.agent)
-        add("table_name = ?", filter.table)
-        add("last_attempt >= ?", filter.since)
-        add("last_attempt < ?", filter.until)
-        var sql = "SELECT * FROM dead_letters"
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY id"
-        if let limit = filter.limit { sql += " LIMIT \(limit)" }
-        let query = sql
-        let values = arguments
-        return try await database.read { db in
-            try Row.fetchAll(db, sql: query, arguments: values).map(Self.deadLetter)
-        }
+        try await select("dead_letters", [("id = ?", filter.id), ("route = ?", filter.route), ("agent = ?", filter.agent),
+                                          ("table_name = ?", filter.table), ("last_attempt >= ?", filter.since), ("last_attempt < ?", filter.until)],
+                         limit: filter.limit, Self.deadLetter)
     }
 
     public func results(_ filter: AgentResultFilter) async throws -> [AgentResult] {
+        try await select("results", [("id = ?", filter.id), ("route = ?", filter.route), ("agent = ?", filter.agent),
+                                     ("event_id = ?", filter.eventID), ("at >= ?", filter.since), ("at < ?", filter.until)],
+                         limit: filter.limit) { row in
+            let output: Data = row["output"] ?? Data()
+            return AgentResult(id: row["id"], route: row["route"], agent: row["agent"], eventID: row["event_id"],
+                               eventCount: row["event_count"], idempotencyKey: row["idempotency_key"], attempt: row["attempt"],
+                               output: [UInt8](output), at: row["at"], durationMicros: row["duration_us"])
+        }
+    }
+
+    /// Rows of `table` matching the filters that have a value (nil filters match everything),
+    /// oldest first.
+    private func select<T: Sendable>(_ table: String, _ filters: [(sql: String, value: (any DatabaseValueConvertible & Sendable)?)], limit: Int?,
+                                     _ map: @escaping @Sendable (Row) -> T) async throws -> [T] {
         var conditions: [String] = []
         var arguments = StatementArguments()
-        func add(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
-            guard let value else { return }
+        for (sql, value) in filters {
+            guard let value else { continue }
             conditions.append(sql)
             arguments += [value]
         }
-        add("id = ?", filter.id)
-        add("route = ?", filter.route)
-        add("agent = ?", filter.agent)
-        add("event_id = ?", filter.eventID)
-        add("at >= ?", filter.since)
-        add("at < ?", filter.until)
-        var sql = "SELECT * FROM results"
+        var sql = "SELECT * FROM \(table)"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         sql += " ORDER BY id"
-        if let limit = filter.limit { sql += " LIMIT \(limit)" }
+        if let limit { sql += " LIMIT \(limit)" }
         let query = sql
         let values = arguments
         return try await database.read { db in
-            try Row.fetchAll(db, sql: query, arguments: values).map { row in
-                let output: Data = row["output"] ?? Data()
-                return AgentResult(id: row["id"], route: row["route"], agent: row["agent"], eventID: row["event_id"],
-                                   eventCount: row["event_count"], idempotencyKey: row["idempotency_key"], attempt: row["attempt"],
-                                   output: [UInt8](output), at: row["at"], durationMicros: row["duration_us"])
-            }
+            try Row.fetchAll(db, sql: query, arguments: values).map(map)
         }
     }
 

@@ -132,8 +132,6 @@ final class ChatReplay: Sendable {
     var requests: [[String: Any]] {
         bodies.withLock { $0 }.map { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] ?? [:] }
     }
-    let port = Mutex<Int?>(nil)
-
     init(_ script: [String]) { self.script = script }
 
     func serving<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
@@ -147,23 +145,7 @@ final class ChatReplay: Sendable {
             let answer = n <= self.script.count ? self.script[n - 1] : #"{"choices":[{"message":{"role":"assistant","content":"no more"}}]}"#
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: answer)))
         }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.run()
-                return nil
-            }
-            var bound: Int?
-            for _ in 0..<100 where bound == nil {
-                try await Task.sleep(for: .milliseconds(20))
-                bound = port.withLock { $0 }
-            }
-            guard let bound else { throw PostgresCluster.Failure(description: "the replay server did not start") }
-            let result = try await body(bound)
-            group.cancelAll()
-            return result
-        }
+        return try await serveOnLoopback(router, body)
     }
 }
 

@@ -27,7 +27,6 @@ final class WebhookReceiver: Sendable {
 
     let received = Mutex<[Received]>([])
     let polls = Mutex(0)
-    let port = Mutex<Int?>(nil)
     /// The status and Retry-After (or, for a 202, the Location) for a request, given those before it.
     let answer: @Sendable (Received, [Received]) -> (Int, String?)
     /// GET /status, polled after a 202: the status for the n-th poll (from 1).
@@ -69,26 +68,32 @@ final class WebhookReceiver: Sendable {
             return Response(status: .init(code: status), headers: headers,
                             body: .init(byteBuffer: .init(string: status == 200 ? #"{"summary":"approved"}"# : "")))
         }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.run()
-                return nil
-            }
-            var bound: Int?
-            for _ in 0..<100 where bound == nil {
-                try await Task.sleep(for: .milliseconds(20))
-                bound = port.withLock { $0 }
-            }
-            guard let bound else { throw PostgresCluster.Failure(description: "the test webhook server did not start") }
-            let result = try await body(bound)
-            group.cancelAll()
-            return result
-        }
+        return try await serveOnLoopback(router, body)
     }
 
     var requests: [Received] { received.withLock { $0 } }
+}
+
+/// Serves `router` on 127.0.0.1 and a free port while `body` runs (given the port).
+func serveOnLoopback<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+    let port = Mutex<Int?>(nil)
+    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                          onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await app.run()
+            return nil
+        }
+        var bound: Int?
+        for _ in 0..<100 where bound == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            bound = port.withLock { $0 }
+        }
+        guard let bound else { throw PostgresCluster.Failure(description: "the test HTTP server did not start") }
+        let result = try await body(bound)
+        group.cancelAll()
+        return result
+    }
 }
 
 /// Runs a command without blocking a thread of the cooperative pool (the test's HTTP server

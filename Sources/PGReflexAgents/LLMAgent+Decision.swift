@@ -1,11 +1,6 @@
-import AsyncHTTPClient
 import Foundation
-public import Logging
-import Mustache
-import NIOCore
-import NIOHTTP1
-public import PGReflexDispatch
-public import PGReflexTools
+import PGReflexDispatch
+import PGReflexTools
 
 /// The typed decision: its schema, reading it out of an answer, and the outcome kept.
 extension LLMAgent {

@@ -1,11 +1,9 @@
 import AsyncHTTPClient
 import Foundation
-public import Logging
-import Mustache
 import NIOCore
 import NIOHTTP1
-public import PGReflexDispatch
-public import PGReflexTools
+import PGReflexDispatch
+import PGReflexTools
 
 /// The chat-completions exchange: the request, and the answer as the model gave it.
 extension LLMAgent {

@@ -1,4 +1,4 @@
-public import PGReflexDispatch
+import PGReflexDispatch
 
 /// A cap on how often an agent acts, per key: at most `limit` actions (of `tool`, or of any
 /// tool) per `period` for each value of the argument `key` (the seeds' governance block:

@@ -223,7 +223,7 @@ public actor SQLTool: Tool {
     /// Rows as an array of objects, every value text or null.
     static func json(_ result: PostgresConnection.QueryResult) -> String {
         let rows = result.rows.map { row in
-            Dictionary(uniqueKeysWithValues: zip(result.columns, row.map { $0 as Any? ?? NSNull() }).map { ($0.0, $0.1 ?? NSNull()) })
+            Dictionary(uniqueKeysWithValues: zip(result.columns, row.map { value -> Any in value ?? NSNull() }))
         }
         return String(decoding: (try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])) ?? Data("[]".utf8), as: UTF8.self)
     }

@@ -119,6 +119,47 @@ struct LLMAgentEndToEndTests {
         let letters = f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output
         #expect(letters.contains("no valid decision in 2 steps") && letters.contains("the last answer was: "), "\(letters)")
     }
+
+    /// examples/agents-llm.yaml as a user runs it, on the demo's tables, with the local model:
+    /// every routed change ends as an outcome or a dead letter (the tiny model's judgement is
+    /// not what is tested), and the outcomes that acted left their receipts.
+    @Test func theModelDrivenExampleRunsOnTheDemoTables() throws {
+        let cluster = try PostgresCluster.required()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dir = NSTemporaryDirectory() + "pgreflex-examples-llm-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: root + "/examples/agents-llm.yaml", toPath: dir + "/agents-llm.yaml")
+        try FileManager.default.copyItem(atPath: root + "/Schemas", toPath: dir + "/Schemas")
+        try cluster.psql("""
+            CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint, total_amount numeric(12,2),
+                                 status text, is_first_order bool, created_at timestamptz DEFAULT now());
+            CREATE TABLE support_tickets (id bigserial PRIMARY KEY, order_id bigint, priority smallint, subject text, tags text[]);
+            CREATE PUBLICATION agents_pub FOR TABLE orders, support_tickets;
+            """ + (try String(contentsOfFile: root + "/examples/agents.sql", encoding: .utf8)))
+        try cluster.createSlot("agents_llm_slot")
+        try cluster.psql("""
+            INSERT INTO orders (customer_id, total_amount, status, is_first_order) VALUES (7, 40, 'paid', false), (7, 950, 'new', false);
+            INSERT INTO support_tickets (order_id, priority, subject) VALUES (2, 3, 'I was charged twice');
+            """)
+        let end = try cluster.currentInsertLSN()
+        let exe = try pgreflexExecutable()
+        let environment = ["PGREFLEX_DSN": cluster.conninfo, "PGREFLEX_LLM_URL": try LocalModel.required().baseURL,
+                           "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        let run = PostgresCluster.run([exe, "run", "--config", dir + "/agents-llm.yaml", "--end-lsn", end.description], directory: dir, environment: environment)
+        #expect(run.status == 0, "\(run.output.suffix(2000))")
+        let results = PostgresCluster.run([exe, "results", "list", "--config", dir + "/agents-llm.yaml", "--format", "json"], directory: dir, environment: environment).output
+            .split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let letters = PostgresCluster.run([exe, "dlq", "list", "--config", dir + "/agents-llm.yaml", "--format", "json"], directory: dir, environment: environment).output
+            .split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(results.count + letters.count == 2, "the big order and the ticket, each an outcome or a dead letter: \(results) \(letters)")
+        for result in results {
+            let output = try #require(result["output"] as? [String: Any])
+            let actions = (output["actions"] as? [Any])?.count ?? 0
+            #expect((output["receipts"] as? [Any])?.count ?? 0 == actions, "every action has its receipt: \(output)")
+            #expect(((output["usage"] as? [String: Int])?["total_tokens"] ?? 0) > 0)
+        }
+    }
 }
 
 /// A real HTTP server on 127.0.0.1 that answers chat completions from a script of responses in

@@ -120,10 +120,10 @@ struct WebhookRetryTests {
             """)
     }
 
-    func run(_ f: RouteFixture) async throws -> (Int32, String) {
+    func run(_ f: RouteFixture, secrets: String = WebhookRetryTests.secret) async throws -> (Int32, String) {
         let end = try f.cluster.currentInsertLSN()
         let log = f.dir + "/run.log"
-        setenv("TEST_WEBHOOK_SECRET", Self.secret, 1)
+        setenv("TEST_WEBHOOK_SECRET", secrets, 1)
         let status = try await runWithoutBlocking([f.exe, "run", "--config", f.config, "--end-lsn", end.description], log: log)
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
@@ -230,6 +230,31 @@ struct WebhookRetryTests {
         #expect(second.count == 2 && second[0].at.duration(to: second[1].at) >= .milliseconds(900), "paused as the 410 said, then delivered")
         #expect(f.status()["hook"]?["dead_letters"] == "0")
         #expect(RouteFixture.stopped("hook", in: log)["route.succeeded"] == "2")
+    }
+
+    /// While a secret is rotated, both sign: receivers holding either the old or the new one
+    /// verify the same request.
+    @Test func rotationSendsTwoSignaturesAndEitherSecretVerifies() async throws {
+        let f = try RouteFixture("rot", tables: "CREATE TABLE tickets (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.sql("INSERT INTO tickets VALUES (1);")
+        let newer = "whsec_" + Data("the rotated secret, 32 bytes too".utf8).base64EncodedString()
+        let receiver = WebhookReceiver { _, _ in (200, nil) }
+        let (status, log) = try await receiver.serving { port in
+            try configure(f, port: port, retries: "{ attempts: 1 }")
+            return try await run(f, secrets: "\(Self.secret) \(newer)")
+        }
+        #expect(status == 0, "\(log)")
+        let request = try #require(receiver.requests.first)
+        #expect(request.signature.split(separator: " ").count == 2 && request.signature.split(separator: " ").allSatisfy { $0.hasPrefix("v1,") })
+        let body = f.dir + "/request.json"
+        try Data(request.body).write(to: URL(fileURLWithPath: body))
+        let headers = ["--header", "webhook-id: \(request.id)", "--header", "webhook-timestamp: \(request.timestamp)",
+                       "--header", "webhook-signature: \(request.signature)"]
+        for secret in [Self.secret, newer] {
+            let verified = f.command(["webhook", "verify", "--secret", secret, "--body", body] + headers)
+            #expect(verified.status == 0 && verified.output.contains("verified"), "\(verified.output)")
+        }
     }
 
     @Test func cloudEventsAndASavedRequestVerifies() async throws {

@@ -2,6 +2,8 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import PGReflexTestSupport
 import PGReflexWire
 import Synchronization
@@ -74,25 +76,31 @@ final class WebhookReceiver: Sendable {
     var requests: [Received] { received.withLock { $0 } }
 }
 
-/// Serves `router` on 127.0.0.1 and a free port while `body` runs (given the port).
+/// Serves `router` on 127.0.0.1 and a free port while `body` runs (given the port), then shuts
+/// the server down gracefully. Cancelling it instead can drop a connection accepted but not yet
+/// handled, which NIO treats as a fatal error (a writer never finished): seen in CI.
 func serveOnLoopback<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> T) async throws -> T {
     let port = Mutex<Int?>(nil)
     let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                           onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await app.run()
-            return nil
+    let services = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test-http-server")))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await services.run() }
+        let outcome: Result<T, any Error>
+        do {
+            var bound: Int?
+            for _ in 0..<100 where bound == nil {
+                try await Task.sleep(for: .milliseconds(20))
+                bound = port.withLock { $0 }
+            }
+            guard let bound else { throw PostgresCluster.Failure(description: "the test HTTP server did not start") }
+            outcome = .success(try await body(bound))
+        } catch {
+            outcome = .failure(error)
         }
-        var bound: Int?
-        for _ in 0..<100 where bound == nil {
-            try await Task.sleep(for: .milliseconds(20))
-            bound = port.withLock { $0 }
-        }
-        guard let bound else { throw PostgresCluster.Failure(description: "the test HTTP server did not start") }
-        let result = try await body(bound)
-        group.cancelAll()
-        return result
+        await services.triggerGracefulShutdown()
+        try await group.waitForAll()
+        return try outcome.get()
     }
 }
 

@@ -191,6 +191,11 @@ public final class PostgresCluster: Sendable {
     public struct RunResult: Sendable {
         public var status: Int32
         public var output: String
+
+        public init(status: Int32, output: String) {
+            self.status = status
+            self.output = output
+        }
     }
 
     /// Runs a command, returning its exit status and combined output. Output goes through a

@@ -51,6 +51,15 @@ struct RouteFixture {
         return PostgresCluster.run([exe, "run", "--config", config, "--end-lsn", end.description] + flags)
     }
 
+    /// `runToEnd` for async tests: the wait does not hold a thread of the cooperative pool
+    /// (a model's answer can take seconds, and other suites' servers need those threads).
+    func runToEndWithoutBlocking(_ flags: [String] = []) async throws -> PostgresCluster.RunResult {
+        let end = try cluster.currentInsertLSN()
+        let log = dir + "/run-\(UUID().uuidString).log"
+        let status = try await runWithoutBlocking([exe, "run", "--config", config, "--end-lsn", end.description] + flags, log: log)
+        return PostgresCluster.RunResult(status: status, output: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
     func command(_ arguments: [String]) -> PostgresCluster.RunResult {
         PostgresCluster.run([exe] + arguments)
     }

@@ -59,7 +59,12 @@ public actor SQLTool: Tool {
 
     /// The receipts table, created on a write tool's first use. A tool whose role may not
     /// create it needs it made beforehand, with INSERT, SELECT and UPDATE granted to the role.
+    /// One transaction under an advisory lock: tools that open their sessions at the same time
+    /// would otherwise race on `IF NOT EXISTS` (it is not atomic) and one would fail with a
+    /// duplicate key in pg_namespace.
     public static let receiptsDDL = """
+        BEGIN;
+        SELECT pg_advisory_xact_lock(hashtext('pgreflex.action_receipts'));
         CREATE SCHEMA IF NOT EXISTS pgreflex;
         CREATE TABLE IF NOT EXISTS pgreflex.action_receipts (
             idempotency_key text PRIMARY KEY,
@@ -68,6 +73,7 @@ public actor SQLTool: Tool {
             result jsonb,
             done_at timestamptz NOT NULL DEFAULT now()
         );
+        COMMIT;
         """
 
     private func connected() async throws(ReplicationError) -> PostgresConnection {

@@ -164,7 +164,8 @@ struct ExampleAgentsTests {
         #expect(try rows("SELECT sku || ':' || quantity FROM ops.purchase_order_drafts") == "SKU-1:38", "one draft: the audit-only update woke nobody")
         #expect(try rows("SELECT customer_id || ':' || order_ids::text FROM ops.risk_tickets") == "7:[1, 2, 4]", "the derived breach event opened one ticket")
         let results = PostgresCluster.run([exe, "results", "list", "--config", dir + "/agents.yaml"], directory: dir, environment: ["PGREFLEX_DSN": cluster.conninfo])
-        #expect(results.output.split(separator: "\n").count == 1 + 4 + 2 + 1 + 1 + 1, "\(results.output)")
+        #expect(results.output.split(separator: "\n").count == 1 + 4 + 2 + 1 + 1 + 1,
+                "\(results.output)\n\(PostgresCluster.run([exe, "dlq", "list", "--config", dir + "/agents.yaml"], directory: dir, environment: ["PGREFLEX_DSN": cluster.conninfo]).output)\n\(run.output.suffix(3000))")
         #expect(results.output.contains("risk\trisk\t"), "\(results.output)")
     }
 

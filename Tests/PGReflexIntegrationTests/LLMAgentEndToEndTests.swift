@@ -21,7 +21,7 @@ struct LLMAgentEndToEndTests {
             agents:
               triage: { llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, \(llm) } }
             routes:
-              triage: { tables: ["\(f.name).tickets"], agent: triage, retries: { attempts: 1 }, start: earliest }
+              triage: { tables: ["\(f.name).tickets"], agent: triage, retries: { attempts: 1, timeout: 120s }, start: earliest }
             """)
     }
 

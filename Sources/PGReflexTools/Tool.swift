@@ -57,6 +57,13 @@ public struct ToolParameter: Sendable, Equatable {
             case (let type, true): properties[parameter.name] = ["type": [type.rawValue, "null"]]
             case (let type, false): properties[parameter.name] = ["type": type.rawValue]
             }
+            if parameter.type == .integer, var property = properties[parameter.name] as? [String: Any] {
+                // JSON-safe integers; the bounds also keep a grammar-constrained model from
+                // writing digits until max_tokens.
+                property["minimum"] = -9_007_199_254_740_991
+                property["maximum"] = 9_007_199_254_740_991
+                properties[parameter.name] = property
+            }
         }
         return ["type": "object", "additionalProperties": false, "required": parameters.map(\.name), "properties": properties]
     }

@@ -85,7 +85,7 @@ struct LLMAgentEndToEndTests {
                   parameters: [{ name: ticket_id, type: integer }, { name: category, values: [billing, shipping, account] }]
             agents:
               triage:
-                llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, min_actions: 1, max_tokens: 800, max_steps: 5,
+                llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, min_actions: 1, max_tokens: 800, max_steps: 5, timeout: 120s,
                        prompt: "Support ticket {{event.after.id}}: {{event.after.subject}}. Set its category (billing, shipping or account) with set_category." }
                 actions: [set_category]
             routes:

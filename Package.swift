@@ -44,6 +44,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         // Already in the graph through Hummingbird; named for its header types in tests.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // libpq, seen through pkg-config. Only PGReflexTransport may import it.
@@ -70,6 +72,29 @@ let package = Package(
                 "PGReflexThreads",
                 "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // What a running pipeline is doing (capture state, routes, latencies), for the status
+        // page, /readyz, `pgreflex status` and the demo. No I/O.
+        .target(
+            name: "PGReflexStatus",
+            swiftSettings: strictSettings
+        ),
+        // The operator's side of `run`: /metrics, /healthz, /readyz and the status page
+        // (Hummingbird, swift-prometheus), and the status file `pgreflex status` reads.
+        .target(
+            name: "PGReflexMonitoring",
+            dependencies: [
+                "PGReflexDispatch",
+                "PGReflexJournal",
+                "PGReflexStatus",
+                "PGReflexWire",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -105,8 +130,10 @@ let package = Package(
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
+                "PGReflexStatus",
                 "PGReflexTransport",
                 "PGReflexWire",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -125,6 +152,7 @@ let package = Package(
                 "PGReflexPrivacy",
                 "PGReflexRouter",
                 "PGReflexSchema",
+                "PGReflexStatus",
                 "PGReflexWire",
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -170,6 +198,7 @@ let package = Package(
                 "PGReflexDispatch",
                 "PGReflexTools",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -188,8 +217,10 @@ let package = Package(
                 "PGReflexJournal",
                 "PGReflexRouter",
                 "PGReflexSchema",
+                "PGReflexStatus",
                 "PGReflexThreads",
                 "PGReflexWire",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -204,14 +235,18 @@ let package = Package(
                 "PGReflexDelivery",
                 "PGReflexEnvelope",
                 "PGReflexJournal",
+                "PGReflexMonitoring",
                 "PGReflexPrivacy",
                 "PGReflexDispatch",
                 "PGReflexRouter",
                 "PGReflexSchema",
                 "PGReflexState",
+                "PGReflexStatus",
                 "PGReflexTransport",
                 "PGReflexWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

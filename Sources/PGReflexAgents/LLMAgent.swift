@@ -1,3 +1,4 @@
+import CoreMetrics
 import AsyncHTTPClient
 import Foundation
 public import Logging
@@ -165,6 +166,8 @@ public final class LLMAgent: Agent {
             case .success(let value): answer = value
             }
             used.add(answer.usage)
+            Counter(label: "pgreflex_llm_tokens_total", dimensions: [("agent", name), ("kind", "prompt")]).increment(by: answer.usage.prompt)
+            Counter(label: "pgreflex_llm_tokens_total", dimensions: [("agent", name), ("kind", "completion")]).increment(by: answer.usage.completion)
             if used.total > settings.tokenBudget {
                 return .failure(AgentError(code: .permanent, message: "agents.\(name): the call used \(used.total) tokens, over its token_budget of \(settings.tokenBudget): raise token_budget or shorten the prompt"))
             }

@@ -3,8 +3,10 @@ public import PGReflexJournal
 public import Logging
 public import PGReflexPrivacy
 public import PGReflexSchema
+public import PGReflexStatus
 public import PGReflexTransport
 public import PGReflexWire
+import CoreMetrics
 import Synchronization
 
 /// `pgreflex tail`: stream a slot's changes and print one JSON line per change.
@@ -84,10 +86,13 @@ public final class CapturePipeline: Sendable {
 
     let options: Options
     let logger: Logger
+    /// Where the status page, `/readyz` and the metrics learn what capture is doing.
+    public let status: PipelineStatus
     private let stopState = Mutex<(requested: Bool, stream: ReplicationStream?)>((false, nil))
 
-    public init(options: Options, logger: Logger) {
+    public init(options: Options, status: PipelineStatus = PipelineStatus(), logger: Logger) {
         self.options = options
+        self.status = status
         self.logger = logger
     }
 
@@ -141,6 +146,11 @@ public final class CapturePipeline: Sendable {
 
         return try await connection.withReplicationStream(streamOptions) { stream in
             streaming = true
+            self.status.updateCapture {
+                $0.state = .streaming
+                $0.reason = nil
+                $0.slot = options.source.slot
+            }
             self.stopState.withLock { $0.stream = stream }
             defer { self.stopState.withLock { $0.stream = nil } }
             if self.stopRequested { stream.stop() }
@@ -175,6 +185,7 @@ public final class CapturePipeline: Sendable {
                         stopReason = .outputClosed
                         break
                     }
+                    consumer.publish(to: self.status, now: PostgresTimestamp.now().unixMicroseconds)
                     continue
                 }
                 let before = consumer.events
@@ -186,9 +197,15 @@ public final class CapturePipeline: Sendable {
                     lastActivity = clock.now
                     monitor.changeSeen(at: clock.now)
                 }
+                consumer.publish(to: self.status, now: PostgresTimestamp.now().unixMicroseconds)
                 if self.stopRequested { break }
             }
             if try !consumer.flush(final: true) { stopReason = .outputClosed }
+            consumer.publish(to: self.status, now: PostgresTimestamp.now().unixMicroseconds)
+            self.status.updateCapture {
+                $0.state = .stopped
+                $0.reason = stopReason.rawValue
+            }
             let elapsed = started.duration(to: clock.now).components
             let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
             let command = options.command
@@ -227,6 +244,13 @@ public final class CapturePipeline: Sendable {
                 return
             }
             guard let health else { return }
+            status.updateCapture {
+                $0.slotRetainedBytes = health.retainedBytes
+                $0.slotWALStatus = health.walStatus
+            }
+            if let retained = health.retainedBytes {
+                Gauge(label: "pgreflex_slot_retained_wal_bytes", dimensions: [("slot", options.source.slot)]).record(Double(retained))
+            }
             for finding in monitor.observed(health) {
                 switch finding {
                 case .retainedWALAbove(let bytes, let threshold):

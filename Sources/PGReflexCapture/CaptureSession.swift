@@ -3,6 +3,7 @@ import PGReflexJournal
 import Logging
 import PGReflexPrivacy
 import PGReflexSchema
+import PGReflexStatus
 import PGReflexTransport
 import PGReflexWire
 
@@ -44,6 +45,9 @@ struct CaptureSession<Output: ChangeOutput> {
     private var caughtUp = false
     private var warnedTypes = Set<String>()
     private var processing = EnvelopeWriter.ProcessingTime.now()
+    /// What the status page and metrics see: published once per batch, not per change.
+    private var progress = CaptureStatus()
+    private var metrics = CaptureMetrics()
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
          privacy: PrivacyPolicy? = nil, allowedTables: Set<String>? = nil, schemas: SchemaRegistry? = nil,
@@ -73,6 +77,8 @@ struct CaptureSession<Output: ChangeOutput> {
         frames: for frame in batch.frames {
             switch frame {
             case .xLogData(let data):
+                progress.serverWALEnd = max(progress.serverWALEnd, data.walEnd.rawValue)
+                progress.caughtUp = false
                 let message: PgOutputMessage
                 do {
                     message = try decoder.decode(storage: batch.storage, range: data.data)
@@ -94,6 +100,7 @@ struct CaptureSession<Output: ChangeOutput> {
                     return .outputClosed
                 }
             case .primaryKeepalive(let keepalive):
+                progress.serverWALEnd = max(progress.serverWALEnd, keepalive.walEnd.rawValue)
                 // Everything before walEnd has been sent. With no transaction open and none held,
                 // nothing before walEnd is still to come: once the output has made safe what it
                 // holds, walEnd may be confirmed (PostgreSQL waits for that at shutdown).
@@ -115,6 +122,7 @@ struct CaptureSession<Output: ChangeOutput> {
     private mutating func markCaughtUp(to lsn: LSN) {
         output.caughtUp(to: endLSN.map { min(lsn, $0) } ?? lsn)
         caughtUp = true
+        progress.caughtUp = true
     }
 
     private mutating func write(_ event: ChangeEvent) throws {
@@ -130,6 +138,7 @@ struct CaptureSession<Output: ChangeOutput> {
         let key = envelopes.write(event, at: processing, into: &output.buffer)
         try output.lineWritten(event: event, from: start, key: key)
         events += 1
+        metrics.received(event)
     }
 
     /// A descriptor with the catalog's details (when there is a catalog), looked up once per
@@ -274,6 +283,8 @@ struct CaptureSession<Output: ChangeOutput> {
         envelopes.committed(commit)
         try output.committed(commit)
         transactions += 1
+        progress.receivedLSN = commit.endLSN.rawValue
+        progress.lastCommitTime = commit.commitTime.unixMicroseconds
     }
 
     /// Lets the output write or sync what it holds, then confirms what it says is safe.
@@ -292,5 +303,24 @@ struct CaptureSession<Output: ChangeOutput> {
             caughtUp = false
             return true
         }
+    }
+
+    /// Hands this batch's progress to the status and the metrics.
+    mutating func publish(to status: PipelineStatus, now: Int64) {
+        progress.changes = events
+        progress.transactions = transactions
+        progress.confirmedLSN = confirmed.rawValue
+        if !assembler.inTransaction && spill.isEmpty && progress.receivedLSN >= progress.serverWALEnd { progress.caughtUp = true }
+        let progress = self.progress
+        status.updateCapture { capture in
+            capture.changes = progress.changes
+            capture.transactions = progress.transactions
+            capture.receivedLSN = progress.receivedLSN
+            capture.confirmedLSN = progress.confirmedLSN
+            capture.serverWALEnd = progress.serverWALEnd
+            capture.lastCommitTime = progress.lastCommitTime
+            capture.caughtUp = progress.caughtUp
+        }
+        metrics.publish(progress, now: now)
     }
 }

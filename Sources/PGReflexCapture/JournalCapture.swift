@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import PGReflexJournal
+public import PGReflexStatus
 import PGReflexTransport
 import PGReflexWire
 
@@ -30,14 +31,14 @@ public final class JournalCapture: Sendable {
 
     /// `channel`: where the consumers learn how far the journal is durable. They register
     /// with it before capture starts, so that retention keeps what they need.
-    public init(options: Options, channel: JournalChannel, logger: Logger) {
+    public init(options: Options, channel: JournalChannel, status: PipelineStatus = PipelineStatus(), logger: Logger) {
         var options = options
         options.pipeline.source.hints = .run
         options.pipeline.command = "run"
         self.options = options
         self.channel = channel
         self.logger = logger
-        pipeline = CapturePipeline(options: options.pipeline, logger: logger)
+        pipeline = CapturePipeline(options: options.pipeline, status: status, logger: logger)
     }
 
     /// Asks capture to stop after the batch in hand (graceful shutdown), even while it waits for room.
@@ -71,7 +72,7 @@ public final class JournalCapture: Sendable {
             let output = try JournalingOutput(
                 journal: journal, channel: channel,
                 policy: GroupCommit(maxRecords: self.options.fsyncMaxRecords, maxDelay: self.options.fsyncMaxDelay),
-                stopRequested: { pipeline.isStopRequested }, logger: logger)
+                status: pipeline.status, stopRequested: { pipeline.isStopRequested }, logger: logger)
             let started = ContinuousClock.now
             do {
                 let summary = try await pipeline.run(output: output, idleTick: .milliseconds(100))
@@ -80,6 +81,10 @@ public final class JournalCapture: Sendable {
             } catch let error as ReplicationError where error.isRetryable && !pipeline.isStopRequested {
                 if started.duration(to: .now) > .seconds(30) { backoff.succeeded() }
                 let delay = backoff.failed()
+                pipeline.status.updateCapture {
+                    $0.state = .reconnecting
+                    $0.reason = "\(error.code)"
+                }
                 logger.warning("lost the replication connection; reconnecting", metadata: [
                     "error.code": "\(error.code)", "reconnect.attempt": "\(backoff.attempts)", "reconnect.delay": "\(delay)",
                 ])

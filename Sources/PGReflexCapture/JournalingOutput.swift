@@ -1,6 +1,7 @@
 import PGReflexEnvelope
 import Logging
 import PGReflexJournal
+import PGReflexStatus
 import PGReflexWire
 
 /// Capture's output in `run`: each event goes into the journal; the last event of a
@@ -13,6 +14,7 @@ import PGReflexWire
 struct JournalingOutput: ChangeOutput {
     let journal: Journal
     let channel: JournalChannel
+    let status: PipelineStatus
     var policy: GroupCommit<ContinuousClock.Instant>
     let stopRequested: @Sendable () -> Bool
     let logger: Logger
@@ -26,11 +28,12 @@ struct JournalingOutput: ChangeOutput {
     /// How often a paused capture repeats its warning.
     static let fullWarningInterval = Duration.seconds(30)
 
-    init(journal: Journal, channel: JournalChannel, policy: GroupCommit<ContinuousClock.Instant>,
+    init(journal: Journal, channel: JournalChannel, policy: GroupCommit<ContinuousClock.Instant>, status: PipelineStatus,
          stopRequested: @escaping @Sendable () -> Bool, logger: Logger) throws {
         self.journal = journal
         self.channel = channel
         self.policy = policy
+        self.status = status
         self.stopRequested = stopRequested
         self.logger = logger
         try journal.sync()
@@ -111,6 +114,13 @@ struct JournalingOutput: ChangeOutput {
             journal.retentionFloor = channel.retentionFloor()
             try journal.enforceRetention(force: true)
             guard journal.isFull else { break }
+            if !waited {
+                let lagging = channel.lagging()?.name ?? "-"
+                status.updateCapture {
+                    $0.state = .paused
+                    $0.reason = "the journal is full until consumer \(lagging) catches up"
+                }
+            }
             if clock.now >= nextWarning {
                 nextWarning = clock.now.advanced(by: Self.fullWarningInterval)
                 let lagging = channel.lagging()
@@ -121,6 +131,12 @@ struct JournalingOutput: ChangeOutput {
             }
             waited = true
             await channel.progressed.wait(since: seen, timeout: min(Self.fullWarningInterval, nextWarning - clock.now))
+        }
+        if waited {
+            status.updateCapture {
+                $0.state = .streaming
+                $0.reason = nil
+            }
         }
         if waited && !stopRequested() {
             logger.notice("the journal has room again: capture resumed", metadata: ["journal.bytes": "\(journal.totalBytes)"])

@@ -7,6 +7,7 @@ public import PGReflexJournal
 public import PGReflexPrivacy
 import PGReflexRouter
 public import PGReflexSchema
+public import PGReflexStatus
 public import PGReflexTools
 public import PGReflexWire
 import Yams
@@ -76,6 +77,8 @@ public struct RunConfiguration: Sendable {
     public var stateDirectory: String
     /// The file this was read from, for error messages.
     public var file: String
+    /// `server: {host, port}`: the metrics, health and status endpoints; off when absent.
+    public var server: ServerSettings? = nil
 
     /// `needsSource: false` (for commands that only read the journal): an unset `dsn_env` is
     /// not an error, and the source's DSN is left empty.
@@ -99,7 +102,7 @@ public struct RunConfiguration: Sendable {
         }
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "tools", "agents", "routes", "state", "privacy", "schemas"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "tools", "agents", "routes", "state", "privacy", "schemas", "server"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -199,6 +202,14 @@ public struct RunConfiguration: Sendable {
             throw ConfigurationError(file: file, line: 1, message: "missing section: sink, consumers or routes: say where events are delivered, e.g. sink: { file: { path: ./events.jsonl } }")
         }
         let state = try top["state"].map { try reader.mapping($0, "state", keys: ["directory"]) }
+        let server = try top["server"].map { node -> ServerSettings in
+            let server = try reader.mapping(node, "server", keys: ["host", "port"])
+            let port = try reader.nonNegativeInt(try reader.required(server, "port", in: node, section: "server"), "server.port")
+            guard port <= 65535 else {
+                throw ConfigurationError(file: file, line: Self.line(node), message: "server.port is \(port): give a TCP port, 1 to 65535 (0 picks a free one)")
+            }
+            return ServerSettings(host: try server["host"].map { try reader.string($0, "server.host") } ?? "127.0.0.1", port: port)
+        }
 
         let journalDirectory = reader.path(try reader.string(try reader.required(journal, "directory", in: journalNode, section: "journal"), "journal.directory"))
         return RunConfiguration(
@@ -214,7 +225,7 @@ public struct RunConfiguration: Sendable {
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
             tools: tools, agents: agents, routes: routes, routeConditionMarks: marks,
             stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? Self.besideJournal(journalDirectory),
-            file: file)
+            file: file, server: server)
     }
 
     /// A configured consumer by name; without a name, `sink`, or the only consumer.

@@ -18,6 +18,15 @@ public final class AgentRuntime: Sendable {
         breaker.withLock { $0.decide(now: now) }
     }
 
+    /// `closed`, `open` or `half_open`, for the status.
+    var breakerState: String {
+        switch breaker.withLock({ $0.state }) {
+        case .closed: "closed"
+        case .open: "open"
+        case .halfOpen: "half_open"
+        }
+    }
+
     func succeeded() {
         breaker.withLock { $0.succeeded() }
     }

@@ -1,6 +1,7 @@
 import Logging
 import PGReflexDispatch
 import PGReflexJournal
+import PGReflexStatus
 
 /// Starting calls (throttle, circuit breaker, per-key queue), and what their outcomes do:
 /// done, retried, or dead-lettered.
@@ -58,6 +59,12 @@ extension RouteConsumer {
             outstanding[id] = (job, runtime.agent.receiptMark(), clock.now)
             counts.calls += 1
             counts.peakRunning = max(counts.peakRunning, outstanding.count)
+            if job.attempt == 1 {
+                let latency = wallMicros() - job.events[0].commitTime
+                commitToAgent.record(micros: latency)
+                metrics.callStarted(commitToAgentMicros: latency)
+                for event in job.events { metrics.count(table: event.table, op: event.op, .dispatched) }
+            }
             let call = AgentCall(route: settings.name, events: job.events.map(\.agentEvent),
                                  idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? job.events[0].id),
                                  attempt: job.attempt, timeout: settings.timeout)
@@ -95,15 +102,19 @@ extension RouteConsumer {
         let now = clock.now
         for completion in inbox.take() {
             guard let (job, _, started) = outstanding.removeValue(forKey: completion.call) else { continue }
+            let micros = UnixTime.micros(started.duration(to: now))
+            callDuration.record(micros: micros)
+            metrics.callFinished(micros: micros)
             switch completion.outcome {
             case .success(let output):
+                logCall(job, outcome: "succeeded", micros: micros)
                 runtime.succeeded()
                 counts.succeeded += 1
                 if let output, let first = job.events.first {
                     pending.results.append(AgentResult(route: settings.name, agent: runtime.name, eventID: first.id, eventCount: job.events.count,
                                                        idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? first.id),
                                                        attempt: job.attempt, output: output, at: wallMicros(),
-                                                       durationMicros: UnixTime.micros(started.duration(to: now))))
+                                                       durationMicros: micros))
                 }
                 queue.finished(key: job.key, group: job.group)
                 for event in job.events { pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name)) }
@@ -112,6 +123,7 @@ extension RouteConsumer {
                 }
                 try finish(job)
             case .failure(let error):
+                logCall(job, outcome: error.isRetryable || error.code == .disabled ? "failed_retryable" : "failed", micros: micros, error: error)
                 if error.isRetryable || error.code == .disabled {
                     if runtime.failed(now: now) {
                         logger.error("the agent failed too often in a row: its circuit breaker opened; events wait for it (none is dead-lettered meanwhile)",
@@ -132,6 +144,7 @@ extension RouteConsumer {
                 } else if error.isRetryable, retrying,
                           let delay = settings.retry.delay(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
                     counts.retries += 1
+                    metrics.retried()
                     next.notBefore = now.advanced(by: delay)
                     logger.debug("retrying a failed call", metadata: ["attempt": "\(job.attempt)", "retry_in": "\(delay)", "error": "\(error)"])
                     queue.retry(next, key: job.key, group: job.group, priority: job.priority)
@@ -150,6 +163,7 @@ extension RouteConsumer {
     func deadLetter(_ job: Job, _ error: AgentError, errorClass: String? = nil) {
         let now = wallMicros()
         counts.deadLettered += job.events.count
+        metrics.deadLettered(job.events.count)
         for event in job.events {
             pending.deadLetters.append(DeadLetter(
                 eventID: event.id, route: settings.name, agent: runtime.name, table: event.table, envelope: event.envelope,

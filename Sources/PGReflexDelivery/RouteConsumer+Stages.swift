@@ -40,6 +40,7 @@ extension RouteConsumer {
             }
             guard verdict == .matches else {
                 counts.filtered += 1
+                metrics.count(table: metadata.table, op: op, .filtered)
                 try complete(record.position)
                 return
             }
@@ -47,6 +48,7 @@ extension RouteConsumer {
                                     commitTime: metadata.commitTime, envelope: record.envelope, schemaVersion: metadata.schemaVersion,
                                     keyHash: metadata.keyHash, key: "")
             event.cause = cause
+            metrics.count(table: metadata.table, op: op, .matched)
             matched.append((event, activation))
         }
         return (read, matched)
@@ -240,6 +242,7 @@ extension RouteConsumer {
 
     func skip(_ event: RoutedEvent, _ reason: Skip.Reason, at: Int64) {
         counts.skipped[reason, default: 0] += 1
+        metrics.count(table: event.table, op: event.op, .skipped)
         pending.skips.append(Skip(eventID: event.id, route: settings.name, table: event.table, reason: reason, at: at))
         let total = counts.skipped[reason]!
         if total == 1 || total.isMultiple(of: 1000) {

@@ -2,6 +2,7 @@ public import Logging
 public import PGReflexDispatch
 public import PGReflexJournal
 import PGReflexRouter
+public import PGReflexStatus
 import PGReflexThreads
 public import PGReflexWire
 import Synchronization
@@ -156,13 +157,21 @@ public actor RouteConsumer {
     public internal(set) var counts = Counts()
     /// When a held-back call may start next (a throttle, a backoff, an open breaker).
     var nextAdmission: ContinuousClock.Instant?
+    let status: PipelineStatus
+    var metrics: RouteMetrics
+    /// Commit to agent start (first attempts), and the calls' own durations, in microseconds.
+    var commitToAgent = LatencyHistogram()
+    var callDuration = LatencyHistogram()
+    var nextPublish: ContinuousClock.Instant
+    var publishDue = false
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
     /// Opens the route's cursor (a first start saves the configured `start` at once) and
     /// registers its floor with the channel before capture appends.
     public init(settings: RouteSettings, runtime: AgentRuntime, store: any StateStore, journalDirectory: String,
-                channel: JournalChannel, mode: Mode = .follow, drainTimeout: Duration = .seconds(30), logger: Logger) async throws {
+                channel: JournalChannel, mode: Mode = .follow, drainTimeout: Duration = .seconds(30),
+                status: PipelineStatus = PipelineStatus(), logger: Logger) async throws {
         var logger = logger
         logger[metadataKey: "route"] = "\(settings.name)"
         logger[metadataKey: "agent"] = "\(runtime.name)"
@@ -173,6 +182,8 @@ public actor RouteConsumer {
         self.mode = mode
         self.drainTimeout = drainTimeout
         self.logger = logger
+        self.status = status
+        metrics = RouteMetrics(route: settings.name, agent: runtime.name)
         thread = DedicatedThread()
         queue = KeyedQueue(limit: settings.concurrency.limit, groupLimit: settings.concurrency.key == nil ? nil : settings.concurrency.limit)
         throttle = settings.throttle.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }
@@ -186,6 +197,7 @@ public actor RouteConsumer {
         nextKeyPrune = now
         lastCommit = now
         nextHoldReminder = now
+        nextPublish = now
         lastDone = try await store.lastDone(route: settings.name, agent: runtime.name)
 
         switch mode {
@@ -301,10 +313,11 @@ public actor RouteConsumer {
             start(group: &group, now: now)
             let done = finished && read == 0 && outstanding.isEmpty && queue.queued == 0
             if done || commitIsDue(now: now) { try await commit(now: now) }
+            publish(now: now, force: done)
             if done { break }
             if read == 0 {
                 remindHolds(now: now)
-                if let deadline = [nextDeadline(now: now), commitDeadline].compactMap({ $0 }).min() {
+                if let deadline = [nextDeadline(now: now), commitDeadline, publishDeadline].compactMap({ $0 }).min() {
                     await inbox.wake.wait(since: seen, timeout: max(.zero, now.duration(to: deadline)))
                 } else {
                     await inbox.wake.wait(since: seen)
@@ -330,5 +343,6 @@ public actor RouteConsumer {
                            metadata: ["route.abandoned_calls": "\(outstanding.count)"])
         }
         try await commit(now: clock.now)
+        publish(now: clock.now, force: true)
     }
 }

@@ -24,6 +24,9 @@ public protocol StateStore: Sendable {
 
     func cursor(_ consumer: String) async throws -> StoredCursor?
 
+    /// Entries in the dead-letter queue, by route.
+    func deadLetterCounts() async throws -> [String: Int]
+
     func deadLetters(_ filter: DeadLetterFilter) async throws -> [DeadLetter]
 
     /// What agents answered (their outcome JSON), newest last.

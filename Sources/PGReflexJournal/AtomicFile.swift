@@ -6,7 +6,7 @@ import Glibc
 
 /// Replaces a small file atomically: a temp file is written and fsynced, renamed over the old
 /// one, and the directory fsynced, so a crash leaves the old contents or the new, never a mix.
-enum AtomicFile {
+public enum AtomicFile {
     static func write(_ text: String, to path: String) throws {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -30,7 +30,7 @@ enum AtomicFile {
     }
 
     /// Writes a value as one line of JSON with sorted keys (or pretty-printed), atomically.
-    static func writeJSON(_ value: some Encodable, to path: String, pretty: Bool = false) throws {
+    public static func writeJSON(_ value: some Encodable, to path: String, pretty: Bool = false) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         try write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n", to: path)

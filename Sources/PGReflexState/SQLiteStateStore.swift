@@ -180,6 +180,13 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    public func deadLetterCounts() async throws -> [String: Int] {
+        try await database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT route, count(*) AS n FROM dead_letters GROUP BY route")
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["route"], $0["n"]) })
+        }
+    }
+
     public func cursor(_ consumer: String) async throws -> StoredCursor? {
         try await database.read { db in
             try Row.fetchOne(db, sql: "SELECT commit_lsn, ordinal, agent_mark FROM cursors WHERE consumer = ?", arguments: [consumer]).map { row in

@@ -4,6 +4,7 @@ import PGReflexCapture
 import PGReflexConfig
 import PGReflexEnvelope
 import PGReflexWire
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,7 @@ struct PGReflexCommand: AsyncParsableCommand {
         commandName: "pgreflex",
         abstract: "Turns PostgreSQL changes into triggers for AI agents.",
         version: EnvelopeWriter.version,
-        subcommands: [TailCommand.self, RunCommand.self, CheckCommand.self, RouteCommand.self, DLQCommand.self, ResultsCommand.self, WebhookCommand.self, ReplayCommand.self, DetokenizeCommand.self, SchemaCommand.self, SlotCommand.self, JournalCommand.self])
+        subcommands: [TailCommand.self, RunCommand.self, StatusCommand.self, CheckCommand.self, RouteCommand.self, DLQCommand.self, ResultsCommand.self, WebhookCommand.self, ReplayCommand.self, DetokenizeCommand.self, SchemaCommand.self, SlotCommand.self, JournalCommand.self])
 }
 
 /// A subcommand's discussion: what it says, then one example and the doc that explains it.
@@ -28,12 +29,35 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .long, help: "Log lines as json (one object per line) or text. Default: text on a terminal, json otherwise; PGREFLEX_LOG_FORMAT sets it too.")
+    var logFormat: LogFormat?
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case json, text
+    }
+
+    /// The format in effect: the option, then PGREFLEX_LOG_FORMAT, then whether stderr is a terminal.
+    var effectiveLogFormat: LogFormat {
+        if let logFormat { return logFormat }
+        if let value = ProcessInfo.processInfo.environment["PGREFLEX_LOG_FORMAT"], let format = LogFormat(rawValue: value) { return format }
+        return isatty(2) == 1 ? .text : .json
+    }
+
     func bootstrapLogging() {
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        switch effectiveLogFormat {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ import PGReflexConfig
 import PGReflexJournal
 public import PGReflexDelivery
 import PGReflexState
+import PGReflexStatus
 import ServiceLifecycle
 import UnixSignals
 
@@ -42,54 +43,29 @@ struct RunCommand: AsyncParsableCommand {
         global.bootstrapLogging()
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "pgreflex.run")
-        let capture: JournalCapture
-        var consumers: [any DeliveryConsumer]
+        let pipeline: RunPipeline
         do {
             let configuration = try RunConfiguration.load(config)
-            // Consumers first: each registers what it still needs before capture appends or
-            // retention removes anything.
-            let channel = JournalChannel(mark: .init())
-            consumers = try configuration.consumers.map { settings in
-                try JournalConsumer(settings: settings, journalDirectory: configuration.journal.directory, channel: channel,
-                                    schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
-                                    defaultStart: ifNoCheckpoint, logger: logger)
-            }
-            consumers += try await Self.routeConsumers(configuration, channel: channel, drainTimeout: .seconds(drainTimeout), logger: logger)
-            capture = JournalCapture(options: configuration.captureOptions(startLSN: range.startLSN, endLSN: range.endLSN,
-                                                                           idleExit: range.idleDuration),
-                                     channel: channel, logger: logger)
+            pipeline = try await RunPipeline(configuration: configuration, range: range, ifNoCheckpoint: ifNoCheckpoint,
+                                             drainTimeout: .seconds(drainTimeout), logger: logger)
         } catch {
             throw fail(error)
         }
-        // Either ending ends both, gracefully. Services stop in reverse order: capture first
-        // (it confirms what is durable), then delivery, which stops after the batch in hand, or,
-        // when capture ended by itself (end LSN, idleness), once it has delivered everything.
-        let captureService = CaptureService(run: capture)
-        let delivery = DeliveryService(consumers: consumers)
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: delivery, successTerminationBehavior: .gracefullyShutdownGroup,
-                      failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: captureService, successTerminationBehavior: .gracefullyShutdownGroup,
-                      failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
         do {
-            try await group.run()
+            try await pipeline.run()
         } catch {
             throw fail(error)
         }
-        if case .failure(let error) = captureService.result { throw fail(error) }
     }
 
     /// One consumer per route, with the agents they call (one runtime, and one circuit breaker,
     /// per agent) and the state store.
     static func routeConsumers(_ configuration: RunConfiguration, channel: JournalChannel, mode: RouteConsumer.Mode = .follow,
-                               only: String? = nil, drainTimeout: Duration, logger: Logger) async throws -> [RouteConsumer] {
+                               only: String? = nil, store: SQLiteStateStore? = nil, status: PipelineStatus = PipelineStatus(),
+                               drainTimeout: Duration, logger: Logger) async throws -> [RouteConsumer] {
         let routes = configuration.routes.filter { only == nil || $0.name == only }
         guard !routes.isEmpty else { return [] }
-        let store = try SQLiteStateStore(directory: configuration.stateDirectory)
+        let store = try store ?? SQLiteStateStore(directory: configuration.stateDirectory)
         var runtimes: [String: AgentRuntime] = [:]
         let made = try configuration.makeAgents(Set(routes.map(\.agent)), logger: logger)
         for agent in configuration.agents {
@@ -100,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
         for route in routes {
             consumers.append(try await RouteConsumer(settings: route, runtime: runtimes[route.agent]!, store: store,
                                                      journalDirectory: configuration.journal.directory, channel: channel, mode: mode,
-                                                     drainTimeout: drainTimeout, logger: logger))
+                                                     drainTimeout: drainTimeout, status: status, logger: logger))
         }
         return consumers
     }

@@ -1,0 +1,46 @@
+import CoreMetrics
+import PGReflexEnvelope
+import PGReflexStatus
+import PGReflexWire
+
+/// Capture's metrics: changes received per table and operation, and replication lag. Counted
+/// locally per change and handed to swift-metrics once per batch, so a change costs a
+/// dictionary increment, not a metrics call. Labels are table names and operations, never
+/// values from rows.
+struct CaptureMetrics {
+    private struct Key: Hashable {
+        var relation: UInt32
+        var operation: UInt8
+    }
+
+    private var pending: [Key: Int] = [:]
+    private var names: [Key: (table: String, op: String)] = [:]
+    private var counters: [Key: Counter] = [:]
+    private let lagBytes = Gauge(label: "pgreflex_replication_lag_bytes")
+    private let lagSeconds = Gauge(label: "pgreflex_replication_lag_seconds")
+
+    mutating func received(_ event: ChangeEvent) {
+        let key = Key(relation: event.relation?.relation.oid ?? 0, operation: event.operation.rawValue)
+        if names[key] == nil {
+            names[key] = (event.relation?.qualifiedName ?? "", String(UnicodeScalar(event.operation.rawValue)))
+        }
+        pending[key, default: 0] += 1
+    }
+
+    mutating func publish(_ progress: CaptureStatus, now: Int64) {
+        for (key, count) in pending {
+            let counter: Counter
+            if let existing = counters[key] {
+                counter = existing
+            } else {
+                let name = names[key]!
+                counter = Counter(label: "pgreflex_changes_received_total", dimensions: [("table", name.table), ("op", name.op)])
+                counters[key] = counter
+            }
+            counter.increment(by: count)
+        }
+        pending.removeAll(keepingCapacity: true)
+        lagBytes.record(Double(progress.lagBytes))
+        lagSeconds.record(progress.lagSeconds(now: now))
+    }
+}

@@ -1,0 +1,69 @@
+/// The status page at `/`: the same report, server-rendered, refreshing itself. No scripts and
+/// no external assets, so it works behind any proxy and in any browser.
+extension StatusReport {
+    public func html(now: Int64, refreshSeconds: Int = 2) -> String {
+        let ready = capture.state == .streaming
+        var body = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8">
+            <meta http-equiv="refresh" content="\(refreshSeconds)">
+            <title>pgreflex status</title>
+            <style>
+            body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+            table{border-collapse:collapse;margin:.5em 0 1.5em}
+            th,td{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}
+            th:first-child,td:first-child{text-align:left}
+            .ok{color:#17702e}.bad{color:#b3261e}
+            </style></head><body>
+            <h1>pgreflex</h1>
+            <p id="capture" class="\(ready ? "ok" : "bad")">capture: \(Self.escape(capture.state.rawValue))\(capture.reason.map { " (" + Self.escape($0) + ")" } ?? "")</p>
+
+            """
+        body += Self.htmlTable(id: "slot", [["slot", "confirmed", "received", "retained WAL", "lag", "lag (s)", "changes"],
+                                            [capture.slot ?? "-", Self.lsn(capture.confirmedLSN), Self.lsn(capture.receivedLSN),
+                                             capture.slotRetainedBytes.map(Self.bytes) ?? "-", Self.bytes(Int64(capture.lagBytes)),
+                                             "\(Double(Int(capture.lagSeconds(now: now) * 10)) / 10)", "\(capture.changes)"]])
+        if !consumers.isEmpty {
+            body += "<h2>Consumers</h2>\n"
+            body += Self.htmlTable(id: "consumers", [["consumer", "position", "lag"]]
+                                   + consumers.map { [$0.name, Self.lsn($0.position), Self.bytes(Int64($0.lagBytes))] })
+        }
+        body += "<h2>Routes</h2>\n"
+        var rows = [["route", "agent", "read", "filtered", "calls", "ok", "retries", "in flight", "queued", "dead letters", "breaker",
+                     "p50", "p95", "p99"]]
+        for name in routes.keys.sorted() {
+            let route = routes[name]!
+            let latency = route.commitToAgent.summary
+            rows.append([name, route.agent, "\(route.read)", "\(route.filtered)", "\(route.calls)", "\(route.succeeded)", "\(route.retries)",
+                         "\(route.inFlight)", "\(route.queued)", "\(deadLetters[name] ?? route.deadLettered)", route.breaker,
+                         latency.p50.map(Self.micros) ?? "-", latency.p95.map(Self.micros) ?? "-", latency.p99.map(Self.micros) ?? "-"])
+        }
+        body += Self.htmlTable(id: "routes", rows)
+        body += "<p>Latencies: commit to agent start. Metrics: <a href=\"/metrics\">/metrics</a>; readiness: <a href=\"/readyz\">/readyz</a>.</p>\n"
+        body += "</body></html>\n"
+        return body
+    }
+
+    static func htmlTable(id: String, _ rows: [[String]]) -> String {
+        guard let header = rows.first else { return "" }
+        var html = "<table id=\"\(id)\"><thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for row in rows.dropFirst() {
+            html += "<tr>" + row.map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n"
+        }
+        return html + "</tbody></table>\n"
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}

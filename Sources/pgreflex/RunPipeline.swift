@@ -1,0 +1,93 @@
+import Logging
+import Metrics
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexDelivery
+import PGReflexJournal
+import PGReflexMonitoring
+import PGReflexState
+import PGReflexStatus
+import PGReflexWire
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `run` assembled: capture and delivery meeting at the journal, the status reporter, and the
+/// status server when `server:` is set, as services of one `ServiceGroup`. `demo` runs the
+/// same thing.
+struct RunPipeline {
+    let capture: JournalCapture
+    let consumers: [any DeliveryConsumer]
+    let status: PipelineStatus
+    let reporter: StatusReporter
+    let server: ServerSettings?
+    let registry: PrometheusCollectorRegistry?
+    let logger: Logger
+
+    /// Builds everything, so that a mistake fails before anything runs. `onServerBound` gets
+    /// the status server's port.
+    init(configuration: RunConfiguration, range: StreamRangeOptions, ifNoCheckpoint: StartPosition, drainTimeout: Duration,
+         logger: Logger) async throws {
+        self.logger = logger
+        status = PipelineStatus(pid: getpid(), startedAt: PostgresTimestamp.now().unixMicroseconds)
+        server = configuration.server
+        if configuration.server != nil {
+            // Metrics cost only when someone can read them.
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets["pgreflex_commit_to_agent_seconds"] =
+                [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000].map { Duration.milliseconds($0) }
+            MetricsSystem.bootstrap(factory)
+            self.registry = registry
+        } else {
+            registry = nil
+        }
+        // Consumers first: each registers what it still needs before capture appends or
+        // retention removes anything.
+        let channel = JournalChannel(mark: .init())
+        var consumers: [any DeliveryConsumer] = try configuration.consumers.map { settings in
+            try JournalConsumer(settings: settings, journalDirectory: configuration.journal.directory, channel: channel,
+                                schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
+                                defaultStart: ifNoCheckpoint, logger: logger)
+        }
+        let store = configuration.routes.isEmpty ? nil : try SQLiteStateStore(directory: configuration.stateDirectory)
+        consumers += try await RunCommand.routeConsumers(configuration, channel: channel, store: store, status: status,
+                                                         drainTimeout: drainTimeout, logger: logger)
+        self.consumers = consumers
+        capture = JournalCapture(options: configuration.captureOptions(startLSN: range.startLSN, endLSN: range.endLSN,
+                                                                       idleExit: range.idleDuration),
+                                 channel: channel, status: status, logger: logger)
+        reporter = StatusReporter(status: status, channel: channel, journalDirectory: configuration.journal.directory,
+                                  stateDirectory: configuration.stateDirectory, store: store, logger: logger)
+    }
+
+    /// Runs until capture and delivery end, or SIGTERM/SIGINT. Either ending ends both,
+    /// gracefully. Services stop in reverse order: capture first (it confirms what is durable),
+    /// then delivery, which stops after the batch in hand, or, when capture ended by itself
+    /// (end LSN, idleness), once it has delivered everything; the endpoints and the status
+    /// file last, so they report the stop.
+    func run(extra: [any Service] = [], onServerBound: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let captureService = CaptureService(run: capture)
+        let delivery = DeliveryService(consumers: consumers)
+        func ending(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: reporter, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let server, let registry {
+            services.append(.init(service: StatusServer.application(settings: server, status: status, registry: registry, logger: logger,
+                                                                   onBound: onServerBound),
+                                  successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        services += extra.map(ending)
+        services += [ending(delivery), ending(captureService)]
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        if case .failure(let error) = captureService.result { throw error }
+    }
+}

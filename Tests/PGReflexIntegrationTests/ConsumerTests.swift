@@ -197,7 +197,7 @@ struct ConsumerTests {
         }
         let log = (try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? ""
         #expect(full, "\(log)")
-        #expect(log.contains("consumer=stuck"), "the warning names the lagging consumer: \(log)")
+        #expect(LogLines.contains(log, field: "consumer", value: "stuck"), "the warning names the lagging consumer: \(log)")
         func confirmed() throws -> LSN { LSN(try cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'jfull_slot'"))! }
         let paused = try confirmed()
         usleep(2_000_000)

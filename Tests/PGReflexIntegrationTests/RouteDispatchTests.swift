@@ -71,13 +71,7 @@ struct RouteFixture {
 
     /// The `route stopped` line's fields for a route (the last one in `log`).
     static func stopped(_ route: String, in log: String) -> [String: String] {
-        guard let line = log.split(separator: "\n").last(where: { $0.contains("route stopped") && $0.contains(" route=\(route) ") }) else { return [:] }
-        var fields: [String: String] = [:]
-        for part in line.split(separator: " ") {
-            let pair = part.split(separator: "=", maxSplits: 1)
-            if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
-        }
-        return fields
+        LogLines.last(in: log, message: "route stopped", matching: ["route": route]) ?? [:]
     }
 
     /// `route status` as route → column → value.

@@ -51,8 +51,8 @@ struct SlotMaintenanceTests {
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(exited, "tail --idle-exit 3 was still running after 20 s: \(text)")
         #expect(elapsed >= 3, "exited after \(elapsed) s")
-        #expect(text.contains("stop_reason=idle"), "\(text)")
-        let heartbeats = text.firstMatch(of: /tail\.heartbeats=(\d+)/).flatMap { Int($0.1) } ?? 0
+        #expect(LogLines.contains(text, field: "tail.stop_reason", value: "idle"), "\(text)")
+        let heartbeats = LogLines.first(text, field: "tail.heartbeats").flatMap { Int($0) } ?? 0
         #expect(heartbeats > 0, "\(text)")
     }
 
@@ -96,11 +96,11 @@ struct SlotMaintenanceTests {
         #expect(PostgresCluster.wait(run) == 0)
         let text = try String(contentsOfFile: log, encoding: .utf8)
         // Heartbeats were decoded, and none became an event.
-        let heartbeats = text.firstMatch(of: /run\.heartbeats=(\d+)/).flatMap { Int($0.1) } ?? 0
+        let heartbeats = LogLines.first(text, field: "run.heartbeats").flatMap { Int($0) } ?? 0
         #expect(heartbeats > 0, "\(text)")
         #expect(try String(contentsOfFile: dir + "/events.jsonl", encoding: .utf8).isEmpty)
         #expect(text.contains("the slot retains more WAL than the warning threshold"), "\(text)")
-        #expect(text.contains("slot.retained_wal_bytes="), "\(text)")
+        #expect(LogLines.first(text, field: "slot.retained_wal_bytes") != nil, "\(text)")
     }
 
     @Test func onlyTheConfiguredTablesAreDecoded() throws {

@@ -235,6 +235,7 @@ let package = Package(
                 "PGReflexDelivery",
                 "PGReflexEnvelope",
                 "PGReflexJournal",
+                "PGReflexLocalPostgres",
                 "PGReflexMonitoring",
                 "PGReflexPrivacy",
                 "PGReflexDispatch",
@@ -266,10 +267,20 @@ let package = Package(
             path: "Benchmarks/JournalAppend",
             swiftSettings: strictSettings
         ),
+        // A throwaway local PostgreSQL from the machine's binaries (swift-subprocess), for
+        // `pgreflex demo`; the tests' clusters share its helpers.
+        .target(
+            name: "PGReflexLocalPostgres",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Throwaway PostgreSQL clusters for tests and benchmarks.
         .target(
             name: "PGReflexTestSupport",
-            dependencies: ["PGReflexTransport"],
+            dependencies: ["PGReflexLocalPostgres", "PGReflexTransport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

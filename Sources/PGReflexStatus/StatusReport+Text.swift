@@ -42,7 +42,7 @@ extension StatusReport {
         return lines.joined(separator: "\n")
     }
 
-    static func table(_ rows: [[String]], indent: String) -> String {
+    public static func table(_ rows: [[String]], indent: String) -> String {
         guard let first = rows.first else { return "" }
         let widths = first.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in

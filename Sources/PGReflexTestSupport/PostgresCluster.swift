@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexLocalPostgres
 
 /// A throwaway PostgreSQL cluster with `wal_level = logical`: initdb into a fresh temp
 /// directory, a free port, the Unix socket in that directory. When running as root, the
@@ -126,42 +127,15 @@ public final class PostgresCluster: Sendable {
     // MARK: helpers
 
     static func findBinDirectory() throws -> String {
-        if let bin = ProcessInfo.processInfo.environment["PGBIN"] { return bin }
-        let root = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
-            .compactMap { Int($0) }.sorted(by: >)
-        for version in versions where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
-            return "\(root)/\(version)/bin"
-        }
-        throw Failure(description: "no PostgreSQL server binaries found under \(root); install postgresql (apt-get install postgresql) or set PGBIN")
+        do { return try LocalPostgres.findBinDirectory() } catch { throw Failure(description: error.description) }
     }
 
-    /// Unix socket paths are limited to 107 bytes: keep the directory short.
     static func makeShortTempDirectory() throws -> String {
-        var template = Array("/tmp/pgr-XXXXXX".utf8CString)
-        guard let pointer = mkdtemp(&template) else { throw Failure(description: "mkdtemp failed: \(String(cString: strerror(errno)))") }
-        let path = String(cString: UnsafePointer(pointer))
-        chmod(path, 0o755)
-        return path
+        do { return try LocalPostgres.makeShortTempDirectory() } catch { throw Failure(description: error.description) }
     }
 
     public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else { throw Failure(description: "bind failed") }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        do { return try LocalPostgres.freePort() } catch { throw Failure(description: error.description) }
     }
 
     /// Starts a command in the background; its output goes to the given files (or /dev/null).

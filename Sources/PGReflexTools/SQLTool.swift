@@ -152,10 +152,13 @@ public actor SQLTool: Tool {
     /// Commits this session's writes under the cause's replication origin, so capture can tell
     /// which agent made the change, and how deep the chain is. Setting an origin needs
     /// superuser or a grant of the pg_replication_origin_* functions; without it, each write
-    /// transaction starts with a logical message tag instead (said once).
-    private func useOrigin(_ cause: AgentCausation.Cause, on connection: PostgresConnection) async {
+    /// transaction starts with a logical message tag instead (said once). Before PostgreSQL 16
+    /// an origin is active in one session at a time: while another tool's session holds this
+    /// agent's origin, this write is tagged instead. Returns whether the origin is set.
+    private func useOrigin(_ cause: AgentCausation.Cause, on connection: PostgresConnection) async -> Bool {
         let wanted = cause.origin
-        guard origin != wanted, !originRefused else { return }
+        guard !originRefused else { return false }
+        guard origin != wanted else { return true }
         do {
             if origin != nil { try await connection.execute("SELECT pg_replication_origin_session_reset()") }
             origin = nil
@@ -164,19 +167,23 @@ public actor SQLTool: Tool {
                 """, parameters: [wanted])
             _ = try await connection.query("SELECT pg_replication_origin_session_setup($1)", parameters: [wanted])
             origin = wanted
+            return true
+        } catch where error.sqlState == "55006" {
+            return false  // in use by another session (object_in_use): a tag for this write
         } catch {
             originRefused = true
             logger.notice("this tool's role may not use replication origins: its writes are tagged with a logical message instead (GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_oid(text), pg_replication_origin_session_setup(text), pg_replication_origin_session_reset() to use origins)",
-                          metadata: ["tool": "\(name)"])
+                          metadata: ["tool": "\(name)", "error.sqlstate": "\(error.sqlState ?? "-")"])
+            return false
         }
     }
 
     /// Runs `body` and records its receipt in one transaction, unless the key is recorded.
     private func once(_ connection: PostgresConnection, key: String, _ invocation: ToolInvocation,
                       _ body: () async throws -> String) async throws -> Result<ToolReceipt, ToolError> {
-        await useOrigin(invocation.cause, on: connection)
+        let usingOrigin = await useOrigin(invocation.cause, on: connection)
         try await connection.execute("BEGIN")
-        if originRefused {
+        if !usingOrigin {
             _ = try await connection.query("SELECT pg_logical_emit_message(true, $1, $2)", parameters: [AgentCausation.tagPrefix, invocation.cause.tag])
         }
         do {

@@ -30,7 +30,7 @@ struct RunPipeline {
 
     /// Builds everything, so that a mistake fails before anything runs. `onServerBound` gets
     /// the status server's port.
-    init(configuration: RunConfiguration, range: StreamRangeOptions, ifNoCheckpoint: StartPosition, drainTimeout: Duration,
+    init(configuration: RunConfiguration, range: StreamRangeOptions? = nil, ifNoCheckpoint: StartPosition, drainTimeout: Duration,
          logger: Logger) async throws {
         self.logger = logger
         status = PipelineStatus(pid: getpid(), startedAt: PostgresTimestamp.now().unixMicroseconds)
@@ -58,8 +58,8 @@ struct RunPipeline {
         consumers += try await RunCommand.routeConsumers(configuration, channel: channel, store: store, status: status,
                                                          drainTimeout: drainTimeout, logger: logger)
         self.consumers = consumers
-        capture = JournalCapture(options: configuration.captureOptions(startLSN: range.startLSN, endLSN: range.endLSN,
-                                                                       idleExit: range.idleDuration),
+        capture = JournalCapture(options: configuration.captureOptions(startLSN: range?.startLSN, endLSN: range?.endLSN,
+                                                                       idleExit: range?.idleDuration),
                                  channel: channel, status: status, logger: logger)
         reporter = StatusReporter(status: status, channel: channel, journalDirectory: configuration.journal.directory,
                                   stateDirectory: configuration.stateDirectory, store: store, logger: logger)

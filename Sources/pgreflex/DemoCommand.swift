@@ -1,0 +1,163 @@
+public import ArgumentParser
+import Foundation
+import Logging
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexDelivery
+import PGReflexLocalPostgres
+import PGReflexStatus
+import PGReflexTransport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the seeds' workflows on a throwaway local PostgreSQL: fraud checks, ticket classification, reorders and the three-orders breach, under generated traffic.",
+        discussion: discussion("""
+            Starts PostgreSQL from this machine's binaries (initdb, pg_ctl; wal_level=logical, a free port, a socket in a \
+            temp dir), creates the demo's tables, runs examples/agents.yaml (rule-based exec agents; with --llm-url, \
+            examples/agents-llm.yaml's model-driven agents) with the status server on, offers traffic at --rate changes per \
+            second for --duration seconds, then prints what happened and removes everything it started (on Ctrl-C too).
+            """, example: "swift run pgreflex demo --duration 20 --rate 100", doc: "docs/operations.md"))
+
+    @Option(help: "Seconds of generated traffic.")
+    var duration: Int = 30
+
+    @Option(help: "Changes per second offered to the database.")
+    var rate: Int = 50
+
+    @Flag(help: "Leave the database running at the end, and print how to connect and how to stop it.")
+    var keep = false
+
+    @Option(help: "An OpenAI-compatible endpoint (…/v1): the fraud review and triage become model-driven (examples/agents-llm.yaml). PGREFLEX_LLM_URL sets it too.")
+    var llmURL: String?
+
+    @Option(help: "Where the example agents and configurations are (default: ./examples, else /usr/share/pgreflex/examples).")
+    var examples: String?
+
+    @Option(help: "The status server's port (/, /metrics, /readyz); 0 picks a free one.")
+    var port: Int = 0
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard duration > 0 else { throw ValidationError("--duration takes a positive number of seconds") }
+        guard rate > 0 && rate <= 100_000 else { throw ValidationError("--rate takes 1 to 100000 changes per second") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
+    }
+
+    func run() async throws {
+        let interactive = isatty(1) == 1
+        // A progress line and log lines would garble each other on a terminal: warnings only there.
+        var logging = global
+        if interactive && logging.logLevel == .info { logging.logLevel = .warning }
+        logging.bootstrapLogging()
+        signal(SIGPIPE, SIG_IGN)
+        let logger = Logger(label: "pgreflex.demo")
+        let llmURL = self.llmURL ?? ProcessInfo.processInfo.environment["PGREFLEX_LLM_URL"]
+        let examples: String
+        do {
+            examples = try Self.examplesDirectory(self.examples, llm: llmURL != nil)
+        } catch {
+            throw fail(error)
+        }
+        // Ctrl-C while the database starts: noted, acted on once it is up (then it is removed).
+        Self.interrupted.store(false, ordering: .relaxed)
+        signal(SIGINT) { _ in DemoCommand.interrupted.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in DemoCommand.interrupted.store(true, ordering: .relaxed) }
+        say("starting a throwaway PostgreSQL …")
+        let cluster: LocalPostgres
+        do {
+            cluster = try await LocalPostgres.start()
+        } catch {
+            throw fail(error)
+        }
+        var outcome: Result<DemoSummary?, any Error> = .success(nil)
+        do {
+            outcome = .success(try await runDemo(on: cluster, examples: examples, llmURL: llmURL, interactive: interactive, logger: logger))
+        } catch {
+            outcome = .failure(error)
+        }
+        if keep {
+            say("""
+                the database is still running (--keep):
+                  psql "\(cluster.conninfo)"
+                  stop and remove it: \(cluster.stopCommand)
+                """)
+        } else {
+            await cluster.destroy()
+        }
+        switch outcome {
+        case .success(let summary?): print(summary.text)
+        case .success(nil): break
+        case .failure(let error): throw fail(error)
+        }
+    }
+
+    static let interrupted = Atomic<Bool>(false)
+
+    func runDemo(on cluster: LocalPostgres, examples: String, llmURL: String?, interactive: Bool, logger: Logger) async throws -> DemoSummary? {
+        say("PostgreSQL is up: \(cluster.conninfo)")
+        let work = cluster.directory + "/pgreflex"
+        let configFile = try Self.prepare(examples: examples, into: work, llm: llmURL != nil)
+        let session = try await PostgresConnection.connect(cluster.conninfo, mode: .sql, logger: logger)
+        try await session.execute(try String(contentsOfFile: examples + "/demo.sql", encoding: .utf8))
+        try await session.execute(try String(contentsOfFile: examples + "/agents.sql", encoding: .utf8))
+        try await session.execute(DemoTraffic.seedSQL)
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGREFLEX_DSN"] = cluster.conninfo
+        if let llmURL { environment["PGREFLEX_LLM_URL"] = llmURL }
+        var configuration = try RunConfiguration.load(configFile, environment: environment)
+        try await session.query("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", parameters: [configuration.source.slot])
+        guard !Self.interrupted.load(ordering: .relaxed) else { return nil }
+
+        configuration.server = ServerSettings(port: port)
+        // The breach window is ten minutes in the examples; the demo has seconds.
+        for index in configuration.routes.indices where configuration.routes[index].window != nil {
+            configuration.routes[index].window!.period = .seconds(15)
+        }
+        let pipeline = try await RunPipeline(configuration: configuration, ifNoCheckpoint: .earliest,
+                                             drainTimeout: .seconds(10), logger: logger)
+        let traffic = DemoTraffic(conninfo: cluster.conninfo, rate: rate, duration: .seconds(duration), status: pipeline.status,
+                                  interactive: interactive, logger: logger)
+        let port = Mutex<Int?>(nil)
+        try await pipeline.run(extra: [traffic]) { bound in
+            port.withLock { $0 = bound }
+            say("status page: http://127.0.0.1:\(bound)/   metrics: http://127.0.0.1:\(bound)/metrics")
+        }
+        return try await DemoSummary.collect(status: pipeline.status, traffic: traffic, session: session, configuration: configuration)
+    }
+
+    /// `--examples`, or ./examples, or where a package installs them; it must hold what the demo runs.
+    static func examplesDirectory(_ given: String?, llm: Bool) throws -> String {
+        let needed = ["demo.sql", "agents.sql", llm ? "agents-llm.yaml" : "agents.yaml", "agents"]
+        let candidates = given.map { [$0] } ?? ["examples", "/usr/share/pgreflex/examples"]
+        for candidate in candidates where needed.allSatisfy({ FileManager.default.fileExists(atPath: candidate + "/" + $0) }) {
+            return (candidate as NSString).standardizingPath
+        }
+        throw ValidationError("""
+            \(given.map { "--examples \($0)" } ?? "./examples") does not hold the demo's files (\(needed.joined(separator: ", "))): \
+            run the demo from pgreflex's source directory, or pass --examples with the path of its examples/ directory
+            """)
+    }
+
+    /// The example configuration and its agents, copied into the demo's directory (the journal
+    /// and state land beside them, and go with the database).
+    static func prepare(examples: String, into work: String, llm: Bool) throws -> String {
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: examples + "/agents", toPath: work + "/agents")
+        let name = llm ? "agents-llm.yaml" : "agents.yaml"
+        try FileManager.default.copyItem(atPath: examples + "/" + name, toPath: work + "/" + name)
+        return work + "/" + name
+    }
+}
+
+/// The demo's own lines: on stderr, so stdout holds only the summary.
+func say(_ text: String) {
+    var standardError = StandardError()
+    print("demo: " + text.replacingOccurrences(of: "\n", with: "\ndemo: "), to: &standardError)
+}

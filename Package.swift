@@ -330,6 +330,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PGReflexStatusTests",
+            dependencies: ["PGReflexStatus"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PGReflexRouterTests",
             dependencies: ["PGReflexRouter"],
             swiftSettings: strictSettings
@@ -351,7 +356,7 @@ let package = Package(
             name: "PGReflexConfigTests",
             dependencies: [
                 "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexPrivacy", "PGReflexRouter",
-                "PGReflexSchema", "PGReflexTransport", "PGReflexWire",
+                "PGReflexSchema", "PGReflexStatus", "PGReflexTransport", "PGReflexWire",
             ],
             swiftSettings: strictSettings
         ),

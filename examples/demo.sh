@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The pgreflex demo: a throwaway local PostgreSQL with logical replication, a few orders,
-# tickets and inventory changes, and `pgreflex tail` printing them as JSON lines.
+# The tail demo: a throwaway local PostgreSQL with logical replication, a few orders, tickets
+# and inventory changes, and `pgreflex tail` printing them as JSON lines. (`pgreflex demo` runs
+# the agents; this shows the envelopes they get.)
 # Everything it creates is removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,14 +36,8 @@ CONF
 DSN="host=$DIR port=$PORT user=postgres dbname=postgres"
 echo "demo: PostgreSQL running at $DSN" >&2
 
-psql "$DSN" -Xq -v ON_ERROR_STOP=1 <<'SQL'
-CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint, total_amount numeric(12,2),
-                     status text, is_first_order bool, created_at timestamptz DEFAULT now());
-CREATE TABLE support_tickets (id bigserial PRIMARY KEY, order_id bigint, priority smallint, subject text, tags text[]);
-CREATE TABLE inventory (sku text, warehouse_id int, quantity_on_hand int, attrs jsonb, PRIMARY KEY (sku, warehouse_id));
-ALTER TABLE inventory REPLICA IDENTITY FULL;
-INSERT INTO inventory VALUES ('SKU-1', 1, 40, '{"color": "red"}');
-SQL
+psql "$DSN" -Xq -v ON_ERROR_STOP=1 -f examples/demo.sql
+psql "$DSN" -Xq -v ON_ERROR_STOP=1 -c "INSERT INTO inventory VALUES ('SKU-1', 1, 40, '{\"reorder_point\": 25}')"
 
 # The demo's tables are registered in Schemas/ (reviewed in git). The check is what CI runs after
 # migrations; PGREFLEX_DEMO_SNAPSHOT=1 rewrites the registry from these tables instead.
@@ -56,7 +51,6 @@ cp -r Schemas "$DIR/Schemas"
 
 "$PGREFLEX" slot create --dsn "$DSN" --slot demo_slot >/dev/null
 psql "$DSN" -Xq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
-CREATE PUBLICATION demo_pub FOR TABLE orders, support_tickets, inventory;
 INSERT INTO orders (customer_id, total_amount, status, is_first_order) VALUES (42, 725.00, 'pending', true), (7, 19.99, 'paid', false);
 INSERT INTO support_tickets (order_id, priority, subject, tags) VALUES (1, 2, 'Where is my parcel?', ARRAY['shipping', 'urgent']);
 UPDATE inventory SET quantity_on_hand = 3 WHERE sku = 'SKU-1';
@@ -67,4 +61,4 @@ SQL
 END=$(psql "$DSN" -XAtc "SELECT pg_current_wal_insert_lsn()")
 
 echo "demo: pgreflex tail --end-lsn $END" >&2
-"$PGREFLEX" tail --dsn "$DSN" --slot demo_slot --publication demo_pub --end-lsn "$END" --registry "$DIR/Schemas" --log-level warning
+"$PGREFLEX" tail --dsn "$DSN" --slot demo_slot --publication agents_pub --end-lsn "$END" --registry "$DIR/Schemas" --log-level warning

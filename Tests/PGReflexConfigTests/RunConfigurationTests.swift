@@ -8,6 +8,7 @@ import PGReflexSchema
 import PGReflexJournal
 import PGReflexRouter
 import PGReflexTransport
+import PGReflexStatus
 import Testing
 
 @Suite struct RunConfigurationTests {
@@ -210,6 +211,18 @@ import Testing
         #expect(config.source.monitor.checkInterval == .milliseconds(500))
         #expect(config.source.monitor.retainedWALWarningBytes == 4096)
         #expect(config.journal.options.retention == .init())
+    }
+
+    @Test func serverSettings() throws {
+        let base = "source: { dsn: x, slot: s, publication: p }\njournal: { directory: j }\nsink: { file: { path: o } }\n"
+        #expect(try RunConfiguration.parse(base, file: "run.yaml").server == nil, "off unless configured")
+        #expect(try RunConfiguration.parse(base + "server: { port: 9187 }", file: "run.yaml").server == ServerSettings(host: "127.0.0.1", port: 9187))
+        #expect(try RunConfiguration.parse(base + "server: { host: 0.0.0.0, port: 0 }", file: "run.yaml").server == ServerSettings(host: "0.0.0.0", port: 0))
+        for (bad, words) in [("server: { port: 70000 }", "give a TCP port, 1 to 65535"), ("server: { host: x }", "port"),
+                             ("server: { port: 1, tls: true }", "tls")] {
+            let error = try #require(throws: ConfigurationError.self) { try RunConfiguration.parse(base + bad, file: "run.yaml") }
+            #expect(error.line == 4 && error.message.contains(words), "\(error)")
+        }
     }
 
     @Test func schemaSettings() throws {

@@ -134,14 +134,8 @@ struct ExampleAgentsTests {
         try FileManager.default.copyItem(atPath: root + "/examples/agents", toPath: dir + "/agents")
         try FileManager.default.copyItem(atPath: root + "/examples/agents.yaml", toPath: dir + "/agents.yaml")
         try FileManager.default.copyItem(atPath: root + "/Schemas", toPath: dir + "/Schemas")
-        try cluster.psql("""
-            CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint, total_amount numeric(12,2),
-                                 status text, is_first_order bool, created_at timestamptz DEFAULT now());
-            CREATE TABLE support_tickets (id bigserial PRIMARY KEY, order_id bigint, priority smallint, subject text, tags text[]);
-            CREATE TABLE inventory (sku text, warehouse_id int, quantity_on_hand int, attrs jsonb, PRIMARY KEY (sku, warehouse_id));
-            ALTER TABLE inventory REPLICA IDENTITY FULL;
-            CREATE PUBLICATION agents_pub FOR TABLE orders, support_tickets, inventory;
-            """ + (try String(contentsOfFile: root + "/examples/agents.sql", encoding: .utf8)))
+        try cluster.psqlFile(root + "/examples/demo.sql")
+        try cluster.psqlFile(root + "/examples/agents.sql")
         try cluster.createSlot("agents_slot")
         try cluster.psql("""
             INSERT INTO inventory VALUES ('SKU-1', 1, 40, '{"reorder_point": 25}');

@@ -106,8 +106,8 @@ func serveOnLoopback<T: Sendable>(_ router: Router<BasicRequestContext>, _ body:
 
 /// Runs a command without blocking a thread of the cooperative pool (the test's HTTP server
 /// needs them), returning its exit status; its stderr goes to `log`.
-func runWithoutBlocking(_ command: [String], log: String) async throws -> Int32 {
-    let pid = PostgresCluster.spawn(command, standardError: log)
+func runWithoutBlocking(_ command: [String], log: String, standardOutput: String? = nil) async throws -> Int32 {
+    let pid = PostgresCluster.spawn(command, standardOutput: standardOutput, standardError: log)
     var status: Int32 = 0
     while waitpid(pid, &status, WNOHANG) == 0 { try await Task.sleep(for: .milliseconds(50)) }
     return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)

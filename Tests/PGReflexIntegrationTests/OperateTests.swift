@@ -1,0 +1,146 @@
+import Foundation
+import PGReflexTestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an operator sees of a running `pgreflex run`: /metrics, /healthz, /readyz, the status
+/// page, `pgreflex status` and the JSON log lines; and `pgreflex demo`.
+@Suite(.postgresCluster, .serialized)
+struct OperateTests {
+    static let secret = "pii-7731-do-not-leak"
+
+    func get(_ port: Int, _ path: String) async throws -> (status: Int, body: String) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func aRunServesMetricsHealthAndItsStatus() async throws {
+        let f = try RouteFixture("operate", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, note text);")
+        defer { f.remove() }
+        try f.configure("""
+            server: { port: 0 }
+            agents:
+              nothing: { noop: {} }
+              broken: { exec: { command: [/bin/false] } }
+            routes:
+              big: { tables: [operate.orders], if: "double(event.after.total) > 100.0", agent: nothing }
+              doomed: { tables: [operate.orders], if: "event.after.id == 1", agent: broken, retries: { attempts: 1 } }
+            """)
+        let log = f.dir + "/run.log"
+        let run = PostgresCluster.spawn([f.exe, "run", "--config", f.config], standardError: log)
+        defer {
+            kill(run, SIGKILL)
+            _ = PostgresCluster.wait(run)
+        }
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            port = LogLines.last(in: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "", message: "status server listening: /metrics, /healthz, /readyz, /")
+                .flatMap { $0["server.port"] }.flatMap { Int($0) }
+        }
+        guard let port else {
+            Issue.record("no status server line: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            return
+        }
+        try f.sql("INSERT INTO orders SELECT g, g * 10, '\(Self.secret)' FROM generate_series(1, 40) g;")
+        // Ready once streaming; the calls show up in the metrics.
+        var metrics = ""
+        for _ in 0..<100 {
+            metrics = try await get(port, "/metrics").body
+            if metrics.contains("pgreflex_dead_letter_queue_size{route=\"doomed\"} 1") && metrics.contains("outcome=\"dispatched\"} 30") { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(try await get(port, "/healthz") == (200, "ok\n"))
+        #expect(try await get(port, "/readyz") == (200, "ready: streaming\n"))
+        for expected in [
+            #"pgreflex_changes_received_total{table="operate.orders",op="c"} 40"#,
+            #"pgreflex_route_events_total{route="big",table="operate.orders",op="c",outcome="filtered"} 10"#,
+            #"pgreflex_route_events_total{route="big",table="operate.orders",op="c",outcome="dispatched"} 30"#,
+            #"pgreflex_agent_call_duration_seconds_count{route="big",agent="nothing"} 30"#,
+            #"pgreflex_commit_to_agent_seconds_bucket{route="big",agent="nothing",le="0.02"}"#,
+            #"pgreflex_dead_letters_total{route="doomed",agent="broken"} 1"#,
+            #"pgreflex_dead_letter_queue_size{route="doomed"} 1"#,
+            #"pgreflex_agent_calls_in_flight{route="big",agent="nothing"} 0"#,
+            #"pgreflex_route_queue_depth{route="big"} 0"#,
+            "pgreflex_replication_lag_bytes ", "pgreflex_replication_lag_seconds ", #"pgreflex_consumer_lag_bytes{consumer="route:big"}"#,
+            "pgreflex_journal_bytes ", #"pgreflex_slot_retained_wal_bytes{slot="operate_slot"}"#,
+        ] {
+            #expect(metrics.contains(expected), "\(expected) in\n\(metrics)")
+        }
+        // The status page: server-rendered, one row per route, refreshing itself.
+        let page = try await get(port, "/")
+        #expect(page.status == 200 && page.body.hasPrefix("<!DOCTYPE html>") && page.body.contains("<meta http-equiv=\"refresh\""))
+        let routes = page.body.firstMatch(of: /<table id="routes">(.*?)<\/table>/.dotMatchesNewlines()).map { String($0.1) } ?? ""
+        let rows = routes.matches(of: /<tr>(.*?)<\/tr>/).map { $0.1.matches(of: /<t[dh]>(.*?)<\/t[dh]>/).map { String($0.1) } }
+        #expect(rows.count == 3 && rows.allSatisfy { $0.count == rows[0].count }, "\(routes)")
+        #expect(rows.dropFirst().map { $0[0] } == ["big", "doomed"] && rows[1][4] == "30" && rows[2][9] == "1", "\(rows)")
+        #expect(page.body.contains("<p id=\"capture\" class=\"ok\">capture: streaming</p>"))
+        // pgreflex status, beside the run.
+        let text = f.command(["status", "--config", f.config])
+        #expect(text.status == 0 && text.output.contains("pgreflex run: running") && text.output.contains("capture: streaming")
+                && text.output.contains("slot operate_slot: active") && text.output.contains("dead letters: 1"), "\(text.output)")
+        let json = f.command(["status", "--config", f.config, "--format", "json"])
+        let object = (try? JSONSerialization.jsonObject(with: Data(json.output.utf8))) as? [String: Any]
+        let report = object?["report"] as? [String: Any]
+        #expect(object?["running"] as? Bool == true, "\(json.output)")
+        #expect(((report?["routes"] as? [String: Any])?["big"] as? [String: Any])?["calls"] as? Int == 30, "\(json.output)")
+        #expect((report?["deadLetters"] as? [String: Any])?["doomed"] as? Int == 1, "\(json.output)")
+        // No row value reaches the metrics, the page, the status or the logs.
+        let everything = [metrics, page.body, text.output, json.output, (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""]
+        #expect(everything.allSatisfy { !$0.contains(Self.secret) })
+        kill(run, SIGTERM)
+        #expect(PostgresCluster.wait(run) == 0)
+        // JSON lines on a pipe; one line per agent call with what an operator greps for.
+        let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(!lines.isEmpty && LogLines.parse(lines.joined(separator: "\n")).count == lines.count, "every line is a JSON object")
+        let call = LogLines.last(in: lines.joined(separator: "\n"), message: "agent call", matching: ["route": "doomed"]) ?? [:]
+        #expect(call["agent"] == "broken" && call["attempt"] == "1" && call["outcome"] == "failed" && call["lsn"] != nil
+                && call["event.id"] != nil && call["duration_ms"] != nil, "\(call)")
+        // After the run: status says so, and still reads the store and the journal.
+        let after = f.command(["status", "--config", f.config])
+        #expect(after.output.contains("pgreflex run: not running") && after.output.contains("dead letters: 1"), "\(after.output)")
+    }
+
+    @Test func textLogsOnRequest() throws {
+        let f = try RouteFixture("textlog", tables: "CREATE TABLE t (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.configure("sink: { file: { path: ./events.jsonl } }")
+        try f.cluster.psql("SELECT pg_drop_replication_slot('textlog_slot')")
+        let result = f.command(["run", "--config", f.config, "--log-format", "text"])
+        #expect(result.status == 1 && result.output.contains(" info ") && !result.output.contains("{\"ts\""), "\(result.output)")
+        #expect(result.output.contains("slot_not_found"), "\(result.output)")
+    }
+
+    /// The README's first command, shortened: a throwaway database, the seeds' workflows under
+    /// traffic, a summary, and nothing left behind.
+    @Test func theDemoRunsTheWorkflowsAndCleansUp() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dir = NSTemporaryDirectory() + "pgreflex-demo-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let exe = try pgreflexExecutable()
+        let status = try await runWithoutBlocking(["/usr/bin/env", "-C", root, exe, "demo", "--duration", "6", "--rate", "40"], log: dir + "/demo.err",
+                                                  standardOutput: dir + "/demo.out")
+        let output = (try? String(contentsOfFile: dir + "/demo.out", encoding: .utf8)) ?? ""
+        let log = (try? String(contentsOfFile: dir + "/demo.err", encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(output)\n\(log.suffix(3000))")
+        for expected in ["public.orders", "fraud_check", "classify", "reorder", "payment holds placed", "tickets classified", "dead-letter queue: 0 entries"] {
+            #expect(output.contains(expected), "\(expected) in\n\(output)")
+        }
+        let holds = output.firstMatch(of: /payment holds placed\s+(\d+)/).flatMap { Int($0.1) } ?? 0
+        #expect(holds > 0, "\(output)")
+        let database = log.firstMatch(of: /PostgreSQL is up: host=(\/tmp\/pgr-\w+)/).map { String($0.1) }
+        #expect(database != nil && !FileManager.default.fileExists(atPath: database ?? "/"), "the demo's database and files are gone: \(log.suffix(2000))")
+    }
+
+    @Test func theDemoWithoutPostgreSQLSaysHowToInstallIt() throws {
+        let result = PostgresCluster.run([try pgreflexExecutable(), "demo"], environment: ["PGBIN": "/nonexistent", "PATH": "/usr/bin:/bin"])
+        #expect(result.status == 1 && result.output.contains("postgres_binaries_missing"), "\(result.output)")
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import PGReflexStatus
+import Testing
+
+struct LatencyHistogramTests {
+    @Test func percentilesAreWithinABucketOfTheTruth() {
+        var histogram = LatencyHistogram()
+        for micros in 1...10_000 { histogram.record(micros: Int64(micros)) }
+        for (q, truth) in [(0.5, 5000.0), (0.95, 9500.0), (0.99, 9900.0)] {
+            let value = Double(histogram.percentile(q)!)
+            #expect(value >= truth && value <= truth * 1.05, "p\(q): \(value) against \(truth)")
+        }
+        #expect(histogram.percentile(1) == 10_000 && histogram.total == 10_000)
+        #expect(LatencyHistogram().percentile(0.5) == nil)
+    }
+
+    @Test func aHistogramSurvivesItsSparseEncodingAndMerges() throws {
+        var a = LatencyHistogram()
+        var b = LatencyHistogram()
+        for micros: Int64 in [0, 3, 700, 20_000, 9_000_000_000] { a.record(micros: micros) }
+        b.record(micros: 1500)
+        let data = try JSONEncoder().encode(a)
+        #expect(data.count < 200, "only the buckets in use: \(String(decoding: data, as: UTF8.self))")
+        #expect(try JSONDecoder().decode(LatencyHistogram.self, from: data) == a)
+        a.merge(b)
+        #expect(a.total == 6 && a.maximum == 9_000_000_000)
+    }
+}
+
+struct PipelineStatusTests {
+    @Test func readyOnlyWhileStreamingAndSaysWhyNot() {
+        let status = PipelineStatus()
+        #expect(status.readiness.ready == false && status.readiness.reason.contains("connecting"))
+        status.updateCapture { $0.state = .streaming }
+        #expect(status.readiness == (true, "streaming"))
+        status.updateCapture {
+            $0.state = .paused
+            $0.reason = "the journal is full until consumer slow catches up"
+        }
+        #expect(status.readiness.ready == false && status.readiness.reason.contains("consumer slow"))
+        status.updateCapture {
+            $0.state = .reconnecting
+            $0.reason = "connection_lost"
+        }
+        #expect(status.readiness.reason == "capture lost its connection and is reconnecting: connection_lost")
+    }
+
+    @Test func lagIsZeroOnceCaughtUp() {
+        var capture = CaptureStatus()
+        capture.serverWALEnd = 1000
+        capture.receivedLSN = 400
+        capture.lastCommitTime = 1_000_000
+        #expect(capture.lagBytes == 600 && capture.lagSeconds(now: 3_500_000) == 2.5)
+        capture.caughtUp = true
+        #expect(capture.lagBytes == 0 && capture.lagSeconds(now: 3_500_000) == 0)
+    }
+
+    @Test func thePageEscapesWhatItShowsAndTheTextReadsAtAGlance() {
+        let status = PipelineStatus(pid: 42, startedAt: 0)
+        status.updateCapture {
+            $0.state = .paused
+            $0.reason = "consumer <b>&\"x\""
+            $0.slot = "s"
+        }
+        var route = RouteStatus(agent: "a<script>")
+        route.calls = 3
+        route.commitToAgent.record(micros: 1500)
+        status.updateRoute("r", route)
+        status.updateDeadLetters(["r": 2])
+        let report = status.report(now: 5_000_000)
+        let html = report.html(now: 5_000_000)
+        #expect(!html.contains("<script>") && html.contains("a&lt;script&gt;") && html.contains("consumer &lt;b&gt;&amp;&quot;x&quot;"))
+        #expect(!html.contains("<script") && !html.contains("src=\"http"), "no scripts, no external assets")
+        let text = report.text(now: 6_000_000, running: true)
+        #expect(text.contains("pgreflex run: running (pid 42, up 6s)") && text.contains("capture: paused") && text.contains("dead letters: 2"), "\(text)")
+    }
+}

@@ -37,7 +37,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "On SIGTERM, how many seconds the routes wait for their agents' calls in flight before they stop (what has not finished runs again at the next start).")
     var drainTimeout: Int = 20
 
+    @Option(help: "Serve /metrics, /healthz, /readyz and the status page at HOST:PORT (or PORT, on 127.0.0.1), over the configuration's server: (a container gives 0.0.0.0:9187).")
+    var server: String?
+
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        _ = try server.map(Self.serverSettings)
+    }
+
+    static func serverSettings(_ text: String) throws -> ServerSettings {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let port = Int(parts.last ?? ""), (0...65535).contains(port) else {
+            throw ValidationError("--server \(text): give HOST:PORT or PORT, with a port from 0 to 65535 (0 picks a free one)")
+        }
+        return ServerSettings(host: parts.count == 2 && !parts[0].isEmpty ? String(parts[0]) : "127.0.0.1", port: port)
+    }
 
     func run() async throws {
         global.bootstrapLogging()
@@ -45,7 +60,8 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "pgreflex.run")
         let pipeline: RunPipeline
         do {
-            let configuration = try RunConfiguration.load(config)
+            var configuration = try RunConfiguration.load(config)
+            if let server { configuration.server = try Self.serverSettings(server) }
             pipeline = try await RunPipeline(configuration: configuration, range: range, ifNoCheckpoint: ifNoCheckpoint,
                                              drainTimeout: .seconds(drainTimeout), logger: logger)
         } catch {

@@ -17,6 +17,8 @@ extension StatusReport {
             </style></head><body>
             <h1>pgreflex</h1>
             <p id="capture" class="\(ready ? "ok" : "bad")">capture: \(Self.escape(capture.state.rawValue))\(capture.reason.map { " (" + Self.escape($0) + ")" } ?? "")</p>
+            <p id="process">pid \(pid), up \(Self.duration(Double(now - startedAt) / 1e6)); journal \(journalBytes.map(Self.bytes) ?? "-"); \
+            \(inFlight) calls in flight, \(queued) queued; \(deadLetters.values.reduce(0, +)) dead letters</p>
 
             """
         body += Self.htmlTable(id: "slot", [["slot", "confirmed", "received", "retained WAL", "lag", "lag (s)", "changes"],

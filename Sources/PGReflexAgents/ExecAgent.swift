@@ -55,6 +55,15 @@ public struct ExecAgent: Agent {
         let program = settings.command[0]
         let command = settings.command
         let input = AgentPayload.body(call.events)
+        // stdin is an unlinked file, not a pipe: swift-subprocess traps when the child exits
+        // without reading a piped input (seen with /bin/false), and a file never blocks a writer.
+        let stdin: Int32
+        do {
+            stdin = try Self.stdinFile(input)
+        } catch {
+            return .failure(AgentError(code: .temporary, message: "agents.\(name): cannot hold the payload for stdin: \(error)"))
+        }
+        defer { close(stdin) }
         let variables = callEnvironment(call)
         let workingDirectory = settings.workingDirectory
         let started = ContinuousClock.now
@@ -67,7 +76,7 @@ public struct ExecAgent: Agent {
                     let run = try await Subprocess.run(
                         program.contains("/") ? .path(FilePath(program)) : .name(program),
                         arguments: Arguments(Array(command.dropFirst())), environment: .custom(Dictionary(uniqueKeysWithValues: variables.map { (Environment.Key(rawValue: $0.key)!, $0.value) })),
-                        workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options, input: .array(input),
+                        workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options, input: .fileDescriptor(FileDescriptor(rawValue: stdin), closeAfterSpawningProcess: false),
                         output: .bytes(limit: Self.outputLimit), error: .bytes(limit: Self.errorLimit))
                     // Whatever the command left running in its group does not outlive the call.
                     kill(-run.processIdentifier.value, SIGKILL)
@@ -102,6 +111,29 @@ public struct ExecAgent: Agent {
         var status: TerminationStatus
         var output: [UInt8]
         var error: [UInt8]
+    }
+
+    /// An unlinked temp file holding `bytes`, positioned at its start (nothing is left on disk).
+    static func stdinFile(_ bytes: [UInt8]) throws -> Int32 {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        // O_CLOEXEC at open: a child spawned by another call meanwhile never inherits it.
+        let path = directory + "/pgreflex-stdin-" + UUID().uuidString
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
+        unlink(path)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let error = Errno(rawValue: errno)
+                close(fd)
+                throw error
+            }
+            offset += written
+        }
+        lseek(fd, 0, SEEK_SET)
+        return fd
     }
 
     /// What the exit status and stdout mean for the dispatcher.

@@ -13,9 +13,8 @@ struct CaptureMetrics {
         var operation: UInt8
     }
 
-    private var pending: [Key: Int] = [:]
+    private var received = PendingCounters<Key>(label: "pgreflex_changes_received_total")
     private var names: [Key: (table: String, op: String)] = [:]
-    private var counters: [Key: Counter] = [:]
     private let lagBytes = Gauge(label: "pgreflex_replication_lag_bytes")
     private let lagSeconds = Gauge(label: "pgreflex_replication_lag_seconds")
 
@@ -24,22 +23,12 @@ struct CaptureMetrics {
         if names[key] == nil {
             names[key] = (event.relation?.qualifiedName ?? "", String(UnicodeScalar(event.operation.rawValue)))
         }
-        pending[key, default: 0] += 1
+        received.add(key)
     }
 
     mutating func publish(_ progress: CaptureStatus, now: Int64) {
-        for (key, count) in pending {
-            let counter: Counter
-            if let existing = counters[key] {
-                counter = existing
-            } else {
-                let name = names[key]!
-                counter = Counter(label: "pgreflex_changes_received_total", dimensions: [("table", name.table), ("op", name.op)])
-                counters[key] = counter
-            }
-            counter.increment(by: count)
-        }
-        pending.removeAll(keepingCapacity: true)
+        let names = self.names
+        received.flush { key in [("table", names[key]!.table), ("op", names[key]!.op)] }
         lagBytes.record(Double(progress.lagBytes))
         lagSeconds.record(progress.lagSeconds(now: now))
     }

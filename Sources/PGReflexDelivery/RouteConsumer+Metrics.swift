@@ -21,8 +21,7 @@ struct RouteMetrics {
 
     let route: String
     let agent: String
-    private var pending: [Key: Int] = [:]
-    private var counters: [Key: Counter] = [:]
+    private var events = PendingCounters<Key>(label: "pgreflex_route_events_total")
     private let callDuration: Timer
     private let commitToAgent: Timer
     private let retries: Counter
@@ -43,7 +42,7 @@ struct RouteMetrics {
     }
 
     mutating func count(table: String, op: String, _ outcome: Outcome, by amount: Int = 1) {
-        pending[Key(table: table, op: op, outcome: outcome), default: 0] += amount
+        events.add(Key(table: table, op: op, outcome: outcome), amount)
     }
 
     func callStarted(commitToAgentMicros: Int64?) {
@@ -59,18 +58,8 @@ struct RouteMetrics {
     func deadLettered(_ events: Int) { deadLetters.increment(by: events) }
 
     mutating func publish(inFlight running: Int, queued: Int) {
-        for (key, amount) in pending {
-            let counter: Counter
-            if let existing = counters[key] {
-                counter = existing
-            } else {
-                counter = Counter(label: "pgreflex_route_events_total",
-                                  dimensions: [("route", route), ("table", key.table), ("op", key.op), ("outcome", key.outcome.rawValue)])
-                counters[key] = counter
-            }
-            counter.increment(by: amount)
-        }
-        pending.removeAll(keepingCapacity: true)
+        let route = self.route
+        events.flush { [("route", route), ("table", $0.table), ("op", $0.op), ("outcome", $0.outcome.rawValue)] }
         inFlight.record(running)
         queueDepth.record(queued)
     }

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import PGReflexTestSupport
+import PGReflexThreads
 import PGReflexWire
 import Synchronization
 import Testing
@@ -84,8 +85,13 @@ func serveOnLoopback<T: Sendable>(_ router: Router<BasicRequestContext>, _ body:
     let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                           onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
     let services = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test-http-server")))
+    // The server's tasks prefer a thread of their own: a test suite that blocks the cooperative
+    // pool (2 threads on a 2-core machine) would otherwise hold its answers back for seconds,
+    // seen as a webhook retried before its 429 was answered, or a model's call timing out.
+    let thread = DedicatedThread()
+    defer { thread.shutdown() }
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await services.run() }
+        group.addTask(executorPreference: thread) { try await services.run() }
         let outcome: Result<T, any Error>
         do {
             var bound: Int?

@@ -70,6 +70,26 @@ struct ExecAgentTests {
         #expect(show.status == 0 && show.output.contains("\"citations\":[\"\(first)\"]"), "\(show.output)")
     }
 
+    /// A command may ignore its input: large payloads and commands that exit at once neither
+    /// block nor bring pgreflex down (a piped stdin once made swift-subprocess trap).
+    @Test func aCommandThatNeverReadsItsInputIsFine() throws {
+        let f = try RouteFixture("execnoread", tables: "CREATE TABLE docs (id int PRIMARY KEY, body text);")
+        defer { f.remove() }
+        try f.configure("""
+            agents:
+              ignores: { exec: { command: [/bin/true] } }
+              fails: { exec: { command: [/bin/false] } }
+            routes:
+              ignored: { tables: [execnoread.docs], agent: ignores }
+              failed: { tables: [execnoread.docs], if: "event.after.id == 1", agent: fails, retries: { attempts: 1 } }
+            """)
+        try f.sql("INSERT INTO docs SELECT g, repeat('x', 200000) FROM generate_series(1, 20) g;")
+        let run = try f.runToEnd()
+        #expect(run.status == 0, "\(run.output.suffix(2000))")
+        #expect(RouteFixture.stopped("ignored", in: run.output)["route.succeeded"] == "20", "\(run.output.suffix(2000))")
+        #expect(RouteFixture.stopped("failed", in: run.output)["route.dead_lettered"] == "1", "\(run.output.suffix(2000))")
+    }
+
     /// A command that outlives its timeout is killed with everything it started: its process
     /// group gets SIGTERM, then SIGKILL.
     @Test func aTimeoutKillsTheWholeProcessGroup() throws {

@@ -1,4 +1,4 @@
-public import CoreMetrics
+import CoreMetrics
 
 /// Counts kept locally per key and handed to swift-metrics in one go: a hot path pays a
 /// dictionary increment, not a metrics call. The counter for a key is made on its first flush.

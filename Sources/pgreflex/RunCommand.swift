@@ -24,7 +24,7 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Stream changes into the durable journal and deliver them to every configured consumer.",
         discussion: discussion(example: "PGREFLEX_DSN=\"host=/tmp dbname=app user=app\" pgreflex run --config run.yaml",
-                               doc: "README.md (pgreflex run), docs/delivery.md"))
+                               doc: "docs/cli.md (pgreflex run), docs/delivery.md"))
 
     @Option(help: "The YAML configuration file.")
     var config: String

@@ -29,7 +29,7 @@ struct SlotCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a pgoutput slot and print its consistent point.",
-            discussion: discussion(example: "pgreflex slot create --dsn \"host=/tmp dbname=app user=app\" --slot app_slot", doc: "README.md"))
+            discussion: discussion(example: "pgreflex slot create --dsn \"host=/tmp dbname=app user=app\" --slot app_slot", doc: "docs/cli.md, docs/delivery.md"))
         @OptionGroup var options: Options
 
         func run() async throws {
@@ -66,7 +66,7 @@ struct SlotCommand: AsyncParsableCommand {
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Drop a slot (waits for an active consumer with --wait).",
-            discussion: discussion(example: "pgreflex slot drop --dsn \"host=/tmp dbname=app user=app\" --slot app_slot --wait", doc: "README.md"))
+            discussion: discussion(example: "pgreflex slot drop --dsn \"host=/tmp dbname=app user=app\" --slot app_slot --wait", doc: "docs/cli.md, docs/delivery.md"))
         @OptionGroup var options: Options
         @Flag(help: "Wait until the slot is no longer active.") var wait = false
 

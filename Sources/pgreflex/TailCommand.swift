@@ -20,7 +20,7 @@ struct TailCommand: AsyncParsableCommand {
         abstract: "Stream changes from a logical slot and print one JSON object per change.",
         discussion: discussion(
             example: "pgreflex tail --dsn \"host=/tmp dbname=app user=app\" --slot app_slot --publication app_pub --tables public.orders --create-slot --create-publication --idle-exit 5",
-            doc: "README.md (pgreflex tail), docs/types.md"))
+            doc: "docs/cli.md (pgreflex tail), docs/types.md"))
 
     @Option(help: "libpq connection string or postgresql:// URI.")
     var dsn: String

@@ -89,6 +89,21 @@ struct OperateTests {
         ] {
             #expect(metrics.contains(expected), "\(expected) in\n\(metrics)")
         }
+        // Prometheus text: every sample line is `name{labels} value`, the counters add up to the
+        // changes written, and the histograms have buckets up to +Inf.
+        var samples: [String: Double] = [:]
+        for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let match = line.wholeMatch(of: /([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.eE+-]+|NaN|\+Inf)/) else {
+                Issue.record("not Prometheus text: \(line)")
+                continue
+            }
+            samples[String(match.1)] = Double(match.2)
+        }
+        func sample(_ key: String) -> Double { samples[key] ?? -1 }
+        let routed = ["matched", "filtered"].map { sample(#"pgreflex_route_events_total{route="big",table="operate.orders",op="c",outcome="\#($0)"}"#) }
+        #expect(routed.reduce(0, +) == 40 && sample(#"pgreflex_changes_received_total{table="operate.orders",op="c"}"#) == 40, "\(routed)")
+        #expect(sample(#"pgreflex_agent_call_duration_seconds_bucket{route="big",agent="nothing",le="+Inf"}"#) == 30)
+        #expect(sample(#"pgreflex_commit_to_agent_seconds_bucket{route="big",agent="nothing",le="+Inf"}"#) == 30)
         // The status page: server-rendered, one row per route, refreshing itself.
         let page = try await get(port, "/")
         #expect(page.status == 200 && page.body.hasPrefix("<!DOCTYPE html>") && page.body.contains("<meta http-equiv=\"refresh\""))
@@ -107,6 +122,12 @@ struct OperateTests {
         #expect(object?["running"] as? Bool == true, "\(json.output)")
         #expect(((report?["routes"] as? [String: Any])?["big"] as? [String: Any])?["calls"] as? Int == 30, "\(json.output)")
         #expect((report?["deadLetters"] as? [String: Any])?["doomed"] as? Int == 1, "\(json.output)")
+        let store = f.status()
+        for name in ["big", "doomed"] {
+            let position = (((report?["routes"] as? [String: Any])?[name] as? [String: Any])?["position"] as? UInt64).map { String($0 >> 32, radix: 16, uppercase: true) + "/" + String($0 & 0xFFFF_FFFF, radix: 16, uppercase: true) }
+            #expect(position != nil && store[name]?["position"]?.hasPrefix(position! + "#") == true, "\(name): \(position ?? "-") against \(store)")
+            #expect(String((report?["deadLetters"] as? [String: Int])?[name] ?? 0) == store[name]?["dead_letters"], "\(store)")
+        }
         // No row value reaches the metrics, the page, the status or the logs.
         let everything = [metrics, page.body, text.output, json.output, (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""]
         #expect(everything.allSatisfy { !$0.contains(Self.secret) })
@@ -131,6 +152,81 @@ struct OperateTests {
         let result = f.command(["run", "--config", f.config, "--log-format", "text"])
         #expect(result.status == 1 && result.output.contains(" info ") && !result.output.contains("{\"ts\""), "\(result.output)")
         #expect(result.output.contains("slot_not_found"), "\(result.output)")
+    }
+
+    /// /readyz is ready only while capture streams: it flips when PostgreSQL stops, and back
+    /// once capture has reconnected.
+    @Test func readinessFollowsTheDatabase() async throws {
+        let f = try RouteFixture("ready", tables: "CREATE TABLE t (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.configure("server: { port: 0 }\nsink: { file: { path: ./events.jsonl } }")
+        let log = f.dir + "/run.log"
+        let run = PostgresCluster.spawn([f.exe, "run", "--config", f.config], standardError: log)
+        defer {
+            kill(run, SIGKILL)
+            _ = PostgresCluster.wait(run)
+        }
+        func readText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            port = LogLines.last(in: readText(), message: "status server listening: /metrics, /healthz, /readyz, /").flatMap { $0["server.port"] }.flatMap { Int($0) }
+        }
+        let bound = try #require(port, "\(readText())")
+        func waitFor(_ status: Int, seconds: Int) async throws -> (Int, String) {
+            var last = (0, "")
+            for _ in 0..<(seconds * 5) {
+                last = (try? await get(bound, "/readyz")) ?? (0, "")
+                if last.0 == status { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return last
+        }
+        #expect(try await waitFor(200, seconds: 10) == (200, "ready: streaming\n"))
+        // Streaming for real (a change delivered) before the database goes away.
+        try f.sql("INSERT INTO t VALUES (1);")
+        for _ in 0..<100 where ((try? String(contentsOfFile: f.dir + "/events.jsonl", encoding: .utf8)) ?? "").isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        f.cluster.stopServer()
+        let down = try await waitFor(503, seconds: 15)
+        #expect(down.0 == 503 && down.1.contains("not ready: capture lost its connection and is reconnecting"), "\(down) \(readText().suffix(1500))")
+        #expect(try await get(bound, "/healthz").status == 200, "alive while not ready")
+        try f.cluster.startServer()
+        #expect(try await waitFor(200, seconds: 45) == (200, "ready: streaming\n"), "\(readText().suffix(1500))")
+        kill(run, SIGTERM)
+        #expect(PostgresCluster.wait(run) == 0)
+    }
+
+    /// Ctrl-C in the middle of the demo: it stops, still says what happened, and removes its
+    /// database, its files and its processes.
+    @Test func theDemoCleansUpAfterSIGINT() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dir = NSTemporaryDirectory() + "pgreflex-demo-int-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let demo = PostgresCluster.spawn(["/usr/bin/env", "-C", root, try pgreflexExecutable(), "demo", "--duration", "300"],
+                                         standardOutput: dir + "/demo.out", standardError: dir + "/demo.err")
+        func log() -> String { (try? String(contentsOfFile: dir + "/demo.err", encoding: .utf8)) ?? "" }
+        for _ in 0..<300 where !log().contains("status page:") { try await Task.sleep(for: .milliseconds(100)) }
+        try await Task.sleep(for: .seconds(2))
+        kill(demo, SIGINT)
+        var status: Int32 = 0
+        var exited = false
+        for _ in 0..<600 {
+            if waitpid(demo, &status, WNOHANG) == demo {
+                exited = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        if !exited { kill(demo, SIGKILL) }
+        #expect(exited && (status & 0x7F) == 0 && (status >> 8) & 0xFF == 0, "\(log().suffix(2000))")
+        let output = (try? String(contentsOfFile: dir + "/demo.out", encoding: .utf8)) ?? ""
+        #expect(output.contains("routes (agent calls"), "\(output)")
+        let database = try #require(log().firstMatch(of: /PostgreSQL is up: host=(\/tmp\/pgr-\w+)/).map { String($0.1) }, "\(log())")
+        #expect(!FileManager.default.fileExists(atPath: database), "the demo's directory is gone")
+        #expect(PostgresCluster.run(["pgrep", "-f", database]).status == 1, "no process of the demo's database is left")
     }
 
     /// The README's first command, shortened: a throwaway database, the seeds' workflows under

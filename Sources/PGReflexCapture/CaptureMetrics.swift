@@ -26,7 +26,7 @@ struct CaptureMetrics {
         received.add(key)
     }
 
-    mutating func publish(_ progress: CaptureStatus, now: Int64) {
+    mutating func publish(_ progress: CaptureProgress, now: Int64) {
         let names = self.names
         received.flush { key in [("table", names[key]!.table), ("op", names[key]!.op)] }
         lagBytes.record(Double(progress.lagBytes))

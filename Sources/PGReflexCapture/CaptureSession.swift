@@ -46,7 +46,7 @@ struct CaptureSession<Output: ChangeOutput> {
     private var warnedTypes = Set<String>()
     private var processing = EnvelopeWriter.ProcessingTime.now()
     /// What the status page and metrics see: published once per batch, not per change.
-    private var progress = CaptureStatus()
+    private var progress = CaptureProgress()
     private var metrics = CaptureMetrics()
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
@@ -312,15 +312,7 @@ struct CaptureSession<Output: ChangeOutput> {
         progress.confirmedLSN = confirmed.rawValue
         if !assembler.inTransaction && spill.isEmpty && progress.receivedLSN >= progress.serverWALEnd { progress.caughtUp = true }
         let progress = self.progress
-        status.updateCapture { capture in
-            capture.changes = progress.changes
-            capture.transactions = progress.transactions
-            capture.receivedLSN = progress.receivedLSN
-            capture.confirmedLSN = progress.confirmedLSN
-            capture.serverWALEnd = progress.serverWALEnd
-            capture.lastCommitTime = progress.lastCommitTime
-            capture.caughtUp = progress.caughtUp
-        }
+        status.updateCapture { $0.progress = progress }
         metrics.publish(progress, now: now)
     }
 }

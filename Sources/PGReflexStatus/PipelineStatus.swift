@@ -87,6 +87,17 @@ public struct CaptureStatus: Sendable, Codable, Equatable {
     /// Why it is not streaming.
     public var reason: String?
     public var slot: String?
+    /// What the stream has brought so far (capture's session publishes it whole, once a batch).
+    public var progress = CaptureProgress()
+    public var slotRetainedBytes: Int64?
+    public var slotWALStatus: String?
+    /// Whether a walsender holds the slot (as `pgreflex status` found it in the database).
+    public var slotActive: Bool?
+
+    public init() {}
+}
+
+public struct CaptureProgress: Sendable, Codable, Equatable {
     /// Changes written to the journal since the start.
     public var changes: Int = 0
     public var transactions: Int = 0
@@ -99,10 +110,6 @@ public struct CaptureStatus: Sendable, Codable, Equatable {
     public var lastCommitTime: Int64?
     /// True when the last keepalive found nothing left to send.
     public var caughtUp = false
-    public var slotRetainedBytes: Int64?
-    public var slotWALStatus: String?
-    /// Whether a walsender holds the slot (as `pgreflex status` found it in the database).
-    public var slotActive: Bool?
 
     public init() {}
 

@@ -22,9 +22,9 @@ extension StatusReport {
 
             """
         body += Self.htmlTable(id: "slot", [["slot", "confirmed", "received", "retained WAL", "lag", "lag (s)", "changes"],
-                                            [capture.slot ?? "-", Self.lsn(capture.confirmedLSN), Self.lsn(capture.receivedLSN),
-                                             capture.slotRetainedBytes.map(Self.bytes) ?? "-", Self.bytes(Int64(capture.lagBytes)),
-                                             "\(Double(Int(capture.lagSeconds(now: now) * 10)) / 10)", "\(capture.changes)"]])
+                                            [capture.slot ?? "-", Self.lsn(capture.progress.confirmedLSN), Self.lsn(capture.progress.receivedLSN),
+                                             capture.slotRetainedBytes.map(Self.bytes) ?? "-", Self.bytes(Int64(capture.progress.lagBytes)),
+                                             "\(Double(Int(capture.progress.lagSeconds(now: now) * 10)) / 10)", "\(capture.progress.changes)"]])
         if !consumers.isEmpty {
             body += "<h2>Consumers</h2>\n"
             body += Self.htmlTable(id: "consumers", [["consumer", "position", "lag"]]

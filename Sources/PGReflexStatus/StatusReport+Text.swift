@@ -16,10 +16,10 @@ extension StatusReport {
         if let reason = capture.reason, running, capture.state != .streaming { captureLine += " (\(reason))" }
         lines.append(captureLine)
         let active = capture.slotActive.map { $0 ? "active, " : "inactive, " } ?? ""
-        lines.append("  slot \(slot): \(active)confirmed \(Self.lsn(capture.confirmedLSN)), retained WAL \(capture.slotRetainedBytes.map(Self.bytes) ?? "-")"
+        lines.append("  slot \(slot): \(active)confirmed \(Self.lsn(capture.progress.confirmedLSN)), retained WAL \(capture.slotRetainedBytes.map(Self.bytes) ?? "-")"
                      + (capture.slotWALStatus.map { ", wal_status \($0)" } ?? ""))
-        lines.append("  received \(Self.lsn(capture.receivedLSN)), \(capture.changes) changes in \(capture.transactions) transactions since start; "
-                     + "lag \(Self.bytes(Int64(capture.lagBytes))), \(Self.duration(capture.lagSeconds(now: generatedAt)))")
+        lines.append("  received \(Self.lsn(capture.progress.receivedLSN)), \(capture.progress.changes) changes in \(capture.progress.transactions) transactions since start; "
+                     + "lag \(Self.bytes(Int64(capture.progress.lagBytes))), \(Self.duration(capture.progress.lagSeconds(now: generatedAt)))")
         if !consumers.isEmpty {
             lines.append("journal: \(journalBytes.map(Self.bytes) ?? "-")")
             lines.append(Self.table([["consumer", "position", "lag"]] + consumers.map { [$0.name, Self.lsn($0.position), Self.bytes(Int64($0.lagBytes))] }, indent: "  "))

@@ -17,7 +17,7 @@ struct DemoSummary {
             ((try? await session.execute(sql))?.first?.first ?? nil) ?? "-"
         }
         var lines = ["", "changes written", StatusReport.table([["table", "changes"]] + written.keys.sorted().map { [$0, "\(written[$0]!)"] }, indent: "  ")]
-        lines.append("  captured by pgreflex: \(report.capture.changes) changes in \(report.capture.transactions) transactions (the agents' own writes included)")
+        lines.append("  captured by pgreflex: \(report.capture.progress.changes) changes in \(report.capture.progress.transactions) transactions (the agents' own writes included)")
         lines.append("")
         lines.append("routes (agent calls; latency is commit to agent start)")
         var rows = [["route", "agent", "read", "matched", "calls", "ok", "retries", "dead letters", "p50", "p95", "p99"]]

@@ -80,7 +80,7 @@ final class DemoTraffic: Service, Sendable {
         let quietBy = clock.now.advanced(by: .seconds(60))
         while !stopped && !Task.isShuttingDownGracefully && clock.now < quietBy {
             let report = status.report(now: 0)
-            let behind = report.routes.values.contains { $0.inFlight > 0 || $0.queued > 0 } || !report.capture.caughtUp
+            let behind = report.routes.values.contains { $0.inFlight > 0 || $0.queued > 0 } || !report.capture.progress.caughtUp
                 || report.consumers.contains { $0.lagBytes > 0 }
             if !behind { break }
             progress(elapsed: start.duration(to: clock.now))
@@ -129,20 +129,20 @@ final class DemoTraffic: Service, Sendable {
     private func progress(elapsed: Duration) {
         let report = status.report(now: PostgresTimestamp.now().unixMicroseconds)
         let routes = report.routes.values
-        let read = report.capture.changes
+        let read = report.capture.progress.changes
         let filtered = routes.reduce(0) { $0 + $1.filtered + $1.skipped }
         let dispatched = routes.reduce(0) { $0 + $1.calls }
         let letters = routes.reduce(0) { $0 + $1.deadLettered }
         let p99 = report.commitToAgent.percentile(0.99).map(StatusReport.micros) ?? "-"
-        let lag = report.capture.lagSeconds(now: report.generatedAt)
+        let lag = report.capture.progress.lagSeconds(now: report.generatedAt)
         let line = "\(elapsed.components.seconds)s  read \(read)  filtered \(filtered)  dispatched \(dispatched)  in flight \(report.inFlight)  "
-            + "DLQ \(letters)  lag \(StatusReport.bytes(Int64(report.capture.lagBytes))) \(StatusReport.duration(lag))  p99 \(p99)"
+            + "DLQ \(letters)  lag \(StatusReport.bytes(Int64(report.capture.progress.lagBytes))) \(StatusReport.duration(lag))  p99 \(p99)"
         if interactive {
             FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
         } else {
             logger.notice("demo progress", metadata: [
                 "demo.changes": "\(read)", "demo.filtered": "\(filtered)", "demo.agent_calls": "\(dispatched)",
-                "demo.in_flight": "\(report.inFlight)", "demo.dead_letters": "\(letters)", "demo.lag_bytes": "\(report.capture.lagBytes)",
+                "demo.in_flight": "\(report.inFlight)", "demo.dead_letters": "\(letters)", "demo.lag_bytes": "\(report.capture.progress.lagBytes)",
             ])
         }
     }

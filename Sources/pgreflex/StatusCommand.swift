@@ -107,7 +107,7 @@ struct StatusCommand: AsyncParsableCommand {
             let session = try await PostgresConnection.connect(configuration.source.dsn, mode: .sql, logger: logger)
             if let slot = try await session.slot(named: configuration.source.slot) {
                 report.capture.slotActive = slot.active
-                if let confirmed = slot.confirmedFlushLSN { report.capture.confirmedLSN = confirmed.rawValue }
+                if let confirmed = slot.confirmedFlushLSN { report.capture.progress.confirmedLSN = confirmed.rawValue }
                 report.capture.slotWALStatus = slot.walStatus
             }
             if let health = try await session.slotHealth(named: configuration.source.slot) {

@@ -47,12 +47,12 @@ struct PipelineStatusTests {
 
     @Test func lagIsZeroOnceCaughtUp() {
         var capture = CaptureStatus()
-        capture.serverWALEnd = 1000
-        capture.receivedLSN = 400
-        capture.lastCommitTime = 1_000_000
-        #expect(capture.lagBytes == 600 && capture.lagSeconds(now: 3_500_000) == 2.5)
-        capture.caughtUp = true
-        #expect(capture.lagBytes == 0 && capture.lagSeconds(now: 3_500_000) == 0)
+        capture.progress.serverWALEnd = 1000
+        capture.progress.receivedLSN = 400
+        capture.progress.lastCommitTime = 1_000_000
+        #expect(capture.progress.lagBytes == 600 && capture.progress.lagSeconds(now: 3_500_000) == 2.5)
+        capture.progress.caughtUp = true
+        #expect(capture.progress.lagBytes == 0 && capture.progress.lagSeconds(now: 3_500_000) == 0)
     }
 
     @Test func thePageEscapesWhatItShowsAndTheTextReadsAtAGlance() {

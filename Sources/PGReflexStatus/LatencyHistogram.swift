@@ -6,7 +6,8 @@ public struct LatencyHistogram: Sendable, Codable, Equatable {
     public private(set) var total: Int = 0
     public private(set) var maximum: Int64 = 0
 
-    static let bucketCount = 400
+    /// 1.04^600 µs is about 4.5 hours: a latency past that counts as the maximum seen.
+    static let bucketCount = 600
     static let growth = 1.04
 
     public init() {
@@ -42,7 +43,7 @@ public struct LatencyHistogram: Sendable, Codable, Equatable {
         var seen = 0
         for (index, count) in counts.enumerated() {
             seen += count
-            if seen >= rank { return min(Self.bound(index), maximum) }
+            if seen >= rank { return index == Self.bucketCount - 1 ? maximum : min(Self.bound(index), maximum) }
         }
         return maximum
     }

@@ -12,6 +12,9 @@ struct LatencyHistogramTests {
         }
         #expect(histogram.percentile(1) == 10_000 && histogram.total == 10_000)
         #expect(LatencyHistogram().percentile(0.5) == nil)
+        var slow = LatencyHistogram()
+        for seconds: Int64 in [7, 9, 60] { slow.record(micros: seconds * 1_000_000) }
+        #expect(Double(slow.percentile(0.5)!) >= 9e6 && Double(slow.percentile(0.5)!) <= 9.4e6, "seconds are not clamped: \(slow.percentile(0.5)!)")
     }
 
     @Test func aHistogramSurvivesItsSparseEncodingAndMerges() throws {

@@ -202,14 +202,7 @@ public struct RunConfiguration: Sendable {
             throw ConfigurationError(file: file, line: 1, message: "missing section: sink, consumers or routes: say where events are delivered, e.g. sink: { file: { path: ./events.jsonl } }")
         }
         let state = try top["state"].map { try reader.mapping($0, "state", keys: ["directory"]) }
-        let server = try top["server"].map { node -> ServerSettings in
-            let server = try reader.mapping(node, "server", keys: ["host", "port"])
-            let port = try reader.nonNegativeInt(try reader.required(server, "port", in: node, section: "server"), "server.port")
-            guard port <= 65535 else {
-                throw ConfigurationError(file: file, line: Self.line(node), message: "server.port is \(port): give a TCP port, 1 to 65535 (0 picks a free one)")
-            }
-            return ServerSettings(host: try server["host"].map { try reader.string($0, "server.host") } ?? "127.0.0.1", port: port)
-        }
+        let server = try top["server"].map { try reader.server($0) }
 
         let journalDirectory = reader.path(try reader.string(try reader.required(journal, "directory", in: journalNode, section: "journal"), "journal.directory"))
         return RunConfiguration(
@@ -351,29 +344,6 @@ public struct RunConfiguration: Sendable {
         func path(_ value: String) -> String {
             value.hasPrefix("/") || base.isEmpty ? value : URL(fileURLWithPath: base + "/" + value).standardized.path
         }
-    }
-}
-
-/// A configuration mistake: the file, the line, and what to fix. Never echoes a DSN.
-public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var file: String
-    public var line: Int?
-    /// 1-based, when known (the YAML node's, or inside an expression).
-    public var column: Int? = nil
-    public var message: String
-
-    public init(file: String, line: Int?, column: Int? = nil, message: String) {
-        self.file = file
-        self.line = line
-        self.column = column
-        self.message = message
-    }
-
-    /// Never: the file needs an edit.
-    public var isRetryable: Bool { false }
-
-    public var description: String {
-        "\(file)\(line.map { ":\($0)" } ?? "")\(line != nil ? column.map { ":\($0)" } ?? "" : ""): \(message)"
     }
 }
 

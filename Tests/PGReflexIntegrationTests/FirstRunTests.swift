@@ -2,17 +2,37 @@ import Foundation
 import PGReflexTestSupport
 import Testing
 
-/// What a new user meets first: the README's `run` example, followed literally, delivers; a
-/// YAML mistake in a file that holds a password never prints the password. Real executable.
+/// What a new user meets first: the README's quick start checks as written, docs/cli.md's `run`
+/// example, followed literally, delivers; a YAML mistake in a file that holds a password never
+/// prints the password. Real executable.
 @Suite(.postgresCluster, .serialized)
 struct FirstRunTests {
-    /// The `run.yaml` of the README, as written there.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `run.yaml` of docs/cli.md, as written there.
     func readmeConfiguration() throws -> String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("docs/cli.md"), encoding: .utf8)
         let start = try #require(readme.range(of: "cat > run.yaml <<'YAML'\n"))
         let end = try #require(readme.range(of: "\nYAML\n", range: start.upperBound..<readme.endIndex))
         return String(readme[start.upperBound..<end.lowerBound])
+    }
+
+    /// The README's quick start configuration passes `pgreflex check`, against the registry too.
+    @Test func theReadmeQuickStartChecksAsWritten() throws {
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "   ```yaml\n   # run.yaml\n"))
+        let end = try #require(readme.range(of: "\n   ```\n", range: start.upperBound..<readme.endIndex))
+        let yaml = readme[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("   ") ? String($0.dropFirst(3)) : String($0) }.joined(separator: "\n")
+        let dir = NSTemporaryDirectory() + "pgreflex-quickstart-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try yaml.write(toFile: dir + "/run.yaml", atomically: true, encoding: .utf8)
+        let environment = ["PGREFLEX_DSN": "host=db dbname=app user=pgreflex", "PATH": "/usr/bin:/bin",
+                           "FRAUD_WEBHOOK_SECRET": "whsec_" + Data("a test secret of 32 bytes length".utf8).base64EncodedString()]
+        let check = PostgresCluster.run([try pgreflexExecutable(), "check", "--config", dir + "/run.yaml", "--registry", Self.root.path + "/Schemas"],
+                                        environment: environment)
+        #expect(check.status == 0 && check.output.contains("1 agents, 1 routes, routes checked against"), "\(check.output)\n\(yaml)")
     }
 
     @Test func theReadmeRunExampleDeliversAsWritten() throws {

@@ -80,6 +80,7 @@ extension RouteConsumer {
         var route = RouteStatus(agent: runtime.name)
         route.read = counts.read
         route.filtered = counts.filtered
+        route.matched = counts.matched
         route.skipped = counts.skipped.values.reduce(0, +)
         route.calls = counts.calls
         route.succeeded = counts.succeeded

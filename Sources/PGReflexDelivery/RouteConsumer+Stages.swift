@@ -48,6 +48,7 @@ extension RouteConsumer {
                                     commitTime: metadata.commitTime, envelope: record.envelope, schemaVersion: metadata.schemaVersion,
                                     keyHash: metadata.keyHash, key: "")
             event.cause = cause
+            counts.matched += 1
             metrics.count(table: metadata.table, op: op, .matched)
             matched.append((event, activation))
         }

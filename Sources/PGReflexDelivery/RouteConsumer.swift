@@ -32,6 +32,8 @@ public actor RouteConsumer {
     public struct Counts: Sendable, Equatable {
         public var read = 0
         public var filtered = 0
+        /// Passed the route's tests (tables, ops, changed columns, condition).
+        public var matched = 0
         public var calls = 0
         public var succeeded = 0
         public var retries = 0

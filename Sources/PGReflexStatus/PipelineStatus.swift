@@ -127,6 +127,7 @@ public struct RouteStatus: Sendable, Codable, Equatable {
     public var agent: String
     public var read = 0
     public var filtered = 0
+    public var matched = 0
     public var skipped = 0
     public var calls = 0
     public var succeeded = 0

@@ -24,7 +24,7 @@ struct DemoSummary {
         for name in configuration.routes.map(\.name) {
             guard let route = report.routes[name] else { continue }
             let latency = route.commitToAgent.summary
-            rows.append([name, route.agent, "\(route.read)", "\(route.read - route.filtered - route.skipped)", "\(route.calls)", "\(route.succeeded)",
+            rows.append([name, route.agent, "\(route.read)", "\(route.matched)", "\(route.calls)", "\(route.succeeded)",
                          "\(route.retries)", "\(route.deadLettered)", latency.p50.map(StatusReport.micros) ?? "-",
                          latency.p95.map(StatusReport.micros) ?? "-", latency.p99.map(StatusReport.micros) ?? "-"])
         }

@@ -18,7 +18,7 @@ import Glibc
 final class DemoTraffic: Service, Sendable {
     static let skus = (1...12).map { String(format: "SKU-%02d", $0) }
 
-    static let seedSQL = "INSERT INTO inventory (sku, warehouse_id, quantity_on_hand, attrs) SELECT s, w, 60, '{\"reorder_point\": 25}' FROM unnest(ARRAY["
+    static let seedSQL = "INSERT INTO inventory (sku, warehouse_id, quantity_on_hand, attrs) SELECT s, w, 32, '{\"reorder_point\": 25}' FROM unnest(ARRAY["
         + skus.map { "'\($0)'" }.joined(separator: ",") + "]) s, generate_series(1, 2) w"
 
     static let subjects = [

@@ -18,7 +18,15 @@ struct CaptureMetrics {
     private let lagBytes = Gauge(label: "pgreflex_replication_lag_bytes")
     private let lagSeconds = Gauge(label: "pgreflex_replication_lag_seconds")
 
+    /// Off without a metrics backend: a change then costs nothing here.
+    let enabled: Bool
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+    }
+
     mutating func received(_ event: ChangeEvent) {
+        guard enabled else { return }
         let key = Key(relation: event.relation?.relation.oid ?? 0, operation: event.operation.rawValue)
         if names[key] == nil {
             names[key] = (event.relation?.qualifiedName ?? "", String(UnicodeScalar(event.operation.rawValue)))
@@ -27,6 +35,7 @@ struct CaptureMetrics {
     }
 
     mutating func publish(_ progress: CaptureProgress, now: Int64) {
+        guard enabled else { return }
         let names = self.names
         received.flush { key in [("table", names[key]!.table), ("op", names[key]!.op)] }
         lagBytes.record(Double(progress.lagBytes))

@@ -162,7 +162,7 @@ public final class CapturePipeline: Sendable {
                 allowedTables: options.source.tables.isEmpty ? nil : Set(options.source.tables.map(\.description)),
                 schemas: try options.schemaRegistry.map { try SchemaRegistry(directory: $0) },
                 schemaVersionPolicy: options.schemaVersionPolicy, confirmed: setup.slotPosition,
-                output: output, stream: stream, logger: logger)
+                output: output, stream: stream, metricsEnabled: self.status.metricsEnabled, logger: logger)
             defer { consumer.close() }
             let clock = ContinuousClock()
             let started = clock.now

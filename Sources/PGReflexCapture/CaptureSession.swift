@@ -47,12 +47,13 @@ struct CaptureSession<Output: ChangeOutput> {
     private var processing = EnvelopeWriter.ProcessingTime.now()
     /// What the status page and metrics see: published once per batch, not per change.
     private var progress = CaptureProgress()
-    private var metrics = CaptureMetrics()
+    private var metrics: CaptureMetrics
 
     init(decoder: PgOutputDecoder, envelopes: EnvelopeWriter, catalog: RelationCatalog?, endLSN: LSN?,
          privacy: PrivacyPolicy? = nil, allowedTables: Set<String>? = nil, schemas: SchemaRegistry? = nil,
          schemaVersionPolicy: SchemaVersionPolicy = .init(), confirmed: LSN = .invalid, output: Output, stream: ReplicationStream,
-         logger: Logger) throws {
+         metricsEnabled: Bool = false, logger: Logger) throws {
+        metrics = CaptureMetrics(enabled: metricsEnabled)
         self.confirmed = confirmed
         self.persistSchemas = schemas != nil
         self.schemaVersionPolicy = schemaVersionPolicy

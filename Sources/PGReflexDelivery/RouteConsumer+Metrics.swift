@@ -21,6 +21,8 @@ struct RouteMetrics {
 
     let route: String
     let agent: String
+    /// Off without a metrics backend: an event then costs nothing here.
+    let enabled: Bool
     private var events = PendingCounters<Key>(label: "pgreflex_route_events_total")
     private let callDuration: Timer
     private let commitToAgent: Timer
@@ -29,9 +31,10 @@ struct RouteMetrics {
     private let inFlight: Gauge
     private let queueDepth: Gauge
 
-    init(route: String, agent: String) {
+    init(route: String, agent: String, enabled: Bool) {
         self.route = route
         self.agent = agent
+        self.enabled = enabled
         let labels = [("route", route), ("agent", agent)]
         callDuration = Timer(label: "pgreflex_agent_call_duration_seconds", dimensions: labels, preferredDisplayUnit: .seconds)
         commitToAgent = Timer(label: "pgreflex_commit_to_agent_seconds", dimensions: labels, preferredDisplayUnit: .seconds)
@@ -42,22 +45,26 @@ struct RouteMetrics {
     }
 
     mutating func count(table: String, op: String, _ outcome: Outcome, by amount: Int = 1) {
+        guard enabled else { return }
         events.add(Key(table: table, op: op, outcome: outcome), amount)
     }
 
     func callStarted(commitToAgentMicros: Int64?) {
+        guard enabled else { return }
         if let micros = commitToAgentMicros { commitToAgent.recordMicroseconds(max(0, micros)) }
     }
 
     func callFinished(micros: Int64) {
+        guard enabled else { return }
         callDuration.recordMicroseconds(micros)
     }
 
-    func retried() { retries.increment() }
+    func retried() { if enabled { retries.increment() } }
 
-    func deadLettered(_ events: Int) { deadLetters.increment(by: events) }
+    func deadLettered(_ events: Int) { if enabled { deadLetters.increment(by: events) } }
 
     mutating func publish(inFlight running: Int, queued: Int) {
+        guard enabled else { return }
         let route = self.route
         events.flush { [("route", route), ("table", $0.table), ("op", $0.op), ("outcome", $0.outcome.rawValue)] }
         inFlight.record(running)

@@ -185,7 +185,7 @@ public actor RouteConsumer {
         self.drainTimeout = drainTimeout
         self.logger = logger
         self.status = status
-        metrics = RouteMetrics(route: settings.name, agent: runtime.name)
+        metrics = RouteMetrics(route: settings.name, agent: runtime.name, enabled: status.metricsEnabled)
         thread = DedicatedThread()
         queue = KeyedQueue(limit: settings.concurrency.limit, groupLimit: settings.concurrency.key == nil ? nil : settings.concurrency.limit)
         throttle = settings.throttle.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }

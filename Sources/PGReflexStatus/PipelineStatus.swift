@@ -7,7 +7,11 @@ import Synchronization
 public final class PipelineStatus: Sendable {
     private let state = Mutex(StatusReport())
 
-    public init(pid: Int32 = 0, startedAt: Int64 = 0) {
+    /// Whether a metrics backend is bootstrapped: without one, the hot paths count nothing.
+    public let metricsEnabled: Bool
+
+    public init(pid: Int32 = 0, startedAt: Int64 = 0, metricsEnabled: Bool = false) {
+        self.metricsEnabled = metricsEnabled
         state.withLock {
             $0.pid = pid
             $0.startedAt = startedAt

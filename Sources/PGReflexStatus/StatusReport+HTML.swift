@@ -27,20 +27,10 @@ extension StatusReport {
                                              "\(Double(Int(capture.progress.lagSeconds(now: now) * 10)) / 10)", "\(capture.progress.changes)"]])
         if !consumers.isEmpty {
             body += "<h2>Consumers</h2>\n"
-            body += Self.htmlTable(id: "consumers", [["consumer", "position", "lag"]]
-                                   + consumers.map { [$0.name, Self.lsn($0.position), Self.bytes(Int64($0.lagBytes))] })
+            body += Self.htmlTable(id: "consumers", consumerRows)
         }
         body += "<h2>Routes</h2>\n"
-        var rows = [["route", "agent", "read", "filtered", "calls", "ok", "retries", "in flight", "queued", "dead letters", "breaker",
-                     "p50", "p95", "p99"]]
-        for name in routes.keys.sorted() {
-            let route = routes[name]!
-            let latency = route.commitToAgent.summary
-            rows.append([name, route.agent, "\(route.read)", "\(route.filtered)", "\(route.calls)", "\(route.succeeded)", "\(route.retries)",
-                         "\(route.inFlight)", "\(route.queued)", "\(deadLetters[name] ?? route.deadLettered)", route.breaker,
-                         latency.p50.map(Self.micros) ?? "-", latency.p95.map(Self.micros) ?? "-", latency.p99.map(Self.micros) ?? "-"])
-        }
-        body += Self.htmlTable(id: "routes", rows)
+        body += Self.htmlTable(id: "routes", routeRows)
         body += "<p>Latencies: commit to agent start. Metrics: <a href=\"/metrics\">/metrics</a>; readiness: <a href=\"/readyz\">/readyz</a>.</p>\n"
         body += "</body></html>\n"
         return body

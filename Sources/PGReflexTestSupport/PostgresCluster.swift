@@ -61,15 +61,12 @@ public final class PostgresCluster: Sendable {
             binDirectory + "/initdb", "-D", dataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
         ]), directory: directory)
         guard result.status == 0 else { throw Failure(description: "initdb failed: \(result.output)") }
+        // The demo's settings, then what tests add (TCP on loopback; speed over durability).
         let conf = """
 
             # pgreflex test cluster
-            port = \(port)
+            \(LocalPostgres.settings(port: port, socketDirectory: directory).joined(separator: "\n"))
             listen_addresses = '127.0.0.1'
-            unix_socket_directories = '\(directory)'
-            wal_level = logical
-            max_replication_slots = 20
-            max_wal_senders = 20
             fsync = off
             synchronous_commit = off
             full_page_writes = off

@@ -33,7 +33,6 @@ struct RunPipeline {
     init(configuration: RunConfiguration, range: StreamRangeOptions? = nil, ifNoCheckpoint: StartPosition, drainTimeout: Duration,
          logger: Logger) async throws {
         self.logger = logger
-        status = PipelineStatus(pid: getpid(), startedAt: PostgresTimestamp.now().unixMicroseconds)
         server = configuration.server
         if configuration.server != nil {
             // Metrics cost only when someone can read them.
@@ -46,6 +45,7 @@ struct RunPipeline {
         } else {
             registry = nil
         }
+        status = PipelineStatus(pid: getpid(), startedAt: PostgresTimestamp.now().unixMicroseconds, metricsEnabled: registry != nil)
         // Consumers first: each registers what it still needs before capture appends or
         // retention removes anything.
         let channel = JournalChannel(mark: .init())

@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "PGReflexRouter", targets: ["PGReflexRouter"]),
         .library(name: "PGReflexDispatch", targets: ["PGReflexDispatch"]),
         .library(name: "PGReflexState", targets: ["PGReflexState"]),
+        .library(name: "PGReflexSnapshot", targets: ["PGReflexSnapshot"]),
         .library(name: "PGReflexAgents", targets: ["PGReflexAgents"]),
         .library(name: "PGReflexTools", targets: ["PGReflexTools"]),
         .library(name: "PGReflexThreads", targets: ["PGReflexThreads"]),
@@ -127,7 +128,9 @@ let package = Package(
         .target(
             name: "PGReflexCapture",
             dependencies: [
+                "PGReflexDispatch",
                 "PGReflexEnvelope",
+                "PGReflexSnapshot",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
@@ -171,11 +174,18 @@ let package = Package(
             name: "PGReflexDispatch",
             swiftSettings: strictSettings
         ),
+        // Pure: snapshots (initial and incremental, DBLog): jobs and their progress, chunk
+        // windows between watermarks, the chunk queries, the store they are kept in.
+        .target(
+            name: "PGReflexSnapshot",
+            dependencies: ["PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
         // The dispatcher's durable state in embedded SQLite (GRDB): done records, route cursors,
         // the dead-letter queue.
         .target(
             name: "PGReflexState",
-            dependencies: ["PGReflexDispatch", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PGReflexDispatch", "PGReflexSnapshot", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         // Agents that reach outside the process: webhooks (async-http-client).
@@ -242,6 +252,7 @@ let package = Package(
                 "PGReflexDispatch",
                 "PGReflexRouter",
                 "PGReflexSchema",
+                "PGReflexSnapshot",
                 "PGReflexState",
                 "PGReflexStatus",
                 "PGReflexTransport",
@@ -321,6 +332,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PGReflexSnapshotTests",
+            dependencies: ["PGReflexSnapshot", "PGReflexWire"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PGReflexDispatchTests",
             dependencies: ["PGReflexDispatch", "PGReflexTestSupport"],
             swiftSettings: strictSettings
@@ -369,6 +385,7 @@ let package = Package(
                 "PGReflexConfig",
                 "PGReflexDispatch",
                 "PGReflexEnvelope",
+                "PGReflexSnapshot",
                 "PGReflexState",
                 "PGReflexDelivery",
                 "PGReflexPrivacy",

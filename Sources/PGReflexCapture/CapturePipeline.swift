@@ -40,6 +40,8 @@ public final class CapturePipeline: Sendable {
         public var schemaVersionPolicy: SchemaVersionPolicy
         /// The command in log lines: `tail` or `run`.
         public var command: String
+        /// Snapshots (`run` only): the initial one, and those `pgreflex snapshot start` asks for.
+        public var snapshots: SnapshotOptions?
 
         public init(
             source: SourceOptions, startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil,
@@ -70,6 +72,8 @@ public final class CapturePipeline: Sendable {
         case idle
         case requested
         case outputClosed = "output_closed"
+        /// `snapshot: initial_only`: the snapshot is done, and nothing is streamed.
+        case snapshotCompleted = "snapshot_completed"
     }
 
     public struct Summary: Sendable {
@@ -135,6 +139,20 @@ public final class CapturePipeline: Sendable {
         // Catalog lookups (primary keys, types) need an ordinary session beside the replication one.
         let session = try await PostgresConnection.connect(options.source.dsn, mode: .sql, logger: logger)
         let catalog = RelationCatalog(connection: session)
+        var driver: SnapshotDriver?
+        var initialTables: [TableName] = []
+        if let snapshots = options.snapshots {
+            // Its own session: a chunk's REPEATABLE READ transaction must not hold the catalog's.
+            let reader = try await PostgresConnection.connect(options.source.dsn, mode: .sql, logger: logger)
+            try await reader.execute("SET DateStyle = ISO, MDY; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET bytea_output = hex")
+            if let exported = setup.exportedSnapshot {
+                // Imported before START_REPLICATION, which ends the export.
+                try await reader.beginSnapshotRead(importing: exported)
+                initialTables = options.source.tables.isEmpty
+                    ? try await reader.publicationTables(options.source.publication) : options.source.tables
+            }
+            driver = SnapshotDriver(options: snapshots, session: reader, logger: logger)
+        }
         let envelopeOptions = EnvelopeWriter.Options(
             serverName: options.serverName, database: try await connection.database,
             unavailableValuePlaceholder: options.unavailableValuePlaceholder, transactionEvents: options.transactionEvents,
@@ -169,7 +187,17 @@ public final class CapturePipeline: Sendable {
             var lastActivity = clock.now
             var monitor = SlotMonitor(options: options.source.monitor, now: clock.now)
             var stopReason = StopReason.requested
+            if setup.exportedSnapshot != nil, driver != nil {
+                if try await !driver!.runInitial(tables: initialTables, at: setup.slotPosition, capture: &consumer,
+                                                 stopRequested: { self.stopRequested }) {
+                    stopReason = .requested
+                } else if options.snapshots?.mode == .initialOnly {
+                    stopReason = .snapshotCompleted
+                    stream.stop()
+                }
+            }
             for try await batch in stream {
+                if stopReason == .snapshotCompleted { break }
                 for action in monitor.tick(at: clock.now) {
                     await self.perform(action, on: session, monitor: &monitor)
                 }
@@ -185,6 +213,7 @@ public final class CapturePipeline: Sendable {
                         stopReason = .outputClosed
                         break
                     }
+                    try await driver?.step(&consumer)
                     consumer.publish(to: self.status, now: PostgresTimestamp.now().unixMicroseconds)
                     continue
                 }
@@ -196,6 +225,11 @@ public final class CapturePipeline: Sendable {
                 if consumer.events != before {
                     lastActivity = clock.now
                     monitor.changeSeen(at: clock.now)
+                }
+                try await driver?.step(&consumer)
+                if options.snapshots?.mode == .initialOnly, driver?.isIdle == true {
+                    stopReason = .snapshotCompleted
+                    break
                 }
                 consumer.publish(to: self.status, now: PostgresTimestamp.now().unixMicroseconds)
                 if self.stopRequested { break }
@@ -277,6 +311,8 @@ public final class CapturePipeline: Sendable {
         var publication = PublicationChange.none
         /// The position the slot holds: where streaming resumes unless --start-lsn says otherwise.
         var slotPosition = LSN.invalid
+        /// The snapshot the slot exported when this start created it, for the initial snapshot.
+        var exportedSnapshot: String?
     }
 
     /// The preflight checks, then slot and publication set-up; returns what to start with.
@@ -301,7 +337,10 @@ public final class CapturePipeline: Sendable {
         if let slot = plan.slot {
             setup.slotPosition = slot.confirmedFlushLSN ?? .invalid
         } else {
-            setup.slotPosition = try await connection.createSlot(source.slot).consistentPoint
+            let initial = options.snapshots.map { $0.mode != .never } ?? false
+            let created = try await connection.createSlot(source.slot, snapshot: initial ? .export : .nothing)
+            setup.slotPosition = created.consistentPoint
+            setup.exportedSnapshot = initial ? created.snapshotName : nil
             setup.createdSlot = true
             try checkRange(slotPosition: setup.slotPosition)
         }

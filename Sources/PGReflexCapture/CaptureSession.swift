@@ -3,6 +3,7 @@ import PGReflexJournal
 import Logging
 import PGReflexPrivacy
 import PGReflexSchema
+import PGReflexSnapshot
 import PGReflexStatus
 import PGReflexTransport
 import PGReflexWire
@@ -44,7 +45,13 @@ struct CaptureSession<Output: ChangeOutput> {
     /// A keepalive found nothing open since the last flush.
     private var caughtUp = false
     private var warnedTypes = Set<String>()
-    private var processing = EnvelopeWriter.ProcessingTime.now()
+    var processing = EnvelopeWriter.ProcessingTime.now()
+    /// An incremental snapshot's chunk waiting for its high watermark (see CaptureSession+Snapshot).
+    var openChunk: OpenChunk?
+    /// The last chunk whose rows were written, until the snapshot driver records it.
+    var closedChunk: ClosedChunk?
+    /// What committed lately, for a chunk read to tell whether it missed a streamed transaction.
+    private(set) var recentCommits = RecentTransactions()
     /// What the status page and metrics see: published once per batch, not per change.
     private var progress = CaptureProgress()
     private var metrics: CaptureMetrics
@@ -126,8 +133,9 @@ struct CaptureSession<Output: ChangeOutput> {
         progress.caughtUp = true
     }
 
-    private mutating func write(_ event: ChangeEvent) throws {
+    mutating func write(_ event: ChangeEvent) throws {
         if !skippedRelations.isEmpty, let oid = event.relation?.relation.oid, skippedRelations.contains(oid) { return }
+        if openChunk != nil, event.snapshot == nil { observeForSnapshot(event) }
         if let relation = event.relation, relation.relation.replicaIdentity == .nothing,
            event.operation == .update || event.operation == .delete,
            warnedNoIdentity.insert(relation.relation.oid).inserted {
@@ -144,7 +152,7 @@ struct CaptureSession<Output: ChangeOutput> {
 
     /// A descriptor with the catalog's details (when there is a catalog), looked up once per
     /// relation shape.
-    private mutating func describe(_ relation: PgOutputMessage.Relation) async throws -> RelationDescriptor {
+    mutating func describe(_ relation: PgOutputMessage.Relation) async throws -> RelationDescriptor {
         if let known = described[relation.oid], known.relation == relation { return known }
         let name = "\(relation.namespace).\(relation.name)"
         if let allowedTables, !allowedTables.contains(name) {
@@ -248,6 +256,11 @@ struct CaptureSession<Output: ChangeOutput> {
             }
             return false
         case .event(let event):
+            if event.operation == .message, let message = event.message, !message.isTransactional, message.prefix == Watermark.prefix {
+                // A snapshot's watermark: never journaled; the open window's high one emits its chunk.
+                try handleWatermark(message)
+                return false
+            }
             if event.operation == .message, let message = event.message, !message.isTransactional,
                message.prefix == CapturePipeline.heartbeatPrefix {
                 // Not an event: a position to confirm while the captured tables are idle.
@@ -283,6 +296,7 @@ struct CaptureSession<Output: ChangeOutput> {
         }
         envelopes.committed(commit)
         try output.committed(commit)
+        recentCommits.committed(commit.xid)
         transactions += 1
         progress.receivedLSN = commit.endLSN.rawValue
         progress.lastCommitTime = commit.commitTime.unixMicroseconds

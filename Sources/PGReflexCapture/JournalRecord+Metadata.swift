@@ -9,7 +9,7 @@ extension JournalRecord.Metadata {
         let hasKey = key.map { !$0.elementsEqual("null".utf8) } ?? false
         self.init(table: event.relation?.qualifiedName ?? "", operation: event.operation.rawValue,
                   schemaVersion: event.relation?.schemaVersion, xid: event.xid, commitTime: event.commitTime?.unixMicroseconds ?? 0,
-                  keyHash: hasKey ? Self.keyHash(key!) : 0)
+                  keyHash: hasKey ? Self.keyHash(key!) : 0, route: event.route)
     }
 
 }

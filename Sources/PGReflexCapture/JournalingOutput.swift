@@ -46,8 +46,9 @@ struct JournalingOutput: ChangeOutput {
         defer { buffer.bytes.removeAll(keepingCapacity: true) }
         // Transaction BEGIN/END lines are not journaled: the records carry the transaction.
         guard let event else { return }
+        // Standalone events (non-transactional messages, snapshot reads) sit at their own LSN.
         let position = event.commitLSN == .invalid
-            ? EventPosition(commitLSN: event.lsn, ordinal: 0)
+            ? EventPosition(commitLSN: event.lsn, ordinal: event.ordinal)
             : EventPosition(commitLSN: event.commitLSN, ordinal: event.ordinal)
         if let held = pending {
             pending = nil
@@ -59,7 +60,7 @@ struct JournalingOutput: ChangeOutput {
         let record = JournalRecord(position: position, metadata: JournalRecord.Metadata(event, key: key.map { buffer.bytes[$0] }),
                                    envelope: Array(buffer.bytes[start...]))
         if event.commitLSN == .invalid {
-            try append(record)  // a non-transactional message stands alone
+            try append(record)  // a non-transactional message or snapshot read stands alone
         } else {
             pending = record
         }

@@ -26,6 +26,8 @@ import Yams
 ///   heartbeat_interval_ms: 10000   # 0 turns the idle heartbeat off
 ///   slot_check_interval_ms: 60000
 ///   retained_wal_warning_bytes: 1073741824
+///   snapshot: initial              # or never (the default) or initial_only: read the tables when the slot is created
+///   snapshot_chunk_size: 1024
 /// journal:
 ///   directory: ./journal           # relative paths are relative to this file
 ///   segment_bytes: 67108864
@@ -79,6 +81,10 @@ public struct RunConfiguration: Sendable {
     public var file: String
     /// `server: {host, port}`: the metrics, health and status endpoints; off when absent.
     public var server: ServerSettings? = nil
+    /// `source.snapshot`: whether `run` reads the tables when it creates the slot.
+    public var snapshotMode: SnapshotOptions.Mode = .never
+    /// `source.snapshot_chunk_size`: rows per chunk of the initial snapshot.
+    public var snapshotChunkSize = 1024
 
     /// `needsSource: false` (for commands that only read the journal): an unset `dsn_env` is
     /// not an error, and the source's DSN is left empty.
@@ -107,7 +113,8 @@ public struct RunConfiguration: Sendable {
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
                                         keys: ["dsn", "dsn_env", "slot", "publication", "tables", "create_slot", "create_publication",
-                                               "heartbeat_interval_ms", "slot_check_interval_ms", "retained_wal_warning_bytes"])
+                                               "heartbeat_interval_ms", "slot_check_interval_ms", "retained_wal_warning_bytes",
+                                               "snapshot", "snapshot_chunk_size"])
         let dsn: String
         switch (source["dsn"], source["dsn_env"]) {
         case (let node?, nil): dsn = try reader.string(node, "source.dsn")
@@ -152,6 +159,18 @@ public struct RunConfiguration: Sendable {
             createPublication: try source["create_publication"].map { try reader.bool($0, "source.create_publication") } ?? false,
             monitor: .init(heartbeatInterval: heartbeatMS == 0 ? nil : .milliseconds(heartbeatMS), checkInterval: .milliseconds(checkMS),
                            retainedWALWarningBytes: Int64(retainedWarning ?? 1 << 30)))
+
+        var snapshotMode = SnapshotOptions.Mode.never
+        if let node = source["snapshot"] {
+            guard let mode = SnapshotOptions.Mode(rawValue: try reader.string(node, "source.snapshot")) else {
+                throw reader.fail(node, "source.snapshot must be initial, never or initial_only (Debezium's snapshot modes)")
+            }
+            if mode != .never, !sourceSettings.createSlot {
+                throw reader.fail(node, "source.snapshot: \(mode.rawValue) reads the tables in the snapshot the slot exports when pgreflex creates it: set source.create_slot: true (or take an incremental snapshot: pgreflex snapshot start)")
+            }
+            snapshotMode = mode
+        }
+        let snapshotChunkSize = try source["snapshot_chunk_size"].map { try reader.positiveInt($0, "source.snapshot_chunk_size") } ?? 1024
 
         let journalNode = try reader.required(top, "journal", in: root)
         let journal = try reader.mapping(journalNode, "journal", keys: ["directory", "segment_bytes", "fsync", "retention"])
@@ -205,7 +224,7 @@ public struct RunConfiguration: Sendable {
         let server = try top["server"].map { try reader.server($0) }
 
         let journalDirectory = reader.path(try reader.string(try reader.required(journal, "directory", in: journalNode, section: "journal"), "journal.directory"))
-        return RunConfiguration(
+        var configuration = RunConfiguration(
             source: sourceSettings,
             journal: JournalSettings(
                 directory: journalDirectory,
@@ -219,6 +238,9 @@ public struct RunConfiguration: Sendable {
             tools: tools, agents: agents, routes: routes, routeConditionMarks: marks,
             stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? Self.besideJournal(journalDirectory),
             file: file, server: server)
+        configuration.snapshotMode = snapshotMode
+        configuration.snapshotChunkSize = snapshotChunkSize
+        return configuration
     }
 
     /// A configured consumer by name; without a name, `sink`, or the only consumer.

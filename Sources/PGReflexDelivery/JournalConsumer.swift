@@ -192,8 +192,10 @@ public actor JournalConsumer {
         ])
     }
 
-    /// Whether a record is delivered now: always, unless holds apply to its table.
+    /// Whether a record is delivered now: always, unless it is a backfill aimed at one route,
+    /// or holds apply to its table.
     private func routes(_ record: JournalRecord) -> Bool {
+        if record.resolvedMetadata?.route != nil { return false }
         guard holds.isEnabled, let metadata = record.resolvedMetadata, !metadata.table.isEmpty else { return true }
         return route(table: metadata.table, version: metadata.schemaVersion, at: record.position)
     }
@@ -268,7 +270,8 @@ public actor JournalConsumer {
         if let from = starts.values.min(), let through = reader.position {
             let replay = JournalReader(directory: directory, from: from)
             while try replay.read(upTo: channel.mark, through: through, { record in
-                guard let metadata = record.resolvedMetadata, let since = starts[metadata.table], record.position >= since else { return }
+                guard let metadata = record.resolvedMetadata, metadata.route == nil, let since = starts[metadata.table],
+                      record.position >= since else { return }
                 let table = metadata.table
                 if route(table: table, version: metadata.schemaVersion, at: record.position) {
                     sink.append(record.envelope)

@@ -16,7 +16,8 @@ extension RouteConsumer {
         let read = try reader.read(upTo: mark, through: replayEnd, maxRecords: Swift.max(1, max)) { record in
             counts.read += 1
             try watermark.delivered(record.position, endsTransactionAt: record.transactionEnd)
-            guard let metadata = record.resolvedMetadata else {
+            // A backfill aimed at another route is not this route's to see.
+            guard let metadata = record.resolvedMetadata, metadata.route == nil || metadata.route == settings.name else {
                 try complete(record.position)
                 return
             }

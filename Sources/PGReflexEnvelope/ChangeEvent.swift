@@ -8,6 +8,18 @@ public struct ChangeEvent: Sendable {
         case delete = 0x64  // d
         case truncate = 0x74  // t
         case message = 0x6D  // m
+        /// A row read by a snapshot.
+        case read = 0x72  // r
+    }
+
+    /// `source.snapshot` of a snapshot read, with Debezium's spellings.
+    public enum SnapshotMarker: String, Sendable {
+        /// A row of the initial snapshot.
+        case initial = "true"
+        /// The initial snapshot's final row.
+        case last
+        /// A row of an incremental snapshot.
+        case incremental
     }
 
     public var operation: Operation
@@ -31,13 +43,20 @@ public struct ChangeEvent: Sendable {
     public var message: PgOutputMessage.LogicalMessage?
     public var truncateOptions: PgOutputMessage.Truncate.Options
     public var origin: String?
+    /// Set on snapshot reads (`source.snapshot`); nil: a streamed change (`"false"`).
+    public var snapshot: SnapshotMarker?
+    /// A backfill aimed at one route: only that route receives the event.
+    public var route: String?
 
     public init(
         operation: Operation, lsn: LSN, xid: UInt32, commitLSN: LSN = .invalid, commitTime: PostgresTimestamp? = nil,
         ordinal: Int = 0, dataCollectionOrder: Int = 1, relation: RelationDescriptor? = nil, before: TupleData? = nil,
         beforeIsKeyOnly: Bool = false, after: TupleData? = nil, message: PgOutputMessage.LogicalMessage? = nil,
-        truncateOptions: PgOutputMessage.Truncate.Options = [], origin: String? = nil
+        truncateOptions: PgOutputMessage.Truncate.Options = [], origin: String? = nil,
+        snapshot: SnapshotMarker? = nil, route: String? = nil
     ) {
+        self.snapshot = snapshot
+        self.route = route
         self.operation = operation
         self.lsn = lsn
         self.xid = xid

@@ -51,7 +51,7 @@ public struct EnvelopeWriter: Sendable {
     public let options: Options
     /// `{"version":…,"connector":"postgresql","name":…,` precomputed.
     private let sourceHead: [UInt8]
-    /// `"snapshot":"false","db":…,"sequence":"[` precomputed.
+    /// `","db":…,"sequence":"[` precomputed (after the `snapshot` value).
     private let sourceDatabase: [UInt8]
     private let placeholder: [UInt8]
     /// The commit LSN of the transaction before the current one: `sequence`'s first element.
@@ -69,7 +69,7 @@ public struct EnvelopeWriter: Sendable {
         head.raw(",\"ts_ms\":")
         sourceHead = head.bytes
         var db = JSONWriter()
-        db.raw(",\"snapshot\":\"false\",\"db\":")
+        db.raw("\",\"db\":")
         db.string(options.database)
         db.raw(",\"sequence\":\"[")
         sourceDatabase = db.bytes
@@ -144,7 +144,7 @@ public struct EnvelopeWriter: Sendable {
     /// The parts of `source` that are the same for every event of a transaction, so each
     /// event only formats its own LSN and table.
     private struct SourceSegments {
-        var key: (commitLSN: LSN, xid: UInt32, micros: Int64, previous: LSN?)?
+        var key: (commitLSN: LSN, xid: UInt32, micros: Int64, previous: LSN?, snapshot: ChangeEvent.SnapshotMarker?)?
         /// From `{"version"` through `"sequence":"[<previous>,\"`.
         var head: [UInt8] = []
         /// `\"]","ts_us":…,"ts_ns":…,"schema":`.
@@ -159,13 +159,16 @@ public struct EnvelopeWriter: Sendable {
     private mutating func prepareSegments(_ event: ChangeEvent, processing: ProcessingTime) {
         let micros = event.commitTime?.unixMicroseconds ?? processing.unixMicroseconds
         let transactional = event.commitLSN != .invalid
-        if let key = segments.key, transactional, key.commitLSN == event.commitLSN, key.xid == event.xid,
-           key.micros == micros, key.previous == previousCommitLSN {
+        // Snapshot reads share everything but their LSN too: a chunk formats its source once.
+        if let key = segments.key, transactional || event.snapshot != nil, key.commitLSN == event.commitLSN, key.xid == event.xid,
+           key.micros == micros, key.previous == previousCommitLSN, key.snapshot == event.snapshot {
             return
         }
         var head = JSONWriter(capacity: 160)
         head.raw(sourceHead)
         head.integer(micros / 1000)
+        head.raw(",\"snapshot\":\"")
+        head.raw((event.snapshot?.rawValue ?? "false").utf8)
         head.raw(sourceDatabase)
         if let previousCommitLSN {
             head.raw("\\\"")
@@ -183,7 +186,8 @@ public struct EnvelopeWriter: Sendable {
         tail.raw(",\"txId\":")
         if transactional { tail.integer(event.xid) } else { tail.null() }
         tail.raw(",\"lsn\":")
-        segments = SourceSegments(key: transactional ? (event.commitLSN, event.xid, micros, previousCommitLSN) : nil,
+        segments = SourceSegments(key: transactional || event.snapshot != nil
+                                      ? (event.commitLSN, event.xid, micros, previousCommitLSN, event.snapshot) : nil,
                                   head: head.bytes, middle: middle.bytes, tail: tail.bytes)
     }
 

@@ -7,7 +7,8 @@ public import PGReflexWire
 /// On disk: `length:u32 crc32c:u32 payload`, little-endian; the payload is
 /// `commitLSN:u64 ordinal:u32 flags:u8 [endLSN:u64] [metadata] envelope`, where flag 1 says an
 /// end LSN follows and flag 2 that metadata does:
-/// `op:u8 xid:u32 commitTime:i64 schemaVersion:u32 keyHash:u64 tableLength:u16 table`.
+/// `op:u8 xid:u32 commitTime:i64 schemaVersion:u32 keyHash:u64 tableLength:u16 table`;
+/// flag 4 (with 2) that the event is for one route only: `routeLength:u16 route`.
 /// Format 1 records (segments written before metadata) never set flag 2.
 public struct JournalRecord: Equatable, Sendable {
     /// What an event is, for routing, holds, partitioning and per-key order.
@@ -23,8 +24,13 @@ public struct JournalRecord: Equatable, Sendable {
         public var commitTime: Int64
         /// 64-bit FNV-1a of the event's key as written (after privacy); 0 when it has no key.
         public var keyHash: UInt64
+        /// A backfill aimed at one route (`snapshot start --route`): no other route or
+        /// consumer receives the event.
+        public var route: String?
 
-        public init(table: String, operation: UInt8, schemaVersion: Int?, xid: UInt32, commitTime: Int64, keyHash: UInt64) {
+        public init(table: String, operation: UInt8, schemaVersion: Int?, xid: UInt32, commitTime: Int64, keyHash: UInt64,
+                    route: String? = nil) {
+            self.route = route
             self.table = table
             self.operation = operation
             self.schemaVersion = schemaVersion
@@ -67,7 +73,7 @@ public struct JournalRecord: Equatable, Sendable {
         buffer.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
         Self.append(position.commitLSN.rawValue, into: &buffer)
         Self.append(UInt32(truncatingIfNeeded: position.ordinal), into: &buffer)
-        buffer.append((transactionEnd == nil ? 0 : 1) | (metadata == nil ? 0 : 2))
+        buffer.append((transactionEnd == nil ? 0 : 1) | (metadata == nil ? 0 : 2) | (metadata?.route == nil ? 0 : 4))
         if let transactionEnd { Self.append(transactionEnd.rawValue, into: &buffer) }
         if let metadata {
             buffer.append(metadata.operation)
@@ -78,6 +84,10 @@ public struct JournalRecord: Equatable, Sendable {
             let table = metadata.table.utf8.prefix(Int(UInt16.max))
             Self.append(UInt16(table.count), into: &buffer)
             buffer.append(contentsOf: table)
+            if let route = metadata.route?.utf8.prefix(Int(UInt16.max)) {
+                Self.append(UInt16(route.count), into: &buffer)
+                buffer.append(contentsOf: route)
+            }
         }
         buffer.append(contentsOf: envelope)
         let payload = buffer.count - start - Self.headerSize
@@ -93,7 +103,7 @@ public struct JournalRecord: Equatable, Sendable {
         let lsn = load(UInt64.self, payload, base)
         let ordinal = load(UInt32.self, payload, base + 8)
         let flags = payload[base + 12]
-        guard flags & ~3 == 0 else { return nil }
+        guard flags & ~7 == 0, flags & 6 != 4 else { return nil }
         var offset = base + 13
         var end: LSN?
         if flags & 1 != 0 {
@@ -114,8 +124,17 @@ public struct JournalRecord: Equatable, Sendable {
             guard payload.endIndex - offset >= tableLength else { return nil }
             let table = String(decoding: payload[offset..<(offset + tableLength)], as: UTF8.self)
             offset += tableLength
+            var route: String?
+            if flags & 4 != 0 {
+                guard payload.endIndex - offset >= 2 else { return nil }
+                let length = Int(load(UInt16.self, payload, offset))
+                offset += 2
+                guard payload.endIndex - offset >= length else { return nil }
+                route = String(decoding: payload[offset..<(offset + length)], as: UTF8.self)
+                offset += length
+            }
             metadata = Metadata(table: table, operation: operation, schemaVersion: version == 0 ? nil : Int(version), xid: xid,
-                                commitTime: commitTime, keyHash: keyHash)
+                                commitTime: commitTime, keyHash: keyHash, route: route)
         }
         return JournalRecord(position: EventPosition(commitLSN: LSN(lsn), ordinal: Int(ordinal)), transactionEnd: end,
                              metadata: metadata, envelope: Array(payload[offset...]))

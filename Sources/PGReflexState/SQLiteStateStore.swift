@@ -6,7 +6,7 @@ public import PGReflexDispatch
 /// synchronous FULL): done records, route cursors and the dead-letter queue.
 public final class SQLiteStateStore: StateStore {
     public let path: String
-    private let database: DatabasePool
+    let database: DatabasePool
 
     /// Opens (creating it, and its directory, if need be) and migrates the database.
     public init(directory: String) throws {
@@ -92,6 +92,22 @@ public final class SQLiteStateStore: StateStore {
             }
             try db.create(index: "results_event", on: "results", columns: ["event_id"])
             try db.create(index: "results_route", on: "results", columns: ["route", "at"])
+        }
+        migrator.registerMigration("v4") { db in
+            try db.create(table: "snapshots") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("kind", .text).notNull()
+                t.column("state", .text).notNull()
+                t.column("tables", .text).notNull()
+                t.column("condition", .text)
+                t.column("chunk_size", .integer).notNull()
+                t.column("route", .text)
+                t.column("max_rows_per_second", .integer)
+                t.column("progress", .text).notNull()
+                t.column("created_at", .integer).notNull()
+                t.column("updated_at", .integer).notNull()
+                t.column("error", .text)
+            }
         }
         return migrator
     }

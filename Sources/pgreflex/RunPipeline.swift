@@ -54,13 +54,15 @@ struct RunPipeline {
                                 schemaVersionPolicy: configuration.schemaVersionPolicy, registryDirectory: configuration.schemaRegistry,
                                 defaultStart: ifNoCheckpoint, logger: logger)
         }
-        let store = configuration.routes.isEmpty ? nil : try SQLiteStateStore(directory: configuration.stateDirectory)
+        // Routes keep their cursors there, and snapshots their progress.
+        let store = try SQLiteStateStore(directory: configuration.stateDirectory)
         consumers += try await RunCommand.routeConsumers(configuration, channel: channel, store: store, status: status,
                                                          drainTimeout: drainTimeout, logger: logger)
         self.consumers = consumers
-        capture = JournalCapture(options: configuration.captureOptions(startLSN: range?.startLSN, endLSN: range?.endLSN,
-                                                                       idleExit: range?.idleDuration),
-                                 channel: channel, status: status, logger: logger)
+        var captureOptions = configuration.captureOptions(startLSN: range?.startLSN, endLSN: range?.endLSN, idleExit: range?.idleDuration)
+        captureOptions.pipeline.snapshots = SnapshotOptions(mode: configuration.snapshotMode, chunkSize: configuration.snapshotChunkSize,
+                                                            store: store)
+        capture = JournalCapture(options: captureOptions, channel: channel, status: status, logger: logger)
         reporter = StatusReporter(status: status, channel: channel, journalDirectory: configuration.journal.directory,
                                   stateDirectory: configuration.stateDirectory, store: store, logger: logger)
     }

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PGReflexCapture
+import PGReflexConfig
+import PGReflexDelivery
+import PGReflexRouter
+import PGReflexSnapshot
+import PGReflexState
+import PGReflexTransport
+import PGReflexWire
+
+/// `pgreflex snapshot`: incremental snapshots (DBLog) that a running `run` reads alongside the
+/// stream. The commands only write to the state store; `run` picks changes up within a second.
+struct SnapshotCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Read existing rows into the pipeline while it streams: start, watch, pause, resume and cancel incremental snapshots.",
+        subcommands: [Start.self, Status.self, Pause.self, Resume.self, Cancel.self])
+
+    static func store(_ configuration: RunConfiguration) throws -> SQLiteStateStore {
+        try SQLiteStateStore(directory: configuration.stateDirectory)
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue an incremental snapshot of some tables; a running `pgreflex run` reads it in chunks between watermarks.",
+            discussion: discussion(example: "pgreflex snapshot start --config run.yaml --tables public.orders --where \"created_at > now() - interval '7 days'\" --route fraud_check",
+                                   doc: "docs/snapshots.md"))
+        @Option(help: "The YAML configuration file `run` uses.") var config: String
+        @Option(help: "Tables to read, in order (schema.table, comma-separated).") var tables: String
+        @Option(name: .customLong("where"), help: "Read only rows meeting this SQL condition.") var condition: String?
+        @Option(help: "Rows per chunk (1 to 100000).") var chunkSize = 1024
+        @Option(help: "Deliver the reads to this route only; no other route or consumer sees them.") var route: String?
+        @Option(help: "Read at most this many rows per second.") var maxRowsPerSecond: Int?
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            global.bootstrapLogging()
+            let configuration = try RunConfiguration.load(config)
+            guard (1...100_000).contains(chunkSize) else {
+                throw ValidationError("--chunk-size \(chunkSize) is out of range: give 1 to 100000 rows (1024 is a good start)")
+            }
+            if let maxRowsPerSecond, maxRowsPerSecond < 1 {
+                throw ValidationError("--max-rows-per-second must be 1 or more; leave it out to read as fast as the stream allows")
+            }
+            var names: [TableName] = []
+            for part in tables.split(separator: ",") {
+                guard let name = TableName(parsing: part.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--tables: '\(part)' is not a table name; write schema.table, comma-separated")
+                }
+                names.append(name)
+            }
+            guard !names.isEmpty else { throw ValidationError("--tables names no table; write schema.table, comma-separated") }
+            if !configuration.source.tables.isEmpty {
+                for name in names where !configuration.source.tables.contains(name) {
+                    throw ValidationError("\(name) is not among source.tables in \(config): its changes are not captured, so a snapshot cannot be joined to them. Add it to source.tables")
+                }
+            }
+            if let route {
+                guard let settings = configuration.routes.first(where: { $0.name == route }) else {
+                    throw ValidationError("no route named \(route) in \(config); the routes are \(configuration.routes.map(\.name).joined(separator: ", "))")
+                }
+                if !settings.route.ops.isEmpty && !settings.route.ops.contains("r") {
+                    throw ValidationError("route \(route) has ops [\(settings.route.ops.sorted().joined(separator: ", "))], which leave out r (snapshot reads): add r to its ops")
+                }
+                for name in names where !settings.route.tables.isEmpty && !settings.route.tables.contains(where: { $0.matches(name.description) }) {
+                    throw ValidationError("route \(route) does not match table \(name): its reads would all be filtered out. Add the table to the route's tables")
+                }
+            }
+            try await check(names, configuration: configuration)
+            let job = try await SnapshotCommand.store(configuration).createSnapshot(SnapshotJob(
+                kind: .incremental, tables: names.map(\.description), condition: condition, chunkSize: chunkSize, route: route,
+                maxRowsPerSecond: maxRowsPerSecond, createdAt: 0))
+            print("snapshot \(job.id) queued: \(job.tables.joined(separator: ", "))\(route.map { " for route \($0) only" } ?? "")")
+            print("a running `pgreflex run --config \(config)` picks it up within a second; watch it with `pgreflex snapshot status --config \(config)`")
+        }
+
+        /// The tables exist and are published, and the condition is valid SQL for each: checked
+        /// now, not when `run` reaches them.
+        private func check(_ names: [TableName], configuration: RunConfiguration) async throws {
+            let logger = Logger(label: "pgreflex.snapshot")
+            let connection = try await PostgresConnection.connect(configuration.source.dsn, mode: .sql, logger: logger)
+            let problem = try await problem(with: names, configuration: configuration, on: connection)
+            await connection.close()
+            if let problem { throw ValidationError(problem) }
+        }
+
+        private func problem(with names: [TableName], configuration: RunConfiguration, on connection: PostgresConnection) async throws -> String? {
+            let published = Set(try await connection.publicationTables(configuration.source.publication))
+            for name in names {
+                guard try await connection.snapshotTable(name) != nil else {
+                    return "table \(name) does not exist in the source database"
+                }
+                if !published.isEmpty && !published.contains(name) {
+                    return "table \(name) is not in publication \(configuration.source.publication): its changes are not streamed. Add it (ALTER PUBLICATION … ADD TABLE)"
+                }
+                guard let condition else { continue }
+                let sql = "SELECT 1 FROM \(ChunkQuery.qualified(schema: name.schema, name: name.name)) WHERE (\(condition)) LIMIT 0"
+                try await connection.execute("BEGIN READ ONLY")
+                let failure: ReplicationError?
+                do {
+                    _ = try await connection.readTuples(sql, parameters: [])
+                    failure = nil
+                } catch {
+                    failure = error
+                }
+                await connection.rollbackQuietly()
+                if let failure {
+                    return "--where does not work on \(name): \(failure.message). Write a SQL condition on its columns, e.g. \"created_at > now() - interval '7 days'\""
+                }
+            }
+            return nil
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show each snapshot: its state, the table it is on, rows and chunks read.",
+            discussion: discussion(example: "pgreflex snapshot status --config run.yaml", doc: "docs/snapshots.md"))
+        @Option(help: "The YAML configuration file `run` uses.") var config: String
+        @Option(help: "text or json (one object per line).") var format: DLQCommand.Format = .text
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            global.bootstrapLogging()
+            let configuration = try RunConfiguration.load(config, needsSource: false)
+            let jobs = try await SnapshotCommand.store(configuration).snapshots()
+            if format == .json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                for job in jobs { print(String(decoding: try encoder.encode(job), as: UTF8.self)) }
+                return
+            }
+            if jobs.isEmpty {
+                print("no snapshots: start one with `pgreflex snapshot start --config \(config) --tables …`")
+                return
+            }
+            for job in jobs {
+                let table = job.currentTable.map { "on \($0) (\(job.progress.tableIndex + 1)/\(job.tables.count))" } ?? "all \(job.tables.count) table(s) read"
+                print("snapshot \(job.id) \(job.kind.rawValue) \(job.state.rawValue): \(table), \(job.progress.rows) rows in \(job.progress.chunks) chunks"
+                      + (job.route.map { ", route \($0) only" } ?? "") + (job.condition.map { ", where \($0)" } ?? "")
+                      + ", updated \(DLQCommand.time(job.updatedAt))" + (job.error.map { ", error: \($0)" } ?? ""))
+            }
+        }
+    }
+
+    /// Moves the given (or the active) snapshot from one of `from` to `to`.
+    static func transition(config: String, id: Int64?, from: Set<SnapshotJob.State>, to: SnapshotJob.State, verb: String) async throws {
+        let configuration = try RunConfiguration.load(config, needsSource: false)
+        let store = try SnapshotCommand.store(configuration)
+        let jobs = try await store.snapshots()
+        guard let job = id.map({ id in jobs.first { $0.id == id } }) ?? jobs.first(where: { !$0.state.isFinal }) else {
+            throw ValidationError(id.map { "no snapshot \($0): `pgreflex snapshot status` lists them" } ?? "no snapshot is running or waiting: nothing to \(verb)")
+        }
+        guard try await store.transitionSnapshot(id: job.id, from: from, to: to, error: nil) else {
+            throw ValidationError("snapshot \(job.id) is \(job.state.rawValue): it cannot be \(verb)d from that state")
+        }
+        print("snapshot \(job.id) \(to.rawValue)\(to == .cancelled ? "; rows already delivered stay delivered" : "")")
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pause a snapshot after its chunk in hand; streaming goes on.")
+        @Option(help: "The YAML configuration file `run` uses.") var config: String
+        @Option(help: "The snapshot (default: the one running or waiting).") var id: Int64?
+        func run() async throws {
+            try await SnapshotCommand.transition(config: config, id: id, from: [.pending, .running], to: .paused, verb: "pause")
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a paused snapshot from its last chunk.")
+        @Option(help: "The YAML configuration file `run` uses.") var config: String
+        @Option(help: "The snapshot (default: the paused one).") var id: Int64?
+        func run() async throws {
+            try await SnapshotCommand.transition(config: config, id: id, from: [.paused], to: .running, verb: "resume")
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a snapshot: its open chunk is dropped, nothing more is read.")
+        @Option(help: "The YAML configuration file `run` uses.") var config: String
+        @Option(help: "The snapshot (default: the one running or waiting).") var id: Int64?
+        func run() async throws {
+            try await SnapshotCommand.transition(config: config, id: id, from: [.pending, .running, .paused], to: .cancelled, verb: "cancel")
+        }
+    }
+}

@@ -55,9 +55,10 @@ extension CaptureSession {
         openChunk = open
     }
 
-    /// A watermark from the stream: the open window's high one emits its rows here, at the
-    /// watermark's position, between the changes before it and those after.
-    mutating func handleWatermark(_ message: PgOutputMessage.LogicalMessage) throws {
+    /// A watermark from the stream: the open window's high one emits its rows here, between
+    /// the transactions that committed before it and those after. They sit at its commit LSN,
+    /// which no journaled event has (the watermark's transaction is not journaled).
+    mutating func handleWatermark(_ message: PgOutputMessage.LogicalMessage, committedAt commitLSN: LSN) throws {
         guard var open = openChunk, let watermark = Watermark(content: message.content.bytes) else { return }
         switch open.window.handle(watermark) {
         case .none:
@@ -65,7 +66,7 @@ extension CaptureSession {
         case .emit(let rows):
             openChunk = nil
             var ordinal = 0
-            try writeSnapshotRows(rows.lazy.map { open.window.rows[$0] }, descriptor: open.descriptor, lsn: message.lsn, ordinal: &ordinal,
+            try writeSnapshotRows(rows.lazy.map { open.window.rows[$0] }, descriptor: open.descriptor, lsn: commitLSN == .invalid ? message.lsn : commitLSN, ordinal: &ordinal,
                                   readTime: open.readTime, marker: { _ in .incremental }, route: open.route)
             closedChunk = ClosedChunk(chunk: open, emitted: rows.count, dropped: open.window.droppedCount)
         }

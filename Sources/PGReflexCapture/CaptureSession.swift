@@ -256,9 +256,9 @@ struct CaptureSession<Output: ChangeOutput> {
             }
             return false
         case .event(let event):
-            if event.operation == .message, let message = event.message, !message.isTransactional, message.prefix == Watermark.prefix {
+            if event.operation == .message, let message = event.message, message.prefix == Watermark.prefix {
                 // A snapshot's watermark: never journaled; the open window's high one emits its chunk.
-                try handleWatermark(message)
+                try handleWatermark(message, committedAt: event.commitLSN)
                 return false
             }
             if event.operation == .message, let message = event.message, !message.isTransactional,

@@ -199,6 +199,7 @@ struct SnapshotDriver {
         _ = try capture.flush(final: true)
         job.progress.chunks += 1
         job.progress.rows += closed.emitted
+        job.progress.staleDropped += closed.dropped
         if job.progress.tableIndex < job.progress.tableRows.count { job.progress.tableRows[job.progress.tableIndex] += closed.emitted }
         job.progress.lastKey = closed.chunk.lastKey
         if let page = closed.chunk.nextPage { job.progress.nextPage = page }
@@ -216,7 +217,7 @@ struct SnapshotDriver {
             nextProgressLog = clock.now.advanced(by: .seconds(5))
             logger.info("snapshot \(SnapshotNotification.inProgress.rawValue)", metadata: [
                 "snapshot.id": "\(job.id)", "snapshot.table": "\(job.currentTable ?? "-")", "snapshot.chunks": "\(job.progress.chunks)",
-                "snapshot.rows": "\(job.progress.rows)", "snapshot.stale_reads_dropped": "\(closed.dropped)",
+                "snapshot.rows": "\(job.progress.rows)", "snapshot.stale_reads_dropped": "\(job.progress.staleDropped)",
             ])
         }
         if job.currentTable == nil { try await complete(job) }

@@ -78,6 +78,8 @@ public struct SnapshotProgress: Sendable, Equatable, Codable {
     public var tableRows: [Int]
     /// Chunks read again because a transaction invisible to the read had already streamed.
     public var rereads: Int
+    /// Reads dropped because a streamed change to the same key arrived while their window was open.
+    public var staleDropped: Int
 
     public init(tableCount: Int) {
         tableIndex = 0
@@ -85,7 +87,21 @@ public struct SnapshotProgress: Sendable, Equatable, Codable {
         chunks = 0
         rows = 0
         rereads = 0
+        staleDropped = 0
         tableRows = Array(repeating: 0, count: tableCount)
+    }
+
+    /// Counters added later default to 0, so progress saved by an older version still reads.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        tableIndex = try container.decode(Int.self, forKey: .tableIndex)
+        lastKey = try container.decodeIfPresent([String?].self, forKey: .lastKey)
+        nextPage = try container.decodeIfPresent(Int.self, forKey: .nextPage) ?? 0
+        chunks = try container.decodeIfPresent(Int.self, forKey: .chunks) ?? 0
+        rows = try container.decodeIfPresent(Int.self, forKey: .rows) ?? 0
+        tableRows = try container.decodeIfPresent([Int].self, forKey: .tableRows) ?? []
+        rereads = try container.decodeIfPresent(Int.self, forKey: .rereads) ?? 0
+        staleDropped = try container.decodeIfPresent(Int.self, forKey: .staleDropped) ?? 0
     }
 
     /// Moves to the next table.

@@ -1,5 +1,6 @@
-/// A DBLog watermark: a non-transactional logical message (`pg_logical_emit_message`) that
-/// marks in the WAL where a chunk's window opens (low) and closes (high). No signal table.
+/// A DBLog watermark: a logical message (`pg_logical_emit_message`, in a transaction of its
+/// own) whose commit marks in the stream where a chunk's window opens (low) and closes (high).
+/// No signal table.
 public struct Watermark: Sendable, Equatable {
     public enum Edge: String, Sendable {
         case low

@@ -1,5 +1,9 @@
 import Foundation
 import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
 public import PGReflexDispatch
 
 /// The state store in an embedded SQLite database (`state.directory/state.sqlite`, WAL mode,
@@ -14,12 +18,20 @@ public final class SQLiteStateStore: StateStore {
                                                 attributes: [.posixPermissions: 0o700])
         path = directory + "/state.sqlite"
         var configuration = Configuration()
+        // `run` and the commands (`snapshot`, `dlq`, `status`) open it at once: wait out a lock.
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             // Durable at commit: a crash never takes back an outcome or a cursor.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         // A pool is in WAL mode: readers (`dlq list`) never wait for the dispatcher's writes.
         database = try DatabasePool(path: path, configuration: configuration)
+        // GRDB's migrator is safe between connections of one process, not between processes
+        // (`run` and a command starting at once would both apply a migration): a file lock.
+        let lock = open(directory + "/state.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: directory + "/state.lock"]) }
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
         try Self.migrator.migrate(database)
     }
 

@@ -108,9 +108,11 @@ extension PostgresConnection {
         return tuples
     }
 
-    /// Writes a non-transactional logical message and returns its LSN.
+    /// Writes a transactional logical message in a transaction of its own and returns its LSN.
+    /// Its commit flushes the WAL, so the walsender sends it at once (a non-transactional
+    /// message waits for the WAL writer, up to wal_writer_delay, before PostgreSQL 17).
     public func emitMessage(prefix: String, content: String) throws(ReplicationError) -> LSN {
-        let row = try query("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)::text", parameters: [prefix, content]).rows.first
+        let row = try query("SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)::text", parameters: [prefix, content]).rows.first
         guard let text = row?.first ?? nil, let lsn = LSN(text) else {
             throw ReplicationError(code: .protocolViolation, message: "pg_logical_emit_message returned no LSN")
         }

@@ -1,0 +1,324 @@
+import Foundation
+import PGReflexTestSupport
+import PGReflexWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A table of `rows` rows in its own schema, writers that update, delete (and re-insert) and
+/// insert at random, and a `run` in the background: what snapshot tests share.
+struct SnapshotFixture {
+    let cluster: PostgresCluster
+    let schema: String
+    let dir: String
+    let exe: String
+
+    init(_ schema: String, rows: Int) throws {
+        cluster = try PostgresCluster.required()
+        self.schema = schema
+        dir = NSTemporaryDirectory() + "pgreflex-snap-\(schema)-\(UUID().uuidString)"
+        exe = try pgreflexExecutable()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        _ = try cluster.psql("""
+            CREATE SCHEMA \(schema); SET search_path = \(schema);
+            CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL, note text);
+            INSERT INTO items SELECT g, g % 1000, CASE WHEN g % 7 = 0 THEN NULL ELSE 'n' || g END FROM generate_series(1, \(rows)) g;
+            CREATE PUBLICATION \(schema)_pub FOR TABLE items;
+            CREATE PROCEDURE writes(n int, seed float8, per_txn int, max_id bigint, pause float8) LANGUAGE plpgsql AS $$
+            DECLARE pending int := 0; k bigint; r float8;
+            BEGIN
+              PERFORM setseed(seed);
+              FOR i IN 1..n LOOP
+                r := random();
+                k := 1 + floor(random() * max_id)::bigint;
+                IF r < 0.55 THEN
+                  UPDATE items SET v = v + 1, note = 'u' || i WHERE id = k;
+                ELSIF r < 0.70 THEN
+                  DELETE FROM items WHERE id = k;
+                ELSIF r < 0.80 THEN
+                  INSERT INTO items VALUES (k, -i, 'again ' || i) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, note = EXCLUDED.note;
+                ELSIF r < 0.85 THEN
+                  UPDATE items SET id = 10 * max_id + i WHERE id = k;  -- the key itself changes
+                ELSE
+                  INSERT INTO items VALUES (2 * max_id + i, i, NULL);
+                END IF;
+                pending := pending + 1;
+                IF pending >= per_txn THEN COMMIT; pending := 0; PERFORM pg_sleep(pause); END IF;
+              END LOOP;
+              COMMIT;
+            END $$;
+            """)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    var config: String { dir + "/run.yaml" }
+    var log: String { dir + "/run.log" }
+
+    /// run.yaml: the table, a file sink, then `rest`.
+    func configure(source extra: String = "", _ rest: String = "") throws {
+        try """
+            source:
+              dsn: "\(cluster.conninfo)"
+              slot: \(schema)_slot
+              publication: \(schema)_pub
+              tables: [\(schema).items]
+            \(extra)
+            journal: { directory: ./journal }
+            sink: { file: { path: ./events.jsonl } }
+            \(rest)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    func startRun() -> Int32 {
+        PostgresCluster.spawn([exe, "run", "--config", config], standardError: log)
+    }
+
+    /// `n` random writes in transactions of 5, pausing `pause` seconds after each.
+    func writers(_ n: Int, seed: Double, maxID: Int, pause: Double = 0.0005) -> Int32 {
+        // Two -c: a procedure that commits cannot run in the implicit transaction of one.
+        PostgresCluster.spawn(["psql", cluster.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "SET search_path = \(schema)",
+                               "-c", "CALL writes(\(n), \(seed), 5, \(maxID), \(pause))"], standardError: dir + "/writers.log")
+    }
+
+    /// `snapshot status --format json`, parsed.
+    func snapshots() throws -> [[String: Any]] {
+        let result = PostgresCluster.run([exe, "snapshot", "status", "--config", config, "--format", "json"])
+        guard result.status == 0 else { throw PostgresCluster.Failure(description: result.output) }
+        return try result.output.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    /// Polls until snapshot `id` reaches `state` (or `until` says so); fails after two minutes.
+    func waitForSnapshot(_ id: Int, until: ([String: Any]) -> Bool = { $0["state"] as? String == "completed" }) throws -> [String: Any] {
+        for _ in 0..<1200 {
+            if let job = try snapshots().first(where: { $0["id"] as? Int == id }), until(job) { return job }
+            usleep(100_000)
+        }
+        throw PostgresCluster.Failure(description: "snapshot \(id) did not get there: \(try snapshots()); log: \(logText)")
+    }
+
+    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// Stops a background run gracefully, then runs to the current end of the WAL, so that
+    /// everything committed is in the sink.
+    func finish(_ run: Int32) throws {
+        kill(run, SIGTERM)
+        #expect(PostgresCluster.wait(run) == 0, "\(logText)")
+        let end = try cluster.currentInsertLSN()
+        let final = PostgresCluster.run([exe, "run", "--config", config, "--end-lsn", end.description])
+        #expect(final.status == 0, "\(final.output)")
+    }
+
+    func events(_ file: String = "events.jsonl") throws -> [TailLine] {
+        guard let data = FileManager.default.contents(atPath: dir + "/" + file) else { return [] }
+        return try parseLines(data)
+    }
+
+    /// The table rebuilt from r, c, u and d events in journal order, compared with the table
+    /// now, row for row. Returns what differs.
+    func rebuildProblems(_ lines: [TailLine]) throws -> [String] {
+        var model: [Int: String] = [:]
+        func row(_ image: [String: Any]) -> (Int, String) {
+            let id = image["id"] as! Int
+            return (id, "\(image["v"] as! Int)|\(image["note"] as? String ?? "<null>")")
+        }
+        for line in lines where line.table == "items" {
+            switch line.op {
+            case "r", "c":
+                let (id, value) = row(line.after!)
+                model[id] = value
+            case "u":
+                if let before = line.before { model[before["id"] as! Int] = nil }
+                let (id, value) = row(line.after!)
+                model[id] = value
+            case "d":
+                model[line.before!["id"] as! Int] = nil
+            default:
+                return ["unexpected op \(line.op)"]
+            }
+        }
+        var problems: [String] = []
+        let out = try cluster.psql("SELECT id || '=' || v || '|' || coalesce(note, '<null>') FROM \(schema).items")
+        var actual: [Int: String] = [:]
+        for line in out.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            actual[Int(parts[0])!] = String(parts[1])
+        }
+        if actual.count != model.count { problems.append("\(actual.count) rows in the table, \(model.count) rebuilt") }
+        for (id, value) in actual where model[id] != value {
+            problems.append("id \(id): table \(value), rebuilt \(model[id] ?? "missing")")
+        }
+        for id in model.keys where actual[id] == nil { problems.append("id \(id): rebuilt but not in the table") }
+        return problems
+    }
+}
+
+@Suite(.postgresCluster, .serialized)
+struct SnapshotTests {
+    /// DBLog under fire: 200k rows, writers updating, deleting, re-inserting, changing keys and
+    /// inserting while an incremental snapshot reads in chunks. The table rebuilt from the
+    /// events in journal order equals the real one, for several seeds.
+    @Test(arguments: [0.11, 0.42, 0.73])
+    func incrementalSnapshotUnderConcurrentWritesRebuildsTheTable(seed: Double) throws {
+        let schema = "snap_w\(Int(seed * 100))"
+        let f = try SnapshotFixture(schema, rows: 200_000)
+        defer { f.remove() }
+        try f.cluster.createSlot("\(schema)_slot")
+        try f.configure()
+        let run = f.startRun()
+        let start = f.exe
+        let queued = PostgresCluster.run([start, "snapshot", "start", "--config", f.config, "--tables", "\(schema).items", "--chunk-size", "2000"])
+        #expect(queued.status == 0, "\(queued.output)")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let writers = f.writers(20_000, seed: seed, maxID: 200_000, pause: 0.0002)
+        let job = try f.waitForSnapshot(1)
+        let snapshotTook = started.duration(to: clock.now)
+        #expect(PostgresCluster.wait(writers) == 0)
+        let writersTook = started.duration(to: clock.now)
+        try f.finish(run)
+
+        let lines = try f.events()
+        let reads = lines.filter { $0.op == "r" }
+        #expect(reads.allSatisfy { $0.source["snapshot"] as? String == "incremental" })
+        #expect(Set(reads.map(\.id)).count == reads.count, "each read has its own id")
+        let problems = try f.rebuildProblems(lines)
+        #expect(problems.isEmpty, "\(problems.count) differences, first: \(problems.prefix(10))")
+        let progress = job["progress"] as! [String: Any]
+        #expect(progress["rows"] as? Int == reads.count)
+        Issue.record(Comment(rawValue: "seed \(seed): \(reads.count) reads, \(lines.count - reads.count) streamed changes, \(progress["staleDropped"] ?? 0) stale reads dropped, \(progress["rereads"] ?? 0) chunks re-read; snapshot \(snapshotTook), writers \(writersTook)"), severity: .warning)
+    }
+
+    /// The initial snapshot, taken while writers run: it is read in the snapshot the new slot
+    /// exported, so the streamed changes follow the reads exactly. Every read precedes every
+    /// streamed change, the final read says "last", and the rebuilt table equals the real one.
+    @Test func initialSnapshotJoinsTheStreamExactly() throws {
+        let f = try SnapshotFixture("snap_init", rows: 50_000)
+        defer { f.remove() }
+        try f.configure(source: """
+              create_slot: true
+              snapshot: initial
+              snapshot_chunk_size: 1000
+            """)
+        let writers = f.writers(20_000, seed: 0.5, maxID: 50_000)
+        usleep(300_000)
+        let run = f.startRun()
+        _ = try f.waitForSnapshot(1)
+        #expect(PostgresCluster.wait(writers) == 0)
+        try f.finish(run)
+
+        let lines = try f.events()
+        let firstStreamed = lines.firstIndex { $0.op != "r" } ?? lines.count
+        #expect(lines[firstStreamed...].allSatisfy { $0.op != "r" }, "a read came after a streamed change")
+        let reads = lines[..<firstStreamed]
+        #expect(reads.count > 40_000)
+        #expect(lines.count > reads.count, "some writes committed after the slot was created were streamed")
+        #expect(reads.dropLast().allSatisfy { $0.source["snapshot"] as? String == "true" })
+        #expect(reads.last?.source["snapshot"] as? String == "last")
+        #expect(lines[firstStreamed...].allSatisfy { $0.source["snapshot"] as? String == "false" })
+        #expect(Set(lines.map(\.id)).count == lines.count, "no event twice")
+        let problems = try f.rebuildProblems(lines)
+        #expect(problems.isEmpty, "\(problems.count) differences, first: \(problems.prefix(10))")
+        #expect(LogLines.contains(f.logText, field: "snapshot.notification", value: "COMPLETED"))
+    }
+
+    /// kill -9 in the middle of an incremental snapshot: the restart resumes at the last
+    /// durable chunk. No row is lost, and the only rows read twice are those of the chunk the
+    /// kill interrupted.
+    @Test func killedMidSnapshotResumesAtItsLastChunk() throws {
+        let f = try SnapshotFixture("snap_kill", rows: 60_000)
+        defer { f.remove() }
+        try f.cluster.createSlot("snap_kill_slot")
+        try f.configure()
+        let first = f.startRun()
+        let queued = PostgresCluster.run([f.exe, "snapshot", "start", "--config", f.config, "--tables", "snap_kill.items",
+                                          "--chunk-size", "1000", "--max-rows-per-second", "15000"])
+        #expect(queued.status == 0, "\(queued.output)")
+        let writers = f.writers(5_000, seed: 0.9, maxID: 60_000)
+        let before = try f.waitForSnapshot(1) { (($0["progress"] as? [String: Any])?["chunks"] as? Int ?? 0) >= 12 }
+        kill(first, SIGKILL)
+        #expect(PostgresCluster.wait(first) == 128 + SIGKILL)
+        #expect(before["state"] as? String == "running")
+        let second = f.startRun()
+        _ = try f.waitForSnapshot(1)
+        #expect(PostgresCluster.wait(writers) == 0)
+        try f.finish(second)
+
+        #expect(LogLines.contains(f.logText, field: "msg", value: "resuming the snapshot from its last chunk"))
+        let lines = try f.events()
+        var readsPerKey: [Int: Int] = [:]
+        for line in lines where line.op == "r" { readsPerKey[line.after!["id"] as! Int, default: 0] += 1 }
+        let twice = readsPerKey.filter { $0.value > 1 }
+        #expect(twice.count <= 1000, "\(twice.count) rows read more than once: more than the interrupted chunk")
+        #expect(twice.values.allSatisfy { $0 == 2 })
+        let problems = try f.rebuildProblems(lines)
+        #expect(problems.isEmpty, "\(problems.count) differences, first: \(problems.prefix(10))")
+    }
+
+    /// `--route`: only the named route's agent receives the reads; another route matching
+    /// every operation and the sink see none of them, while both still get streamed changes.
+    @Test func routeOnlyBackfillReachesOnlyThatRoute() throws {
+        let f = try SnapshotFixture("snap_route", rows: 3_000)
+        defer { f.remove() }
+        try f.cluster.createSlot("snap_route_slot")
+        try f.configure(source: "", """
+            agents:
+              fraud: { file: { path: ./fraud.jsonl } }
+              audit: { file: { path: ./audit.jsonl } }
+            routes:
+              fraud_check: { tables: [snap_route.items], ops: [c, r], if: "after.v >= 990", agent: fraud, start: earliest }
+              audit_all: { tables: [snap_route.items], agent: audit, start: earliest }
+            """)
+        let refused = PostgresCluster.run([f.exe, "snapshot", "start", "--config", f.config, "--tables", "snap_route.items", "--route", "nosuch"])
+        #expect(refused.status != 0 && refused.output.contains("no route named nosuch"), "\(refused.output)")
+        let run = f.startRun()
+        let queued = PostgresCluster.run([f.exe, "snapshot", "start", "--config", f.config, "--tables", "snap_route.items", "--route", "fraud_check"])
+        #expect(queued.status == 0, "\(queued.output)")
+        _ = try f.waitForSnapshot(1)
+        _ = try f.cluster.psql("INSERT INTO snap_route.items VALUES (900001, 995, 'streamed')")
+        try f.finish(run)
+
+        let fraud = try f.events("fraud.jsonl")
+        let audit = try f.events("audit.jsonl")
+        let sink = try f.events()
+        #expect(fraud.filter { $0.op == "r" }.count == 30, "rows with v >= 990: 30 of 3000")
+        #expect(fraud.contains { $0.op == "c" })
+        #expect(!audit.contains { $0.op == "r" })
+        #expect(audit.contains { $0.op == "c" })
+        #expect(!sink.contains { $0.op == "r" })
+        #expect(sink.count == 1)
+    }
+
+    /// Mistakes are named before anything is queued, and pause, resume and cancel act on the
+    /// store's states.
+    @Test func badSnapshotRequestsAreRefusedAndCommandsMoveStates() throws {
+        let f = try SnapshotFixture("snap_cmd", rows: 10)
+        defer { f.remove() }
+        try f.configure()
+        func snapshot(_ arguments: [String]) -> PostgresCluster.RunResult {
+            PostgresCluster.run([f.exe, "snapshot"] + arguments + ["--config", f.config])
+        }
+        let notCaptured = snapshot(["start", "--tables", "public.elsewhere"])
+        #expect(notCaptured.status != 0 && notCaptured.output.contains("not among source.tables"), "\(notCaptured.output)")
+        let badWhere = snapshot(["start", "--tables", "snap_cmd.items", "--where", "nosuch > 1"])
+        #expect(badWhere.status != 0 && badWhere.output.contains("--where does not work on snap_cmd.items"), "\(badWhere.output)")
+        let badChunk = snapshot(["start", "--tables", "snap_cmd.items", "--chunk-size", "0"])
+        #expect(badChunk.status != 0 && badChunk.output.contains("--chunk-size 0 is out of range"), "\(badChunk.output)")
+        #expect(try f.snapshots().isEmpty, "nothing was queued")
+        #expect(snapshot(["start", "--tables", "snap_cmd.items"]).status == 0)
+        #expect(snapshot(["pause"]).status == 0)
+        #expect(try f.snapshots().first?["state"] as? String == "paused")
+        let again = snapshot(["pause"])
+        #expect(again.status != 0 && again.output.contains("cannot be paused"), "\(again.output)")
+        #expect(snapshot(["resume"]).status == 0)
+        #expect(try f.snapshots().first?["state"] as? String == "running")
+        #expect(snapshot(["cancel"]).status == 0)
+        #expect(try f.snapshots().first?["state"] as? String == "cancelled")
+        let status = snapshot(["status"])
+        #expect(status.output.contains("snapshot 1 incremental cancelled"), "\(status.output)")
+    }
+}

@@ -226,6 +226,42 @@ struct SnapshotTests {
         #expect(LogLines.contains(f.logText, field: "snapshot.notification", value: "COMPLETED"))
     }
 
+    /// `initial_only`: the tables, one of them without a primary key (read by ctid page ranges),
+    /// are read in the exported snapshot, delivered, and `run` ends by itself; the slot stays.
+    @Test func initialOnlyReadsKeylessTablesAndStops() throws {
+        let f = try SnapshotFixture("snap_only", rows: 5_000)
+        defer { f.remove() }
+        _ = try f.cluster.psql("""
+            CREATE TABLE snap_only.logs (line int, body text);
+            INSERT INTO snap_only.logs SELECT g, repeat('x', g % 50) FROM generate_series(1, 7000) g;
+            ALTER PUBLICATION snap_only_pub ADD TABLE snap_only.logs;
+            """)
+        try """
+            source:
+              dsn: "\(f.cluster.conninfo)"
+              slot: snap_only_slot
+              publication: snap_only_pub
+              create_slot: true
+              snapshot: initial_only
+              snapshot_chunk_size: 500
+            journal: { directory: ./journal }
+            sink: { file: { path: ./events.jsonl } }
+            """.write(toFile: f.config, atomically: true, encoding: .utf8)
+        let result = PostgresCluster.run([f.exe, "run", "--config", f.config])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(LogLines.contains(result.output, field: "run.stop_reason", value: "snapshot_completed"), "\(result.output)")
+        let lines = try f.events()
+        #expect(lines.allSatisfy { $0.op == "r" })
+        #expect(lines.filter { $0.table == "items" }.count == 5_000)
+        let logs = lines.filter { $0.table == "logs" }
+        #expect(logs.count == 7_000)
+        #expect(Set(logs.map { $0.after!["line"] as! Int }).count == 7_000, "every keyless row once")
+        #expect(lines.last?.source["snapshot"] as? String == "last")
+        #expect(lines.filter { $0.source["snapshot"] as? String == "last" }.count == 1)
+        #expect(try f.cluster.psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'snap_only_slot'").contains("1"))
+        _ = try f.cluster.psql("SELECT pg_drop_replication_slot('snap_only_slot')")
+    }
+
     /// kill -9 in the middle of an incremental snapshot: the restart resumes at the last
     /// durable chunk. No row is lost, and the only rows read twice are those of the chunk the
     /// kill interrupted.

@@ -10,9 +10,11 @@ import Testing
     let logger = Logger(label: "pgreflex.test.journal")
 
     func metadata(_ i: Int) -> JournalRecord.Metadata {
-        JournalRecord.Metadata(table: i % 5 == 0 ? "" : "public.t\(i % 3)", operation: Array("cudtm".utf8)[i % 5],
+        // Every seventh a snapshot read aimed at one route (flag 4).
+        JournalRecord.Metadata(table: i % 5 == 0 ? "" : "public.t\(i % 3)", operation: i % 7 == 3 ? UInt8(ascii: "r") : Array("cudtm".utf8)[i % 5],
                                schemaVersion: i % 5 == 0 ? nil : i % 4 + 1, xid: UInt32(i), commitTime: Int64(i) * 1_000_003 - 7,
-                               keyHash: JournalRecord.Metadata.keyHash(Array("{\"id\":\(i)}".utf8)))
+                               keyHash: JournalRecord.Metadata.keyHash(Array("{\"id\":\(i)}".utf8)),
+                               route: i % 7 == 3 ? "route_\(i % 2 == 0 ? "" : "é")\(i)" : nil)
     }
 
     @Test func metadataRoundTripsThroughSegments() throws {

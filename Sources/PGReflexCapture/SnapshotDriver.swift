@@ -71,7 +71,19 @@ struct SnapshotDriver {
         }
         guard capture.openChunk == nil, let job, job.state == .running else { return }
         if pace != nil, pace!.take("", now: clock.now) != nil { return }
-        try await readChunk(job, capture: &capture)
+        do {
+            try await readChunk(job, capture: &capture)
+        } catch let error as ReplicationError where !error.isRetryable {
+            // The snapshot's own problem (a dropped table, a condition that no longer holds):
+            // it stops, streaming goes on. Only the code is kept: a message may quote a value.
+            let reason = "\(error.code)" + (error.sqlState.map { " (SQLSTATE \($0))" } ?? "")
+            try await options.store.transitionSnapshot(id: job.id, from: [.running, .paused], to: .failed, error: reason)
+            notify(.aborted, job, ["snapshot.reason": "\(reason)"])
+            logger.error("the snapshot failed and was stopped; streaming goes on. Fix the cause, then start a new snapshot",
+                         metadata: ["snapshot.id": "\(job.id)", "snapshot.table": "\(job.currentTable ?? "-")", "error.code": "\(error.code)"])
+            self.job = nil
+            table = nil
+        }
     }
 
     /// Picks up a new snapshot, or a state a command changed.

@@ -52,8 +52,10 @@ struct SnapshotFixture {
             """)
     }
 
+    /// Removes the directory, and the slot if a test made one (it would hold WAL in the cluster).
     func remove() {
         try? FileManager.default.removeItem(atPath: dir)
+        _ = try? cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '\(schema)_slot' AND NOT active")
     }
 
     var config: String { dir + "/run.yaml" }
@@ -259,7 +261,6 @@ struct SnapshotTests {
         #expect(lines.last?.source["snapshot"] as? String == "last")
         #expect(lines.filter { $0.source["snapshot"] as? String == "last" }.count == 1)
         #expect(try f.cluster.psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'snap_only_slot'").contains("1"))
-        _ = try f.cluster.psql("SELECT pg_drop_replication_slot('snap_only_slot')")
     }
 
     /// kill -9 in the middle of an incremental snapshot: the restart resumes at the last
@@ -327,6 +328,27 @@ struct SnapshotTests {
         #expect(audit.contains { $0.op == "c" })
         #expect(!sink.contains { $0.op == "r" })
         #expect(sink.count == 1)
+    }
+
+    /// A chunk that fails on the server (here a division by zero only some rows reach) stops
+    /// its snapshot as failed, with the SQLSTATE and no value; `run` goes on streaming.
+    @Test func aFailingSnapshotStopsAndStreamingGoesOn() throws {
+        let f = try SnapshotFixture("snap_fail", rows: 3_000)
+        defer { f.remove() }
+        try f.cluster.createSlot("snap_fail_slot")
+        try f.configure()
+        let run = f.startRun()
+        let queued = PostgresCluster.run([f.exe, "snapshot", "start", "--config", f.config, "--tables", "snap_fail.items",
+                                          "--where", "v / (v - 500) >= 0", "--chunk-size", "100"])
+        #expect(queued.status == 0, "\(queued.output)")
+        let job = try f.waitForSnapshot(1) { $0["state"] as? String == "failed" }
+        #expect((job["error"] as? String)?.contains("22012") == true, "\(job)")
+        _ = try f.cluster.psql("INSERT INTO snap_fail.items VALUES (700001, 1, 'after the failure')")
+        try f.finish(run)
+        let lines = try f.events()
+        #expect(lines.contains { $0.op == "c" && $0.after?["id"] as? Int == 700001 })
+        #expect(lines.filter { $0.op == "r" }.count == 200, "ids 1-249 match, 250-499 do not, 500 fails: two whole chunks")
+        #expect(LogLines.contains(f.logText, field: "snapshot.notification", value: "ABORTED"))
     }
 
     /// Mistakes are named before anything is queued, and pause, resume and cancel act on the

@@ -88,7 +88,14 @@ public final class JournalCapture: Sendable {
                 logger.warning("lost the replication connection; reconnecting", metadata: [
                     "error.code": "\(error.code)", "reconnect.attempt": "\(backoff.attempts)", "reconnect.delay": "\(delay)",
                 ])
-                try await Task.sleep(for: delay)
+                // A stop (SIGTERM) wakes this wait: sleeping out the backoff would hold the
+                // shutdown for up to the whole delay.
+                let seen = channel.progressed.generation
+                if !pipeline.isStopRequested { await channel.progressed.wait(since: seen, timeout: delay) }
+                if pipeline.isStopRequested {
+                    logger.notice("stopped while waiting to reconnect", metadata: ["error.code": "\(error.code)"])
+                    return CapturePipeline.Summary(events: 0, transactions: 0, confirmedLSN: .invalid, stopReason: .requested)
+                }
             }
         }
     }

@@ -52,8 +52,10 @@ struct SnapshotFixture {
             """)
     }
 
-    /// Removes the directory, and the slot if a test made one (it would hold WAL in the cluster).
+    /// Stops a `run` a failed expectation left behind, then removes the directory, and the slot
+    /// if a test made one (it would hold WAL in the cluster).
     func remove() {
+        PostgresCluster.run(["pkill", "-KILL", "-f", config])
         try? FileManager.default.removeItem(atPath: dir)
         _ = try? cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '\(schema)_slot' AND NOT active")
     }

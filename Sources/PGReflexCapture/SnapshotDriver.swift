@@ -123,6 +123,8 @@ struct SnapshotDriver {
             }
         }
         if let job, job.id == next.id { next.progress = job.progress }  // ours is at least as far along
+        // One count per table, whatever the stored progress held.
+        next.progress.tableRows += Array(repeating: 0, count: max(0, next.tables.count - next.progress.tableRows.count))
         job = next
     }
 
@@ -153,9 +155,9 @@ struct SnapshotDriver {
             return
         }
         let chunk = job.progress.chunks + 1
-        let window = ChunkWindow(snapshotID: job.id, chunk: chunk, nonce: UInt64.random(in: 1...UInt64.max, using: &generator),
-                                 relationOID: table.info.relation.oid, keyColumns: table.keyColumns, rows: [])
-        _ = try await session.emitMessage(prefix: Watermark.prefix, content: window.watermark(.low).content)
+        let nonce = UInt64.random(in: 1...UInt64.max, using: &generator)
+        _ = try await session.emitMessage(prefix: Watermark.prefix,
+                                          content: Watermark(snapshotID: job.id, chunk: chunk, nonce: nonce, edge: .low).content)
         let columns = table.info.relation.columns.map(\.name)
         var sql: String
         var parameters: [String?] = []
@@ -180,7 +182,8 @@ struct SnapshotDriver {
             throw error
         }
         let readTime = PostgresTimestamp.now()
-        _ = try await session.emitMessage(prefix: Watermark.prefix, content: window.watermark(.high).content)
+        _ = try await session.emitMessage(prefix: Watermark.prefix,
+                                          content: Watermark(snapshotID: job.id, chunk: chunk, nonce: nonce, edge: .high).content)
         if capture.recentCommits.containsAny(visibility.inProgress) {
             // A transaction the read could not see had already been streamed (its commit was
             // flushed but not yet visible): its keys may be stale in these rows. Read again.
@@ -199,7 +202,7 @@ struct SnapshotDriver {
         }
         let lastKey = rows.last.map { SnapshotKey.values($0, columns: table.keyColumns) } ?? job.progress.lastKey
         capture.openChunk = OpenChunk(
-            window: ChunkWindow(snapshotID: job.id, chunk: chunk, nonce: window.nonce, relationOID: table.info.relation.oid,
+            window: ChunkWindow(snapshotID: job.id, chunk: chunk, nonce: nonce, relationOID: table.info.relation.oid,
                                 keyColumns: table.keyColumns, rows: rows),
             descriptor: table.descriptor, route: job.route, readTime: readTime, read: rows.count, lastKey: lastKey, nextPage: nextPage,
             tableDone: tableDone)
@@ -212,13 +215,13 @@ struct SnapshotDriver {
         job.progress.chunks += 1
         job.progress.rows += closed.emitted
         job.progress.staleDropped += closed.dropped
-        if job.progress.tableIndex < job.progress.tableRows.count { job.progress.tableRows[job.progress.tableIndex] += closed.emitted }
+        job.progress.tableRows[job.progress.tableIndex] += closed.emitted
         job.progress.lastKey = closed.chunk.lastKey
         if let page = closed.chunk.nextPage { job.progress.nextPage = page }
         Counter(label: "pgreflex_snapshot_rows_total", dimensions: [("table", closed.chunk.descriptor.qualifiedName)]).increment(by: closed.emitted)
         if closed.chunk.tableDone {
             notify(.tableScanCompleted, job, ["snapshot.table": "\(closed.chunk.descriptor.qualifiedName)",
-                                              "snapshot.table_rows": "\(closed.chunk.tableRowsSoFar(job.progress))"])
+                                              "snapshot.table_rows": "\(job.progress.tableRows[job.progress.tableIndex])"])
             job.progress.finishTable()
             table = nil
         }
@@ -339,12 +342,6 @@ struct SnapshotDriver {
         var metadata: Logger.Metadata = ["snapshot.id": "\(job.id)", "snapshot.kind": "\(job.kind.rawValue)", "snapshot.notification": "\(notification.rawValue)"]
         metadata.merge(extra) { $1 }
         logger.info("snapshot \(notification.rawValue)", metadata: metadata)
-    }
-}
-
-extension OpenChunk {
-    func tableRowsSoFar(_ progress: SnapshotProgress) -> Int {
-        progress.tableRows.indices.contains(progress.tableIndex) ? progress.tableRows[progress.tableIndex] : 0
     }
 }
 

@@ -488,7 +488,11 @@ struct RouteDispatchTests {
         }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         let stopped = RouteFixture.stopped("slow", in: output)
-        #expect(stopped["route.read"] == "500000" && stopped["route.succeeded"] == "5000", "\(stopped)")
+        // Batches of at most 100: 5,000 calls when every batch fills, more when the 50 ms batch
+        // timeout closes one early on a loaded machine. Nothing lost either way.
+        let calls = Int(stopped["route.succeeded"] ?? "") ?? 0
+        #expect(stopped["route.read"] == "500000" && calls >= 5000 && stopped["route.calls"] == stopped["route.succeeded"]
+                    && stopped["route.dead_lettered"] == "0" && stopped["route.skipped"] == "0", "\(stopped)")
         #expect(peakKiB > 0 && peakKiB < 150 * 1024, "peak RSS \(peakKiB / 1024) MiB")
         Issue.record(Comment(rawValue: "backpressure: 500k changes behind a slow agent, peak RSS \(peakKiB / 1024) MiB"), severity: .warning)
     }

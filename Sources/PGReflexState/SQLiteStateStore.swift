@@ -24,14 +24,16 @@ public final class SQLiteStateStore: StateStore {
             // Durable at commit: a crash never takes back an outcome or a cursor.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        // A pool is in WAL mode: readers (`dlq list`) never wait for the dispatcher's writes.
-        database = try DatabasePool(path: path, configuration: configuration)
         // GRDB's migrator is safe between connections of one process, not between processes
-        // (`run` and a command starting at once would both apply a migration): a file lock.
+        // (`run` and a command starting at once would both apply a migration), and SQLite does
+        // not wait out the lock that turning a new file to WAL takes (`database is locked`
+        // while executing `PRAGMA journal_mode = WAL`): both happen under a file lock.
         let lock = open(directory + "/state.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: directory + "/state.lock"]) }
         defer { close(lock) }
         while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+        // A pool is in WAL mode: readers (`dlq list`) never wait for the dispatcher's writes.
+        database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
     }
 

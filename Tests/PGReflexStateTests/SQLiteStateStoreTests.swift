@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PGReflexDispatch
 import PGReflexState
 import Testing
@@ -40,6 +41,20 @@ import Testing
         #expect(try await reopened.deadLetters(.init()).map(\.eventID) == ["0/16B3748:2"])
         #expect(try await reopened.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == 1)
         #expect(try await reopened.done(among: [a], since: nil).isEmpty)
+    }
+
+    /// `run` and `snapshot start` open a new store at once: neither may fail on the lock that
+    /// turning the file to WAL takes (CI saw `database is locked` there once).
+    @Test func openersRacingOnANewStoreAllSucceed() throws {
+        for _ in 0..<20 {
+            let dir = directory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                do { _ = try SQLiteStateStore(directory: dir) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            #expect(failures.withLock { $0 } == [])
+        }
     }
 
     @Test func theDeadLetterQueueFiltersAndRemoves() async throws {

@@ -266,10 +266,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The CRC-32C instruction (SSE4.2, ARMv8 CRC), found at run time: Swift has no intrinsics.
+        .target(name: "CCRC32C"),
         // The durable local journal: segments of CRC-checked records, and the acknowledgement watermark.
         .target(
             name: "PGReflexJournal",
-            dependencies: ["PGReflexWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCRC32C", "PGReflexWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // Journal append throughput against plain write+fdatasync (README.md, "Journal appends").

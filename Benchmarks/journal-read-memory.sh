@@ -5,7 +5,7 @@
 # file sink) read segments in bounded chunks, so their peak RSS stays far under one segment.
 # Builds the journal with `pgreflex run` over scenario a (N inserts, 100 rows per transaction).
 #   Benchmarks/journal-read-memory.sh [N]
-source "$(dirname "$0")/scenario-a.sh" 1 "${1:-1000000}"
+source "$(dirname "$0")/bench-env.sh" 1 "${1:-1000000}"
 mkdir -p "$DIR/run"
 cat > "$DIR/run/run.yaml" <<YAML
 source: { dsn: "$BENCH_CONN", slot: base_a, publication: bench_pub, heartbeat_interval_ms: 0 }

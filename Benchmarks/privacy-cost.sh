@@ -5,7 +5,7 @@
 # column masked, so every event runs each kind of policy once. Pinning as in
 # tail-vs-recvlogical.sh. Prints each median, then the ratios of the rounds.
 #   Benchmarks/privacy-cost.sh [ROUNDS] [N]
-source "$(dirname "$0")/scenario-a.sh"
+source "$(dirname "$0")/bench-env.sh"
 cat > "$DIR/privacy.yaml" <<'YAML'
 privacy:
   keys: { env: PGREFLEX_PRIVACY_KEYS }

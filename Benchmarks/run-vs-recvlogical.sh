@@ -4,7 +4,7 @@
 # tail-vs-recvlogical.sh is. Prints one JSON line per median and then the pgreflex/pg_recvlogical
 # ratio of each round.
 #   Benchmarks/run-vs-recvlogical.sh [ROUNDS] [N]
-source "$(dirname "$0")/scenario-a.sh"
+source "$(dirname "$0")/bench-env.sh"
 # One configuration per cloned slot: its own journal and sink file under the bench directory.
 RUN_CMD="cmd:sh -c 'mkdir -p $DIR/{slot} && printf \"source:\\n  dsn: \\\"{conn}\\\"\\n  slot: {slot}\\n  publication: {pub}\\n  heartbeat_interval_ms: 0\\njournal:\\n  directory: $DIR/{slot}/journal\\nsink:\\n  file:\\n    path: $DIR/{slot}/events.jsonl\\nschemas:\\n  directory: $DIR/{slot}/Schemas\\n\" > $DIR/{slot}/run.yaml && exec $PGREFLEX run --config $DIR/{slot}/run.yaml --end-lsn {end} --log-level warning'"
 for _ in $(seq "$ROUNDS"); do

@@ -5,7 +5,7 @@
 # CPU 0 and the consumer to CPU 1, as the bench README advises. Prints one JSON line per
 # median and then the pgreflex/pg_recvlogical ratio of each round.
 #   Benchmarks/tail-vs-recvlogical.sh [ROUNDS] [N]
-source "$(dirname "$0")/scenario-a.sh"
+source "$(dirname "$0")/bench-env.sh"
 for _ in $(seq "$ROUNDS"); do
   python3 "$BENCH/bench.py" run --scenario a --consumer recv-pgoutput --reps 3 | tail -n 1 | tee -a "$OUT"
   # > /dev/null inside the command: bench.py would otherwise pipe stdout through Python,

@@ -209,7 +209,7 @@ public final class CapturePipeline: Sendable {
                 }
                 if batch.frames.isEmpty {
                     // Quiet: let the output sync what it holds (group commit deadlines).
-                    if try !consumer.flush() {
+                    if try !consumer.flush(inputDry: true) {
                         stopReason = .outputClosed
                         break
                     }

@@ -121,7 +121,7 @@ struct CaptureSession<Output: ChangeOutput> {
                 }
             }
         }
-        if try !flush() { return .outputClosed }
+        if try !flush(inputDry: stream.isDrained) { return .outputClosed }
         return reason
     }
 
@@ -304,8 +304,8 @@ struct CaptureSession<Output: ChangeOutput> {
 
     /// Lets the output write or sync what it holds, then confirms what it says is safe.
     /// Returns false when the output has closed (EPIPE); nothing more is confirmed then.
-    mutating func flush(final: Bool = false) throws -> Bool {
-        switch try output.flush(final: final) {
+    mutating func flush(final: Bool = false, inputDry: Bool = false) throws -> Bool {
+        switch try output.flush(final: final, inputDry: inputDry) {
         case .closed:
             return false
         case .confirm(let lsn):

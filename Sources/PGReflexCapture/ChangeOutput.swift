@@ -17,8 +17,9 @@ protocol ChangeOutput {
     /// what the output holds is safe, `lsn` itself may be confirmed.
     mutating func caughtUp(to lsn: LSN)
     /// Writes or syncs what policy (or `final`) requires, and says which transaction end LSN
-    /// is now safe to confirm.
-    mutating func flush(final: Bool) throws -> FlushResult
+    /// is now safe to confirm. `inputDry`: everything read so far is handled and nothing more
+    /// is waiting (group commit syncs then: natural batching).
+    mutating func flush(final: Bool, inputDry: Bool) throws -> FlushResult
     /// Returns once the output can take more (a full journal waits for its consumers).
     mutating func waitForRoom() async throws
 }
@@ -58,7 +59,7 @@ struct DescriptorOutput: ChangeOutput {
         lastCommitEnd = max(lastCommitEnd, lsn)
     }
 
-    mutating func flush(final: Bool) throws -> FlushResult {
+    mutating func flush(final: Bool, inputDry: Bool) throws -> FlushResult {
         if !buffer.bytes.isEmpty {
             do {
                 try writer.write(buffer.bytes)

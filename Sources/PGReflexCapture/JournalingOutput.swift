@@ -82,9 +82,10 @@ struct JournalingOutput: ChangeOutput {
         if pending == nil { caughtUpTo = max(caughtUpTo, lsn) }
     }
 
-    mutating func flush(final: Bool) throws -> FlushResult {
+    mutating func flush(final: Bool, inputDry: Bool) throws -> FlushResult {
         let durableEnd = journal.durableTransactionEnd ?? .invalid
-        if final || policy.tick(at: clock.now) == .sync || (caughtUpTo > durableEnd && policy.pending > 0) {
+        if final || (inputDry && policy.inputRanDry() == .sync) || policy.tick(at: clock.now) == .sync
+            || (caughtUpTo > durableEnd && policy.pending > 0) {
             try sync()
         }
         journal.retentionFloor = channel.retentionFloor()

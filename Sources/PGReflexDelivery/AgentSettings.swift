@@ -38,8 +38,15 @@ public struct AgentSettings: Sendable {
     /// The agent, acting through `tools` (all configured, built once per process) when its
     /// outcome names actions.
     public func makeAgent(logger: Logger, tools: [String: any Tool] = [:], keyring: PrivacyKeyring? = nil) throws -> any Agent {
-        ActingAgent(try makeBareAgent(logger: logger, tools: tools), runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions,
-                    limits: actionLimits)
+        let bare = try makeBareAgent(logger: logger, tools: tools)
+        switch kind {
+        case .file, .log, .noop:
+            // They answer without an output, so never name actions: unwrapped, they keep
+            // answering at once (`handleAtOnce`).
+            return bare
+        case .webhook, .exec, .llm:
+            return ActingAgent(bare, runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions, limits: actionLimits)
+        }
     }
 
     func makeBareAgent(logger: Logger, tools: [String: any Tool]) throws -> any Agent {

@@ -16,17 +16,26 @@ public final class FileAgent: Agent {
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
+        handleAtOnce([call])![0]
+    }
+
+    /// Every call's lines, then one sync: the calls succeed or fail together.
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? {
+        let outcome: AgentOutcome
         do {
             try sink.withLock { sink in
-                for event in call.events { sink.append(event.envelope) }
+                for call in calls {
+                    for event in call.events { sink.append(event.envelope) }
+                }
                 try sink.sync()
             }
-            return .success(output: nil)
+            outcome = .success(output: nil)
         } catch let error as SinkError {
-            return .failure(AgentError(code: error.isRetryable ? .temporary : .permanent, message: error.description))
+            outcome = .failure(AgentError(code: error.isRetryable ? .temporary : .permanent, message: error.description))
         } catch {
-            return .failure(AgentError(code: .temporary, message: "\(error)"))
+            outcome = .failure(AgentError(code: .temporary, message: "\(error)"))
         }
+        return Array(repeating: outcome, count: calls.count)
     }
 
     public func receiptMark() -> Int64? {
@@ -58,12 +67,18 @@ public struct LogAgent: Agent {
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
-        for event in call.events {
-            logger.log(level: level, "route matched", metadata: [
-                "route": "\(call.route)", "agent": "\(name)", "event.id": "\(event.id)", "table": "\(event.table)", "op": "\(event.op)",
-            ])
+        handleAtOnce([call])![0]
+    }
+
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? {
+        for call in calls {
+            for event in call.events {
+                logger.log(level: level, "route matched", metadata: [
+                    "route": "\(call.route)", "agent": "\(name)", "event.id": "\(event.id)", "table": "\(event.table)", "op": "\(event.op)",
+                ])
+            }
         }
-        return .success(output: nil)
+        return Array(repeating: .success(output: nil), count: calls.count)
     }
 }
 
@@ -87,5 +102,10 @@ public struct NoopAgent: Agent {
             }
         }
         return .success(output: nil)
+    }
+
+    /// Without a delay there is nothing to wait for.
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? {
+        delay == nil ? Array(repeating: .success(output: nil), count: calls.count) : nil
     }
 }

@@ -7,11 +7,21 @@ import PGReflexStatus
 /// done, retried, or dead-lettered.
 extension RouteConsumer {
 
-    func start(group: inout ThrowingDiscardingTaskGroup<any Error>, now: ContinuousClock.Instant) {
+    /// Starts what may start. An agent that answers at once (``Agent/handleAtOnce(_:)``) is
+    /// handed the calls here, and what their outcomes free starts in the same pass: no task,
+    /// executor hop or timer per call.
+    func start(group: inout ThrowingDiscardingTaskGroup<any Error>, now: ContinuousClock.Instant) throws {
+        while try startOnce(group: &group, now: now) {
+            try handleCompletions()
+        }
+    }
+
+    /// One pass over the queue; true when an agent answered at once and more may start.
+    private func startOnce(group: inout ThrowingDiscardingTaskGroup<any Error>, now: ContinuousClock.Instant) throws -> Bool {
         nextAdmission = nil
         if let disabledUntil, now < disabledUntil {
             nextAdmission = disabledUntil
-            return
+            return false
         }
         if let shed = settings.shed, shed.action == .pause {
             let behind = channel.isBehind(by: shed.lagOver, nowMicros: wallMicros())
@@ -25,7 +35,7 @@ extension RouteConsumer {
             }
             if behind {
                 nextAdmission = now.advanced(by: .milliseconds(500))
-                return
+                return false
             }
         }
         var breakerClosed = true
@@ -51,6 +61,9 @@ extension RouteConsumer {
                 return false
             }
         }
+        guard !started.isEmpty else { return false }
+        var calls: [(id: Int, call: AgentCall)] = []
+        calls.reserveCapacity(started.count)
         for (_, var job) in started {
             job.attempt += 1
             if job.firstAttempt == nil { job.firstAttempt = wallMicros() }
@@ -65,17 +78,25 @@ extension RouteConsumer {
                 metrics.callStarted(commitToAgentMicros: latency)
                 for event in job.events { metrics.count(table: event.table, op: event.op, .dispatched) }
             }
-            let call = AgentCall(route: settings.name, events: job.events.map(\.agentEvent),
-                                 idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? job.events[0].id),
-                                 attempt: job.attempt, timeout: settings.timeout)
-            let agent = runtime.agent
-            let inbox = self.inbox
-            let timeout = settings.timeout
+            calls.append((id, AgentCall(route: settings.name, events: job.events.map(\.agentEvent),
+                                        idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? job.events[0].id),
+                                        attempt: job.attempt, timeout: settings.timeout)))
+        }
+        let agent = runtime.agent
+        if let outcomes = agent.handleAtOnce(calls.map(\.call)) {
+            precondition(outcomes.count == calls.count, "an agent answers every call it is handed")
+            inbox.post(contentsOf: zip(calls, outcomes).map { Completion(call: $0.0.id, outcome: $0.1) })
+            return true
+        }
+        let inbox = self.inbox
+        let timeout = settings.timeout
+        for (id, call) in calls {
             group.addTask(executorPreference: thread) {
                 let outcome = await Self.call(agent, call, timeout: timeout)
                 inbox.post(Completion(call: id, outcome: outcome))
             }
         }
+        return false
     }
 
     func throttleKey(_ job: Job) -> String {
@@ -98,7 +119,7 @@ extension RouteConsumer {
         }
     }
 
-    func handleCompletions(retrying: Bool = true) async throws {
+    func handleCompletions(retrying: Bool = true) throws {
         let now = clock.now
         for completion in inbox.take() {
             guard let (job, _, started) = outstanding.removeValue(forKey: completion.call) else { continue }

@@ -109,6 +109,8 @@ extension RouteConsumer {
 
     /// One line per finished call, as operators grep for them.
     func logCall(_ job: Job, outcome: String, micros: Int64, error: AgentError? = nil) {
+        // Formatting the metadata costs more than a fast agent's call: only when it is logged.
+        guard logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "event.id": "\(job.events[0].id)", "lsn": "\(job.events[0].position?.commitLSN.description ?? "-")",
             "attempt": "\(job.attempt)", "outcome": "\(outcome)", "duration_ms": "\(Double(micros / 100) / 10)",

@@ -96,6 +96,11 @@ public actor RouteConsumer {
             wake.notify()
         }
 
+        func post(contentsOf batch: [Completion]) {
+            completions.withLock { $0.append(contentsOf: batch) }
+            wake.notify()
+        }
+
         func take() -> [Completion] {
             completions.withLock { items in
                 defer { items.removeAll() }
@@ -297,7 +302,7 @@ public actor RouteConsumer {
             let seen = inbox.wake.generation
             let finished: Bool
             if case .follow = mode { finished = channel.isFinished } else { finished = rangeDone }
-            try await handleCompletions()
+            try handleCompletions()
             var read = 0
             if !rangeDone && pendingEvents < settings.maxBufferedEvents && watermark.inFlight < settings.maxBufferedEvents * 10 {
                 let mark = channel.mark
@@ -312,7 +317,7 @@ public actor RouteConsumer {
             let now = clock.now
             if finished && read == 0 { flushAll(now: now) }
             flushDue(now: now)
-            start(group: &group, now: now)
+            try start(group: &group, now: now)
             let done = finished && read == 0 && outstanding.isEmpty && queue.queued == 0
             if done || commitIsDue(now: now) { try await commit(now: now) }
             publish(now: now, force: done)
@@ -334,12 +339,12 @@ public actor RouteConsumer {
         let deadline = clock.now.advanced(by: drainTimeout)
         while !outstanding.isEmpty && clock.now < deadline {
             let seen = inbox.wake.generation
-            try await handleCompletions(retrying: false)
+            try handleCompletions(retrying: false)
             try await commit(now: clock.now)
             if outstanding.isEmpty { break }
             await inbox.wake.wait(since: seen, timeout: clock.now.duration(to: deadline))
         }
-        try await handleCompletions(retrying: false)
+        try handleCompletions(retrying: false)
         if !outstanding.isEmpty {
             logger.warning("calls still running at the stop's deadline were abandoned: their events run again at the next start",
                            metadata: ["route.abandoned_calls": "\(outstanding.count)"])

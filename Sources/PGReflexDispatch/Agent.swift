@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What every agent is to the dispatcher: an event (or a batch) goes in; an outcome, or an
 /// error that says whether and when to try again, comes out. Webhooks, subprocesses and LLM
 /// calls (the agents issue) fit the same shape as the built-in `file`, `log` and `noop`.
@@ -12,11 +18,18 @@ public protocol Agent: Sendable {
     /// The ids of the events whose effect the agent recorded after `mark`. After a crash, such
     /// an event took effect though its done record was lost: it is not run again.
     func receipts(since mark: Int64) throws -> Set<String>
+    /// For agents whose calls finish on the caller's thread without waiting on anything (`noop`,
+    /// `log`, `file`): the dispatcher hands over every call it can start at once, in order, and
+    /// takes one outcome per call, in the same order, with no task, executor hop or timer per
+    /// call (a `file` agent writes them all and syncs once; no timeout could cut such a call
+    /// short anyway). nil: the calls run as tasks through ``handle(_:)``, each under its timeout.
+    func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]?
 }
 
 extension Agent {
     public func receiptMark() -> Int64? { nil }
     public func receipts(since mark: Int64) throws -> Set<String> { [] }
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? { nil }
 }
 
 /// One call: the events, in commit order, with the key that makes the side effect idempotent
@@ -142,15 +155,20 @@ public enum AgentCausation {
         contains(envelope, #""origin":"pgreflex:"#) || contains(envelope, #""prefix":"pgreflex.causation""#)
     }
 
-    static func contains(_ envelope: [UInt8], _ text: String) -> Bool {
-        let needle = Array(text.utf8)
-        let n = needle.count
-        return envelope.withUnsafeBufferPointer { bytes in
-            guard bytes.count >= n else { return false }
-            for i in 0...(bytes.count - n) where bytes[i] == needle[0] {
-                var j = 1
-                while j < n && bytes[i + j] == needle[j] { j += 1 }
-                if j == n { return true }
+    static func contains(_ envelope: [UInt8], _ text: StaticString) -> Bool {
+        // memchr to each 'x' (rare in envelopes, unlike '"'), then memcmp around it: every routed
+        // envelope is searched. (Glibc's module does not export memmem.)
+        let n = text.utf8CodeUnitCount
+        let needle = UnsafeBufferPointer(start: text.utf8Start, count: n)
+        let anchor = needle.firstIndex(of: UInt8(ascii: "x"))!
+        return envelope.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress, bytes.count >= n else { return false }
+            var at = base + anchor
+            let end = base + (bytes.count - n + anchor + 1)
+            while at < end {
+                guard let hit = memchr(at, Int32(UInt8(ascii: "x")), end - at) else { return false }
+                if memcmp(UnsafeRawPointer(hit) - anchor, text.utf8Start, n) == 0 { return true }
+                at = UnsafeRawPointer(hit) + 1
             }
             return false
         }

@@ -1,6 +1,17 @@
-/// CRC-32C (Castagnoli), the checksum of every journal record. Table-driven, eight bytes per
-/// step ("slicing by 8").
+import CCRC32C
+
+/// CRC-32C (Castagnoli), the checksum of every journal record: the CPU's instruction where it
+/// has one (SSE4.2, ARMv8 CRC; about 8× the table's speed), else table-driven, eight bytes per
+/// step ("slicing by 8"). Both give the same value, so journals move between machines.
 public enum CRC32C {
+    /// Whether ``checksum(_:seed:)`` uses the CPU's instruction.
+    public static let usesHardware = pgreflex_crc32c_hardware_available() != 0
+
+    public static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        guard usesHardware else { return software(bytes, seed: seed) }
+        return ~pgreflex_crc32c_hardware(~seed, bytes.baseAddress, bytes.count)
+    }
+
     static let tables: [[UInt32]] = {
         var tables = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
         for i in 0..<256 {
@@ -14,7 +25,8 @@ public enum CRC32C {
         return tables
     }()
 
-    public static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+    /// The table-driven checksum: the fallback, and what tests hold the instruction to.
+    public static func software(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         var crc = ~seed
         var i = 0
         let count = bytes.count

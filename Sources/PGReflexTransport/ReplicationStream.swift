@@ -55,6 +55,11 @@ public struct ReplicationStream: AsyncSequence, Sendable {
         shared.confirm(write: flush, flush: flush, apply: flush)
     }
 
+    /// Nothing is queued: the consumer has taken everything read from the socket so far.
+    public var isDrained: Bool {
+        shared.state.withLock { $0.queue.isEmpty }
+    }
+
     /// Sends a status update now instead of at the next interval.
     public func sendStatusNow() {
         shared.requestStatus()

@@ -33,6 +33,8 @@ struct StreamQueueStateMachine<Waiter> {
         case fail(ReplicationError)
     }
 
+    var isEmpty: Bool { head == queue.count }
+
     /// Batches the queue's array still holds, taken ones included until they are dropped.
     var heldBatches: Int { queue.count }
 

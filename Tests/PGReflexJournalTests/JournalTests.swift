@@ -166,7 +166,7 @@ import Testing
         #expect(try Journal.inspect(directory: dir).allSatisfy { $0.problem == nil })
     }
 
-    @Test func groupCommitSyncsOnCountOrDelay() {
+    @Test func groupCommitSyncsWhenDryOnCountOrDelay() {
         let clock = ContinuousClock()
         let start = clock.now
         var policy = GroupCommit<ContinuousClock.Instant>(maxRecords: 3, maxDelay: .milliseconds(20))
@@ -181,6 +181,12 @@ import Testing
         #expect(policy.tick(at: start.advanced(by: .milliseconds(25))) == .sync)
         policy.synced()
         #expect(policy.tick(at: start.advanced(by: .seconds(5))) == .none)
+        // Natural batching: running dry syncs at once whatever is pending, and nothing else.
+        #expect(policy.inputRanDry() == .none)
+        #expect(policy.appended(at: start.advanced(by: .seconds(6))) == .none)
+        #expect(policy.inputRanDry() == .sync)
+        policy.synced()
+        #expect(policy.inputRanDry() == .none)
     }
 }
 

@@ -1,7 +1,9 @@
 # Sourced by the benchmark scripts: builds pgreflex (release), starts a throwaway cluster with the
-# shared bench scripts (../shared/bench), prepares scenario a (N inserts, 100 rows per
-# transaction) in one base slot, and pins the postmaster to CPU 0 and consumers to CPU 1, as the
-# bench README advises. Sets ROUNDS, N, BENCH, DIR, PGREFLEX and OUT; removes the cluster on exit.
+# shared bench scripts (../shared/bench), prepares the bench scenarios in $SCENARIOS (default a:
+# N inserts, 100 rows per transaction; b: N updates; e: N/10 mixed changes on three tables, 10 per
+# transaction), each in its own base slot, and pins the postmaster to CPU 0 and consumers to CPU 1,
+# as the bench README advises. Sets ROUNDS, N, BENCH, DIR, PGREFLEX and OUT; removes the cluster on
+# exit. PGREFLEX_BIN runs a given binary instead of building (an A/B against an older build).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS=${1:-3}
@@ -12,10 +14,14 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export BENCH_STATE="$DIR/state.json"
 trap '"$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true' EXIT
 
-swift build -c release --product pgreflex >&2
-PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
+if [ -n "${PGREFLEX_BIN:-}" ]; then
+  PGREFLEX=$PGREFLEX_BIN
+else
+  swift build -c release --product pgreflex >&2
+  PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
+fi
 export BENCH_CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
-python3 "$BENCH/bench.py" prepare --n "$N" --scenarios a >&2
+python3 "$BENCH/bench.py" prepare --n "$N" --scenarios "${SCENARIOS:-a}" >&2
 taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
 export CLIENT_WRAP="taskset -c 1"
 OUT="$DIR/results.jsonl"

@@ -6,6 +6,15 @@ import Foundation
 extension PrivacyKeyring {
     /// `hash:<key id>:<base64url HMAC-SHA256(value)>` under the active key.
     public func pseudonym(of value: UnsafeBufferPointer<UInt8>) -> String {
+        let hash = cache.hash(.pseudonym, of: value)
+        let (cached, store) = cache.lookup(value, hash: hash)
+        if let cached { return cached }
+        let made = makePseudonym(of: value)
+        if store { cache.store(value, value: made, hash: hash) }
+        return made
+    }
+
+    func makePseudonym(of value: UnsafeBufferPointer<UInt8>) -> String {
         var mac = active.hash
         mac.update(data: UnsafeRawBufferPointer(value))
         return mac.finalize().withUnsafeBytes { Base64.urlString($0, after: active.hashPrefix) }
@@ -15,6 +24,15 @@ extension PrivacyKeyring {
     /// HMAC of the value (a synthetic IV), so equal values give equal tokens; AES-GCM-SIV keeps
     /// that safe, since reusing a nonce with it reveals only that two plaintexts are equal.
     public func token(of value: UnsafeBufferPointer<UInt8>) -> String {
+        let hash = cache.hash(.token, of: value)
+        let (cached, store) = cache.lookup(value, hash: hash)
+        if let cached { return cached }
+        let made = makeToken(of: value)
+        if store { cache.store(value, value: made, hash: hash) }
+        return made
+    }
+
+    func makeToken(of value: UnsafeBufferPointer<UInt8>) -> String {
         let plaintext = UnsafeRawBufferPointer(value)
         var mac = active.nonce
         mac.update(data: plaintext)

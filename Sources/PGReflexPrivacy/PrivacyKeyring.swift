@@ -40,6 +40,11 @@ public struct PrivacyKeyring: Sendable {
 
     let keys: [String: Key]
     let active: Key
+    /// Shared by the keyring's copies: one bound for the whole process.
+    let cache: ProtectedValueCache
+
+    /// How many pseudonyms and tokens the cache holds at most (about 200 bytes each).
+    public static let cachedValues = 16_384
 
     /// `active` nil: the last key listed.
     public init(parsing text: String, active: String? = nil, source: String) throws(PrivacyError) {
@@ -70,6 +75,7 @@ public struct PrivacyKeyring: Sendable {
         }
         self.keys = keys
         self.active = activeKey
+        cache = ProtectedValueCache(capacity: Self.cachedValues)
     }
 
     public var activeID: String { active.id }

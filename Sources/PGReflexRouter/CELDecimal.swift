@@ -21,11 +21,23 @@ public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertibl
     /// Parses `-12`, `612.50`, `.5`, `1e3`, `1.5E-2`; nil for anything else (NaN, Infinity,
     /// text, more than 38 digits).
     public init?(parsing text: some StringProtocol) {
-        var utf8 = Substring(text).utf8[...]
+        // Route conditions parse a numeric column's text on every event: scan the bytes in
+        // place when the string has them contiguous (native strings do).
+        if let parsed = text.utf8.withContiguousStorageIfAvailable({ Self.parse($0) }) {
+            guard let parsed else { return nil }
+            self = parsed
+        } else {
+            guard let parsed = Array(text.utf8).withUnsafeBufferPointer({ Self.parse($0) }) else { return nil }
+            self = parsed
+        }
+    }
+
+    private static func parse(_ utf8: UnsafeBufferPointer<UInt8>) -> CELDecimal? {
+        var index = 0
         var negative = false
         if let first = utf8.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
             negative = first == UInt8(ascii: "-")
-            utf8 = utf8.dropFirst()
+            index = 1
         }
         var mantissa: Int128 = 0
         var scale = 0
@@ -33,8 +45,7 @@ public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertibl
         var seenPoint = false
         var exponent = 0
         var sawDigit = false
-        var index = utf8.startIndex
-        while index < utf8.endIndex {
+        while index < utf8.count {
             let byte = utf8[index]
             if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
                 sawDigit = true
@@ -45,15 +56,14 @@ public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertibl
             } else if byte == UInt8(ascii: "."), !seenPoint {
                 seenPoint = true
             } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E"), sawDigit {
-                guard let value = Int(String(decoding: utf8[utf8.index(after: index)...], as: UTF8.self)),
+                guard let value = Int(String(decoding: UnsafeBufferPointer(rebasing: utf8[(index + 1)...]), as: UTF8.self)),
                       abs(value) <= 76 else { return nil }
                 exponent = value
-                index = utf8.endIndex
                 break
             } else {
                 return nil
             }
-            index = utf8.index(after: index)
+            index += 1
         }
         guard sawDigit else { return nil }
         scale -= exponent
@@ -63,8 +73,8 @@ public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertibl
             mantissa = scaled
             scale += 1
         }
-        guard scale <= Self.maxScale else { return nil }
-        self.init(mantissa: negative ? -mantissa : mantissa, scale: scale)
+        guard scale <= maxScale else { return nil }
+        return CELDecimal(mantissa: negative ? -mantissa : mantissa, scale: scale)
     }
 
     /// Both at the larger scale; nil when that overflows.

@@ -9,6 +9,22 @@ import Testing
 
     let email = Array("alice@example.com".utf8)
 
+    /// The cache of recent values answers exactly what the cryptography would, for hashes and
+    /// tokens of the same value alike, and stays within its bound past it.
+    @Test func cachedValuesEqualFreshOnesAndTheCacheStaysBounded() throws {
+        let keyring = try PrivacyKeyring(parsing: "k1:\(Self.key(7))", source: "test")
+        let values = (0..<(PrivacyKeyring.cachedValues * 2)).map { Array("user\($0 % 20_000)@example.com".utf8) }
+        for value in values {
+            value.withUnsafeBufferPointer { bytes in
+                #expect(keyring.token(of: bytes) == keyring.makeToken(of: bytes))
+                #expect(keyring.pseudonym(of: bytes) == keyring.makePseudonym(of: bytes))
+            }
+        }
+        #expect(keyring.cache.count <= PrivacyKeyring.cachedValues)
+        // A token still reverses to its value after being served from the cache.
+        #expect(try keyring.reveal(keyring.token(of: values[3])) == values[3])
+    }
+
     @Test func tokensAreDeterministicPerKeyAndDifferAcrossKeys() {
         #expect(Self.one.token(of: email) == Self.one.token(of: email))
         #expect(Self.one.token(of: email) != Self.one.token(of: Array("bob@example.com".utf8)))

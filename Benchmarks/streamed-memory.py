@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Peak memory of `pgreflex tail` on one 1M-row transaction, against pg_recvlogical on the same WAL.
+"""Peak memory of `pgreflex tail`, and of `pgreflex run` with a slow agent, on one 1M-row
+transaction, against pg_recvlogical on the same WAL.
 
   Benchmarks/streamed-memory.py [--rows 1000000]
 
 Starts a throwaway cluster (../shared/bench/pg-up.sh), writes one transaction of N rows behind a
 slot, then drains copies of that slot with pg_recvlogical (pgoutput v1, to /dev/null) and with
 pgreflex tail (protocol 2, streaming on, and protocol 1, streaming off), each to /dev/null except
-for a line count. Prints one JSON line per consumer: seconds, peak RSS (MB), lines, and the ratio
-of pgreflex's peak RSS to pg_recvlogical's.
+for a line count, and with `pgreflex run` (the durable journal, and a route whose agent takes 5 ms
+per call of 100 events, 4 at a time: the agent is the bottleneck, so the route's bounded queue and
+the journal hold the backlog, not memory). Prints one JSON line per consumer: seconds, peak RSS
+(MB), lines, and the ratio of pgreflex's peak RSS to pg_recvlogical's.
 """
 import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 
@@ -48,6 +51,7 @@ def main():
             ("pgreflex tail (v1, streaming off)", lambda slot: [exe, "tail", "--dsn", conn, "--slot", slot, "--publication",
                                                                 "big_pub", "--end-lsn", end, "--proto-version", "1",
                                                                 "--streaming", "off", "--log-level", "warning"]),
+            ("pgreflex run (journal, slow agent)", lambda slot: run_command(exe, d, conn, slot, end)),
         ]
         results = []
         for i, (name, make) in enumerate(runs):
@@ -68,6 +72,21 @@ def main():
             print(json.dumps(r))
     finally:
         subprocess.run([os.path.join(BENCH, "pg-down.sh"), d, "--rm"], capture_output=True)
+
+
+def run_command(exe, d, conn, slot, end):
+    directory = os.path.join(d, slot)
+    os.makedirs(directory)
+    with open(os.path.join(directory, "run.yaml"), "w") as f:
+        f.write(f"""source: {{ dsn: "{conn}", slot: {slot}, publication: big_pub, heartbeat_interval_ms: 0 }}
+journal: {{ directory: {directory}/journal }}
+schemas: {{ directory: {directory}/Schemas }}
+state: {{ directory: {directory}/state }}
+agents: {{ slow: {{ noop: {{ delay: 5ms }} }} }}
+routes:
+  everything: {{ tables: [public.big], agent: slow, batch: {{ max_size: 100, timeout: 50ms }}, concurrency: 4 }}
+""")
+    return [exe, "run", "--config", os.path.join(directory, "run.yaml"), "--end-lsn", end, "--log-level", "warning"]
 
 
 MEASURE = r'''

@@ -31,7 +31,7 @@ import Yams
 /// journal:
 ///   directory: ./journal           # relative paths are relative to this file
 ///   segment_bytes: 67108864
-///   fsync: { max_records: 1000, max_delay_ms: 20 }
+///   fsync: { max_records: 1000, max_delay_ms: 20 }   # and whenever the input runs dry
 ///   retention: { max_bytes: 10737418240, max_age_hours: 168 }
 /// sink:                            # the consumer named "sink"
 ///   file: { path: ./events.jsonl }

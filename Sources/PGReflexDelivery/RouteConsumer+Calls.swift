@@ -39,7 +39,7 @@ extension RouteConsumer {
             }
         }
         var breakerClosed = true
-        let started = queue.start { job in
+        let started = queue.start(limit: agentAnswersAtOnce ? Self.callsPerPassAtOnce : nil) { job in
             if let notBefore = job.notBefore, notBefore > now {
                 nextAdmission = min(nextAdmission ?? notBefore, notBefore)
                 return false
@@ -85,6 +85,7 @@ extension RouteConsumer {
         let agent = runtime.agent
         if let outcomes = agent.handleAtOnce(calls.map(\.call)) {
             precondition(outcomes.count == calls.count, "an agent answers every call it is handed")
+            agentAnswersAtOnce = true
             inbox.post(contentsOf: zip(calls, outcomes).map { Completion(call: $0.0.id, outcome: $0.1) })
             return true
         }

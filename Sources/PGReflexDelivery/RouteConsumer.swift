@@ -132,6 +132,11 @@ public actor RouteConsumer {
     var window: SlidingWindow<UnixTime, RoutedEvent>?
     var nextWindowPrune: ContinuousClock.Instant
     var nextKeyPrune: ContinuousClock.Instant
+    /// The agent answers at once (``Agent/handleAtOnce(_:)``): its calls finish before the next
+    /// pass, so `concurrency` cannot bind them, and a pass hands over up to
+    /// `callsPerPassAtOnce` (a `file` agent syncs once for them all).
+    var agentAnswersAtOnce = false
+    static let callsPerPassAtOnce = 1024
     /// `shed: {action: pause}` holds the calls now.
     var shedPaused = false
     /// Calls started and not yet recorded: the job, and the agent's receipt mark before it.

@@ -54,8 +54,10 @@ public struct KeyedQueue<Event: Sendable>: Sendable {
 
     /// The events that may start now; each is counted as running until `finished`. `admit`
     /// may hold back an event that is otherwise free to start (a throttle, a retry's backoff,
-    /// an open circuit): it stays at the head of its key.
-    public mutating func start(admit: (Event) -> Bool = { _ in true }) -> [(key: String, event: Event)] {
+    /// an open circuit): it stays at the head of its key. `limit`: this pass's bound on what
+    /// runs at once, when not the queue's own (calls that finish before the next pass).
+    public mutating func start(limit: Int? = nil, admit: (Event) -> Bool = { _ in true }) -> [(key: String, event: Event)] {
+        let limit = limit ?? self.limit
         guard inFlight < limit, queued > 0 else { return [] }
         // The first waiting event of each key not running is free to start; later ones wait
         // behind it, started or not.

@@ -13,6 +13,9 @@ public final class JournalReader {
     private var file: JournalSegment.ChunkedFile?
     private var segment: String?
     private var offset = 0
+    /// The open segment's size was read after the writer had moved past it: it is whole, and
+    /// its size will not change (not an `fstat` per record while a consumer catches up).
+    private var sizedWhole = false
     /// The last record read; reading resumes after it.
     public private(set) var position: EventPosition?
     /// Until the first record is read: whether a record at `position` itself is read.
@@ -49,7 +52,12 @@ public final class JournalReader {
             guard let file = try currentFile(upTo: lastSegment, skipped: skipped) else { break }
             // Older segments are whole: the writer synced each before starting the next.
             let isLast = segment == lastSegment
-            if !isLast || file.size < mark.offset { try file.refreshSize() }
+            if isLast {
+                if file.size < mark.offset { try file.refreshSize() }
+            } else if !sizedWhole {
+                try file.refreshSize()
+                sizedWhole = true
+            }
             if offset == 0 {
                 if isLast && mark.offset < JournalSegment.header.count { break }
                 guard try JournalSegment.readHeader(file) != nil else {
@@ -109,6 +117,7 @@ public final class JournalReader {
                 self.file = file
                 segment = next
                 offset = 0
+                sizedWhole = false
                 return file
             } catch let error as JournalError where error.code == .io && access(directory + "/" + next, F_OK) != 0 {
                 continue  // removed between the listing and the open: list again

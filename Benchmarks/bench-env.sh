@@ -1,26 +1,13 @@
-# Sourced by the benchmark scripts: builds pgreflex (release), starts a throwaway cluster with the
-# shared bench scripts (../shared/bench), prepares the bench scenarios in $SCENARIOS (default a:
-# N inserts, 100 rows per transaction; b: N updates; e: N/10 mixed changes on three tables, 10 per
-# transaction), each in its own base slot, and pins the postmaster to CPU 0 and consumers to CPU 1,
-# as the bench README advises. Sets ROUNDS, N, BENCH, DIR, PGREFLEX and OUT; removes the cluster on
-# exit. PGREFLEX_BIN runs a given binary instead of building (an A/B against an older build).
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Sourced by the throughput benchmarks: sets up as bench-cluster.sh does, then prepares the bench
+# scenarios in $SCENARIOS (default a: N inserts, 100 rows per transaction; b: N updates; e: N/10
+# mixed changes on three tables, 10 per transaction), each in its own base slot, and pins the postmaster to CPU 0 and consumers to CPU 1,
+# as the bench README advises. Sets ROUNDS and N (the script's first two arguments) and OUT, and
+# what bench-cluster.sh sets.
 ROUNDS=${1:-3}
 N=${2:-1000000}
-BENCH=${BENCH_DIR:-../shared/bench}
-DIR=$(mktemp -d /tmp/pgreflex-bench-XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$(dirname "${BASH_SOURCE[0]}")/bench-cluster.sh"
 export BENCH_STATE="$DIR/state.json"
-trap '"$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true' EXIT
-
-if [ -n "${PGREFLEX_BIN:-}" ]; then
-  PGREFLEX=$PGREFLEX_BIN
-else
-  swift build -c release --product pgreflex >&2
-  PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
-fi
-export BENCH_CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
+export BENCH_CONN=$CONN
 python3 "$BENCH/bench.py" prepare --n "$N" --scenarios "${SCENARIOS:-a}" >&2
 taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
 export CLIENT_WRAP="taskset -c 1"

@@ -8,27 +8,13 @@
 # rate the driver really offered.
 #   Benchmarks/latency.sh [SECONDS] [RATES]      (default 15 s at each of 1000,10000,50000 changes/s)
 #   PGREFLEX_BIN=path (skip the build, measure that binary)
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_PER_RATE=${1:-15}
 RATES=${2:-1000,10000,50000}
-BENCH=${BENCH_DIR:-../shared/bench}
-DIR=$(mktemp -d /tmp/pgreflex-latency-XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RUN_PID=
-cleanup() {
-  [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null || true
-  "$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true
+bench_cleanup() {
+  [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null
 }
-trap cleanup EXIT
-
-if [ -n "${PGREFLEX_BIN:-}" ]; then
-  PGREFLEX=$PGREFLEX_BIN
-else
-  swift build -c release --product pgreflex >&2
-  PGREFLEX=$(swift build -c release --show-bin-path)/pgreflex
-fi
-CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
+source "$(dirname "$0")/bench-cluster.sh"
 python3 -m venv "$DIR/venv" >&2
 "$DIR/venv/bin/pip" install -q psycopg2-binary >&2
 psql "$CONN" -qX -v ON_ERROR_STOP=1 -c "CREATE TABLE lat (id bigserial PRIMARY KEY, n int, note text)" \

@@ -6,20 +6,9 @@
 # snapshot also until the sink has every row and run has ended) and peak RSS for both, and their ratio to the reference in the same run: psql's \copy
 # of the same table to /dev/null (how fast PostgreSQL hands the rows to any client).
 #   Benchmarks/snapshot-scale.sh [N] [CHUNK]      (CONFIGURATION=debug measures the debug build)
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-1000000}
 CHUNK=${2:-1024}
-BENCH=${BENCH_DIR:-../shared/bench}
-DIR=$(mktemp -d /tmp/pgreflex-bench-XXXXXX)
-chmod 755 "$DIR"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-trap '"$BENCH/pg-down.sh" "$DIR" --rm >/dev/null 2>&1 || true' EXIT
-
-CONFIGURATION=${CONFIGURATION:-release}
-swift build -c "$CONFIGURATION" --product pgreflex >&2
-PGREFLEX=$(swift build -c "$CONFIGURATION" --show-bin-path)/pgreflex
-CONN=$("$BENCH/pg-up.sh" "$DIR" "$PORT" 2>/dev/null)
+source "$(dirname "$0")/bench-cluster.sh"
 psql "$CONN" -X -q -v ON_ERROR_STOP=1 <<SQL
 CREATE TABLE big (id bigint PRIMARY KEY, customer_id int, amount numeric(12,2), status text, note text, created_at timestamptz);
 INSERT INTO big SELECT g, g % 9973, (g % 100000) / 100.0, (ARRAY['new','paid','sent'])[1 + g % 3], 'order note ' || g, now() - g * interval '1 second'

@@ -104,7 +104,9 @@ struct LLMAgentEndToEndTests {
         // not the protocol. Then the event must be in the DLQ (nothing lost), and the test says so.
         if RouteFixture.stopped("triage", in: run.output)["route.succeeded"] != "1" {
             let letters = f.command(["dlq", "list", "--config", f.config]).output
-            #expect(letters.contains("did not answer within") || letters.contains("no valid decision"), "\(letters)")
+            // The route's 90 s timeout usually ends the call before the agent's own 120 s one.
+            #expect(letters.contains("did not answer within") || letters.contains("no valid decision")
+                    || letters.contains("the call took longer than its timeout"), "\(letters)")
             Issue.record(Comment(rawValue: "the local model did not decide in time on this machine; the event was dead-lettered"), severity: .warning)
             return
         }

@@ -136,13 +136,16 @@ struct SnapshotCommand: AsyncParsableCommand {
                 print("no snapshots: start one with `pgreflex snapshot start --config \(config) --tables …`")
                 return
             }
-            for job in jobs {
-                let table = job.currentTable.map { "on \($0) (\(job.progress.tableIndex + 1)/\(job.tables.count))" } ?? "all \(job.tables.count) table(s) read"
-                print("snapshot \(job.id) \(job.kind.rawValue) \(job.state.rawValue): \(table), \(job.progress.rows) rows in \(job.progress.chunks) chunks"
-                      + (job.route.map { ", route \($0) only" } ?? "") + (job.condition.map { ", where \($0)" } ?? "")
-                      + ", updated \(DLQCommand.time(job.updatedAt))" + (job.error.map { ", error: \($0)" } ?? ""))
-            }
+            for job in jobs { print(SnapshotCommand.line(job)) }
         }
+    }
+
+    /// One snapshot on one line, for `snapshot status` and `pgreflex status`.
+    static func line(_ job: SnapshotJob) -> String {
+        let table = job.currentTable.map { "on \($0) (\(job.progress.tableIndex + 1)/\(job.tables.count))" } ?? "all \(job.tables.count) table(s) read"
+        return "snapshot \(job.id) \(job.kind.rawValue) \(job.state.rawValue): \(table), \(job.progress.rows) rows in \(job.progress.chunks) chunks"
+            + (job.route.map { ", route \($0) only" } ?? "") + (job.condition.map { ", where \($0)" } ?? "")
+            + ", updated \(DLQCommand.time(job.updatedAt))" + (job.error.map { ", error: \($0)" } ?? "")
     }
 
     /// Moves the given (or the active) snapshot from one of `from` to `to`.

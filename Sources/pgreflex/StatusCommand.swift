@@ -7,6 +7,7 @@ import PGReflexDelivery
 import PGReflexDispatch
 import PGReflexJournal
 import PGReflexMonitoring
+import PGReflexSnapshot
 import PGReflexState
 import PGReflexStatus
 import PGReflexTransport
@@ -41,6 +42,8 @@ struct StatusCommand: AsyncParsableCommand {
     struct Output: Codable {
         var running: Bool
         var report: StatusReport
+        /// Snapshots not yet ended, oldest first, then the last one that ended.
+        var snapshots: [SnapshotJob]
     }
 
     func run() async throws {
@@ -59,33 +62,42 @@ struct StatusCommand: AsyncParsableCommand {
             }
             // Alive and writing: the pid exists and the file is fresh.
             let running = report.pid > 0 && kill(report.pid, 0) == 0 && now - report.generatedAt < 10_000_000
-            try await overlayStore(&report, configuration)
+            let snapshots = try await overlayStore(&report, configuration)
             overlayJournal(&report, configuration, running: running)
             await overlaySlot(&report, configuration)
             switch format {
             case .text:
                 print(report.text(now: now, running: running))
+                if !snapshots.isEmpty {
+                    print("snapshots:")
+                    for job in snapshots { print("  " + SnapshotCommand.line(job)) }
+                }
             case .json:
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                print(String(decoding: try encoder.encode(Output(running: running, report: report)), as: UTF8.self))
+                print(String(decoding: try encoder.encode(Output(running: running, report: report, snapshots: snapshots)), as: UTF8.self))
             }
         } catch {
             throw fail(error)
         }
     }
 
-    /// The dead-letter queue and the routes' cursors as the state store has them now.
-    func overlayStore(_ report: inout StatusReport, _ configuration: RunConfiguration) async throws {
+    /// The dead-letter queue and the routes' cursors as the state store has them now; returns the
+    /// snapshots worth showing (those not ended, then the last that ended).
+    func overlayStore(_ report: inout StatusReport, _ configuration: RunConfiguration) async throws -> [SnapshotJob] {
         // A status never creates the store it reports on.
-        guard !configuration.routes.isEmpty, FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else { return }
+        guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else { return [] }
         let store = try SQLiteStateStore(directory: configuration.stateDirectory)
+        let jobs = try await store.snapshots()
+        let snapshots = jobs.filter { !$0.state.isFinal } + (jobs.last { $0.state.isFinal }.map { [$0] } ?? [])
+        guard !configuration.routes.isEmpty else { return snapshots }
         report.deadLetters = try await store.deadLetterCounts()
         for route in configuration.routes {
             var status = report.routes[route.name] ?? RouteStatus(agent: route.agent)
             if let cursor = try await store.cursor(route.consumerName) { status.position = cursor.commitLSN }
             report.routes[route.name] = status
         }
+        return snapshots
     }
 
     /// File consumers' cursors from the journal, when no live figures are at hand.

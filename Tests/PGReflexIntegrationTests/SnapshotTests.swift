@@ -411,6 +411,9 @@ struct SnapshotTests {
         #expect(snapshot(["start", "--tables", "snap_cmd.items"]).status == 0)
         #expect(snapshot(["pause"]).status == 0)
         #expect(try f.snapshots().first?["state"] as? String == "paused")
+        // The operator's one-glance view shows it too.
+        let overview = PostgresCluster.run([f.exe, "status", "--config", f.config])
+        #expect(overview.status == 0 && overview.output.contains("snapshots:\n  snapshot 1 incremental paused: on snap_cmd.items (1/1)"), "\(overview.output)")
         let again = snapshot(["pause"])
         #expect(again.status != 0 && again.output.contains("cannot be paused"), "\(again.output)")
         #expect(snapshot(["resume"]).status == 0)
@@ -419,5 +422,9 @@ struct SnapshotTests {
         #expect(try f.snapshots().first?["state"] as? String == "cancelled")
         let status = snapshot(["status"])
         #expect(status.output.contains("snapshot 1 incremental cancelled"), "\(status.output)")
+        let overviewJSON = PostgresCluster.run([f.exe, "status", "--config", f.config, "--format", "json"])
+        let parsed = try JSONSerialization.jsonObject(with: Data(overviewJSON.output.utf8)) as? [String: Any]
+        let shown = parsed?["snapshots"] as? [[String: Any]]
+        #expect(shown?.count == 1 && shown?.first?["state"] as? String == "cancelled", "\(overviewJSON.output)")
     }
 }

@@ -345,7 +345,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexStateTests",
-            dependencies: ["PGReflexState", "PGReflexDispatch"],
+            dependencies: ["PGReflexState", "PGReflexDispatch", "PGReflexWire", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -36,7 +36,8 @@ public protocol StateStore: Sendable {
     /// there was none with that id.
     func removeDeadLetter(id: Int64) async throws -> Bool
 
-    /// Forgets done records older than `micros` (Unix microseconds), beyond any replay window.
+    /// Forgets done records older than `micros` (Unix microseconds), beyond any replay window;
+    /// returns how many (a duplicate recorded again counts again).
     func pruneDone(before micros: Int64) async throws -> Int
 }
 

@@ -123,6 +123,7 @@ public final class SQLiteStateStore: StateStore {
                 t.column("error", .text)
             }
         }
+        registerDoneRuns(&migrator)
         return migrator
     }
 
@@ -131,10 +132,7 @@ public final class SQLiteStateStore: StateStore {
         try await database.write { db in
             // Cached statements: a route commits thousands of rows at a time, and parsing each
             // statement again cost more than the insert.
-            let done = try db.cachedStatement(sql: "INSERT OR REPLACE INTO done (event_id, route, agent, at) VALUES (?, ?, ?, ?)")
-            for key in changes.done {
-                try done.execute(arguments: [key.eventID, key.route, key.agent, now])
-            }
+            try Self.insertDone(changes.done, at: now, db)
             for letter in changes.deadLetters {
                 try db.cachedStatement(sql: """
                     INSERT INTO dead_letters (event_id, route, agent, table_name, envelope, error_class, message, attempts, first_attempt, last_attempt)
@@ -172,24 +170,6 @@ public final class SQLiteStateStore: StateStore {
                         agent_mark = excluded.agent_mark
                     """).execute(arguments: [cursor.consumer, Int64(bitPattern: cursor.commitLSN), cursor.ordinal, cursor.agentMark])
             }
-        }
-    }
-
-    public func done(among keys: [DoneKey], since: Int64?) async throws -> Set<DoneKey> {
-        guard !keys.isEmpty else { return [] }
-        return try await database.read { db in
-            var found = Set<DoneKey>()
-            let statement = try db.cachedStatement(sql: "SELECT 1 FROM done WHERE event_id = ? AND route = ? AND agent = ? AND at >= ?")
-            for key in keys where try Bool.fetchOne(statement, arguments: [key.eventID, key.route, key.agent, since ?? Int64.min]) == true {
-                found.insert(key)
-            }
-            return found
-        }
-    }
-
-    public func lastDone(route: String, agent: String) async throws -> String? {
-        try await database.read { db in
-            try String.fetchOne(db, sql: "SELECT max(event_id) FROM done WHERE route = ? AND agent = ?", arguments: [route, agent])
         }
     }
 
@@ -288,13 +268,6 @@ public final class SQLiteStateStore: StateStore {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM dead_letters WHERE id = ?", arguments: [id])
             return db.changesCount > 0
-        }
-    }
-
-    public func pruneDone(before micros: Int64) async throws -> Int {
-        try await database.write { db in
-            try db.execute(sql: "DELETE FROM done WHERE at < ?", arguments: [micros])
-            return db.changesCount
         }
     }
 }

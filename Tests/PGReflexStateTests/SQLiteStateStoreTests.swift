@@ -1,7 +1,9 @@
 import Foundation
 import Synchronization
 import PGReflexDispatch
-import PGReflexState
+import GRDB
+@testable import PGReflexState
+import PGReflexWire
 import Testing
 
 /// The embedded state store: outcomes and cursors move together, survive a reopen, and the
@@ -39,7 +41,7 @@ import Testing
         #expect(try await reopened.cursor("route.fraud") == StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2, agentMark: 42))
         #expect(try await reopened.cursor("route.other") == nil)
         #expect(try await reopened.deadLetters(.init()).map(\.eventID) == ["0/16B3748:2"])
-        #expect(try await reopened.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == 1)
+        #expect(try await reopened.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == 2, "a's record and its duplicate's")
         #expect(try await reopened.done(among: [a], since: nil).isEmpty)
     }
 
@@ -76,5 +78,55 @@ import Testing
         #expect(try await store.removeDeadLetter(id: id))
         #expect(try await !store.removeDeadLetter(id: id))
         #expect(try await store.deadLetters(.init()).map(\.eventID) == ["e1", "e3"])
+    }
+
+    /// A commit's done events are one row per route's agent and WAL megabyte: lookups find
+    /// exactly the events recorded, in any bucket, and nothing between them.
+    @Test func doneRunsKnowExactlyTheirEvents() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStateStore(directory: dir)
+        // 3,000 events over about 3 MB of WAL, every third one left out, in two commits and
+        // for two routes; one commit finishes an old event late (out of order).
+        func id(_ i: Int) -> String { EventID.string(lsn: 0x1_0000_0000 + UInt64(i) * 1_000, ordinal: i % 7) }
+        let recorded = (0..<3_000).filter { $0 % 3 != 0 }
+        let keys = recorded.map { DoneKey(eventID: id($0), route: "fraud", agent: "a") }
+        try await store.commit(StateCommit(done: Array(keys[..<1_000])))
+        try await store.commit(StateCommit(done: Array(keys[1_000...]) + [DoneKey(eventID: id(1), route: "other", agent: "a"),
+                                                                         DoneKey(eventID: "idempotency:k1", route: "fraud", agent: "a")]))
+        let asked = (0..<3_000).map { DoneKey(eventID: id($0), route: "fraud", agent: "a") }
+            + [DoneKey(eventID: id(2), route: "other", agent: "a"), DoneKey(eventID: id(1), route: "other", agent: "a"),
+               DoneKey(eventID: id(1), route: "fraud", agent: "b"), DoneKey(eventID: "idempotency:k1", route: "fraud", agent: "a")]
+        let found = try await store.done(among: asked, since: nil)
+        #expect(found == Set(keys + [DoneKey(eventID: id(1), route: "other", agent: "a"), DoneKey(eventID: "idempotency:k1", route: "fraud", agent: "a")]))
+        #expect(try await store.lastDone(route: "fraud", agent: "a") == id(2_999))
+        #expect(try await store.lastDone(route: "other", agent: "a") == id(1))
+        #expect(try await store.lastDone(route: "fraud", agent: "b") == nil)
+        let rows = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM done_runs") }
+        #expect(rows! < 12, "a commit is a row per bucket, not per event")
+        #expect(try await store.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == keys.count + 2)
+        #expect(try await store.done(among: asked, since: nil).isEmpty)
+    }
+
+    /// A store written by a version with a done row per event opens with those events still done.
+    @Test func doneRowsOfAnEarlierVersionMoveToRuns() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let ids = (0..<50).map { EventID.string(lsn: 0x5000_0000 + UInt64($0) * 4_000, ordinal: 0) }
+        do {
+            let pool = try DatabasePool(path: dir + "/state.sqlite")
+            try SQLiteStateStore.migrator.migrate(pool, upTo: "v4")
+            try await pool.write { db in
+                for id in ids { try db.execute(sql: "INSERT INTO done VALUES (?, 'fraud', 'a', 7)", arguments: [id]) }
+                try db.execute(sql: "INSERT INTO done VALUES ('idempotency:k', 'fraud', 'a', 7)")
+            }
+        }
+        let store = try SQLiteStateStore(directory: dir)
+        let keys = ids.map { DoneKey(eventID: $0, route: "fraud", agent: "a") } + [DoneKey(eventID: "idempotency:k", route: "fraud", agent: "a")]
+        #expect(try await store.done(among: keys, since: nil) == Set(keys))
+        #expect(try await store.lastDone(route: "fraud", agent: "a") == ids.last)
+        let left = try await store.database.read { db in try String.fetchAll(db, sql: "SELECT event_id FROM done") }
+        #expect(left == ["idempotency:k"])
     }
 }

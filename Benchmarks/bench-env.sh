@@ -13,7 +13,19 @@ taskset -p -c 0 "$(head -1 "$DIR/data/postmaster.pid")" >/dev/null
 export CLIENT_WRAP="taskset -c 1"
 OUT="$DIR/results.jsonl"
 
-# Prints, from $OUT, each round's pgreflex/pg_recvlogical throughput ratio and the medians:
+# bench_consumer SCENARIO CONSUMER [RUNS]: RUNS runs (default 3) of one consumer, each on a fresh
+# copy of the scenario's slot, each run's line appended to $OUT. What a run left (a pgreflex
+# journal and state in $DIR/run_*, a gigabyte for 1M changes) goes before the next run starts:
+# left behind, the kernel's writeback of it made the runs after it cost a third more CPU.
+bench_consumer() {
+  for _ in $(seq "${3:-3}"); do
+    python3 "$BENCH/bench.py" run --scenario "$1" --reps 1 --consumer "$2" | tail -n 1 | tee -a "$OUT" >&2
+    rm -rf "$DIR"/run_*
+    sync
+  done
+}
+
+# Prints, from $OUT, each run's pgreflex/pg_recvlogical throughput ratio and the medians:
 # the scripts that race a pgreflex consumer against recv-pgoutput end with it.
 summarize_against_recvlogical() {
   python3 - "$OUT" <<'PY'
@@ -22,7 +34,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 ref = [r for r in rows if r["consumer"] == "recv-pgoutput"]
 ours = [r for r in rows if r["consumer"] != "recv-pgoutput"]
 ratios = [b["changes_per_s"] / a["changes_per_s"] for a, b in zip(ref, ours)]
-print(json.dumps({"ratio_per_round": [round(x, 3) for x in ratios], "median_ratio": round(statistics.median(ratios), 3),
+print(json.dumps({"ratio_per_run": [round(x, 3) for x in ratios], "median_ratio": round(statistics.median(ratios), 3),
                   "pgreflex_changes_per_s": round(statistics.median(r["changes_per_s"] for r in ours)),
                   "pgreflex_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ours) / rows[0]["n"] * 1e6, 2),
                   "recvlogical_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ref) / rows[0]["n"] * 1e6, 2)}))

@@ -46,7 +46,7 @@ for _ in $(seq "$ROUNDS"); do
   for scenario in ${SCENARIOS//,/ }; do
     for consumer in recv-pgoutput "$TAIL" "cmd:$DIR/consumer.sh noop \"{conn}\" {slot} {end}" \
                     "cmd:$DIR/consumer.sh file \"{conn}\" {slot} {end}" py-pypgoutput; do
-      python3 "$BENCH/bench.py" run --scenario "$scenario" --reps 3 --consumer "$consumer" | tail -n 1 | tee -a "$OUT" >&2
+      bench_consumer "$scenario" "$consumer"
     done
   done
 done

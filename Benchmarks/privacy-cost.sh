@@ -18,9 +18,8 @@ YAML
 export PGREFLEX_PRIVACY_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)"
 TAIL="$PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning"
 for _ in $(seq "$ROUNDS"); do
-  python3 "$BENCH/bench.py" run --scenario a --reps 3 --consumer "cmd:sh -c 'exec $TAIL > /dev/null'" | tail -n 1 | tee -a "$OUT"
-  python3 "$BENCH/bench.py" run --scenario a --reps 3 \
-    --consumer "cmd:sh -c 'exec $TAIL --privacy $DIR/privacy.yaml > /dev/null'" | tail -n 1 | tee -a "$OUT"
+  bench_consumer a "cmd:sh -c 'exec $TAIL > /dev/null'"
+  bench_consumer a "cmd:sh -c 'exec $TAIL --privacy $DIR/privacy.yaml > /dev/null'"
 done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
@@ -30,8 +29,8 @@ private = [r for r in rows if "--privacy" in r["consumer"]]
 n = rows[0]["n"]
 cpu = lambda r: r["client_cpu_s"] / n * 1e6
 print(json.dumps({
-    "throughput_ratio_per_round": [round(b["changes_per_s"] / a["changes_per_s"], 3) for a, b in zip(plain, private)],
-    "client_cpu_ratio_per_round": [round(cpu(b) / cpu(a), 3) for a, b in zip(plain, private)],
+    "throughput_ratio_per_run": [round(b["changes_per_s"] / a["changes_per_s"], 3) for a, b in zip(plain, private)],
+    "client_cpu_ratio_per_run": [round(cpu(b) / cpu(a), 3) for a, b in zip(plain, private)],
     "plain_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in plain), 2),
     "privacy_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in private), 2)}))
 PY

@@ -8,7 +8,7 @@ source "$(dirname "$0")/bench-env.sh"
 # One configuration per cloned slot: its own journal and sink file under the bench directory.
 RUN_CMD="cmd:sh -c 'mkdir -p $DIR/{slot} && printf \"source:\\n  dsn: \\\"{conn}\\\"\\n  slot: {slot}\\n  publication: {pub}\\n  heartbeat_interval_ms: 0\\njournal:\\n  directory: $DIR/{slot}/journal\\nsink:\\n  file:\\n    path: $DIR/{slot}/events.jsonl\\nschemas:\\n  directory: $DIR/{slot}/Schemas\\n\" > $DIR/{slot}/run.yaml && exec $PGREFLEX run --config $DIR/{slot}/run.yaml --end-lsn {end} --log-level warning'"
 for _ in $(seq "$ROUNDS"); do
-  python3 "$BENCH/bench.py" run --scenario a --consumer recv-pgoutput --reps 3 | tail -n 1 | tee -a "$OUT"
-  python3 "$BENCH/bench.py" run --scenario a --reps 3 --consumer "$RUN_CMD" | tail -n 1 | tee -a "$OUT"
+  bench_consumer a recv-pgoutput
+  bench_consumer a "$RUN_CMD"
 done
 summarize_against_recvlogical

@@ -7,11 +7,9 @@
 #   Benchmarks/tail-vs-recvlogical.sh [ROUNDS] [N]
 source "$(dirname "$0")/bench-env.sh"
 for _ in $(seq "$ROUNDS"); do
-  python3 "$BENCH/bench.py" run --scenario a --consumer recv-pgoutput --reps 3 | tail -n 1 | tee -a "$OUT"
+  bench_consumer a recv-pgoutput
   # > /dev/null inside the command: bench.py would otherwise pipe stdout through Python,
   # while pg_recvlogical writes to -f /dev/null.
-  python3 "$BENCH/bench.py" run --scenario a --reps 3 \
-    --consumer "cmd:sh -c 'exec $PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning > /dev/null'" \
-    | tail -n 1 | tee -a "$OUT"
+  bench_consumer a "cmd:sh -c 'exec $PGREFLEX tail --dsn \"{conn}\" --slot {slot} --publication {pub} --end-lsn {end} --log-level warning > /dev/null'"
 done
 summarize_against_recvlogical

@@ -11,9 +11,7 @@ extension RouteConsumer {
     /// handed the calls here, and what their outcomes free starts in the same pass: no task,
     /// executor hop or timer per call.
     func start(group: inout ThrowingDiscardingTaskGroup<any Error>, now: ContinuousClock.Instant) throws {
-        while try startOnce(group: &group, now: now) {
-            try handleCompletions()
-        }
+        while try startOnce(group: &group, now: now) {}
     }
 
     /// One pass over the queue; true when an agent answered at once and more may start.
@@ -62,36 +60,43 @@ extension RouteConsumer {
             }
         }
         guard !started.isEmpty else { return false }
-        var calls: [(id: Int, call: AgentCall)] = []
+        var jobs: [Job] = []
+        var calls: [AgentCall] = []
+        jobs.reserveCapacity(started.count)
         calls.reserveCapacity(started.count)
+        let wallNow = wallMicros()
         for (_, var job) in started {
             job.attempt += 1
-            if job.firstAttempt == nil { job.firstAttempt = wallMicros() }
-            let id = nextCall
-            nextCall += 1
-            outstanding[id] = (job, runtime.agent.receiptMark(), clock.now)
+            if job.firstAttempt == nil { job.firstAttempt = wallNow }
             counts.calls += 1
-            counts.peakRunning = max(counts.peakRunning, outstanding.count)
             if job.attempt == 1 {
-                let latency = wallMicros() - job.events[0].commitTime
+                let latency = wallNow - job.events[0].commitTime
                 commitToAgent.record(micros: latency)
                 metrics.callStarted(commitToAgentMicros: latency)
                 for event in job.events { metrics.count(table: event.table, op: event.op, .dispatched) }
             }
-            calls.append((id, AgentCall(route: settings.name, events: job.events.map(\.agentEvent),
-                                        idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? job.events[0].id),
-                                        attempt: job.attempt, timeout: settings.timeout)))
+            calls.append(AgentCall(route: settings.name, events: job.events.map(\.agentEvent), agent: runtime.name,
+                                   idempotencyValue: job.idempotencyKey ?? job.events[0].id, attempt: job.attempt, timeout: settings.timeout))
+            jobs.append(job)
         }
+        counts.peakRunning = max(counts.peakRunning, outstanding.count + jobs.count)
         let agent = runtime.agent
-        if let outcomes = agent.handleAtOnce(calls.map(\.call)) {
+        if let outcomes = agent.handleAtOnce(calls) {
             precondition(outcomes.count == calls.count, "an agent answers every call it is handed")
             agentAnswersAtOnce = true
-            inbox.post(contentsOf: zip(calls, outcomes).map { Completion(call: $0.0.id, outcome: $0.1) })
+            // Recorded here: nothing was outstanding, nothing posts back.
+            let finished = clock.now
+            let micros = UnixTime.micros(now.duration(to: finished)) / Int64(jobs.count)
+            for (job, outcome) in zip(jobs, outcomes) { try record(job, outcome, micros: micros, now: finished, retrying: true) }
             return true
         }
         let inbox = self.inbox
         let timeout = settings.timeout
-        for (id, call) in calls {
+        let mark = agent.receiptMark()
+        for (job, call) in zip(jobs, calls) {
+            let id = nextCall
+            nextCall += 1
+            outstanding[id] = (job, mark, now)
             group.addTask(executorPreference: thread) {
                 let outcome = await Self.call(agent, call, timeout: timeout)
                 inbox.post(Completion(call: id, outcome: outcome))
@@ -124,60 +129,64 @@ extension RouteConsumer {
         let now = clock.now
         for completion in inbox.take() {
             guard let (job, _, started) = outstanding.removeValue(forKey: completion.call) else { continue }
-            let micros = UnixTime.micros(started.duration(to: now))
-            callDuration.record(micros: micros)
-            metrics.callFinished(micros: micros)
-            switch completion.outcome {
-            case .success(let output):
-                logCall(job, outcome: "succeeded", micros: micros)
-                runtime.succeeded()
-                counts.succeeded += 1
-                if let output, let first = job.events.first {
-                    pending.results.append(AgentResult(route: settings.name, agent: runtime.name, eventID: first.id, eventCount: job.events.count,
-                                                       idempotencyKey: Self.idempotencyKey(settings.name, runtime.name, job.idempotencyKey ?? first.id),
-                                                       attempt: job.attempt, output: output, at: wallMicros(),
-                                                       durationMicros: micros))
+            try record(job, completion.outcome, micros: UnixTime.micros(started.duration(to: now)), now: now, retrying: retrying)
+        }
+    }
+
+    /// What a call's outcome does: done, retried, or dead-lettered.
+    func record(_ job: Job, _ outcome: AgentOutcome, micros: Int64, now: ContinuousClock.Instant, retrying: Bool) throws {
+        callDuration.record(micros: micros)
+        metrics.callFinished(micros: micros)
+        switch outcome {
+        case .success(let output):
+            logCall(job, outcome: "succeeded", micros: micros)
+            runtime.succeeded()
+            counts.succeeded += 1
+            if let output, let first = job.events.first {
+                pending.results.append(AgentResult(route: settings.name, agent: runtime.name, eventID: first.id, eventCount: job.events.count,
+                                                   idempotencyKey: AgentCall.idempotencyKey(route: settings.name, agent: runtime.name, value: job.idempotencyKey ?? first.id),
+                                                   attempt: job.attempt, output: output, at: wallMicros(),
+                                                   durationMicros: micros))
+            }
+            queue.finished(key: job.key, group: job.group)
+            for event in job.events { pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name)) }
+            if let key = job.idempotencyKey {
+                pending.done.append(DoneKey(eventID: "idempotency:" + key, route: settings.name, agent: runtime.name))
+            }
+            try finish(job)
+        case .failure(let error):
+            logCall(job, outcome: error.isRetryable || error.code == .disabled ? "failed_retryable" : "failed", micros: micros, error: error)
+            if error.isRetryable || error.code == .disabled {
+                if runtime.failed(now: now) {
+                    logger.error("the agent failed too often in a row: its circuit breaker opened; events wait for it (none is dead-lettered meanwhile)",
+                                 metadata: ["error": "\(error)"])
                 }
+            } else {
+                runtime.succeeded()  // it answered: the agent is up, the event is bad
+            }
+            var next = job
+            if error.code == .disabled {
+                // Paused for its Retry-After, or a minute; then one call asks again.
+                let pause = error.retryAfter ?? .seconds(60)
+                disabledUntil = now.advanced(by: pause)
+                logger.error("the agent asked to be disabled: the route pauses and its events wait; nothing is lost",
+                             metadata: ["error": "\(error)", "route.paused_for": "\(pause)"])
+                next.attempt -= 1
+                queue.retry(next, key: job.key, group: job.group, priority: job.priority)
+            } else if error.isRetryable, retrying,
+                      let delay = settings.retry.delay(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
+                counts.retries += 1
+                metrics.retried()
+                next.notBefore = now.advanced(by: delay)
+                logger.debug("retrying a failed call", metadata: ["attempt": "\(job.attempt)", "retry_in": "\(delay)", "error": "\(error)"])
+                queue.retry(next, key: job.key, group: job.group, priority: job.priority)
+            } else if !retrying {
+                // Stopping: the events stay after the cursor and run again next time.
                 queue.finished(key: job.key, group: job.group)
-                for event in job.events { pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name)) }
-                if let key = job.idempotencyKey {
-                    pending.done.append(DoneKey(eventID: "idempotency:" + key, route: settings.name, agent: runtime.name))
-                }
+            } else {
+                queue.finished(key: job.key, group: job.group)
+                deadLetter(job, error)
                 try finish(job)
-            case .failure(let error):
-                logCall(job, outcome: error.isRetryable || error.code == .disabled ? "failed_retryable" : "failed", micros: micros, error: error)
-                if error.isRetryable || error.code == .disabled {
-                    if runtime.failed(now: now) {
-                        logger.error("the agent failed too often in a row: its circuit breaker opened; events wait for it (none is dead-lettered meanwhile)",
-                                     metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    runtime.succeeded()  // it answered: the agent is up, the event is bad
-                }
-                var next = job
-                if error.code == .disabled {
-                    // Paused for its Retry-After, or a minute; then one call asks again.
-                    let pause = error.retryAfter ?? .seconds(60)
-                    disabledUntil = now.advanced(by: pause)
-                    logger.error("the agent asked to be disabled: the route pauses and its events wait; nothing is lost",
-                                 metadata: ["error": "\(error)", "route.paused_for": "\(pause)"])
-                    next.attempt -= 1
-                    queue.retry(next, key: job.key, group: job.group, priority: job.priority)
-                } else if error.isRetryable, retrying,
-                          let delay = settings.retry.delay(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
-                    counts.retries += 1
-                    metrics.retried()
-                    next.notBefore = now.advanced(by: delay)
-                    logger.debug("retrying a failed call", metadata: ["attempt": "\(job.attempt)", "retry_in": "\(delay)", "error": "\(error)"])
-                    queue.retry(next, key: job.key, group: job.group, priority: job.priority)
-                } else if !retrying {
-                    // Stopping: the events stay after the cursor and run again next time.
-                    queue.finished(key: job.key, group: job.group)
-                } else {
-                    queue.finished(key: job.key, group: job.group)
-                    deadLetter(job, error)
-                    try finish(job)
-                }
             }
         }
     }

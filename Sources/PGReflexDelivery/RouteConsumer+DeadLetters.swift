@@ -10,7 +10,7 @@ extension RouteConsumer {
         let object = (try? JSONSerialization.jsonObject(with: Data(letter.envelope))) as? [String: Any]
         let event = AgentEvent(id: letter.eventID, table: letter.table, op: object?["op"] as? String ?? "", envelope: letter.envelope)
         let value = settings.idempotency.flatMap { keyValue($0.key, activation: nil, envelope: letter.envelope) }
-        let call = AgentCall(route: settings.name, events: [event], idempotencyKey: idempotencyKey(settings.name, agent.name, value ?? letter.eventID),
+        let call = AgentCall(route: settings.name, events: [event], agent: agent.name, idempotencyValue: value ?? letter.eventID,
                              attempt: letter.attempts + 1, timeout: settings.timeout)
         let outcome = await Self.call(agent, call, timeout: settings.timeout)
         if case .success(let output) = outcome {
@@ -23,11 +23,5 @@ extension RouteConsumer {
             try await store.commit(StateCommit(done: done, removedDeadLetters: letter.id.map { [$0] } ?? [], results: results))
         }
         return outcome
-    }
-
-    /// The key that makes a call's side effect happen once: `route:agent:` and the route's
-    /// idempotency value, or the first event's id.
-    static func idempotencyKey(_ route: String, _ agent: String, _ value: String) -> String {
-        "\(route):\(agent):\(value)"
     }
 }

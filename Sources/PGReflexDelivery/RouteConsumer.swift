@@ -45,31 +45,15 @@ public actor RouteConsumer {
         public var peakRunning = 0
     }
 
-    /// One matched event inside the route. What never changes is one shared object, so the
-    /// event's many hand-offs (stages, the per-key queue, calls, completions) each copy a
-    /// reference or two rather than retain half a dozen strings and arrays.
+    /// One matched event inside the route. What never changes is one shared object (the
+    /// agent's view of it), so the event's many hand-offs (stages, the per-key queue, calls,
+    /// completions) each copy a reference rather than retain half a dozen strings and arrays.
     struct RoutedEvent: Sendable {
-        final class Body: Sendable {
-            let id: String
-            let table: String
-            let op: String
-            let commitTime: Int64
-            let envelope: [UInt8]
-            let schemaVersion: Int?
-            let keyHash: UInt64
-
-            init(id: String, table: String, op: String, commitTime: Int64, envelope: [UInt8], schemaVersion: Int?, keyHash: UInt64) {
-                self.id = id
-                self.table = table
-                self.op = op
-                self.commitTime = commitTime
-                self.envelope = envelope
-                self.schemaVersion = schemaVersion
-                self.keyHash = keyHash
-            }
-        }
-
-        let body: Body
+        let body: AgentEvent.Body
+        /// The table's schema version, from the journal's metadata.
+        let schemaVersion: Int?
+        /// The primary key's hash, from the journal's metadata (0: no key).
+        let keyHash: UInt64
         var position: EventPosition?
         /// The ordering key's value.
         var key: String
@@ -81,20 +65,18 @@ public actor RouteConsumer {
         var op: String { body.op }
         var commitTime: Int64 { body.commitTime }
         var envelope: [UInt8] { body.envelope }
-        /// The table's schema version, from the journal's metadata.
-        var schemaVersion: Int? { body.schemaVersion }
-        /// The primary key's hash, from the journal's metadata (0: no key).
-        var keyHash: UInt64 { body.keyHash }
 
         init(position: EventPosition?, id: String, table: String, op: String, commitTime: Int64, envelope: [UInt8],
              schemaVersion: Int? = nil, keyHash: UInt64 = 0, key: String) {
-            body = Body(id: id, table: table, op: op, commitTime: commitTime, envelope: envelope, schemaVersion: schemaVersion, keyHash: keyHash)
+            body = AgentEvent.Body(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime)
+            self.schemaVersion = schemaVersion
+            self.keyHash = keyHash
             self.position = position
             self.key = key
         }
 
         var agentEvent: AgentEvent {
-            AgentEvent(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime, depth: cause?.depth ?? 0)
+            AgentEvent(body: body, depth: cause?.depth ?? 0)
         }
     }
 

@@ -37,40 +37,96 @@ extension Agent {
 public struct AgentCall: Sendable {
     public var route: String
     public var events: [AgentEvent]
-    /// `route:agent:first-event-id` by default, or the route's `idempotency` expression's value.
-    public var idempotencyKey: String
+    /// `route:agent:value`, where the value is the first event's id by default, or the route's
+    /// `idempotency` expression's value. Spelled out when read: fast agents never read it.
+    public var idempotencyKey: String {
+        get {
+            switch key {
+            case .given(let key): return key
+            case .parts(let agent, let value): return Self.idempotencyKey(route: route, agent: agent, value: value)
+            }
+        }
+        set { key = .given(newValue) }
+    }
     /// 1 for the first attempt.
     public var attempt: Int
     /// How long this attempt may take (the route's `retries.timeout`).
     public var timeout: Duration?
 
+    enum Key: Sendable {
+        case given(String)
+        case parts(agent: String, value: String)
+    }
+
+    var key: Key
+
     public init(route: String, events: [AgentEvent], idempotencyKey: String, attempt: Int = 1, timeout: Duration? = nil) {
         self.route = route
         self.events = events
-        self.idempotencyKey = idempotencyKey
+        self.key = .given(idempotencyKey)
         self.attempt = attempt
         self.timeout = timeout
+    }
+
+    /// The key made of the route, the agent and `idempotencyValue` (``idempotencyKey(route:agent:value:)``).
+    public init(route: String, events: [AgentEvent], agent: String, idempotencyValue: String, attempt: Int = 1, timeout: Duration? = nil) {
+        self.route = route
+        self.events = events
+        self.key = .parts(agent: agent, value: idempotencyValue)
+        self.attempt = attempt
+        self.timeout = timeout
+    }
+
+    /// One call's idempotency key: the same on every retry and replay of it.
+    public static func idempotencyKey(route: String, agent: String, value: String) -> String {
+        "\(route):\(agent):\(value)"
     }
 }
 
 /// An event as an agent gets it: its id, what it is, and its envelope (privacy-safe JSON).
+/// What never changes is one shared object: the dispatcher hands an event from stage to stage
+/// and into a call by reference, never field by field.
 public struct AgentEvent: Sendable, Equatable {
-    public var id: String
-    public var table: String
-    public var op: String
-    public var envelope: [UInt8]
-    /// The commit time, Unix microseconds (0: unknown).
-    public var commitTime: Int64
+    public final class Body: Sendable {
+        public let id: String
+        public let table: String
+        public let op: String
+        public let envelope: [UInt8]
+        /// The commit time, Unix microseconds (0: unknown).
+        public let commitTime: Int64
+
+        public init(id: String, table: String, op: String, envelope: [UInt8], commitTime: Int64) {
+            self.id = id
+            self.table = table
+            self.op = op
+            self.envelope = envelope
+            self.commitTime = commitTime
+        }
+    }
+
+    public let body: Body
     /// How many agents' actions lie behind this change (0: a change nobody's agent made).
     public var depth: Int
 
+    public var id: String { body.id }
+    public var table: String { body.table }
+    public var op: String { body.op }
+    public var envelope: [UInt8] { body.envelope }
+    /// The commit time, Unix microseconds (0: unknown).
+    public var commitTime: Int64 { body.commitTime }
+
     public init(id: String, table: String, op: String, envelope: [UInt8], commitTime: Int64 = 0, depth: Int = 0) {
-        self.id = id
-        self.table = table
-        self.op = op
-        self.envelope = envelope
-        self.commitTime = commitTime
+        self.init(body: Body(id: id, table: table, op: op, envelope: envelope, commitTime: commitTime), depth: depth)
+    }
+
+    public init(body: Body, depth: Int = 0) {
+        self.body = body
         self.depth = depth
+    }
+
+    public static func == (a: AgentEvent, b: AgentEvent) -> Bool {
+        a.depth == b.depth && (a.body === b.body || (a.id == b.id && a.table == b.table && a.op == b.op && a.envelope == b.envelope
+                                                      && a.commitTime == b.commitTime))
     }
 }
 

@@ -7,24 +7,33 @@
 /// Among the events free to start, a higher `priority` goes first (Inngest's `priority.run`);
 /// ties go in commit order. Priority never reorders one key's events.
 public struct KeyedQueue<Event: Sendable>: Sendable {
-    struct Entry: Sendable {
-        var key: String
-        var group: String?
-        var priority: Int
-        var event: Event
+    @usableFromInline struct Entry: Sendable {
+        @usableFromInline var key: String
+        @usableFromInline var group: String?
+        @usableFromInline var priority: Int
+        @usableFromInline var event: Event
+
+        @inlinable init(key: String, group: String?, priority: Int, event: Event) {
+            self.key = key
+            self.group = group
+            self.priority = priority
+            self.event = event
+        }
     }
 
     public let limit: Int
     public let groupLimit: Int?
     /// In arrival order; started entries leave a hole until `head` passes them, so a start
     /// touches only the entries it scans, not the whole queue.
-    private var waiting: [Entry?] = []
-    private var head = 0
-    public private(set) var queued = 0
-    private var running: Set<String> = []
-    private var groups: [String: Int] = [:]
-    private var prioritized = false
-    public private(set) var inFlight = 0
+    @usableFromInline var waiting: [Entry?] = []
+    @usableFromInline var head = 0
+    @usableFromInline var queuedCount = 0
+    @inlinable public var queued: Int { queuedCount }
+    @usableFromInline var running: Set<String> = []
+    @usableFromInline var groups: [String: Int] = [:]
+    @usableFromInline var prioritized = false
+    @usableFromInline var startedCount = 0
+    @inlinable public var inFlight: Int { startedCount }
 
     public init(limit: Int, groupLimit: Int? = nil) {
         precondition(limit >= 1 && (groupLimit ?? 1) >= 1, "validated at load")
@@ -32,15 +41,15 @@ public struct KeyedQueue<Event: Sendable>: Sendable {
         self.groupLimit = groupLimit
     }
 
-    public mutating func enqueue(_ event: Event, key: String, group: String? = nil, priority: Int = 0) {
+    @inlinable public mutating func enqueue(_ event: Event, key: String, group: String? = nil, priority: Int = 0) {
         if priority != 0 { prioritized = true }
         waiting.append(Entry(key: key, group: group, priority: priority, event: event))
-        queued += 1
+        queuedCount += 1
     }
 
     /// Puts a started event back at the head of its key, to run again later (a retry): its key
     /// stays blocked, but it no longer takes a slot.
-    public mutating func retry(_ event: Event, key: String, group: String? = nil, priority: Int = 0) {
+    @inlinable public mutating func retry(_ event: Event, key: String, group: String? = nil, priority: Int = 0) {
         finished(key: key, group: group)
         let entry = Entry(key: key, group: group, priority: priority, event: event)
         if head > 0 {
@@ -49,14 +58,14 @@ public struct KeyedQueue<Event: Sendable>: Sendable {
         } else {
             waiting.insert(entry, at: 0)
         }
-        queued += 1
+        queuedCount += 1
     }
 
     /// The events that may start now; each is counted as running until `finished`. `admit`
     /// may hold back an event that is otherwise free to start (a throttle, a retry's backoff,
     /// an open circuit): it stays at the head of its key. `limit`: this pass's bound on what
     /// runs at once, when not the queue's own (calls that finish before the next pass).
-    public mutating func start(limit: Int? = nil, admit: (Event) -> Bool = { _ in true }) -> [(key: String, event: Event)] {
+    @inlinable public mutating func start(limit: Int? = nil, admit: (Event) -> Bool = { _ in true }) -> [(key: String, event: Event)] {
         let limit = limit ?? self.limit
         guard inFlight < limit, queued > 0 else { return [] }
         // The first waiting event of each key not running is free to start; later ones wait
@@ -89,22 +98,22 @@ public struct KeyedQueue<Event: Sendable>: Sendable {
     }
 
     /// Starts the entry at `index` if its group has room and `admit` lets it.
-    private mutating func tryStart(at index: Int, admit: (Event) -> Bool, into started: inout [(key: String, event: Event)]) {
+    @inlinable mutating func tryStart(at index: Int, admit: (Event) -> Bool, into started: inout [(key: String, event: Event)]) {
         guard let entry = waiting[index] else { return }
         if let group = entry.group, let groupLimit, groups[group, default: 0] >= groupLimit { return }
         guard admit(entry.event) else { return }
         running.insert(entry.key)
         if let group = entry.group { groups[group, default: 0] += 1 }
-        inFlight += 1
+        startedCount += 1
         started.append((entry.key, entry.event))
         waiting[index] = nil
-        queued -= 1
+        queuedCount -= 1
     }
 
     /// An event of `key` is done (delivered, skipped or dead-lettered): its key may go on.
-    public mutating func finished(key: String, group: String? = nil) {
+    @inlinable public mutating func finished(key: String, group: String? = nil) {
         guard running.remove(key) != nil else { return }
-        inFlight -= 1
+        startedCount -= 1
         if let group, let count = groups[group] {
             if count <= 1 { groups.removeValue(forKey: group) } else { groups[group] = count - 1 }
         }

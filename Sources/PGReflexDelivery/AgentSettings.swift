@@ -42,7 +42,7 @@ public struct AgentSettings: Sendable {
         switch kind {
         case .file, .log, .noop:
             // They answer without an output, so never name actions: unwrapped, they keep
-            // answering at once (`handleAtOnce`).
+            // answering at once (`answersAtOnce`).
             return bare
         case .webhook, .exec, .llm:
             return ActingAgent(bare, runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions, limits: actionLimits)

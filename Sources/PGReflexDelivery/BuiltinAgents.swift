@@ -16,11 +16,13 @@ public final class FileAgent: Agent {
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
-        handleAtOnce([call])![0]
+        handleAtOnce([call])[0]
     }
 
+    public var answersAtOnce: Bool { true }
+
     /// Every call's lines, then one sync: the calls succeed or fail together.
-    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? {
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome] {
         let outcome: AgentOutcome
         do {
             try sink.withLock { sink in
@@ -67,10 +69,12 @@ public struct LogAgent: Agent {
     }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
-        handleAtOnce([call])![0]
+        handleAtOnce([call])[0]
     }
 
-    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? {
+    public var answersAtOnce: Bool { true }
+
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome] {
         for call in calls {
             for event in call.events {
                 logger.log(level: level, "route matched", metadata: [
@@ -105,7 +109,9 @@ public struct NoopAgent: Agent {
     }
 
     /// Without a delay there is nothing to wait for.
-    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? {
-        delay == nil ? Array(repeating: .success(output: nil), count: calls.count) : nil
+    public var answersAtOnce: Bool { delay == nil }
+
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome] {
+        Array(repeating: .success(output: nil), count: calls.count)
     }
 }

@@ -66,24 +66,14 @@ extension RouteConsumer {
         calls.reserveCapacity(started.count)
         let wallNow = wallMicros()
         for (_, var job) in started {
-            job.attempt += 1
-            if job.firstAttempt == nil { job.firstAttempt = wallNow }
-            counts.calls += 1
-            if job.attempt == 1 {
-                let latency = wallNow - job.events[0].commitTime
-                commitToAgent.record(micros: latency)
-                metrics.callStarted(commitToAgentMicros: latency)
-                for event in job.events { metrics.count(table: event.table, op: event.op, .dispatched) }
-            }
-            calls.append(AgentCall(route: settings.name, events: job.events.map(\.agentEvent), agent: runtime.name,
-                                   idempotencyValue: job.idempotencyKey ?? job.events[0].id, attempt: job.attempt, timeout: settings.timeout))
+            calls.append(begin(&job, wallNow: wallNow))
             jobs.append(job)
         }
         counts.peakRunning = max(counts.peakRunning, outstanding.count + jobs.count)
         let agent = runtime.agent
-        if let outcomes = agent.handleAtOnce(calls) {
+        if agentAnswersAtOnce {
+            let outcomes = agent.handleAtOnce(calls)
             precondition(outcomes.count == calls.count, "an agent answers every call it is handed")
-            agentAnswersAtOnce = true
             // Recorded here: nothing was outstanding, nothing posts back.
             let finished = clock.now
             let micros = UnixTime.micros(now.duration(to: finished)) / Int64(jobs.count)
@@ -103,6 +93,21 @@ extension RouteConsumer {
             }
         }
         return false
+    }
+
+    /// A job's next attempt: counted, its first attempt's latency recorded, and its call.
+    func begin(_ job: inout Job, wallNow: Int64) -> AgentCall {
+        job.attempt += 1
+        if job.firstAttempt == nil { job.firstAttempt = wallNow }
+        counts.calls += 1
+        if job.attempt == 1 {
+            let latency = wallNow - job.events[0].commitTime
+            commitToAgent.record(micros: latency)
+            metrics.callStarted(commitToAgentMicros: latency)
+            for event in job.events { metrics.count(table: event.table, op: event.op, .dispatched) }
+        }
+        return AgentCall(route: settings.name, events: job.events.map(\.agentEvent), agent: runtime.name,
+                         idempotencyValue: job.idempotencyKey ?? job.events[0].id, attempt: job.attempt, timeout: settings.timeout)
     }
 
     func throttleKey(_ job: Job) -> String {

@@ -98,6 +98,7 @@ extension RouteConsumer {
         }
         let now = clock.now
         let wallNow = wallMicros()
+        var lane = directLaneOpen(now: now) ? DirectLane() : nil
         for (var event, activation) in matched {
             let position = event.position!
             pendingEvents += 1
@@ -121,6 +122,22 @@ extension RouteConsumer {
                     try finish(event)
                     continue
                 }
+            }
+            if lane != nil {
+                // Nothing waits in the queue: the event is called with the others of this pass,
+                // and needs its key's text only if its call fails. Its row already in the pass,
+                // or the pass full, the pass runs first; a failure there shuts the lane.
+                if !lane!.add(event) {
+                    try runDirect(lane!.events, now: now)
+                    lane = directLaneOpen(now: now) ? DirectLane() : nil
+                    _ = lane?.add(event)
+                }
+                if let pass = lane, pass.events.count == Self.callsPerPassAtOnce {
+                    try runDirect(pass.events, now: now)
+                    lane = directLaneOpen(now: now) ? DirectLane() : nil
+                    continue
+                }
+                if lane != nil { continue }
             }
             event.key = settings.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? Self.defaultKey(event)
             if let pins = settings.schemaVersions[event.table], let version = event.schemaVersion, !pins.contains(version) {
@@ -190,6 +207,7 @@ extension RouteConsumer {
                 enqueue(Job(events: [event], key: event.key, group: group, priority: priority, idempotencyKey: idempotencyKey))
             }
         }
+        if let lane { try runDirect(lane.events, now: now) }
     }
 
     /// A key expression's value as text; nil when it has none for this event.

@@ -145,10 +145,10 @@ public actor RouteConsumer {
     var window: SlidingWindow<UnixTime, RoutedEvent>?
     var nextWindowPrune: ContinuousClock.Instant
     var nextKeyPrune: ContinuousClock.Instant
-    /// The agent answers at once (``Agent/handleAtOnce(_:)``): its calls finish before the next
+    /// The agent answers at once (``Agent/answersAtOnce``): its calls finish before the next
     /// pass, so `concurrency` cannot bind them, and a pass hands over up to
     /// `callsPerPassAtOnce` (a `file` agent syncs once for them all).
-    var agentAnswersAtOnce = false
+    let agentAnswersAtOnce: Bool
     static let callsPerPassAtOnce = 1024
     /// `shed: {action: pause}` holds the calls now.
     var shedPaused = false
@@ -210,6 +210,7 @@ public actor RouteConsumer {
         self.status = status
         metrics = RouteMetrics(route: settings.name, agent: runtime.name, enabled: status.metricsEnabled)
         thread = DedicatedThread()
+        agentAnswersAtOnce = runtime.agent.answersAtOnce
         queue = KeyedQueue(limit: settings.concurrency.limit, groupLimit: settings.concurrency.key == nil ? nil : settings.concurrency.limit)
         throttle = settings.throttle.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }
         // Inngest's rate limit lets `limit` events through in any one period, back to back.

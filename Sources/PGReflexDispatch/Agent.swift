@@ -18,18 +18,25 @@ public protocol Agent: Sendable {
     /// The ids of the events whose effect the agent recorded after `mark`. After a crash, such
     /// an event took effect though its done record was lost: it is not run again.
     func receipts(since mark: Int64) throws -> Set<String>
-    /// For agents whose calls finish on the caller's thread without waiting on anything (`noop`,
-    /// `log`, `file`): the dispatcher hands over every call it can start at once, in order, and
-    /// takes one outcome per call, in the same order, with no task, executor hop or timer per
-    /// call (a `file` agent writes them all and syncs once; no timeout could cut such a call
-    /// short anyway). nil: the calls run as tasks through ``handle(_:)``, each under its timeout.
-    func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]?
+    /// True for agents whose calls finish on the caller's thread without waiting on anything
+    /// (`noop`, `log`, `file`): the dispatcher calls ``handleAtOnce(_:)``. False (the default):
+    /// the calls run as tasks through ``handle(_:)``, each under its timeout.
+    var answersAtOnce: Bool { get }
+
+    /// For agents that answer at once: the dispatcher hands over every call it can start at
+    /// once, in order, and takes one outcome per call, in the same order, with no task,
+    /// executor hop or timer per call (a `file` agent writes them all and syncs once; no
+    /// timeout could cut such a call short anyway).
+    func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]
 }
 
 extension Agent {
     public func receiptMark() -> Int64? { nil }
     public func receipts(since mark: Int64) throws -> Set<String> { [] }
-    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]? { nil }
+    public var answersAtOnce: Bool { false }
+    public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome] {
+        preconditionFailure("\(name) does not answer at once: its calls go through handle(_:)")
+    }
 }
 
 /// One call: the events, in commit order, with the key that makes the side effect idempotent

@@ -371,27 +371,33 @@ struct RouteDispatchTests {
             routes:
               pay: { tables: [dlq.payments], agent: payer, retries: { attempts: 2, backoff: { initial: 50ms, max: 100ms } }, start: earliest }
             """
-        // A full disk: every write fails (retryable), and after two attempts each event is dead-lettered.
+        // A full disk: every write fails (retryable), and after two attempts each event is
+        // dead-lettered; a key's later change waits behind its earlier one's retries.
         try f.configure(routes.replacingOccurrences(of: "PATH", with: "/dev/full"))
-        try f.sql("INSERT INTO payments VALUES (1, 10), (2, 20);")
+        try f.sql("INSERT INTO payments VALUES (1, 10), (2, 20); UPDATE payments SET amount = amount + 1;")
         let run = try f.runToEnd()
         #expect(run.status == 0, "\(run.output)")
-        #expect(f.status()["pay"]?["dead_letters"] == "2")
+        #expect(f.status()["pay"]?["dead_letters"] == "4")
         let list = f.command(["dlq", "list", "--config", f.config, "--format", "json"])
-        #expect(list.output.split(separator: "\n").count == 2 && list.output.contains("\"error_class\":\"retryable_exhausted\""), "\(list.output)")
+        let letters = list.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(letters.count == 4 && list.output.contains("\"error_class\":\"retryable_exhausted\""), "\(list.output)")
+        // One transaction: the inserts are its events 0 and 1, the updates of the same rows 2 and 3.
+        let order = letters.sorted { ($0["id"] as? Int ?? 0) < ($1["id"] as? Int ?? 0) }.map { ($0["event_id"] as? String ?? "").suffix(1) }
+        #expect(order.firstIndex(of: "0")! < order.firstIndex(of: "2")! && order.firstIndex(of: "1")! < order.firstIndex(of: "3")!,
+                "each row's insert is dead-lettered before its update: \(list.output)")
         // Fixed: dlq retry runs them through the same agent, and they leave the queue.
         try f.configure(routes.replacingOccurrences(of: "PATH", with: "./paid.jsonl"))
         let retry = f.command(["dlq", "retry", "--config", f.config])
         #expect(retry.status == 0, "\(retry.output)")
-        #expect(try f.lines("paid.jsonl").compactMap { $0.after?["id"] as? Int }.sorted() == [1, 2], "\(retry.output)")
+        #expect(try f.lines("paid.jsonl").compactMap { $0.after?["id"] as? Int }.sorted() == [1, 1, 2, 2], "\(retry.output)")
         #expect(f.status()["pay"]?["dead_letters"] == "0")
         // A replay through the route skips what is done, unless forced.
         let from = try #require(f.lines("paid.jsonl").compactMap(\.commitLSN).min())
         let replay = f.command(["replay", "--config", f.config, "--route", "pay", "--from-lsn", from.description])
-        #expect(replay.status == 0 && replay.output.contains("2 already done"), "\(replay.output)")
+        #expect(replay.status == 0 && replay.output.contains("4 already done"), "\(replay.output)")
         let forced = f.command(["replay", "--config", f.config, "--route", "pay", "--from-lsn", from.description, "--force"])
-        #expect(forced.status == 0 && forced.output.contains("2 calls succeeded"), "\(forced.output)")
-        #expect(try f.lines("paid.jsonl").count == 4)
+        #expect(forced.status == 0 && forced.output.contains("4 calls succeeded"), "\(forced.output)")
+        #expect(try f.lines("paid.jsonl").count == 8)
     }
 
     @Test func killNineTenTimesDuringDispatchNeverCompletesTwice() throws {

@@ -30,10 +30,11 @@ public struct AcknowledgementWatermark: Sendable {
         var done = false
     }
 
-    /// In-flight events in delivery order; `head` is the first not yet passed.
+    /// In-flight events in delivery order, so sorted by position; `head` is the first not
+    /// yet passed. Found by binary search (most completions are at the head): a dictionary
+    /// from position to entry cost an insert and a removal per event.
     private var entries: [Entry] = []
     private var head = 0
-    private var index: [EventPosition: Int] = [:]
     public private(set) var confirmed: EventPosition?
     public private(set) var confirmedTransactionEnd: LSN?
 
@@ -49,13 +50,24 @@ public struct AcknowledgementWatermark: Sendable {
     public mutating func delivered(_ position: EventPosition, endsTransactionAt end: LSN? = nil) throws(Failure) {
         let last = entries.last?.position ?? confirmed
         if let last, position <= last { throw .outOfOrder(position, after: last) }
-        index[position] = entries.count
         entries.append(Entry(position: position, transactionEnd: end))
+    }
+
+    /// Where an event not yet passed is.
+    private func slot(of position: EventPosition) -> Int? {
+        if head < entries.count, entries[head].position == position { return head }
+        var low = head
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if entries[middle].position < position { low = middle + 1 } else { high = middle }
+        }
+        return low < entries.count && entries[low].position == position ? low : nil
     }
 
     /// Marks an event handled, in any order; the watermark moves when a gap closes.
     public mutating func completed(_ position: EventPosition) throws(Failure) -> Action {
-        guard let slot = index.removeValue(forKey: position), slot >= head, !entries[slot].done else {
+        guard let slot = slot(of: position), !entries[slot].done else {
             throw .unknown(position)
         }
         entries[slot].done = true
@@ -76,6 +88,5 @@ public struct AcknowledgementWatermark: Sendable {
         guard head > 1024, head * 2 > entries.count else { return }
         entries.removeFirst(head)
         head = 0
-        for (i, entry) in entries.enumerated() { index[entry.position] = i }
     }
 }

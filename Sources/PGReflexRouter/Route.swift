@@ -7,6 +7,8 @@ import Glibc
 public struct TablePattern: Sendable, Equatable, CustomStringConvertible {
     public let schema: String
     public let table: String
+    /// `schema.table` when neither part has a glob: matched by comparison, as most are.
+    let literal: String?
 
     public init?(parsing text: String) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
@@ -15,10 +17,13 @@ public struct TablePattern: Sendable, Equatable, CustomStringConvertible {
         case 2 where !parts[0].isEmpty && !parts[1].isEmpty: (schema, table) = (parts[0], parts[1])
         default: return nil
         }
+        let globs: Set<Character> = ["*", "?", "[", "\\"]
+        literal = (schema + table).contains(where: globs.contains) ? nil : schema + "." + table
     }
 
     /// `name` is `schema.table`.
     public func matches(_ name: String) -> Bool {
+        if let literal { return name == literal }
         guard let dot = name.firstIndex(of: ".") else { return false }
         return fnmatch(schema, String(name[..<dot]), 0) == 0 && fnmatch(table, String(name[name.index(after: dot)...]), 0) == 0
     }

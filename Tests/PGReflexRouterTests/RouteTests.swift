@@ -70,6 +70,9 @@ import Testing
         #expect(TablePattern(parsing: "public.order?")!.matches("public.orders"))
         #expect(!TablePattern(parsing: "public.*")!.matches("publicx.orders"))
         #expect(TablePattern(parsing: "a.b.c") == nil && TablePattern(parsing: ".x") == nil)
+        // Without a glob the name is compared whole.
+        #expect(!TablePattern(parsing: "public.orders")!.matches("public.orders2") && !TablePattern(parsing: "public.orders")!.matches("public.order"))
+        #expect(TablePattern(parsing: "public.ord[e]rs")!.matches("public.orders") && !TablePattern(parsing: "public.ord[e]rs")!.matches("public.ordrs"))
     }
 
     @Test func columnReferencesForTheRegistryCheck() throws {

@@ -123,6 +123,7 @@ public actor RouteConsumer {
     }
 
     public let settings: RouteSettings
+    let journalDirectory: String
     let runtime: AgentRuntime
     let store: any StateStore
     let channel: JournalChannel
@@ -161,6 +162,8 @@ public actor RouteConsumer {
     var cursorMoved = false
     /// When the state store last committed: commits are grouped (one fsync per interval).
     var lastCommit: ContinuousClock.Instant
+    /// When done records no replay can reach are next forgotten.
+    var nextDonePrune: ContinuousClock.Instant
     /// Done records may exist after the cursor up to this id (out-of-order completions before
     /// a crash, or a replayed range): only events up to it are looked up.
     var lastDone: String?
@@ -201,6 +204,7 @@ public actor RouteConsumer {
         logger[metadataKey: "route"] = "\(settings.name)"
         logger[metadataKey: "agent"] = "\(runtime.name)"
         self.settings = settings
+        self.journalDirectory = journalDirectory
         self.runtime = runtime
         self.store = store
         self.channel = channel
@@ -222,6 +226,7 @@ public actor RouteConsumer {
         nextWindowPrune = now
         nextKeyPrune = now
         lastCommit = now
+        nextDonePrune = now
         nextHoldReminder = now
         nextPublish = now
         lastDone = try await store.lastDone(route: settings.name, agent: runtime.name)
@@ -369,6 +374,7 @@ public actor RouteConsumer {
                            metadata: ["route.abandoned_calls": "\(outstanding.count)"])
         }
         try await commit(now: clock.now)
+        if case .follow = mode { try await pruneDone(now: clock.now) }
         publish(now: clock.now, force: true)
     }
 }

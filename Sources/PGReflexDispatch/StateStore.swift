@@ -36,9 +36,11 @@ public protocol StateStore: Sendable {
     /// there was none with that id.
     func removeDeadLetter(id: Int64) async throws -> Bool
 
-    /// Forgets done records older than `micros` (Unix microseconds), beyond any replay window;
-    /// returns how many (a duplicate recorded again counts again).
-    func pruneDone(before micros: Int64) async throws -> Int
+    /// Forgets a route's agent's done records no replay or restart can ask about: events
+    /// committed before `commitLSN` (the journal no longer holds them), and idempotency keys
+    /// recorded before `keysBefore` (Unix microseconds; past the route's idempotency period).
+    /// Returns how many (a duplicate recorded again counts again).
+    func pruneDone(route: String, agent: String, before commitLSN: UInt64, keysBefore: Int64) async throws -> Int
 }
 
 /// What one transaction of the state store records.

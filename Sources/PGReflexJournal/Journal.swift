@@ -318,6 +318,11 @@ public final class Journal {
         return String(repeating: "0", count: 16 - lsn.count) + lsn + "-" + String(repeating: "0", count: 8 - ordinal.count) + ordinal + ".seg"
     }
 
+    /// Where the oldest segment retention left begins: nothing before it can be read again.
+    public static func oldestPosition(directory: String) throws -> EventPosition? {
+        try segmentNames(directory).first.flatMap(position(ofSegment:))
+    }
+
     static func position(ofSegment name: String) -> EventPosition? {
         let parts = name.dropLast(4).split(separator: "-")
         guard name.hasSuffix(".seg"), parts.count == 2, let lsn = UInt64(parts[0], radix: 16), let ordinal = Int(parts[1], radix: 16)

@@ -28,7 +28,6 @@ extension SQLiteStateStore {
                 t.column("ids", .blob).notNull()
             }
             try db.create(index: "done_runs_bucket", on: "done_runs", columns: ["route", "agent", "bucket"])
-            try db.create(index: "done_runs_at", on: "done_runs", columns: ["at"])
             // Events recorded a row each by earlier versions move to runs; `done` keeps the
             // idempotency keys.
             let rows = try Row.fetchAll(db, sql: "SELECT event_id, route, agent, at FROM done WHERE event_id NOT LIKE 'idempotency:%' ORDER BY at")
@@ -141,11 +140,15 @@ extension SQLiteStateStore {
         }
     }
 
-    public func pruneDone(before micros: Int64) async throws -> Int {
-        try await database.write { db in
-            let events = try Int.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM done_runs WHERE at < ?", arguments: [micros]) ?? 0
-            try db.execute(sql: "DELETE FROM done_runs WHERE at < ?", arguments: [micros])
-            try db.execute(sql: "DELETE FROM done WHERE at < ?", arguments: [micros])
+    public func pruneDone(route: String, agent: String, before commitLSN: UInt64, keysBefore: Int64) async throws -> Int {
+        // Whole buckets only: a bucket reaching past the floor keeps its runs.
+        let floorBucket = Int64(commitLSN >> Self.doneBucketShift)
+        return try await database.write { db in
+            let events = try Int.fetchOne(db, sql: """
+                SELECT coalesce(sum(count), 0) FROM done_runs WHERE route = ? AND agent = ? AND bucket >= 0 AND bucket < ?
+                """, arguments: [route, agent, floorBucket]) ?? 0
+            try db.execute(sql: "DELETE FROM done_runs WHERE route = ? AND agent = ? AND bucket >= 0 AND bucket < ?", arguments: [route, agent, floorBucket])
+            try db.execute(sql: "DELETE FROM done WHERE route = ? AND agent = ? AND at < ?", arguments: [route, agent, keysBefore])
             return events + db.changesCount
         }
     }

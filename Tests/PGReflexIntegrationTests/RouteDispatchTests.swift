@@ -1,4 +1,6 @@
 import Foundation
+import PGReflexDispatch
+import PGReflexState
 import PGReflexTestSupport
 import PGReflexWire
 import Testing
@@ -398,6 +400,39 @@ struct RouteDispatchTests {
         let forced = f.command(["replay", "--config", f.config, "--route", "pay", "--from-lsn", from.description, "--force"])
         #expect(forced.status == 0 && forced.output.contains("4 calls succeeded"), "\(forced.output)")
         #expect(try f.lines("paid.jsonl").count == 8)
+    }
+
+    /// Done records of events the journal's retention removed are forgotten: the state store
+    /// grows with the journal, not with the route's history.
+    @Test func doneRecordsGoWithTheJournalsRetention() async throws {
+        let f = try RouteFixture("forget", tables: "CREATE TABLE docs (id int PRIMARY KEY, body text);")
+        defer { f.remove() }
+        try """
+            source: { dsn: "\(f.cluster.conninfo)", slot: forget_slot, publication: forget_pub }
+            journal: { directory: ./journal, segment_bytes: 65536, retention: { max_bytes: 262144 } }
+            agents: { keep: { file: { path: ./docs.jsonl } } }
+            routes:
+              keep: { tables: [forget.docs], agent: keep, start: earliest }
+            """.write(toFile: f.config, atomically: true, encoding: .utf8)
+        // Several megabytes of WAL in 30 transactions: done records in several buckets (commit
+        // LSN megabytes), the older ones past retention.
+        for i in 0..<30 {
+            try f.sql("INSERT INTO docs SELECT g, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) FROM generate_series(\(i * 1000 + 1), \(i * 1000 + 1000)) g;")
+        }
+        #expect(try f.runToEnd().status == 0)
+        let first = try f.lines("docs.jsonl").map(\.id)
+        #expect(first.count == 30000)
+        try f.sql("INSERT INTO docs VALUES (30001, 'last');")
+        let second = try await f.runToEndWithoutBlocking()
+        #expect(second.status == 0, "\(second.output)")
+        let ids = try f.lines("docs.jsonl").map(\.id)
+        let store = try SQLiteStateStore(directory: f.dir + "/state")
+        let done = try await store.done(among: ids.map { DoneKey(eventID: $0, route: "keep", agent: "keep") }, since: nil)
+        let newestKnown = done.contains(DoneKey(eventID: ids.last!, route: "keep", agent: "keep"))
+        let oldestKnown = done.contains(DoneKey(eventID: first[0], route: "keep", agent: "keep"))
+        #expect(newestKnown, "the newest is still known")
+        #expect(!oldestKnown, "the oldest, past retention, is forgotten")
+        #expect(done.count < 20000, "\(done.count) of 30001 kept")
     }
 
     @Test func killNineTenTimesDuringDispatchNeverCompletesTwice() throws {

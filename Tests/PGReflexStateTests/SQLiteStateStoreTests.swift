@@ -19,8 +19,8 @@ import Testing
     @Test func outcomesAndCursorsSurviveAReopenAndDuplicatesAreKnown() async throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let a = DoneKey(eventID: "0/16B3748:0", route: "fraud", agent: "fraud-agent")
-        let b = DoneKey(eventID: "0/16B3748:1", route: "fraud", agent: "fraud-agent")
+        let a = DoneKey(eventID: EventID.string(lsn: 0x16B3748, ordinal: 0), route: "fraud", agent: "fraud-agent")
+        let b = DoneKey(eventID: EventID.string(lsn: 0x16B3748, ordinal: 1), route: "fraud", agent: "fraud-agent")
         do {
             let store = try SQLiteStateStore(directory: dir)
             try await store.commit(StateCommit(done: [a], deadLetters: [letter("0/16B3748:2", at: 10)],
@@ -31,7 +31,7 @@ import Testing
             try await store.commit(StateCommit(done: [a]))  // a duplicate is harmless
         }
         let reopened = try SQLiteStateStore(directory: dir)
-        #expect(try await reopened.lastDone(route: "fraud", agent: "fraud-agent") == "0/16B3748:0")
+        #expect(try await reopened.lastDone(route: "fraud", agent: "fraud-agent") == a.eventID)
         #expect(try await reopened.skipCounts(route: nil) == [SkipCount(route: "fraud", reason: "rate_limit", count: 1, last: 20)])
         #expect(try await reopened.windowEntries(route: "fraud").map(\.eventID) == ["w1"])
         try await reopened.commit(StateCommit(windowRemoved: [(route: "fraud", eventID: "w1")]))
@@ -41,7 +41,8 @@ import Testing
         #expect(try await reopened.cursor("route.fraud") == StoredCursor(consumer: "route.fraud", commitLSN: 0x16B3748, ordinal: 2, agentMark: 42))
         #expect(try await reopened.cursor("route.other") == nil)
         #expect(try await reopened.deadLetters(.init()).map(\.eventID) == ["0/16B3748:2"])
-        #expect(try await reopened.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == 2, "a's record and its duplicate's")
+        #expect(try await reopened.pruneDone(route: "fraud", agent: "fraud-agent", before: 0x16B3748, keysBefore: 0) == 0, "the floor's bucket stays")
+        #expect(try await reopened.pruneDone(route: "fraud", agent: "fraud-agent", before: 0x26B3748, keysBefore: 0) == 2, "a's record and its duplicate's")
         #expect(try await reopened.done(among: [a], since: nil).isEmpty)
     }
 
@@ -104,8 +105,12 @@ import Testing
         #expect(try await store.lastDone(route: "fraud", agent: "b") == nil)
         let rows = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM done_runs") }
         #expect(rows! < 12, "a commit is a row per bucket, not per event")
-        #expect(try await store.pruneDone(before: Int64(Date().timeIntervalSince1970 * 1e6) + 1) == keys.count + 2)
-        #expect(try await store.done(among: asked, since: nil).isEmpty)
+        // Forgetting what lies before the journal's floor takes whole buckets of that route's agent.
+        let floor: UInt64 = 0x1_0000_0000 + 2_000_000
+        let gone = recorded.filter { UInt64($0) * 1_000 < 1 << 20 }
+        #expect(try await store.pruneDone(route: "fraud", agent: "a", before: floor, keysBefore: .max) == gone.count + 1)
+        let left = Set(recorded.filter { UInt64($0) * 1_000 >= 1 << 20 }.map { DoneKey(eventID: id($0), route: "fraud", agent: "a") })
+        #expect(try await store.done(among: asked, since: nil) == left.union([DoneKey(eventID: id(1), route: "other", agent: "a")]))
     }
 
     /// A store written by a version with a done row per event opens with those events still done.

@@ -207,6 +207,7 @@ let package = Package(
             name: "PGReflexAgents",
             dependencies: [
                 "PGReflexDispatch",
+                "PGReflexJournal",
                 "PGReflexTools",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import PGReflexDispatch
+import PGReflexJournal
 import Subprocess
 import SystemPackage
 
@@ -55,7 +56,7 @@ public struct ExecAgent: Agent {
         let program = settings.command[0]
         let command = settings.command
         let input = AgentPayload.body(call.events)
-        // stdin is an unlinked file, not a pipe: swift-subprocess traps when the child exits
+        // stdin is a nameless file, not a pipe: swift-subprocess traps when the child exits
         // without reading a piped input (seen with /bin/false), and a file never blocks a writer.
         let stdin: Int32
         do {
@@ -113,14 +114,12 @@ public struct ExecAgent: Agent {
         var error: [UInt8]
     }
 
-    /// An unlinked temp file holding `bytes`, positioned at its start (nothing is left on disk).
+    /// A nameless temp file holding `bytes`, positioned at its start (``NamelessFile``).
     static func stdinFile(_ bytes: [UInt8]) throws -> Int32 {
         let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-        // O_CLOEXEC at open: a child spawned by another call meanwhile never inherits it.
-        let path = directory + "/pgreflex-stdin-" + UUID().uuidString
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Close-on-exec from the start: a child spawned by another call meanwhile never inherits it.
+        let fd = NamelessFile.open(in: directory, prefix: "pgreflex-stdin-")
         guard fd >= 0 else { throw Errno(rawValue: errno) }
-        unlink(path)
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }

@@ -5,9 +5,9 @@ import PGReflexWire
 import Glibc
 #endif
 
-/// Where the messages of in-progress streamed transactions wait for their commit: one file per
-/// transaction in TMPDIR, unlinked as soon as it is created, written through a small buffer. Nothing here needs
-/// to survive a crash (the slot resends an unconfirmed transaction), so nothing is fsynced.
+/// Where the messages of in-progress streamed transactions wait for their commit: one nameless
+/// file per transaction in TMPDIR (``NamelessFile``), written through a small buffer. Nothing here
+/// needs to survive a crash (the slot resends an unconfirmed transaction), so nothing is fsynced.
 struct StreamedTransactionSpill {
     struct SpillError: Error, CustomStringConvertible {
         var message: String
@@ -16,7 +16,8 @@ struct StreamedTransactionSpill {
 
     private struct Held {
         var fd: Int32
-        var path: String
+        /// What messages call it (the file has no name).
+        var label: String
         var buffer: [UInt8] = []
         var abortedSubtransactions: Set<UInt32> = []
     }
@@ -35,15 +36,11 @@ struct StreamedTransactionSpill {
     /// Appends one message (its LSN and bytes) to `xid`'s file.
     mutating func hold(xid: UInt32, lsn: LSN, storage: [UInt8], range: Range<Int>) throws {
         if held[xid] == nil {
-            var template = Array("\(base)/pgreflex-spill-\(xid)-XXXXXX".utf8CString)
-            let fd = mkstemp(&template)
-            let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            // Nameless: no crash (not even kill -9) leaves these bytes (raw row values, before
+            // any privacy policy) or a file behind.
+            let fd = NamelessFile.open(in: base, prefix: "pgreflex-spill-\(xid)-")
             guard fd >= 0 else { throw SpillError(message: "cannot create a file in \(base) (\(String(cString: strerror(errno))))") }
-            // Unlinked at once: the descriptor keeps the data, and no crash (not even kill -9)
-            // leaves these bytes (raw row values, before any privacy policy) or a file behind.
-            unlink(path)
-            held[xid] = Held(fd: fd, path: path)
+            held[xid] = Held(fd: fd, label: "the spill file of transaction \(xid) in \(base)")
         }
         var length = UInt32(range.count).littleEndian
         var position = lsn.rawValue.littleEndian
@@ -58,7 +55,7 @@ struct StreamedTransactionSpill {
         do {
             try FileDescriptorWriter(fd: entry.fd).write(entry.buffer)
         } catch {
-            throw SpillError(message: "write to \(entry.path) failed (\(String(cString: strerror(error.errno))))")
+            throw SpillError(message: "write to \(entry.label) failed (\(String(cString: strerror(error.errno))))")
         }
         entry.buffer.removeAll(keepingCapacity: true)
         held[xid] = entry
@@ -67,7 +64,7 @@ struct StreamedTransactionSpill {
     /// Forgets a subtransaction's messages (they are skipped at replay), or the whole transaction's.
     mutating func discard(xid: UInt32, subxid: UInt32) {
         if xid == subxid {
-            if let entry = held.removeValue(forKey: xid) { close(entry.fd); unlink(entry.path) }
+            if let entry = held.removeValue(forKey: xid) { close(entry.fd) }
         } else {
             held[xid]?.abortedSubtransactions.insert(subxid)
         }
@@ -76,9 +73,9 @@ struct StreamedTransactionSpill {
     /// Hands `xid`'s messages over for replay, in the order they were held.
     mutating func release(xid: UInt32) throws -> (reader: Reader, abortedSubtransactions: Set<UInt32>) {
         try flush(xid)
-        guard let entry = held.removeValue(forKey: xid) else { return (Reader(fd: -1, path: nil), []) }
+        guard let entry = held.removeValue(forKey: xid) else { return (Reader(fd: -1, label: "spill file"), []) }
         lseek(entry.fd, 0, SEEK_SET)
-        return (Reader(fd: entry.fd, path: entry.path), entry.abortedSubtransactions)
+        return (Reader(fd: entry.fd, label: entry.label), entry.abortedSubtransactions)
     }
 
     /// Removes every file and the directory.
@@ -89,13 +86,13 @@ struct StreamedTransactionSpill {
     /// Reads held messages back; closes and removes the file when done.
     struct Reader {
         private var fd: Int32
-        private let path: String?
+        private let label: String
         private var buffer: [UInt8] = []
         private var start = 0
 
-        init(fd: Int32, path: String?) {
+        init(fd: Int32, label: String) {
             self.fd = fd
-            self.path = path
+            self.label = label
         }
 
         mutating func next() throws -> (lsn: LSN, bytes: [UInt8])? {
@@ -106,7 +103,7 @@ struct StreamedTransactionSpill {
             }
             let length = buffer[start..<(start + 4)].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
             let lsn = buffer[(start + 4)..<(start + 12)].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-            guard try fill(12 + Int(length)) else { throw SpillError(message: "\(path ?? "spill file") ends inside a record") }
+            guard try fill(12 + Int(length)) else { throw SpillError(message: "\(label) ends inside a record") }
             let bytes = Array(buffer[(start + 12)..<(start + 12 + Int(length))])
             start += 12 + Int(length)
             return (LSN(lsn), bytes)
@@ -123,11 +120,11 @@ struct StreamedTransactionSpill {
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw SpillError(message: "read from \(path ?? "spill file") failed (\(String(cString: strerror(errno))))")
+                    throw SpillError(message: "read from \(label) failed (\(String(cString: strerror(errno))))")
                 }
                 if n == 0 {
                     if buffer.count - start == 0 { return false }
-                    throw SpillError(message: "\(path ?? "spill file") ends inside a record")
+                    throw SpillError(message: "\(label) ends inside a record")
                 }
                 buffer.append(contentsOf: chunk[0..<n])
             }
@@ -138,7 +135,6 @@ struct StreamedTransactionSpill {
 
         private mutating func finish() {
             if fd >= 0 { close(fd) }
-            if let path { unlink(path) }
             fd = -1
         }
     }

@@ -329,7 +329,8 @@ let package = Package(
         .testTarget(
             name: "PGReflexDeliveryTests",
             dependencies: [
-                "PGReflexAgents", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexWire",
+                "PGReflexAgents", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexRouter", "PGReflexSchema", "PGReflexState",
+                "PGReflexTestSupport", "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

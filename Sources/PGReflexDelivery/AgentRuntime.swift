@@ -18,6 +18,12 @@ public final class AgentRuntime: Sendable {
         breaker.withLock { $0.decide(now: now) }
     }
 
+    /// Whether calls go through without a decision: looking changes nothing (``decide(now:)``
+    /// may take the half-open breaker's one probe).
+    var isClosed: Bool {
+        breaker.withLock { if case .closed = $0.state { true } else { false } }
+    }
+
     /// `closed`, `open` or `half_open`, for the status.
     var breakerState: String {
         switch breaker.withLock({ $0.state }) {

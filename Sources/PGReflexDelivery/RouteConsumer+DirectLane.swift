@@ -41,11 +41,12 @@ extension RouteConsumer {
             && (disabledUntil.map { now >= $0 } ?? true)
     }
 
-    /// Calls the agent once for the pass's events and records each outcome. With the breaker
-    /// not closed, the events take the queue instead, which waits for it.
+    /// Calls the agent once for the pass's events and records each outcome. With the agent's
+    /// breaker not closed (another route's calls may have opened it), the events take the
+    /// queue instead, which waits for it and sends its probe.
     func runDirect(_ events: [RoutedEvent], now: ContinuousClock.Instant) throws {
         guard !events.isEmpty else { return }
-        guard case .call = runtime.decide(now: now) else {
+        guard runtime.isClosed else {
             for var event in events {
                 event.key = Self.defaultKey(event)
                 enqueue(Job(events: [event], key: event.key, group: nil, priority: 0))

@@ -352,7 +352,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexStatusTests",
-            dependencies: ["PGReflexStatus"],
+            dependencies: ["PGReflexStatus", .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -8,7 +8,10 @@ import PGReflexWire
 /// A route's metrics and its entry in the pipeline's status. Events are counted locally and
 /// handed to swift-metrics at most every `publishInterval`, so an event costs a dictionary
 /// increment. Labels are route, agent, table and operation names, never values from rows.
-struct RouteMetrics {
+///
+/// A class the route's actor owns alone: as a struct in the actor, every call through it
+/// copied it first (a retain and release of each of its metrics, per event).
+final class RouteMetrics {
     enum Outcome: String {
         case matched, filtered, skipped, dispatched
     }
@@ -44,7 +47,7 @@ struct RouteMetrics {
         queueDepth = Gauge(label: "pgreflex_route_queue_depth", dimensions: [("route", route)])
     }
 
-    mutating func count(table: String, op: String, _ outcome: Outcome, by amount: Int = 1) {
+    func count(table: String, op: String, _ outcome: Outcome, by amount: Int = 1) {
         guard enabled else { return }
         events.add(Key(table: table, op: op, outcome: outcome), amount)
     }
@@ -63,7 +66,7 @@ struct RouteMetrics {
 
     func deadLettered(_ events: Int) { if enabled { deadLetters.increment(by: events) } }
 
-    mutating func publish(inFlight running: Int, queued: Int) {
+    func publish(inFlight running: Int, queued: Int) {
         guard enabled else { return }
         let route = self.route
         events.flush { [("route", route), ("table", $0.table), ("op", $0.op), ("outcome", $0.outcome.rawValue)] }

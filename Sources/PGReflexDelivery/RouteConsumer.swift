@@ -186,7 +186,7 @@ public actor RouteConsumer {
     /// When a held-back call may start next (a throttle, a backoff, an open breaker).
     var nextAdmission: ContinuousClock.Instant?
     let status: PipelineStatus
-    var metrics: RouteMetrics
+    let metrics: RouteMetrics
     /// Commit to agent start (first attempts), and the calls' own durations, in microseconds.
     var commitToAgent = LatencyHistogram()
     var callDuration = LatencyHistogram()

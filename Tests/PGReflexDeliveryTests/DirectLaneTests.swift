@@ -85,8 +85,10 @@ import Testing
     }
 
     /// A breaker another route opened and whose cool-down is over: its one probe is the queue's
-    /// to send. Taking it and sending nothing would leave every route of the agent waiting.
-    @Test func aBreakerOpenedElsewhereGetsItsProbeAndCloses() async throws {
+    /// to send. Taking it and sending nothing would leave every route of the agent waiting: the
+    /// run would never end (the time limit is that hang's guard, not a measure; a loaded CI
+    /// machine once held this suite's tasks for 200 s).
+    @Test(.timeLimit(.minutes(10))) func aBreakerOpenedElsewhereGetsItsProbeAndCloses() async throws {
         let setup = try journal(rows: 3, changes: 2)
         defer { try? FileManager.default.removeItem(atPath: setup.directory) }
         let agent = FlakyAgent(failing: [])
@@ -94,14 +96,7 @@ import Testing
         _ = runtime.failed(now: .now)
         #expect(runtime.breakerState == "open")
         let consumer = try await route(runtime, setup)
-        let finished = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await consumer.run(); return true }
-            group.addTask { try await Task.sleep(for: .seconds(20)); return false }
-            let first = try await group.next()!
-            group.cancelAll()
-            return first
-        }
-        #expect(finished, "the route ran to its end")
+        try await consumer.run()
         #expect(agent.log.withLock { $0.succeeded.count } == 6)
         #expect(runtime.breakerState == "closed")
     }

@@ -40,3 +40,23 @@ print(json.dumps({"ratio_per_run": [round(x, 3) for x in ratios], "median_ratio"
                   "recvlogical_client_cpu_us_per_change": round(statistics.median(r["client_cpu_s"] for r in ref) / rows[0]["n"] * 1e6, 2)}))
 PY
 }
+
+# summarize_cost MATCH NAME: from $OUT, the runs whose consumer contains MATCH against the others
+# (the plain runs), run by run: throughput and client CPU ratios, and each side's CPU per change.
+# The scripts that measure what one feature costs end with it.
+summarize_cost() {
+  python3 - "$OUT" "$1" "$2" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+match, name = sys.argv[2], sys.argv[3]
+plain = [r for r in rows if match not in r["consumer"]]
+costly = [r for r in rows if match in r["consumer"]]
+n = rows[0]["n"]
+cpu = lambda r: r["client_cpu_s"] / n * 1e6
+print(json.dumps({
+    "throughput_ratio_per_run": [round(b["changes_per_s"] / a["changes_per_s"], 3) for a, b in zip(plain, costly)],
+    "client_cpu_ratio_per_run": [round(cpu(b) / cpu(a), 3) for a, b in zip(plain, costly)],
+    "plain_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in plain), 2),
+    f"{name}_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in costly), 2)}))
+PY
+}

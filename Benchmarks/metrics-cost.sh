@@ -30,16 +30,4 @@ for _ in $(seq "$ROUNDS"); do
   bench_consumer a "cmd:$DIR/consumer.sh plain \"{conn}\" {slot} {end}"
   bench_consumer a "cmd:$DIR/consumer.sh served \"{conn}\" {slot} {end}"
 done
-python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-plain = [r for r in rows if "consumer.sh plain" in r["consumer"]]
-served = [r for r in rows if "consumer.sh served" in r["consumer"]]
-n = rows[0]["n"]
-cpu = lambda r: r["client_cpu_s"] / n * 1e6
-print(json.dumps({
-    "throughput_ratio_per_run": [round(b["changes_per_s"] / a["changes_per_s"], 3) for a, b in zip(plain, served)],
-    "client_cpu_ratio_per_run": [round(cpu(b) / cpu(a), 3) for a, b in zip(plain, served)],
-    "plain_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in plain), 2),
-    "served_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in served), 2)}))
-PY
+summarize_cost "consumer.sh served" served

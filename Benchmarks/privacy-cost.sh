@@ -21,16 +21,4 @@ for _ in $(seq "$ROUNDS"); do
   bench_consumer a "cmd:sh -c 'exec $TAIL > /dev/null'"
   bench_consumer a "cmd:sh -c 'exec $TAIL --privacy $DIR/privacy.yaml > /dev/null'"
 done
-python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-plain = [r for r in rows if "--privacy" not in r["consumer"]]
-private = [r for r in rows if "--privacy" in r["consumer"]]
-n = rows[0]["n"]
-cpu = lambda r: r["client_cpu_s"] / n * 1e6
-print(json.dumps({
-    "throughput_ratio_per_run": [round(b["changes_per_s"] / a["changes_per_s"], 3) for a, b in zip(plain, private)],
-    "client_cpu_ratio_per_run": [round(cpu(b) / cpu(a), 3) for a, b in zip(plain, private)],
-    "plain_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in plain), 2),
-    "privacy_client_cpu_us_per_change": round(statistics.median(cpu(r) for r in private), 2)}))
-PY
+summarize_cost "--privacy" privacy

@@ -401,6 +401,8 @@ let package = Package(
                 "PGReflexWire",
                 "PGReflexTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Reading the state store's tables where no command shows them.
+                .product(name: "GRDB", package: "GRDB.swift"),
                 // A real HTTP server on 127.0.0.1 for the webhook agent's tests.
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

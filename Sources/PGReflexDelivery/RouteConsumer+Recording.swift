@@ -43,22 +43,25 @@ extension RouteConsumer {
         changes.cursor = Self.storedCursor(settings.consumerName, watermark.confirmed, mark: mark)
         try await store.commit(changes)
         channel.update(settings.consumerName, .init(floor: watermark.confirmed, pausesCapture: true))
-        if now >= nextDonePrune { try await pruneDone(now: now) }
+        if now >= nextPrune { try await prune(now: now) }
     }
 
-    static let donePruneInterval = Duration.seconds(60)
+    static let pruneInterval = Duration.seconds(60)
 
     /// Forgets the done records of events the journal no longer holds (no replay can reach
-    /// them, and the cursor is past them), and idempotency keys past their period: the state
-    /// store grows with the journal's retention, not with the route's history.
-    func pruneDone(now: ContinuousClock.Instant) async throws {
-        nextDonePrune = now.advanced(by: Self.donePruneInterval)
+    /// them, and the cursor is past them), and idempotency keys past their period, and folds
+    /// the records of such events' skips into counts: the state store grows with the journal's
+    /// retention, not with the route's history.
+    func prune(now: ContinuousClock.Instant) async throws {
+        nextPrune = now.advanced(by: Self.pruneInterval)
         guard let oldest = try Journal.oldestPosition(directory: journalDirectory), let confirmed = watermark.confirmed else { return }
         let floor = min(oldest, confirmed).commitLSN.rawValue
         let keysBefore = wallMicros() - (settings.idempotency.map { UnixTime.micros($0.period) } ?? 0)
         let forgotten = try await store.pruneDone(route: settings.name, agent: runtime.name, before: floor, keysBefore: keysBefore)
-        if forgotten > 0 {
-            logger.debug("forgot done records the journal no longer reaches", metadata: ["route.done_forgotten": "\(forgotten)"])
+        let folded = try await store.pruneSkips(route: settings.name, before: floor)
+        if forgotten > 0 || folded > 0 {
+            logger.debug("forgot the records of events the journal no longer reaches",
+                         metadata: ["route.done_forgotten": "\(forgotten)", "route.skips_folded": "\(folded)"])
         }
     }
 

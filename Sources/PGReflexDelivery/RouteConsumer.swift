@@ -162,8 +162,8 @@ public actor RouteConsumer {
     var cursorMoved = false
     /// When the state store last committed: commits are grouped (one fsync per interval).
     var lastCommit: ContinuousClock.Instant
-    /// When done records no replay can reach are next forgotten.
-    var nextDonePrune: ContinuousClock.Instant
+    /// When the records of events no replay can reach are next pruned.
+    var nextPrune: ContinuousClock.Instant
     /// Done records may exist after the cursor up to this id (out-of-order completions before
     /// a crash, or a replayed range): only events up to it are looked up.
     var lastDone: String?
@@ -226,7 +226,7 @@ public actor RouteConsumer {
         nextWindowPrune = now
         nextKeyPrune = now
         lastCommit = now
-        nextDonePrune = now
+        nextPrune = now
         nextHoldReminder = now
         nextPublish = now
         lastDone = try await store.lastDone(route: settings.name, agent: runtime.name)
@@ -374,7 +374,7 @@ public actor RouteConsumer {
                            metadata: ["route.abandoned_calls": "\(outstanding.count)"])
         }
         try await commit(now: clock.now)
-        if case .follow = mode { try await pruneDone(now: clock.now) }
+        if case .follow = mode { try await prune(now: clock.now) }
         publish(now: clock.now, force: true)
     }
 }

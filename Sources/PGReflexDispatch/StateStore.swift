@@ -19,7 +19,8 @@ public protocol StateStore: Sendable {
     /// The events in a route's open windows, oldest first.
     func windowEntries(route: String) async throws -> [WindowEntry]
 
-    /// Skipped events (rate limit, shedding, idempotency), counted per route and reason.
+    /// Skipped events (rate limit, shedding, idempotency, agents' changes), counted per route and
+    /// reason since the route began.
     func skipCounts(route: String?) async throws -> [SkipCount]
 
     func cursor(_ consumer: String) async throws -> StoredCursor?
@@ -41,6 +42,11 @@ public protocol StateStore: Sendable {
     /// recorded before `keysBefore` (Unix microseconds; past the route's idempotency period).
     /// Returns how many (a duplicate recorded again counts again).
     func pruneDone(route: String, agent: String, before commitLSN: UInt64, keysBefore: Int64) async throws -> Int
+
+    /// Folds a route's records of skipped events committed before `commitLSN` (the journal no
+    /// longer holds them) into its counts per reason; `skipCounts` stays the same. Returns how
+    /// many records were folded.
+    func pruneSkips(route: String, before commitLSN: UInt64) async throws -> Int
 }
 
 /// What one transaction of the state store records.

@@ -124,6 +124,7 @@ public final class SQLiteStateStore: StateStore {
             }
         }
         registerDoneRuns(&migrator)
+        registerSkipTotals(&migrator)
         return migrator
     }
 
@@ -180,16 +181,6 @@ public final class SQLiteStateStore: StateStore {
                 return WindowEntry(route: row["route"], key: row["key"], eventID: row["event_id"], table: row["table_name"], op: row["op"],
                                    at: row["at"], envelope: [UInt8](envelope))
             }
-        }
-    }
-
-    public func skipCounts(route: String?) async throws -> [SkipCount] {
-        try await database.read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT route, reason, count(*) AS n, max(at) AS last FROM skips WHERE ? IS NULL OR route = ?
-                GROUP BY route, reason ORDER BY route, reason
-                """, arguments: [route, route])
-            return rows.map { SkipCount(route: $0["route"], reason: $0["reason"], count: $0["n"], last: $0["last"]) }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
+import GRDB
 import PGReflexDispatch
-import PGReflexState
+@testable import PGReflexState
 import PGReflexTestSupport
 import PGReflexWire
 import Testing
@@ -402,17 +403,19 @@ struct RouteDispatchTests {
         #expect(try f.lines("paid.jsonl").count == 8)
     }
 
-    /// Done records of events the journal's retention removed are forgotten: the state store
-    /// grows with the journal, not with the route's history.
+    /// Done records of events the journal's retention removed are forgotten, and the records
+    /// of such skipped events fold into counts: the state store grows with the journal, not
+    /// with the route's history, and `route status` counts every skip.
     @Test func doneRecordsGoWithTheJournalsRetention() async throws {
         let f = try RouteFixture("forget", tables: "CREATE TABLE docs (id int PRIMARY KEY, body text);")
         defer { f.remove() }
         try """
             source: { dsn: "\(f.cluster.conninfo)", slot: forget_slot, publication: forget_pub }
             journal: { directory: ./journal, segment_bytes: 65536, retention: { max_bytes: 262144 } }
-            agents: { keep: { file: { path: ./docs.jsonl } } }
+            agents: { keep: { file: { path: ./docs.jsonl } }, few: { file: { path: ./few.jsonl } } }
             routes:
               keep: { tables: [forget.docs], agent: keep, start: earliest }
+              few: { tables: [forget.docs], agent: few, rate_limit: { limit: 10, period: 1h }, start: earliest }
             """.write(toFile: f.config, atomically: true, encoding: .utf8)
         // Several megabytes of WAL in 30 transactions: done records in several buckets (commit
         // LSN megabytes), the older ones past retention.
@@ -433,6 +436,18 @@ struct RouteDispatchTests {
         #expect(newestKnown, "the newest is still known")
         #expect(!oldestKnown, "the oldest, past retention, is forgotten")
         #expect(done.count < 20000, "\(done.count) of 30001 kept")
+        // The rate limit's state is the process's: the second run calls its one event.
+        let called = try f.lines("few.jsonl").count
+        #expect(called == 11)
+        #expect(try await store.skipCounts(route: "few").map(\.count) == [30001 - called], "every skip counted")
+        let skipRows = try await store.database.read { db in
+            try (Int.fetchOne(db, sql: "SELECT count(*) FROM skips WHERE route = 'few'") ?? 0,
+                 Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM skips WHERE event_id = ?", arguments: [first[called]]) ?? false,
+                 Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM skips WHERE event_id = ?", arguments: [first.last!]) ?? false)
+        }
+        #expect(skipRows.0 < 20000, "\(skipRows.0) skip records kept")
+        #expect(!skipRows.1, "the oldest skip's record, past retention, is folded into the counts")
+        #expect(skipRows.2, "the newest skip's record, still in the journal, is kept")
     }
 
     @Test func killNineTenTimesDuringDispatchNeverCompletesTwice() throws {

@@ -113,6 +113,30 @@ import Testing
         #expect(try await store.done(among: asked, since: nil) == left.union([DoneKey(eventID: id(1), route: "other", agent: "a")]))
     }
 
+    /// Skips of events before the journal's floor fold into counts per route and reason: the
+    /// counts stay, the rows go; later skips and other routes' keep their rows.
+    @Test func skipRecordsBeforeTheFloorFoldIntoCounts() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStateStore(directory: dir)
+        func skip(_ lsn: UInt64, _ route: String = "fraud", _ reason: Skip.Reason = .rateLimit) -> Skip {
+            Skip(eventID: EventID.string(lsn: lsn, ordinal: 0), route: route, table: "public.orders", reason: reason, at: Int64(lsn))
+        }
+        try await store.commit(StateCommit(skips: [skip(100), skip(200, "fraud", .shed), skip(300), skip(400), skip(100, "other")]))
+        let before = try await store.skipCounts(route: nil)
+        #expect(before == [SkipCount(route: "fraud", reason: "rate_limit", count: 3, last: 400), SkipCount(route: "fraud", reason: "shed", count: 1, last: 200),
+                           SkipCount(route: "other", reason: "rate_limit", count: 1, last: 100)])
+        #expect(try await store.pruneSkips(route: "fraud", before: 301) == 3)
+        #expect(try await store.skipCounts(route: nil) == before, "folding changes no count")
+        #expect(try await store.pruneSkips(route: "fraud", before: 301) == 0)
+        try await store.commit(StateCommit(skips: [skip(500)]))
+        #expect(try await store.pruneSkips(route: "fraud", before: 1000) == 2)
+        #expect(try await store.skipCounts(route: "fraud") == [SkipCount(route: "fraud", reason: "rate_limit", count: 4, last: 500),
+                                                               SkipCount(route: "fraud", reason: "shed", count: 1, last: 200)])
+        let rows = try await store.database.read { db in try String.fetchAll(db, sql: "SELECT route FROM skips") }
+        #expect(rows == ["other"])
+    }
+
     /// A store written by a version with a done row per event opens with those events still done.
     @Test func doneRowsOfAnEarlierVersionMoveToRuns() async throws {
         let dir = directory()

@@ -24,10 +24,12 @@ public struct ReplicationBatch: Sendable {
 }
 
 /// The server's replication stream as an async sequence of batches, with backpressure:
-/// when the consumer falls behind by `highWatermark` bytes the reader stops reading the
-/// socket (so the server's walsender waits) until the consumer is down to `lowWatermark`.
-/// Bytes, not batches: a reader that outpaces the server makes many small batches, and a
-/// count of batches would then buffer almost nothing.
+/// while a batch waits that the consumer has not taken, the reader stops reading the socket
+/// (the data waits in the socket, and the server's walsender waits once that is full), and it
+/// reads again when the consumer takes it. So a busy consumer gets, each time, everything that
+/// arrived while it worked, in one batch: a reader that ran ahead cut the stream into batches
+/// of a few messages, and the consumer paid its per-batch costs (a wake-up, a fsync, a route
+/// pass) for each. An idle consumer still gets each message as it arrives.
 ///
 /// The consumer controls what is confirmed: ``confirm(flush:)`` is the only way a flush LSN
 /// reaches the server, and it never moves backwards.
@@ -90,7 +92,9 @@ final class StreamShared: Sendable {
     /// Wakes the connection thread from `poll`.
     let wakePipe = WakePipe(blocking: false)
 
-    init(highWatermark: Int = 16 << 20, lowWatermark: Int = 4 << 20) {
+    /// The default watermarks pause reading at any batch waiting and resume once it is taken:
+    /// one batch in the consumer's hands and at most one waiting.
+    init(highWatermark: Int = 1, lowWatermark: Int = 0) {
         state = Mutex(State(queue: StreamQueueStateMachine(highWatermark: highWatermark, lowWatermark: lowWatermark)))
     }
 

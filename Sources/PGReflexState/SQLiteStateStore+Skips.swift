@@ -3,9 +3,10 @@ public import PGReflexDispatch
 import PGReflexWire
 
 /// Skipped events. Each is a row of `skips` (which event, why, when) while the journal still
-/// holds it: the events a rate limit or shedding passed over can be found and replayed. Once the journal no longer holds an event no replay can reach it, and its row
-/// folds into `skip_totals`, a count per route and reason: the counts `route status` shows
-/// never shrink, and the table grows with the journal's retention, not with the route's history.
+/// holds it: the events a rate limit or shedding passed over can be found and replayed. Once
+/// the journal no longer holds an event no replay can reach it, and its row folds into
+/// `skip_totals`, a count per route and reason: the counts `route status` shows never shrink,
+/// and the table grows with the journal's retention, not with the route's history.
 extension SQLiteStateStore {
     static func registerSkipTotals(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v6") { db in
@@ -33,8 +34,7 @@ extension SQLiteStateStore {
     }
 
     public func pruneSkips(route: String, before commitLSN: UInt64) async throws -> Int {
-        // Event ids are fixed-width hex of the commit LSN first, so they sort in commit order;
-        // ids of another form sort after every hex digit and stay.
+        // Event ids are the commit LSN in fixed-width hex first, so they sort in commit order.
         let floor = EventID.string(lsn: commitLSN, ordinal: 0)
         return try await database.write { db in
             try db.execute(sql: """

@@ -1,5 +1,6 @@
 @testable import PGReflexTransport
 import PGReflexTestSupport
+import Synchronization
 import Testing
 
 /// The replication stream's queue and pause logic, every interleaving of reader and consumer,
@@ -42,6 +43,19 @@ import Testing
         }
         #expect(machine.heldBatches <= 64, "\(machine.heldBatches) batches held for one queued")
         #expect(machine.queuedBytes == batch(10).retainedBytes)
+    }
+
+    /// The stream's own watermarks: one batch in the consumer's hands, at most one waiting. The
+    /// reader stops at the first batch that waits, however small, and reads again the moment
+    /// it is taken, so what arrives meanwhile makes one batch.
+    @Test func theStreamsWatermarksKeepOneBatchWaitingAtMost() {
+        let (high, low) = StreamShared().state.withLock { ($0.queue.highWatermark, $0.queue.lowWatermark) }
+        var machine = Machine(highWatermark: high, lowWatermark: low)
+        guard case .wait = machine.take(), case .wait = machine.suspend(1) else { Issue.record("expected waits"); return }
+        guard case .resume = machine.push(batch(1)) else { Issue.record("a waiting consumer gets the batch"); return }
+        guard case .queued(pauseReading: true) = machine.push(batch(1)) else { Issue.record("expected a pause at one waiting batch"); return }
+        #expect(delivered(machine.take())?.resume == true, "taking the waiting batch wakes the reader")
+        guard case .queued(pauseReading: true) = machine.push(batch(1, tag: 2)) else { Issue.record("expected a pause again"); return }
     }
 
     /// Memory is what a batch holds, not what it uses: a mostly empty reserve still counts.

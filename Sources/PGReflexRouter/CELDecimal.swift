@@ -115,10 +115,30 @@ public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertibl
         hasher.combine(s)
     }
 
+    /// The nearest double, correctly rounded: exact when the mantissa and the power of ten are
+    /// both exact doubles (one IEEE division rounds once), strtod otherwise.
     public var doubleValue: Double {
-        var value = Double(mantissa)
-        for _ in 0..<scale { value /= 10 }
-        return value
+        if mantissa.magnitude <= 1 << 53, (0...22).contains(scale) {
+            return Double(mantissa) / Self.powersOfTen[scale]
+        }
+        return Double(description) ?? .nan
+    }
+
+    private static let powersOfTen: [Double] = (0...22).map { (0..<$0).reduce(1.0) { r, _ in r * 10 } }
+
+    /// The negation; nil in the one case it does not fit (Int128.min).
+    public var negated: CELDecimal? {
+        mantissa == .min ? nil : CELDecimal(mantissa: -mantissa, scale: scale)
+    }
+
+    /// Truncated toward zero, if it fits an Int64.
+    public var truncatedInt64: Int64? {
+        var (m, s) = (mantissa, scale)
+        while s > 0 {
+            m /= 10
+            s -= 1
+        }
+        return s == 0 ? Int64(exactly: m) : nil
     }
 
     static func + (a: CELDecimal, b: CELDecimal) -> CELDecimal? {
@@ -139,7 +159,7 @@ public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     public var description: String {
         let negative = mantissa < 0
-        var digits = String(negative ? -mantissa : mantissa)
+        var digits = String(mantissa.magnitude)
         if scale > 0 {
             if digits.count <= scale { digits = String(repeating: "0", count: scale - digits.count + 1) + digits }
             digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -scale))

@@ -38,6 +38,12 @@ struct CELInterpreter {
         switch node.kind {
         case .literal(let value):
             return value
+        case .doubleLiteral(let value, _):
+            return .double(value)
+        case .regexMatch(let operand, let regex):
+            let value = try eval(operand)
+            guard case .string(let text) = value else { throw fail("matches needs a string, not a \(value.typeName)", node) }
+            return .bool(regex.matches(text))
         case .identifier(let name):
             guard let value = activation[name] else {
                 throw fail("unknown variable '\(name)'; the variables are \(activation.keys.sorted().joined(separator: ", "))", node)
@@ -59,9 +65,16 @@ struct CELInterpreter {
             case (.map(let map), .string(let key)):
                 guard let value = map[key] else { throw fail("no key '\(key)'", node) }
                 return value
-            case (.list(let list), .int(let i)):
-                guard i >= 0 && i < list.count else { throw fail("index \(i) is outside a list of \(list.count)", node) }
-                return list[Int(i)]
+            case (.list(let list), .int(_)), (.list(let list), .uint(_)), (.list(let list), .double(_)):
+                // CEL indexes lists by int, uint, or a double with no fraction.
+                let position: Int? = switch index {
+                case .int(let i): Int(exactly: i)
+                case .uint(let u): Int(exactly: u)
+                case .double(let d): Int(exactly: d)
+                default: nil
+                }
+                guard let i = position, i >= 0 && i < list.count else { throw fail("index \(index) is outside a list of \(list.count)", node) }
+                return list[i]
             default:
                 throw fail("cannot index a \(base.typeName) with a \(index.typeName)", node)
             }
@@ -75,10 +88,15 @@ struct CELInterpreter {
                 guard i != .min else { throw fail("integer overflow", node) }
                 return .int(-i)
             case .double(let d): return .double(-d)
-            case .decimal(let d): return .decimal(CELDecimal(mantissa: -d.mantissa, scale: d.scale))
+            case .duration(let d):
+                guard d != .min else { throw fail("duration out of range", node) }
+                return .duration(-d)
+            case .decimal(let d):
+                guard let negated = d.negated else { throw fail("decimal overflow", node) }
+                return .decimal(negated)
             case .string(let s) where CELDecimal(parsing: s) != nil:
-                let d = CELDecimal(parsing: s)!
-                return .decimal(CELDecimal(mantissa: -d.mantissa, scale: d.scale))
+                guard let negated = CELDecimal(parsing: s)?.negated else { throw fail("decimal overflow", node) }
+                return .decimal(negated)
             case let other: throw fail("- needs a number, not a \(other.typeName)", node)
             }
         case .and(let lhs, let rhs):
@@ -116,7 +134,13 @@ struct CELInterpreter {
             }
             return .map(map)
         case .binary(let op, let lhs, let rhs):
-            return try binary(op, try eval(lhs), try eval(rhs), node)
+            var a = try eval(lhs)
+            var b = try eval(rhs)
+            // A literal such as 19.99 next to a decimal (a numeric column's string) is the decimal
+            // it is written as, not the nearest double: "19.99" == 19.99, "19.99" > 19.99 is false.
+            if case .doubleLiteral(_, let exact?) = rhs.kind, a.isDecimalLike { b = .decimal(exact) }
+            if case .doubleLiteral(_, let exact?) = lhs.kind, b.isDecimalLike { a = .decimal(exact) }
+            return try binary(op, a, b, node)
         case .call(let function, let target, let arguments):
             let receiver = try target.map { (t: CELNode) throws(CELEvaluationError) in try eval(t) }
             var values: [CELValue] = []
@@ -170,7 +194,7 @@ struct CELInterpreter {
     /// other side is a number; otherwise values of different types are not equal.
     static func equal(_ a: CELValue, _ b: CELValue) -> Bool {
         switch (a, b) {
-        case (.string(let x), .string(let y)): return x == y
+        case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
         case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
         case (.map(let x), .map(let y)): return x.count == y.count && x.allSatisfy { key, value in y[key].map { equal(value, $0) } ?? false }
         default:
@@ -182,9 +206,11 @@ struct CELInterpreter {
     /// -1, 0 or 1; nil when the two cannot be ordered.
     static func compare(_ a: CELValue, _ b: CELValue) -> Int? {
         switch (a, b) {
-        case (.string(let x), .string(let y)): return x == y ? 0 : (x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars) ? -1 : 1)
+        // Code points, not Swift's canonical equivalence: CEL does not normalize ('é' != 'e\u0301').
+        case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8) ? 0 : (x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars) ? -1 : 1)
         case (.bool(let x), .bool(let y)): return x == y ? 0 : (!x ? -1 : 1)
-        case (.timestamp(let x), .timestamp(let y)), (.duration(let x), .duration(let y)): return x == y ? 0 : (x < y ? -1 : 1)
+        case (.timestamp(let x), .timestamp(let y)): return x == y ? 0 : (x < y ? -1 : 1)
+        case (.duration(let x), .duration(let y)): return x == y ? 0 : (x < y ? -1 : 1)
         default: return a.isNumber || b.isNumber ? compareNumbers(a, b) : nil
         }
     }
@@ -193,17 +219,20 @@ struct CELInterpreter {
         if let x = a.exactNumber, let y = b.exactNumber {
             return x == y ? 0 : (x < y ? -1 : 1)
         }
+        // An integer and a double compare as doubles, as CEL's conformance cases have it.
         guard let x = doubleValue(a), let y = doubleValue(b), !x.isNaN, !y.isNaN else { return nil }
         return x == y ? 0 : (x < y ? -1 : 1)
     }
 
+    /// A number as a double, correctly rounded (a decimal string goes through strtod, as
+    /// `double('123.456')` must give the double nearest 123.456).
     static func doubleValue(_ value: CELValue) -> Double? {
         switch value {
         case .double(let d): d
         case .int(let i): Double(i)
         case .uint(let u): Double(u)
         case .decimal(let d): d.doubleValue
-        case .string(let s): CELDecimal(parsing: s)?.doubleValue
+        case .string(let s): CELDecimal(parsing: s) != nil ? Double(s.trimmingPlus) : nil
         default: nil
         }
     }
@@ -212,21 +241,41 @@ struct CELInterpreter {
         switch (op, a, b) {
         case (.add, .string(let x), .string(let y)): return .string(x + y)
         case (.add, .list(let x), .list(let y)): return .list(x + y)
-        case (.add, .timestamp(let t), .duration(let d)), (.add, .duration(let d), .timestamp(let t)): return .timestamp(t + d)
-        case (.subtract, .timestamp(let t), .duration(let d)): return .timestamp(t - d)
-        case (.subtract, .timestamp(let x), .timestamp(let y)): return .duration(x - y)
-        case (.add, .duration(let x), .duration(let y)): return .duration(x + y)
-        case (.subtract, .duration(let x), .duration(let y)): return .duration(x - y)
+        case (.add, .timestamp(let t), .duration(let d)), (.add, .duration(let d), .timestamp(let t)):
+            return .timestamp(try inRange(CELTime.timestamp(nanos: t + Int128(d)), "timestamp", node))
+        case (.subtract, .timestamp(let t), .duration(let d)):
+            return .timestamp(try inRange(CELTime.timestamp(nanos: t - Int128(d)), "timestamp", node))
+        case (.subtract, .timestamp(let x), .timestamp(let y)):
+            return .duration(try inRange(CELTime.duration(nanos: x - y), "duration", node))
+        case (.add, .duration(let x), .duration(let y)):
+            return .duration(try inRange(CELTime.duration(nanos: Int128(x) + Int128(y)), "duration", node))
+        case (.subtract, .duration(let x), .duration(let y)):
+            return .duration(try inRange(CELTime.duration(nanos: Int128(x) - Int128(y)), "duration", node))
         case (_, .int(let x), .int(let y)):
+            if (op == .divide || op == .remainder) && y == 0 { throw fail(op == .divide ? "division by zero" : "modulus by zero", node) }
             let (result, overflow): (Int64, Bool) = switch op {
             case .add: x.addingReportingOverflow(y)
             case .subtract: x.subtractingReportingOverflow(y)
             case .multiply: x.multipliedReportingOverflow(by: y)
-            case .divide: y == 0 ? (0, true) : x.dividedReportingOverflow(by: y)
-            default: y == 0 ? (0, true) : x.remainderReportingOverflow(dividingBy: y)
+            case .divide: x.dividedReportingOverflow(by: y)
+            default: x.remainderReportingOverflow(dividingBy: y)
             }
-            if overflow { throw fail(y == 0 && (op == .divide || op == .remainder) ? "division by zero" : "integer overflow", node) }
+            if overflow { throw fail("integer overflow", node) }
             return .int(result)
+        case (_, .uint(let x), .uint(let y)):
+            if (op == .divide || op == .remainder) && y == 0 { throw fail(op == .divide ? "division by zero" : "modulus by zero", node) }
+            let (result, overflow): (UInt64, Bool) = switch op {
+            case .add: x.addingReportingOverflow(y)
+            case .subtract: x.subtractingReportingOverflow(y)
+            case .multiply: x.multipliedReportingOverflow(by: y)
+            case .divide: x.dividedReportingOverflow(by: y)
+            default: x.remainderReportingOverflow(dividingBy: y)
+            }
+            if overflow { throw fail("unsigned integer overflow", node) }
+            return .uint(result)
+        case (_, .int, .uint), (_, .uint, .int):
+            // CEL has no mixed int and uint arithmetic: convert one side with int() or uint().
+            break
         case (_, .double, _), (_, _, .double):
             guard let x = Self.doubleValue(a), let y = Self.doubleValue(b) else { break }
             switch op {
@@ -246,12 +295,40 @@ struct CELInterpreter {
             default: nil
             }
             if let result { return .decimal(result) }
+            if op == .add || op == .subtract || op == .multiply { throw fail("decimal overflow (more than 38 digits)", node) }
             if op == .divide {
                 guard y.doubleValue != 0 else { throw fail("division by zero", node) }
                 return .double(x.doubleValue / y.doubleValue)
             }
         }
         throw fail("cannot apply \(op.rawValue) to a \(a.typeName) and a \(b.typeName)", node)
+    }
+
+    /// Substring search on UTF-8 bytes in linear time (Knuth–Morris–Pratt), whatever a row holds:
+    /// a naive search is quadratic on 'aaaa…' against 'aaa…b'.
+    static func contains(_ s: String, _ t: String) -> Bool {
+        let needle = Array(t.utf8)
+        if needle.isEmpty { return true }
+        var failure = [Int](repeating: 0, count: needle.count)
+        var k = 0
+        for i in 1..<max(1, needle.count) {
+            while k > 0 && needle[i] != needle[k] { k = failure[k - 1] }
+            if needle[i] == needle[k] { k += 1 }
+            failure[i] = k
+        }
+        var matched = 0
+        for byte in s.utf8 {
+            while matched > 0 && byte != needle[matched] { matched = failure[matched - 1] }
+            if byte == needle[matched] { matched += 1 }
+            if matched == needle.count { return true }
+        }
+        return false
+    }
+
+    /// A time value that is in range, or CEL's range error.
+    func inRange<T>(_ value: T?, _ what: String, _ node: CELNode) throws(CELEvaluationError) -> T {
+        guard let value else { throw fail("\(what) out of range", node) }
+        return value
     }
 
     // MARK: functions
@@ -270,64 +347,117 @@ struct CELInterpreter {
                 throw fail("\(function.rawValue) needs strings, not a \(receiver?.typeName ?? "?") and a \(arguments[0].typeName)", node)
             }
             switch function {
-            case .startsWith: return .bool(s.hasPrefix(t))
-            case .endsWith: return .bool(s.hasSuffix(t))
-            case .contains: return .bool(t.isEmpty || s.contains(t))
+            // On code points (UTF-8 bytes), as CEL has it: Swift's String compares Characters.
+            case .startsWith: return .bool(s.utf8.starts(with: t.utf8))
+            case .endsWith: return .bool(s.utf8.reversed().starts(with: t.utf8.reversed()))
+            case .contains: return .bool(Self.contains(s, t))
             default:
+                // A pattern that is not a literal (a literal one is compiled at load).
                 do {
                     return .bool(try CELRegexCache.compile(t).matches(s))
                 } catch {
-                    throw fail("matches: '\(t)' is not a valid regular expression", node)
+                    throw fail("matches: '\(t)' is not a valid RE2 pattern: \(error.message)", node)
                 }
             }
         case .timestamp:
             switch arguments[0] {
             case .string(let s):
-                guard let micros = CELTime.parseTimestamp(s) else {
-                    throw fail("timestamp(): '\(s)' is not an RFC 3339 time such as 2024-05-01T14:30:00Z", node)
+                guard let nanos = CELTime.parseTimestamp(s) else {
+                    throw fail("timestamp(): '\(s)' is not an RFC 3339 time between years 1 and 9999, such as 2024-05-01T14:30:00Z", node)
                 }
-                return .timestamp(micros)
-            case .int(let seconds): return .timestamp(seconds * 1_000_000)
+                return .timestamp(nanos)
+            case .int(let seconds):
+                guard let nanos = CELTime.timestamp(seconds: seconds) else {
+                    throw fail("timestamp(): \(seconds) seconds is out of range (years 1 to 9999); a value in milliseconds or microseconds needs dividing first, as in timestamp(after.created_us / 1000000)", node)
+                }
+                return .timestamp(nanos)
             case .timestamp(let t): return .timestamp(t)
             case let other: throw fail("timestamp() needs a string or an int of seconds, not a \(other.typeName)", node)
             }
         case .duration:
-            guard case .string(let s) = arguments[0], let micros = CELTime.parseDuration(s) else {
-                throw fail("duration() needs a string such as \"90s\", \"1h30m\" or \"250ms\"", node)
+            switch arguments[0] {
+            case .string(let s):
+                guard let nanos = CELTime.parseDuration(s) else {
+                    throw fail("duration(): '\(s)' is not a duration within ±292 years, such as \"90s\", \"1h30m\" or \"250ms\"", node)
+                }
+                return .duration(nanos)
+            case .duration(let d): return .duration(d)
+            case let other: throw fail("duration() needs a string such as \"90s\", \"1h30m\" or \"250ms\", not a \(other.typeName)", node)
             }
-            return .duration(micros)
-        case .getHours, .getMinutes, .getSeconds, .getDayOfWeek, .getDayOfMonth, .getDayOfYear, .getDate, .getMonth, .getFullYear:
-            guard case .timestamp(let micros) = receiver else {
+        case .getHours, .getMinutes, .getSeconds, .getMilliseconds, .getDayOfWeek, .getDayOfMonth, .getDayOfYear, .getDate, .getMonth, .getFullYear:
+            if case .duration(let d) = receiver, arguments.isEmpty, let value = CELTime.field(function, duration: d) {
+                return .int(value)
+            }
+            guard case .timestamp(let nanos) = receiver else {
                 throw fail("\(function.rawValue)() needs a timestamp, not a \(receiver?.typeName ?? "?"): wrap it in timestamp()", node)
             }
             var offset: Int64 = 0
             if let zone = arguments.first {
-                guard case .string(let name) = zone, let seconds = CELTime.offsetSeconds(zone: name, at: micros) else {
+                guard case .string(let name) = zone, let seconds = CELTime.offsetSeconds(zone: name, at: nanos) else {
                     throw fail("\(function.rawValue)(): not a time zone (use \"UTC\", \"+02:00\" or a name such as \"Europe/Paris\")", node)
                 }
                 offset = seconds
             }
-            return .int(CELTime.field(function, micros: micros, offsetSeconds: offset))
+            return .int(CELTime.field(function, nanos: nanos, offsetSeconds: offset))
         case .int:
             switch arguments[0] {
             case .int(let i): return .int(i)
-            case .uint(let u) where u <= UInt64(Int64.max): return .int(Int64(u))
-            case .double(let d) where d.isFinite && abs(d) < 9.2e18: return .int(Int64(d))
-            case .string(let s) where Int64(s) != nil: return .int(Int64(s)!)
-            case .decimal(let d) where d.doubleValue.isFinite && abs(d.doubleValue) < 9.2e18: return .int(Int64(d.doubleValue))
-            case .timestamp(let t): return .int(t / 1_000_000)
-            case let other: throw fail("int() cannot convert \(other)", node)
+            case .uint(let u):
+                guard let i = Int64(exactly: u) else { throw fail("int(): \(u)u is out of the int range", node) }
+                return .int(i)
+            case .double(let d):
+                // Truncated toward zero; ±2^63 itself is out of range, as in CEL.
+                guard d.isFinite, d > -9_223_372_036_854_775_808.0, d < 9_223_372_036_854_775_808.0 else {
+                    throw fail("int(): \(d) is out of the int range", node)
+                }
+                return .int(Int64(d))
+            case .string(let s):
+                guard let i = Int64(s) else { throw fail("int(): '\(s)' is not an integer", node) }
+                return .int(i)
+            case .decimal(let d):
+                guard let i = d.truncatedInt64 else { throw fail("int(): \(d) is out of the int range", node) }
+                return .int(i)
+            case .timestamp(let t): return .int(CELTime.floorSeconds(t))
+            case let other: throw fail("int() cannot convert a \(other.typeName)", node)
             }
         case .uint:
             switch arguments[0] {
-            case .int(let i) where i >= 0: return .uint(UInt64(i))
+            case .int(let i):
+                guard let u = UInt64(exactly: i) else { throw fail("uint(): \(i) is out of the uint range", node) }
+                return .uint(u)
             case .uint(let u): return .uint(u)
-            case .string(let s) where UInt64(s) != nil: return .uint(UInt64(s)!)
-            case let other: throw fail("uint() cannot convert \(other)", node)
+            case .double(let d):
+                guard d.isFinite, d > -1, d < 18_446_744_073_709_551_616.0 else { throw fail("uint(): \(d) is out of the uint range", node) }
+                return .uint(UInt64(d))
+            case .string(let s):
+                guard let u = UInt64(s) else { throw fail("uint(): '\(s)' is not an unsigned integer", node) }
+                return .uint(u)
+            case .decimal(let d):
+                guard let i = d.truncatedInt64, let u = UInt64(exactly: i) else { throw fail("uint(): \(d) is out of the uint range", node) }
+                return .uint(u)
+            case let other: throw fail("uint() cannot convert a \(other.typeName)", node)
             }
         case .double:
-            guard let d = Self.doubleValue(arguments[0]) else { throw fail("double() cannot convert \(arguments[0])", node) }
+            if case .string(let s) = arguments[0] {
+                // CEL reads any float syntax here (1e3, -0.0, inf), correctly rounded.
+                guard let d = Double(s.trimmingPlus) else { throw fail("double(): '\(s)' is not a number", node) }
+                return .double(d)
+            }
+            guard let d = Self.doubleValue(arguments[0]) else { throw fail("double() cannot convert a \(arguments[0].typeName)", node) }
             return .double(d)
+        case .dyn:
+            return arguments[0]
+        case .bool:
+            switch arguments[0] {
+            case .bool(let b): return .bool(b)
+            case .string(let s):
+                switch s {
+                case "1", "t", "true", "TRUE", "True": return .bool(true)
+                case "0", "f", "false", "FALSE", "False": return .bool(false)
+                default: throw fail("bool(): '\(s)' is not true or false", node)
+                }
+            case let other: throw fail("bool() cannot convert a \(other.typeName)", node)
+            }
         case .decimal:
             guard let d = arguments[0].exactNumber else { throw fail("decimal() cannot convert \(arguments[0])", node) }
             return .decimal(d)
@@ -336,12 +466,31 @@ struct CELInterpreter {
             case .string(let s): return .string(s)
             case .int(let i): return .string(String(i))
             case .uint(let u): return .string(String(u))
-            case .double(let d): return .string(String(d))
+            case .double(let d): return .string(CELDouble.format(d))
             case .decimal(let d): return .string(d.description)
             case .bool(let b): return .string(String(b))
-            case .timestamp(let t): return .string(CELTime.format(t))
+            case .timestamp(let t): return .string(CELTime.format(timestamp: t))
+            case .duration(let d): return .string(CELTime.format(duration: d))
             case let other: throw fail("string() cannot convert a \(other.typeName)", node)
             }
         }
+    }
+}
+
+extension CELValue {
+    /// A decimal, or a string that reads as one: what a double literal beside it is read as.
+    var isDecimalLike: Bool {
+        switch self {
+        case .decimal: true
+        case .string(let s): CELDecimal(parsing: s) != nil
+        default: false
+        }
+    }
+}
+
+extension String {
+    /// Swift's Double(String) refuses a leading '+' that strtod and CEL's decimals accept.
+    var trimmingPlus: Substring {
+        first == "+" ? dropFirst() : self[...]
     }
 }

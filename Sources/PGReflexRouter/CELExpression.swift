@@ -16,6 +16,11 @@ public struct CELExpression: Sendable {
 struct CELNode: Sendable {
     indirect enum Kind: Sendable {
         case literal(CELValue)
+        /// A double literal, with the exact decimal it is written as (nil past 38 digits): next
+        /// to a decimal it compares as that decimal.
+        case doubleLiteral(Double, CELDecimal?)
+        /// `operand.matches('literal pattern')`, compiled once at load.
+        case regexMatch(CELNode, CELRegex)
         case identifier(String)
         /// `operand.field`
         case select(CELNode, String)
@@ -37,6 +42,23 @@ struct CELNode: Sendable {
     var kind: Kind
     /// UTF-8 offset in the source.
     var offset: Int
+    /// The longest path to a leaf: evaluation recurses this deep, so the parser bounds it.
+    var height: Int
+
+    init(kind: Kind, offset: Int) {
+        self.kind = kind
+        self.offset = offset
+        let children: Int = switch kind {
+        case .literal, .doubleLiteral, .identifier: 0
+        case .select(let a, _), .has(let a, _), .not(let a), .negate(let a), .regexMatch(let a, _): a.height
+        case .index(let a, let b), .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): max(a.height, b.height)
+        case .call(_, let target, let arguments): max(target?.height ?? 0, arguments.map(\.height).max() ?? 0)
+        case .conditional(let a, let b, let c): max(a.height, b.height, c.height)
+        case .list(let elements): elements.map(\.height).max() ?? 0
+        case .map(let entries): entries.map { max($0.0.height, $0.1.height) }.max() ?? 0
+        }
+        height = children + 1
+    }
 }
 
 enum CELBinaryOperator: String, Sendable {
@@ -50,15 +72,15 @@ enum CELBinaryOperator: String, Sendable {
 enum CELFunction: String, Sendable, CaseIterable {
     case size, startsWith, endsWith, contains, matches
     case timestamp, duration
-    case getHours, getMinutes, getSeconds, getDayOfWeek, getDayOfMonth, getDayOfYear, getDate, getMonth, getFullYear
-    case int, uint, double, string, decimal
+    case getHours, getMinutes, getSeconds, getMilliseconds, getDayOfWeek, getDayOfMonth, getDayOfYear, getDate, getMonth, getFullYear
+    case int, uint, double, string, decimal, bool, dyn
 
     /// How many arguments it takes, besides its target when called as a method.
     var arity: ClosedRange<Int> {
         switch self {
-        case .size, .int, .uint, .double, .string, .decimal, .timestamp, .duration: 1...1
+        case .size, .int, .uint, .double, .string, .decimal, .bool, .dyn, .timestamp, .duration: 1...1
         case .startsWith, .endsWith, .contains, .matches: 1...2
-        case .getHours, .getMinutes, .getSeconds, .getDayOfWeek, .getDayOfMonth, .getDayOfYear, .getDate, .getMonth, .getFullYear: 0...1
+        case .getHours, .getMinutes, .getSeconds, .getMilliseconds, .getDayOfWeek, .getDayOfMonth, .getDayOfYear, .getDate, .getMonth, .getFullYear: 0...1
         }
     }
 }

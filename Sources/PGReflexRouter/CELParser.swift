@@ -7,7 +7,8 @@ struct CELParser {
         /// A decimal integer's magnitude: its sign is a unary minus, and -2^63 must fit.
         case int(UInt64)
         case uint(UInt64)
-        case double(Double)
+        /// A double and the exact decimal its text is, when it has one.
+        case double(Double, CELDecimal?)
         case string(String)
         case symbol(String)
         case end
@@ -18,6 +19,21 @@ struct CELParser {
     var position = 0
     var token: Token = .end
     var tokenStart = 0
+    /// How deep the parse is: expressions come from files, and evaluation recurses as deep as
+    /// the tree, so nesting has a limit well past any condition a person writes (CEL asks
+    /// for 12 levels and 24 repetitions; 32 each is the spec's bar for parsers).
+    var depth = 0
+    static let maxDepth = 100
+    /// The tallest tree evaluation may recurse through (a chain `a + b + c …` is as tall as it
+    /// is long).
+    static let maxHeight = 256
+
+    func bounded(_ node: CELNode) throws(CELSyntaxError) -> CELNode {
+        guard node.height <= Self.maxHeight else {
+            throw error("the expression is more than \(Self.maxHeight) operations deep: split it", at: node.offset)
+        }
+        return node
+    }
 
     init(source: String) {
         self.source = source
@@ -39,14 +55,27 @@ struct CELParser {
     // MARK: lexer
 
     mutating func advance() throws(CELSyntaxError) {
-        while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        while position < bytes.count {
+            if [0x20, 0x09, 0x0A, 0x0C, 0x0D].contains(bytes[position]) {
+                position += 1
+            } else if bytes[position] == UInt8(ascii: "/"), position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "/") {
+                // A comment runs to the end of its line.
+                while position < bytes.count, bytes[position] != 0x0A { position += 1 }
+            } else {
+                break
+            }
+        }
         tokenStart = position
         guard position < bytes.count else {
             token = .end
             return
         }
         let byte = bytes[position]
-        if isIdentifierStart(byte) {
+        if (byte == UInt8(ascii: "r") || byte == UInt8(ascii: "R")), position + 1 < bytes.count,
+           bytes[position + 1] == UInt8(ascii: "'") || bytes[position + 1] == UInt8(ascii: "\"") {
+            position += 1
+            try lexString(quote: bytes[position], raw: true)
+        } else if isIdentifierStart(byte) {
             var end = position
             while end < bytes.count, isIdentifierStart(bytes[end]) || isDigit(bytes[end]) { end += 1 }
             token = .identifier(String(decoding: bytes[position..<end], as: UTF8.self))
@@ -54,7 +83,7 @@ struct CELParser {
         } else if isDigit(byte) || (byte == UInt8(ascii: ".") && position + 1 < bytes.count && isDigit(bytes[position + 1])) {
             try lexNumber()
         } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
-            try lexString(quote: byte)
+            try lexString(quote: byte, raw: false)
         } else {
             let two = position + 1 < bytes.count ? String(decoding: bytes[position...(position + 1)], as: UTF8.self) : ""
             if ["==", "!=", "<=", ">=", "&&", "||"].contains(two) {
@@ -85,8 +114,14 @@ struct CELParser {
             end += 2
             while end < bytes.count, isDigit(bytes[end]) || "abcdefABCDEF".utf8.contains(bytes[end]) { end += 1 }
             guard let value = UInt64(String(decoding: bytes[(position + 2)..<end], as: UTF8.self), radix: 16) else {
-                throw error("not a hexadecimal integer")
+                throw error("not a hexadecimal integer, or one past 64 bits")
             }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "u") || bytes[end] == UInt8(ascii: "U") {
+                token = .uint(value)
+                position = end + 1
+                return
+            }
+            guard value <= UInt64(Int64.max) + 1 else { throw error("0x\(String(value, radix: 16, uppercase: true)) does not fit a 64-bit integer: write it with a u suffix for a uint") }
             token = .int(value)
             position = end
             return
@@ -113,7 +148,7 @@ struct CELParser {
         }
         if isDouble {
             guard let value = Double(text) else { throw error("\(text) is not a number") }
-            token = .double(value)
+            token = .double(value, CELDecimal(parsing: text))
         } else {
             guard let value = UInt64(text), value <= UInt64(Int64.max) + 1 else { throw error("\(text) does not fit a 64-bit integer") }
             token = .int(value)
@@ -121,20 +156,50 @@ struct CELParser {
         position = end
     }
 
-    mutating func lexString(quote: UInt8) throws(CELSyntaxError) {
-        var end = position + 1
+    /// A string literal: '…', "…", the triple-quoted forms (which may span lines), and raw
+    /// strings (r'…', no escapes). Escapes as CEL has them: \n \t \r \a \b \f \v \\ \' \" \` \?,
+    /// \xHH, octal \ooo, \uHHHH and \UHHHHHHHH.
+    mutating func lexString(quote: UInt8, raw: Bool) throws(CELSyntaxError) {
+        let triple = position + 2 < bytes.count && bytes[position + 1] == quote && bytes[position + 2] == quote
+        var end = position + (triple ? 3 : 1)
         var out: [UInt8] = []
-        while end < bytes.count, bytes[end] != quote {
-            if bytes[end] == UInt8(ascii: "\\"), end + 1 < bytes.count {
+        func closes(_ at: Int) -> Bool {
+            guard bytes[at] == quote else { return false }
+            return !triple || (at + 2 < bytes.count && bytes[at + 1] == quote && bytes[at + 2] == quote)
+        }
+        while end < bytes.count, !closes(end) {
+            if bytes[end] == UInt8(ascii: "\\"), !raw, end + 1 < bytes.count {
                 end += 1
-                switch bytes[end] {
+                let c = bytes[end]
+                switch c {
                 case UInt8(ascii: "n"): out.append(0x0A)
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "\\"), UInt8(ascii: "'"), UInt8(ascii: "\""): out.append(bytes[end])
-                default: throw error("unknown escape '\\\(UnicodeScalar(bytes[end]))' in a string", at: end - 1)
+                case UInt8(ascii: "a"): out.append(0x07)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "v"): out.append(0x0B)
+                case UInt8(ascii: "\\"), UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "`"), UInt8(ascii: "?"): out.append(c)
+                case UInt8(ascii: "x"), UInt8(ascii: "X"), UInt8(ascii: "u"), UInt8(ascii: "U"), UInt8(ascii: "0")...UInt8(ascii: "3"):
+                    let isOctal = c >= UInt8(ascii: "0") && c <= UInt8(ascii: "3")
+                    let count = isOctal ? 3 : (c == UInt8(ascii: "u") ? 4 : (c == UInt8(ascii: "U") ? 8 : 2))
+                    let start = isOctal ? end : end + 1
+                    guard start + count <= bytes.count,
+                          let value = UInt32(String(decoding: bytes[start..<(start + count)], as: UTF8.self), radix: isOctal ? 8 : 16)
+                    else { throw error("a malformed escape '\\\(UnicodeScalar(c))' in a string", at: end - 1) }
+                    if c == UInt8(ascii: "u") || c == UInt8(ascii: "U") {
+                        guard let scalar = UnicodeScalar(value) else {
+                            throw error("'\\\(UnicodeScalar(c))' escapes no Unicode character (a surrogate or past U+10FFFF)", at: end - 1)
+                        }
+                        out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                    } else {
+                        // \x and octal escapes name a code point below 256, as in a CEL string.
+                        out.append(contentsOf: Array(String(Character(UnicodeScalar(UInt8(truncatingIfNeeded: value)))).utf8))
+                    }
+                    end = start + count - 1
+                default: throw error("unknown escape '\\\(UnicodeScalar(c))' in a string", at: end - 1)
                 }
-            } else if bytes[end] == 0x0A {
+            } else if bytes[end] == 0x0A && !triple {
                 throw error("a string ends at the end of the line without its closing quote")
             } else {
                 out.append(bytes[end])
@@ -143,7 +208,7 @@ struct CELParser {
         }
         guard end < bytes.count else { throw error("a string without its closing quote") }
         token = .string(String(decoding: out, as: UTF8.self))
-        position = end + 1
+        position = end + (triple ? 3 : 1)
     }
 
     func describe(_ token: Token) -> String {
@@ -151,7 +216,7 @@ struct CELParser {
         case .identifier(let name): "'\(name)'"
         case .int(let i): "\(i)"
         case .uint(let u): "\(u)u"
-        case .double(let d): "\(d)"
+        case .double(let d, _): "\(d)"
         case .string(let s): "\"\(s)\""
         case .symbol(let s): "'\(s)'"
         case .end: "the end of the expression"
@@ -166,6 +231,9 @@ struct CELParser {
     // MARK: grammar
 
     mutating func parseExpression() throws(CELSyntaxError) -> CELNode {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw error("the expression nests more than \(Self.maxDepth) levels deep: split it") }
         let condition = try parseOr()
         guard token == .symbol("?") else { return condition }
         let start = tokenStart
@@ -181,7 +249,7 @@ struct CELParser {
         while token == .symbol("||") {
             let start = tokenStart
             try advance()
-            left = CELNode(kind: .or(left, try parseAnd()), offset: start)
+            left = try bounded(CELNode(kind: .or(left, try parseAnd()), offset: start))
         }
         return left
     }
@@ -191,7 +259,7 @@ struct CELParser {
         while token == .symbol("&&") {
             let start = tokenStart
             try advance()
-            left = CELNode(kind: .and(left, try parseRelation()), offset: start)
+            left = try bounded(CELNode(kind: .and(left, try parseRelation()), offset: start))
         }
         return left
     }
@@ -207,7 +275,7 @@ struct CELParser {
             }
             let start = tokenStart
             try advance()
-            left = CELNode(kind: .binary(op, left, try parseAddition()), offset: start)
+            left = try bounded(CELNode(kind: .binary(op, left, try parseAddition()), offset: start))
         }
     }
 
@@ -216,7 +284,7 @@ struct CELParser {
         while case .symbol(let s) = token, s == "+" || s == "-" {
             let start = tokenStart
             try advance()
-            left = CELNode(kind: .binary(s == "+" ? .add : .subtract, left, try parseMultiplication()), offset: start)
+            left = try bounded(CELNode(kind: .binary(s == "+" ? .add : .subtract, left, try parseMultiplication()), offset: start))
         }
         return left
     }
@@ -226,30 +294,38 @@ struct CELParser {
         while case .symbol(let s) = token, s == "*" || s == "/" || s == "%" {
             let start = tokenStart
             try advance()
-            left = CELNode(kind: .binary(CELBinaryOperator(rawValue: s)!, left, try parseUnary()), offset: start)
+            left = try bounded(CELNode(kind: .binary(CELBinaryOperator(rawValue: s)!, left, try parseUnary()), offset: start))
         }
         return left
     }
 
     mutating func parseUnary() throws(CELSyntaxError) -> CELNode {
         let start = tokenStart
+        if token == .symbol("!") || token == .symbol("-") {
+            depth += 1
+            guard depth <= Self.maxDepth else { throw error("the expression nests more than \(Self.maxDepth) levels deep: split it") }
+        }
         if token == .symbol("!") {
             try advance()
-            return CELNode(kind: .not(try parseUnary()), offset: start)
+            defer { depth -= 1 }
+            return try bounded(CELNode(kind: .not(try parseUnary()), offset: start))
         }
         if token == .symbol("-") {
             try advance()
+            defer { depth -= 1 }
             // A negative literal is a literal (-9223372036854775808 fits only this way).
             if case .int(let magnitude) = token {
+                guard let value = magnitude == UInt64(Int64.max) + 1 ? Int64.min : Int64(exactly: magnitude).map({ -$0 }) else {
+                    throw error("-\(magnitude) does not fit a 64-bit integer")
+                }
                 try advance()
-                let value = magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
                 return try parseMemberTail(CELNode(kind: .literal(.int(value)), offset: start))
             }
-            if case .double(let d) = token {
+            if case .double(let d, let exact) = token {
                 try advance()
-                return try parseMemberTail(CELNode(kind: .literal(.double(-d)), offset: start))
+                return try parseMemberTail(CELNode(kind: .doubleLiteral(-d, exact?.negated), offset: start))
             }
-            return CELNode(kind: .negate(try parseUnary()), offset: start)
+            return try bounded(CELNode(kind: .negate(try parseUnary()), offset: start))
         }
         return try parseMemberTail(try parsePrimary())
     }
@@ -263,16 +339,16 @@ struct CELParser {
                 let start = tokenStart
                 try advance()
                 if token == .symbol("(") {
-                    node = try parseCall(name, target: node, at: start)
+                    node = try bounded(try parseCall(name, target: node, at: start))
                 } else {
-                    node = CELNode(kind: .select(node, name), offset: start)
+                    node = try bounded(CELNode(kind: .select(node, name), offset: start))
                 }
             } else if token == .symbol("[") {
                 let start = tokenStart
                 try advance()
                 let index = try parseExpression()
                 try expect("]", "to close the index")
-                node = CELNode(kind: .index(node, index), offset: start)
+                node = try bounded(CELNode(kind: .index(node, index), offset: start))
             } else {
                 return node
             }
@@ -315,12 +391,13 @@ struct CELParser {
             let expected = allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
             throw error("\(name) takes \(expected) argument\(allowed.upperBound == 1 ? "" : "s") here, not \(arguments.count)", at: start)
         }
-        if function == .matches, case .literal(.string(let pattern)) = arguments[0].kind {
-            // A literal pattern is checked at load.
+        if function == .matches, let receiver, case .literal(.string(let pattern)) = arguments[0].kind {
+            // A literal pattern is compiled once, at load, and an invalid one is a load error.
             do {
-                _ = try CELRegexCache.compile(pattern)
+                return CELNode(kind: .regexMatch(receiver, try CELRegex(pattern)), offset: start)
             } catch {
-                throw self.error("matches: '\(pattern)' is not a valid regular expression", at: arguments[0].offset)
+                throw self.error("matches: '\(pattern)' is not a valid RE2 pattern (\(error.message)); RE2 has no backreferences or lookaround",
+                                 at: arguments[0].offset)
             }
         }
         return CELNode(kind: .call(function, target: receiver, arguments), offset: start)
@@ -336,9 +413,9 @@ struct CELParser {
         case .uint(let u):
             try advance()
             return CELNode(kind: .literal(.uint(u)), offset: start)
-        case .double(let d):
+        case .double(let d, let exact):
             try advance()
-            return CELNode(kind: .literal(.double(d)), offset: start)
+            return CELNode(kind: .doubleLiteral(d, exact), offset: start)
         case .string(let s):
             try advance()
             return CELNode(kind: .literal(.string(s)), offset: start)
@@ -375,8 +452,11 @@ struct CELParser {
             try expect("]", "to close the list")
             // A list of literals is built once, at load (`op in ['c', 'u']` allocates nothing per event).
             let literals = elements.compactMap { element -> CELValue? in
-                if case .literal(let value) = element.kind { return value }
-                return nil
+                switch element.kind {
+                case .literal(let value): value
+                case .doubleLiteral(let value, _): .double(value)
+                default: nil
+                }
             }
             if literals.count == elements.count { return CELNode(kind: .literal(.list(literals)), offset: start) }
             return CELNode(kind: .list(elements), offset: start)

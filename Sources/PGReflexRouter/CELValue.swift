@@ -1,5 +1,6 @@
 /// A value in the expression language: CEL's types, plus an exact decimal for PostgreSQL
-/// `numeric`. Timestamps are microseconds since the Unix epoch, UTC.
+/// `numeric`. Timestamps are nanoseconds since the Unix epoch, UTC, within CEL's range (years 1 to
+/// 9999); durations are nanoseconds within an Int64 (about ±292 years), as cel-go has them.
 public enum CELValue: Sendable, Equatable, CustomStringConvertible {
     case null
     case bool(Bool)
@@ -10,7 +11,7 @@ public enum CELValue: Sendable, Equatable, CustomStringConvertible {
     case string(String)
     case list([CELValue])
     case map([String: CELValue])
-    case timestamp(Int64)
+    case timestamp(Int128)
     case duration(Int64)
 
     /// CEL's name for the value's type, for error messages.
@@ -41,8 +42,8 @@ public enum CELValue: Sendable, Equatable, CustomStringConvertible {
         case .string(let s): "\"\(s)\""
         case .list(let l): "[" + l.map(\.description).joined(separator: ", ") + "]"
         case .map(let m): "{" + m.keys.sorted().map { "\"\($0)\": \(m[$0]!)" }.joined(separator: ", ") + "}"
-        case .timestamp(let t): "timestamp(\(t)µs)"
-        case .duration(let d): "duration(\(d)µs)"
+        case .timestamp(let t): "timestamp('\(CELTime.format(timestamp: t))')"
+        case .duration(let d): "duration('\(CELTime.format(duration: d))')"
         }
     }
 

@@ -139,7 +139,8 @@ extension CELExpression {
             case .select(let operand, let field), .has(let operand, let field):
                 if let image = image(of: operand) { found.append(ColumnReference(image: image, column: field, offset: node.offset)) }
                 walk(operand)
-            case .literal, .identifier: break
+            case .literal, .doubleLiteral, .identifier: break
+            case .regexMatch(let operand, _): walk(operand)
             case .index(let a, let b), .binary(_, let a, let b), .and(let a, let b), .or(let a, let b):
                 walk(a)
                 walk(b)

@@ -98,8 +98,9 @@ extension RunConfiguration.Reader {
             settings.shed = .init(lagOver: try duration(try required(fields, "lag_over", in: node, section: "\(key).shed"), "\(key).shed.lag_over"), action: action)
         }
         if let node = section["retries"] {
-            let fields = try mapping(node, "\(key).retries", keys: ["attempts", "backoff", "timeout"])
+            let fields = try mapping(node, "\(key).retries", keys: ["attempts", "backoff", "timeout", "retry_after_max"])
             if let n = fields["attempts"] { settings.retry.attempts = try positiveInt(n, "\(key).retries.attempts") }
+            if let n = fields["retry_after_max"] { settings.retry.retryAfterMax = try duration(n, "\(key).retries.retry_after_max") }
             if let n = fields["timeout"] { settings.timeout = try duration(n, "\(key).retries.timeout") }
             if let backoffNode = fields["backoff"] {
                 let backoff = try mapping(backoffNode, "\(key).retries.backoff", keys: ["initial", "max", "multiplier"])

@@ -179,7 +179,7 @@ extension RouteConsumer {
                 next.attempt -= 1
                 queue.retry(next, key: job.key, group: job.group, priority: job.priority)
             } else if error.isRetryable, retrying,
-                      let delay = settings.retry.delay(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
+                      case .retry(let delay) = settings.retry.decide(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
                 counts.retries += 1
                 metrics.retried()
                 next.notBefore = now.advanced(by: delay)
@@ -190,7 +190,11 @@ extension RouteConsumer {
                 queue.finished(key: job.key, group: job.group)
             } else {
                 queue.finished(key: job.key, group: job.group)
-                deadLetter(job, error)
+                if error.isRetryable, case .retryAfterTooLong(let asked) = settings.retry.decide(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
+                    deadLetter(job, AgentError(code: error.code, message: "\(error.message); the agent asked to retry after \(asked), past retries.retry_after_max (\(settings.retry.retryAfterMax)): raise it to wait that long", retryAfter: asked))
+                } else {
+                    deadLetter(job, error)
+                }
                 try finish(job)
             }
         }
@@ -203,7 +207,7 @@ extension RouteConsumer {
         for event in job.events {
             pending.deadLetters.append(DeadLetter(
                 eventID: event.id, route: settings.name, agent: runtime.name, table: event.table, envelope: event.envelope,
-                errorClass: errorClass ?? (error.isRetryable ? "retryable_exhausted" : (error.code == .permanent ? "non_retryable" : error.code.rawValue)),
+                errorClass: errorClass ?? (error.isRetryable ? "retryable_exhausted" : error.code.rawValue),
                 message: error.message, attempts: job.attempt, firstAttempt: job.firstAttempt ?? now, lastAttempt: now))
         }
         logger.error("dead-lettered: the agent could not handle the event (pgreflex dlq list shows it; dlq retry runs it again)", metadata: [

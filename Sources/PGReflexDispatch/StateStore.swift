@@ -194,7 +194,7 @@ public struct DeadLetter: Sendable, Equatable {
     /// `schema.table`, or empty for a logical message.
     public var table: String
     public var envelope: [UInt8]
-    /// `retryable_exhausted`, `non_retryable`, `timeout`, …
+    /// `retryable_exhausted`, `permanent`, `timeout`, …
     public var errorClass: String
     public var message: String
     public var attempts: Int

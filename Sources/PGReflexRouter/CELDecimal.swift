@@ -57,7 +57,7 @@ public struct CELDecimal: Sendable, Hashable, Comparable, CustomStringConvertibl
                 seenPoint = true
             } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E"), sawDigit {
                 guard let value = Int(String(decoding: UnsafeBufferPointer(rebasing: utf8[(index + 1)...]), as: UTF8.self)),
-                      abs(value) <= 76 else { return nil }
+                      value.magnitude <= 76 else { return nil }
                 exponent = value
                 break
             } else {

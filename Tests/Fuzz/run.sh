@@ -1,16 +1,51 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the pgoutput decoder with libFuzzer and AddressSanitizer.
-#   Tests/Fuzz/run.sh [SECONDS]      (default 60)
+# Coverage-guided fuzzing with libFuzzer and AddressSanitizer.
+#   Tests/Fuzz/run.sh [pgoutput|cel] [SECONDS] [extra libFuzzer flags…]   (default: pgoutput, 60)
+# pgoutput: the pgoutput and replication-frame decoders.
+# cel: the CEL parser and evaluator, with the envelope reader; seeded from Tests/Fuzz/cel-seeds
+#      and the conformance cases' expressions, with a dictionary of CEL's tokens.
 # Crashes are written to Tests/Fuzz/artifacts/; the corpus grows in a temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+TARGET=pgoutput
+if [[ "${1:-}" == "pgoutput" || "${1:-}" == "cel" ]]; then TARGET=$1; shift; fi
 SECONDS_TO_RUN=${1:-60}
+shift || true
 OUT=$(mktemp -d /tmp/pgreflex-fuzz-XXXXXX)
-swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name PGReflexWire -emit-library -static \
+FLAGS=(-O -sanitize=fuzzer,address -parse-as-library)
+swiftc "${FLAGS[@]}" -module-name PGReflexWire -emit-library -static \
   -o "$OUT/libPGReflexWire.a" -emit-module -emit-module-path "$OUT/PGReflexWire.swiftmodule" \
   Sources/PGReflexWire/*.swift Sources/PGReflexWire/Messages/*.swift
-swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$OUT" -L "$OUT" -lPGReflexWire \
-  Tests/Fuzz/PgOutputFuzzer.swift -o "$OUT/pgoutput-fuzz"
 mkdir -p Tests/Fuzz/artifacts "$OUT/corpus"
-"$OUT/pgoutput-fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 \
-  -artifact_prefix=Tests/Fuzz/artifacts/ "$OUT/corpus"
+if [[ $TARGET == pgoutput ]]; then
+  swiftc "${FLAGS[@]}" -I "$OUT" -L "$OUT" -lPGReflexWire Tests/Fuzz/PgOutputFuzzer.swift -o "$OUT/fuzz"
+  exec "$OUT/fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix=Tests/Fuzz/artifacts/ "$@" "$OUT/corpus"
+fi
+# RE2's C face, instrumented too, and a module map so that swiftc finds `CRE2`.
+mkdir -p "$OUT/cre2"
+printf 'module CRE2 {\n  header "%s"\n  export *\n}\n' "$PWD/Sources/CRE2/include/CRE2.h" > "$OUT/cre2/module.modulemap"
+clang++ -O1 -fsanitize=fuzzer-no-link,address -std=c++17 -ISources/CRE2/include -c Sources/CRE2/CRE2.cpp -o "$OUT/CRE2.o"
+swiftc "${FLAGS[@]}" -module-name PGReflexRouter -emit-library -static -I "$OUT" -I "$OUT/cre2" \
+  -o "$OUT/libPGReflexRouter.a" -emit-module -emit-module-path "$OUT/PGReflexRouter.swiftmodule" \
+  -enable-upcoming-feature InternalImportsByDefault -enable-upcoming-feature MemberImportVisibility \
+  Sources/PGReflexRouter/*.swift
+swiftc "${FLAGS[@]}" -I "$OUT" -I "$OUT/cre2" -L "$OUT" -lPGReflexRouter -lPGReflexWire "$OUT/CRE2.o" -lre2 -lstdc++ -lswiftSynchronization -lFoundation \
+  Tests/Fuzz/CELFuzzer.swift -o "$OUT/fuzz"
+mkdir -p "$OUT/seeds"
+cp Tests/Fuzz/cel-seeds/* "$OUT/seeds/"
+# The conformance cases' expressions, where ../shared/cel-spec is at hand.
+SPEC=${CEL_SPEC_DIR:-../shared/cel-spec}
+if [[ -d $SPEC ]]; then
+  python3 - "$SPEC" "$OUT/seeds" <<'PY'
+import re, sys, pathlib
+spec, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+n = 0
+for f in spec.glob("*.textproto"):
+    for m in re.finditer(r'^\s*expr:\s*"((?:[^"\\]|\\.)*)"', f.read_text(), re.M):
+        text = m.group(1).encode().decode("unicode_escape").encode("latin-1", "replace")
+        (out / f"spec{n}").write_bytes(text + b"\0" + b'{"x": 1}')
+        n += 1
+PY
+fi
+exec "$OUT/fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=512 -timeout=2 -rss_limit_mb=2048 \
+  -dict=Tests/Fuzz/cel.dict -artifact_prefix=Tests/Fuzz/artifacts/ "$@" "$OUT/corpus" "$OUT/seeds"

@@ -92,10 +92,16 @@ import Testing
         }
         let afterLast = policy.delay(before: 5, using: &random)
         let told = policy.delay(before: 2, retryAfter: .seconds(7), using: &random)
-        let toldTooLong = policy.delay(before: 2, retryAfter: .seconds(70), using: &random)
+        let toldLonger = policy.delay(before: 2, retryAfter: .seconds(70), using: &random)
         #expect(afterLast == nil, "four attempts in all")
         #expect(told == .seconds(7), "429 Retry-After is honoured")
-        #expect(toldTooLong == .seconds(10), "up to the maximum")
+        #expect(toldLonger == .seconds(70), "never sooner than Retry-After, even past the backoff's max (it was capped at max: issue 26)")
+        #expect(policy.decide(before: 2, retryAfter: .seconds(3601), using: &random) == .retryAfterTooLong(.seconds(3601)),
+                "past retry_after_max the call fails instead of retrying early")
+        var ceiling = policy
+        ceiling.retryAfterMax = .seconds(5)
+        #expect(ceiling.decide(before: 2, retryAfter: .seconds(7), using: &random) == .retryAfterTooLong(.seconds(7)))
+        #expect(ceiling.decide(before: 5, retryAfter: .seconds(1), using: &random) == .exhausted)
     }
 
     @Test func theBreakerOpensProbesAndCloses() {

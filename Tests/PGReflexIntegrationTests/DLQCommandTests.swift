@@ -21,14 +21,14 @@ import Testing
         let store = try SQLiteStateStore(directory: dir + "/state")
         func letter(_ event: String, _ route: String, at seconds: Int64) -> DeadLetter {
             DeadLetter(eventID: event, route: route, agent: "\(route)-agent", table: "public.orders",
-                       envelope: Array("{\"id\":\"\(event)\",\"op\":\"c\"}".utf8), errorClass: "non_retryable",
+                       envelope: Array("{\"id\":\"\(event)\",\"op\":\"c\"}".utf8), errorClass: "permanent",
                        message: "422 Unprocessable Entity", attempts: 1, firstAttempt: seconds * 1_000_000, lastAttempt: seconds * 1_000_000)
         }
         try await store.commit(StateCommit(deadLetters: [letter("e1", "fraud", at: 1_764_460_800), letter("e2", "reorder", at: 1_764_547_200)]))
 
         let list = PostgresCluster.run([exe, "dlq", "list", "--config", config], environment: [:])
         #expect(list.status == 0)
-        #expect(list.output.contains("1\tfraud\tfraud-agent\tpublic.orders\te1\tnon_retryable\t1\t2025-11-30T00:00:00.000000Z\t422 Unprocessable Entity"),
+        #expect(list.output.contains("1\tfraud\tfraud-agent\tpublic.orders\te1\tpermanent\t1\t2025-11-30T00:00:00.000000Z\t422 Unprocessable Entity"),
                 "\(list.output)")
         let filtered = PostgresCluster.run([exe, "dlq", "list", "--config", config, "--since", "2025-12-01T00:00:00Z", "--format", "json"],
                                            environment: [:])

@@ -146,10 +146,11 @@ struct WebhookRetryTests {
         let f = try RouteFixture("ra", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
         defer { f.remove() }
         try f.sql("INSERT INTO orders VALUES (1);")
-        // The first attempt is told to come back in 2 s; the backoff alone would retry in 10 ms.
+        // The first attempt is told to come back in 2 s; the backoff alone would retry within
+        // 500 ms (its max), and Retry-After used to be capped at that max.
         let receiver = WebhookReceiver { _, before in before.isEmpty ? (429, "2") : (200, nil) }
         let (status, log) = try await receiver.serving { port in
-            try configure(f, port: port, retries: "{ attempts: 3, backoff: { initial: 10ms, max: 30s } }")
+            try configure(f, port: port, retries: "{ attempts: 3, backoff: { initial: 100ms, max: 500ms } }")
             return try await run(f)
         }
         #expect(status == 0, "\(log)")
@@ -165,6 +166,24 @@ struct WebhookRetryTests {
         #expect(requests[1].signature == expected)
         #expect(requests[1].after?["id"] as? Int == 1)
         #expect(f.status()["hook"]?["dead_letters"] == "0")
+    }
+
+    /// A Retry-After past `retries.retry_after_max` is not retried early: the call fails at once,
+    /// retryable but exhausted, and the letter says why and what to change.
+    @Test func aRetryAfterPastTheCeilingDeadLettersWithTheReason() async throws {
+        let f = try RouteFixture("rx", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.sql("INSERT INTO orders VALUES (1);")
+        let receiver = WebhookReceiver { _, _ in (429, "7200") }
+        let (status, log) = try await receiver.serving { port in
+            try configure(f, port: port, retries: "{ attempts: 3, backoff: { initial: 10ms, max: 1s }, retry_after_max: 1m }")
+            return try await run(f)
+        }
+        #expect(status == 0, "\(log)")
+        #expect(receiver.requests.count == 1, "no early retry")
+        let list = f.command(["dlq", "list", "--config", f.config]).output
+        #expect(list.contains("retryable_exhausted"), "\(list)")
+        #expect(list.contains("retry_after_max"), "\(list)")
     }
 
     @Test func aPoisonEventBlocksOnlyItsKey() async throws {

@@ -104,7 +104,8 @@ import Testing
         #expect(CELDecimal(parsing: "0.30000000000000000001")! > CELDecimal(parsing: "0.3")!)
         #expect(CELDecimal(parsing: "-1.5e2")! == CELDecimal(-150))
         #expect(CELDecimal(parsing: "1E-3")?.description == "0.001")
-        for bad in ["NaN", "Infinity", "", ".", "-", "1.2.3", "e5", "12abc", String(repeating: "9", count: 39)] {
+        for bad in ["NaN", "Infinity", "", ".", "-", "1.2.3", "e5", "12abc", String(repeating: "9", count: 39),
+                    "1e-9223372036854775808", "1e9223372036854775807", "1e77"] {
             #expect(CELDecimal(parsing: bad) == nil, "\(bad)")
         }
     }

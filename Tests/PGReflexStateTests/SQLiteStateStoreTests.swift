@@ -13,7 +13,7 @@ import Testing
 
     func letter(_ event: String, route: String = "fraud", table: String = "public.orders", at: Int64) -> DeadLetter {
         DeadLetter(eventID: event, route: route, agent: "fraud-agent", table: table, envelope: Array("{\"id\":\"\(event)\"}\n".utf8),
-                   errorClass: "non_retryable", message: "422 from the agent", attempts: 1, firstAttempt: at, lastAttempt: at)
+                   errorClass: "permanent", message: "422 from the agent", attempts: 1, firstAttempt: at, lastAttempt: at)
     }
 
     @Test func outcomesAndCursorsSurviveAReopenAndDuplicatesAreKnown() async throws {

@@ -109,11 +109,12 @@ extension RouteConsumer {
             }
             if let cause = event.cause {
                 if cause.depth >= AgentCausation.maxDepth && settings.agentChanges != .skip && !(settings.agentChanges == .others && cause.agent == runtime.name) {
-                    // The chain's end: recorded where someone will look, not silently dropped.
-                    let error = AgentError(code: .permanent, message: "loop guard: this change is \(cause.depth) agents' actions deep (the last by \(cause.agent)); chains stop at \(AgentCausation.maxDepth). Check the agents' actions for a cycle")
-                    logger.error("an agent's action changed a row that would wake agents \(cause.depth) deep: the chain stops here (loop guard)",
-                                 metadata: ["event.id": "\(event.id)", "table": "\(event.table)", "agent.cause": "\(cause.agent)"])
-                    deadLetter(Job(events: [event], key: event.key, group: nil, priority: 0, attempt: 0), error, errorClass: "loop_guard")
+                    // The chain's end: skipped, not dead-lettered (there is nothing to retry), and
+                    // recorded where someone will look: a skip with its reason, and an error in the log.
+                    logger.error("an agent's action changed a row that would wake agents \(cause.depth) deep: the chain stops here (loop guard); check the agents' actions for a cycle",
+                                 metadata: ["event.id": "\(event.id)", "table": "\(event.table)", "agent.cause": "\(cause.agent)",
+                                            "loop.depth": "\(cause.depth)", "loop.max_depth": "\(AgentCausation.maxDepth)"])
+                    skip(event, .loopGuard, at: wallNow)
                     try finish(event)
                     continue
                 }

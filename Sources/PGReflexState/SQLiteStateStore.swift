@@ -125,6 +125,7 @@ public final class SQLiteStateStore: StateStore {
         }
         registerDoneRuns(&migrator)
         registerSkipTotals(&migrator)
+        registerOneLetterPerEvent(&migrator)
         return migrator
     }
 
@@ -135,8 +136,9 @@ public final class SQLiteStateStore: StateStore {
             // statement again cost more than the insert.
             try Self.insertDone(changes.done, at: now, db)
             for letter in changes.deadLetters {
+                // One letter per event and route: a second is ignored (see v7).
                 try db.cachedStatement(sql: """
-                    INSERT INTO dead_letters (event_id, route, agent, table_name, envelope, error_class, message, attempts, first_attempt, last_attempt)
+                    INSERT OR IGNORE INTO dead_letters (event_id, route, agent, table_name, envelope, error_class, message, attempts, first_attempt, last_attempt)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(arguments: [letter.eventID, letter.route, letter.agent, letter.table, Data(letter.envelope), letter.errorClass,
                                      letter.message, letter.attempts, letter.firstAttempt, letter.lastAttempt])

@@ -16,6 +16,18 @@ import Testing
                    errorClass: "permanent", message: "422 from the agent", attempts: 1, firstAttempt: at, lastAttempt: at)
     }
 
+    /// One letter per event and route, whatever commits it twice (issue 26: a re-read after a
+    /// kill -9 dead-lettered the same event again, and `dlq retry` delivered it twice).
+    @Test func anEventHasAtMostOneLetterPerRoute() async throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStateStore(directory: dir)
+        try await store.commit(StateCommit(deadLetters: [letter("e1", at: 10)]))
+        try await store.commit(StateCommit(deadLetters: [letter("e1", at: 20), letter("e1", route: "other", at: 20)]))
+        #expect(try await store.deadLetterCounts() == ["fraud": 1, "other": 1])
+        #expect(try await store.deadLetters(DeadLetterFilter()).filter { $0.route == "fraud" }.map(\.firstAttempt) == [10], "the first letter stays")
+    }
+
     @Test func outcomesAndCursorsSurviveAReopenAndDuplicatesAreKnown() async throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

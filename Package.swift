@@ -363,7 +363,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexRouterTests",
-            dependencies: ["PGReflexRouter"],
+            dependencies: ["PGReflexRouter", "PGReflexTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -165,17 +165,27 @@ public actor SQLTool: Tool {
             _ = try await connection.query("""
                 SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL
                 """, parameters: [wanted])
+            // Each transaction sets its own commit time (`once`), which needs this function too.
+            let xact = try await connection.query("""
+                SELECT has_function_privilege('pg_replication_origin_xact_setup(pg_lsn, timestamp with time zone)', 'EXECUTE')
+                """)
+            guard xact.rows.first?.first.flatMap({ $0 }) == "t" else { return refuseOrigins(sqlState: "42501") }
             _ = try await connection.query("SELECT pg_replication_origin_session_setup($1)", parameters: [wanted])
             origin = wanted
             return true
         } catch where error.sqlState == "55006" {
             return false  // in use by another session (object_in_use): a tag for this write
         } catch {
-            originRefused = true
-            logger.notice("this tool's role may not use replication origins: its writes are tagged with a logical message instead (GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_oid(text), pg_replication_origin_session_setup(text), pg_replication_origin_session_reset() to use origins)",
-                          metadata: ["tool": "\(name)", "error.sqlstate": "\(error.sqlState ?? "-")"])
-            return false
+            return refuseOrigins(sqlState: error.sqlState)
         }
+    }
+
+    /// From now on this tool tags its writes instead of using origins; says so once.
+    private func refuseOrigins(sqlState: String?) -> Bool {
+        originRefused = true
+        logger.notice("this tool's role may not use replication origins: its writes are tagged with a logical message instead (GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_oid(text), pg_replication_origin_session_setup(text), pg_replication_origin_session_reset(), pg_replication_origin_xact_setup(pg_lsn, timestamptz) to use origins)",
+                      metadata: ["tool": "\(name)", "error.sqlstate": "\(sqlState ?? "-")"])
+        return false
     }
 
     /// Runs `body` and records its receipt in one transaction, unless the key is recorded.
@@ -198,6 +208,13 @@ public actor SQLTool: Tool {
             }
             let result = try await body()
             _ = try await connection.query("UPDATE pgreflex.action_receipts SET result = $2::jsonb WHERE idempotency_key = $1", parameters: [key, result])
+            if usingOrigin {
+                // A transaction under an origin commits with the origin's timestamp, and a session's
+                // stays what it first was: without this every later change an agent wrote carried
+                // the session's first commit time (issue 26). The origin LSN only feeds
+                // pg_replication_origin_status, which nothing here reads.
+                _ = try await connection.query("SELECT pg_replication_origin_xact_setup(pg_current_wal_insert_lsn(), clock_timestamp())")
+            }
             try await connection.execute("COMMIT")
             return .success(ToolReceipt(status: .done, result: result))
         } catch {

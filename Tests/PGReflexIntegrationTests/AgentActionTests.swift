@@ -226,6 +226,45 @@ struct LoopGuardTests {
         #expect(f.status()["a"]?["skipped"]?.contains("loop_guard=1") == true, "\(f.command(["route", "status", "--config", f.config]).output)")
     }
 
+    /// Changes an agent's tool writes carry their own commit time, not the tool session's first
+    /// (issue 26: four audit rows 4 s apart all carried the first one's source.ts_ms).
+    @Test func agentWrittenChangesCarryTheirOwnCommitTime() async throws {
+        let name = "loopts"
+        let f = try RouteFixture(name, tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, at timestamptz DEFAULT clock_timestamp());")
+        defer { f.remove() }
+        try Self.echo.write(toFile: f.dir + "/echo.py", atomically: true, encoding: .utf8)
+        try f.configure("""
+            tools:
+              follow_up: { sql_exec: { statement: "INSERT INTO \(name).orders (id, total) VALUES ($1::int, $2::numeric) ON CONFLICT DO NOTHING", parameters: [id, total] } }
+            agents:
+              a: { exec: { command: [python3, ./echo.py], env: { STEP: "1000" } }, actions: [follow_up] }
+              rec: { file: { path: ./rec.jsonl } }
+            routes:
+              a: { tables: [\(name).orders], agent: a, if: "double(event.after.total) > 500.0 && event.after.id < 1000", start: earliest }
+              rec: { tables: [\(name).orders], agent: rec, start: earliest }
+            """)
+        let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--idle-exit", "4"], standardError: f.dir + "/run.log")
+        for id in 1...3 {
+            try f.sql("INSERT INTO orders (id, total) VALUES (\(id), 900);")
+            try await Task.sleep(for: .milliseconds(1500))
+        }
+        #expect(PostgresCluster.wait(pid) == 0, "\((try? String(contentsOfFile: f.dir + "/run.log", encoding: .utf8)) ?? "")")
+        let lines = try f.lines("rec.jsonl")
+        let derived = lines.compactMap { line -> (Double, Double)? in
+            guard let after = line.json["after"] as? [String: Any], let id = after["id"] as? Int, id > 1000,
+                  let source = line.json["source"] as? [String: Any], let ts = source["ts_ms"] as? Double,
+                  let at = after["at"] as? String else { return nil }
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            guard let date = formatter.date(from: at) ?? ISO8601DateFormatter().date(from: at) else { return nil }
+            return (ts, date.timeIntervalSince1970 * 1000)
+        }
+        #expect(derived.count == 3, "\(lines.map(\.json))")
+        for (committed, written) in derived {
+            #expect(abs(committed - written) < 1000, "source.ts_ms \(committed) vs the row's clock_timestamp() \(written)")
+        }
+    }
+
     @Test func aRoleWithoutOriginsTagsItsWritesInstead() throws {
         let (ids, output, f) = try run("looptag", agentChanges: "others", toolRole: "pgreflex_tool_user")
         defer { f.remove() }

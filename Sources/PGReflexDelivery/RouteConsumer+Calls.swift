@@ -205,10 +205,9 @@ extension RouteConsumer {
         counts.deadLettered += job.events.count
         metrics.deadLettered(job.events.count)
         for event in job.events {
-            // Dead-lettering is an outcome: recorded with a done record in the same commit, so an
-            // event read again after a restart (the cursor held back by another key's call in
-            // flight) is not run, and not dead-lettered, a second time. `dlq retry` runs it.
-            pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name))
+            // Dead-lettering is an outcome: an event read again after a restart is not run, and
+            // not dead-lettered, a second time. `dlq retry` runs it.
+            recordHandled(event)
             pending.deadLetters.append(DeadLetter(
                 eventID: event.id, route: settings.name, agent: runtime.name, table: event.table, envelope: event.envelope,
                 errorClass: errorClass ?? (error.isRetryable ? "retryable_exhausted" : error.code.rawValue),

@@ -178,6 +178,11 @@ extension RouteConsumer {
                 let key = settingsWindow.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
                 // A windowed event's place in the journal is handled once the store has it: the
                 // window keeps it without one.
+                if window!.contains(key: key, where: { $0.id == event.id }) {
+                    // Read again after a restart: the stored window has it already.
+                    try finish(event)
+                    continue
+                }
                 var windowed = event
                 windowed.position = nil
                 let (fired, expired) = window!.add(windowed, key: key, at: UnixTime(microseconds: event.commitTime))
@@ -197,6 +202,7 @@ extension RouteConsumer {
                 let key = settingsDebounce.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
                 for case .superseded(let replaced) in debounce!.received(event, key: key, now: now) {
                     counts.superseded += 1
+                    recordHandled(replaced)
                     try finish(replaced)
                 }
             } else if let settingsBatch = settings.batch {
@@ -274,7 +280,16 @@ extension RouteConsumer {
     /// An event fell out of its window without completing it: handled.
     func leaveWindow(_ event: RoutedEvent) {
         pending.windowRemoved.append((settings.name, event.id))
+        recordHandled(event)
         pendingEvents -= 1
+    }
+
+    /// An outcome without a call (superseded in a debounce, out of its window, dead-lettered)
+    /// gets a done record in the same commit as the rest of it: an event read again after a
+    /// restart is then a duplicate, not a new event that the state would take in a second time
+    /// (a stale debounced call after the newer one, a window counting one order twice).
+    func recordHandled(_ event: RoutedEvent) {
+        pending.done.append(DoneKey(eventID: event.id, route: settings.name, agent: runtime.name))
     }
 
     func enqueue(_ job: Job) {

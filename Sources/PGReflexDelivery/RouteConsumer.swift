@@ -263,8 +263,8 @@ public actor RouteConsumer {
                 let event = RoutedEvent(position: nil, id: entry.eventID, table: entry.table, op: entry.op, commitTime: entry.at,
                                         envelope: entry.envelope, key: entry.key)
                 let (_, expired) = window.add(event, key: entry.key, at: UnixTime(microseconds: entry.at))
-                pendingEvents += 1 - expired.count
-                for old in expired { pending.windowRemoved.append((settings.name, old.id)) }
+                pendingEvents += 1
+                for old in expired { leaveWindow(old) }
             }
             self.window = window
         }
@@ -301,11 +301,15 @@ public actor RouteConsumer {
         }
         let inbox = self.inbox
         let appended = channel.appended
+        // Taken before the loop first reads the mark: an append between that read and the task
+        // below starting would otherwise be missed, and a route whose journal already held its
+        // events (a restart on an idle database) slept until the next change arrived.
+        let appendedBeforeFirstRead = appended.generation
         // Discarding: a finished call's task is freed at once (its outcome went to the inbox).
         try await withThrowingDiscardingTaskGroup { group in
             // Journal appends wake this route as its calls' completions do.
             group.addTask {
-                var seen = appended.generation
+                var seen = appendedBeforeFirstRead
                 while !Task.isCancelled {
                     await appended.wait(since: seen)
                     seen = appended.generation

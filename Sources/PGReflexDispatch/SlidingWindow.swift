@@ -45,6 +45,12 @@ public struct SlidingWindow<Instant: InstantProtocol, Event: Sendable>: Sendable
         return expired.sorted { $0.at < $1.at }.map(\.event)
     }
 
+    /// Whether the key's open window holds an event that `matches`: an event read again after a
+    /// restart (the cursor held back by a call in flight) is already there, and counts once.
+    public func contains(key: String, where matches: (Event) -> Bool) -> Bool {
+        recent[key]?.contains { matches($0.event) } ?? false
+    }
+
     /// The events of open windows, oldest first: what a restart must see again.
     public var openEvents: [Event] { recent.values.flatMap { $0 }.sorted { $0.at < $1.at }.map(\.event) }
 

@@ -135,6 +135,8 @@ public final class CapturePipeline: Sendable {
         on connection: PostgresConnection, setup: inout Setup, streaming: inout Bool, output: Output, idleTick: Duration?
     ) async throws -> Summary {
         var streamOptions = try await prepare(connection, setup: &setup)
+        // Before anything streams: a refusal here takes back a slot this start created.
+        if options.startLSN == nil { try output.slotReady(at: setup.slotPosition) }
         if let idleTick { streamOptions.idleTick = min(streamOptions.idleTick ?? idleTick, idleTick) }
         // Catalog lookups (primary keys, types) need an ordinary session beside the replication one.
         let session = try await PostgresConnection.connect(options.source.dsn, mode: .sql, logger: logger)

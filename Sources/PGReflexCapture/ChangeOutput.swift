@@ -22,10 +22,14 @@ protocol ChangeOutput {
     mutating func flush(final: Bool, inputDry: Bool) throws -> FlushResult
     /// Returns once the output can take more (a full journal waits for its consumers).
     mutating func waitForRoom() async throws
+    /// The slot is ready and will stream from `position`: an output that keeps history (the
+    /// journal) refuses a start past it, since the changes in between would be lost unseen.
+    func slotReady(at position: LSN) throws
 }
 
 extension ChangeOutput {
     mutating func waitForRoom() async throws {}
+    func slotReady(at position: LSN) throws {}
 }
 
 enum FlushResult {

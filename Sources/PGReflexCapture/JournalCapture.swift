@@ -15,12 +15,16 @@ public final class JournalCapture: Sendable {
         public var journal: Journal.Options
         public var fsyncMaxRecords: Int
         public var fsyncMaxDelay: Duration
+        /// `run --accept-gap`: a slot that starts past the journal is accepted, the gap recorded.
+        public var acceptGap: Bool
 
-        public init(pipeline: CapturePipeline.Options, journal: Journal.Options, fsyncMaxRecords: Int, fsyncMaxDelay: Duration) {
+        public init(pipeline: CapturePipeline.Options, journal: Journal.Options, fsyncMaxRecords: Int, fsyncMaxDelay: Duration,
+                    acceptGap: Bool = false) {
             self.pipeline = pipeline
             self.journal = journal
             self.fsyncMaxRecords = fsyncMaxRecords
             self.fsyncMaxDelay = fsyncMaxDelay
+            self.acceptGap = acceptGap
         }
     }
 
@@ -72,7 +76,7 @@ public final class JournalCapture: Sendable {
             let output = try JournalingOutput(
                 journal: journal, channel: channel,
                 policy: GroupCommit(maxRecords: self.options.fsyncMaxRecords, maxDelay: self.options.fsyncMaxDelay),
-                status: pipeline.status, stopRequested: { pipeline.isStopRequested }, logger: logger)
+                status: pipeline.status, stopRequested: { pipeline.isStopRequested }, acceptGap: self.options.acceptGap, logger: logger)
             let started = ContinuousClock.now
             do {
                 let summary = try await pipeline.run(output: output, idleTick: .milliseconds(100))

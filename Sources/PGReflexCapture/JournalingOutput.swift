@@ -1,6 +1,7 @@
 import PGReflexEnvelope
 import Logging
 import PGReflexJournal
+import PGReflexTransport
 import PGReflexStatus
 import PGReflexWire
 
@@ -24,13 +25,22 @@ struct JournalingOutput: ChangeOutput {
     private var pending: JournalRecord?
     /// A keepalive position reached with nothing open: confirmable once the journal is synced.
     private var caughtUpTo = LSN.invalid
+    /// The furthest keepalive position written to the journal's `confirmed.json`: only that far
+    /// past the last transaction is confirmed, so a slot found further on a later start has
+    /// skipped WAL this journal never saw.
+    private var recordedConfirmed: LSN
+    private var lastConfirmedWrite: ContinuousClock.Instant?
+    /// `run --accept-gap`: a slot past the journal is accepted, and the gap recorded.
+    let acceptGap: Bool
 
     /// How often a paused capture repeats its warning.
     static let fullWarningInterval = Duration.seconds(30)
 
     init(journal: Journal, channel: JournalChannel, policy: GroupCommit<ContinuousClock.Instant>, status: PipelineStatus,
-         stopRequested: @escaping @Sendable () -> Bool, logger: Logger) throws {
+         stopRequested: @escaping @Sendable () -> Bool, acceptGap: Bool = false, logger: Logger) throws {
         self.journal = journal
+        self.acceptGap = acceptGap
+        recordedConfirmed = try Journal.confirmedThrough(directory: journal.options.directory) ?? .invalid
         self.channel = channel
         self.policy = policy
         self.status = status
@@ -91,8 +101,38 @@ struct JournalingOutput: ChangeOutput {
         journal.retentionFloor = channel.retentionFloor()
         try journal.enforceRetention(force: final)  // otherwise at most every few seconds
         let end = journal.durableTransactionEnd ?? .invalid
-        // Past the last journaled transaction only when nothing is held back.
-        return .confirm(pending == nil && policy.pending == 0 ? max(end, caughtUpTo) : end)
+        // Past the last journaled transaction only when nothing is held back, and only as far as
+        // confirmed.json says (written first, at most once a second).
+        guard pending == nil && policy.pending == 0 else { return .confirm(end) }
+        if caughtUpTo > max(end, recordedConfirmed), final || lastConfirmedWrite.map({ $0.duration(to: clock.now) >= .seconds(1) }) ?? true {
+            try journal.recordConfirmed(caughtUpTo)
+            recordedConfirmed = caughtUpTo
+            lastConfirmedWrite = clock.now
+        }
+        return .confirm(max(end, min(caughtUpTo, recordedConfirmed)))
+    }
+
+    func slotReady(at position: LSN) throws {
+        guard position != .invalid else { return }
+        guard let floor = try journal.resumeFloor() else {
+            // A new journal (or one from before confirmed.json): where this slot starts is the
+            // baseline that later starts are checked against.
+            try journal.recordConfirmed(max(position, journal.durableTransactionEnd ?? position))
+            return
+        }
+        guard position > floor else { return }
+        if acceptGap {
+            try journal.recordWALGap(from: floor, to: position)
+            logger.error("the slot starts past the journal: changes committed between the two were never captured. Accepted (--accept-gap) and recorded in the journal: journal inspect and replay report it",
+                         metadata: ["journal.end": "\(floor)", "replication.slot_position": "\(position)"])
+            return
+        }
+        throw ReplicationError(
+            code: .slotPastJournal,
+            message: "the slot starts at \(position), past the journal's end at \(floor): changes committed between them were never "
+                + "captured (the slot was dropped and created again, or another tool advanced it). Resynchronize the tables with "
+                + "`pgreflex snapshot start --config FILE --tables schema.table,…`, or pass --accept-gap to go on without them "
+                + "(the gap is recorded in the journal, and journal inspect and replay report it)")
     }
 
     private mutating func sync() throws {

@@ -1,5 +1,5 @@
 import Foundation
-import PGReflexWire
+public import PGReflexWire
 
 /// Records `pgreflex journal repair` cut out of the journal. Kept in `gaps.json` so that
 /// `journal inspect` and `replay` can say what is missing instead of passing over it silently.
@@ -15,6 +15,11 @@ public struct JournalGap: Sendable, Equatable, Codable, CustomStringConvertible 
     public var after: EventPosition?
     public var before: EventPosition?
 
+    /// For WAL the slot skipped (a slot recreated or advanced past the journal, accepted with
+    /// `run --accept-gap`): changes committed from `walFrom` up to `walTo` were never captured.
+    public var walFrom: String?
+    public var walTo: String?
+
     public init(segment: String, offset: Int, bytes: Int, records: Int, after: EventPosition?, before: EventPosition?) {
         self.segment = segment
         self.offset = offset
@@ -24,8 +29,19 @@ public struct JournalGap: Sendable, Equatable, Codable, CustomStringConvertible 
         self.before = before
     }
 
+    /// A WAL gap: nothing was cut from a segment; the changes were never read.
+    public init(walFrom: LSN, walTo: LSN, after: EventPosition?) {
+        self.init(segment: "-", offset: 0, bytes: 0, records: 0, after: after ?? EventPosition(commitLSN: walFrom, ordinal: 0),
+                  before: EventPosition(commitLSN: walTo, ordinal: 0))
+        self.walFrom = walFrom.description
+        self.walTo = walTo.description
+    }
+
     public var description: String {
-        "\(records) records (\(bytes) bytes) from \(segment) at byte \(offset), between "
+        if let walFrom, let walTo {
+            return "changes committed between \(walFrom) and \(walTo) were never captured: the slot started past the journal (accepted with run --accept-gap)"
+        }
+        return "\(records) records (\(bytes) bytes) from \(segment) at byte \(offset), between "
             + "\(after?.description ?? "the segment's start") and \(before?.description ?? "the journal's end")"
     }
 

@@ -134,7 +134,7 @@ extension ReplicationError {
         case .server: sqlState.map { $0.hasPrefix("57") || $0.hasPrefix("08") || $0.hasPrefix("53") } ?? false
         case .invalidConnInfo, .authenticationFailed, .roleNotFound, .databaseNotFound, .missingReplicationPrivilege,
              .walLevelNotLogical, .slotNotFound, .slotAlreadyExists, .slotInUse, .slotWrongPlugin, .slotsExhausted, .slotInvalidated,
-             .startLSNUnavailable, .endLSNPassed, .publicationMissing, .publicationLacksTable, .tableNotFound,
+             .startLSNUnavailable, .endLSNPassed, .slotPastJournal, .publicationMissing, .publicationLacksTable, .tableNotFound,
              .unsupportedServer, .protocolViolation:
             false
         }

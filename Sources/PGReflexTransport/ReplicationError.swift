@@ -25,6 +25,8 @@ public struct ReplicationError: Error, Sendable, Equatable {
         case startLSNUnavailable = "start_lsn_unavailable"
         /// --end-lsn is before what the slot has confirmed: nothing before it is left to stream.
         case endLSNPassed = "end_lsn_passed"
+        /// The slot starts past what the journal has: changes in between were never captured.
+        case slotPastJournal = "slot_past_journal"
         case publicationMissing = "publication_missing"
         case publicationLacksTable = "publication_lacks_table"
         case tableNotFound = "table_not_found"

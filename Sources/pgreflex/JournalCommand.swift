@@ -43,10 +43,12 @@ struct JournalCommand: AsyncParsableCommand {
                 print([s.name, "\(s.bytes)", "\(s.records)", s.first.map(\.description) ?? "-", s.last.map(\.description) ?? "-", status]
                     .joined(separator: "\t"))
             }
-            for gap in gaps { print("gap: \(gap) (journal repair)") }
+            for gap in gaps { print("gap: \(gap)" + (gap.walFrom == nil ? " (journal repair)" : "")) }
             let total = segments.reduce(0) { $0 + $1.records }
+            let walGaps = gaps.filter { $0.walFrom != nil }.count
             print("\(segments.count) segments, \(total) records, \(segments.filter { $0.problem != nil }.count) with problems"
-                + (gaps.isEmpty ? "" : ", \(gaps.count) gaps from repairs"))
+                + (gaps.count == walGaps ? "" : ", \(gaps.count - walGaps) gaps from repairs")
+                + (walGaps == 0 ? "" : ", \(walGaps) gaps of WAL never captured"))
             if !consumers.isEmpty {
                 print("consumer\tposition\tbehind_records\tbehind_wal_bytes\theld_tables\tdropped")
                 for c in consumers {

@@ -40,6 +40,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Serve /metrics, /healthz, /readyz and the status page at HOST:PORT (or PORT, on 127.0.0.1), over the configuration's server: (a container gives 0.0.0.0:9187).")
     var server: String?
 
+    @Flag(help: "Go on when the slot starts past the journal's end (a slot dropped and created again, or advanced by another tool): the changes in between were never captured. The gap is recorded in the journal; journal inspect and replay report it. Without it, run refuses to start and says how to resynchronize.")
+    var acceptGap = false
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -63,7 +66,7 @@ struct RunCommand: AsyncParsableCommand {
             var configuration = try RunConfiguration.load(config)
             if let server { configuration.server = try Self.serverSettings(server) }
             pipeline = try await RunPipeline(configuration: configuration, range: range, ifNoCheckpoint: ifNoCheckpoint,
-                                             drainTimeout: .seconds(drainTimeout), logger: logger)
+                                             drainTimeout: .seconds(drainTimeout), acceptGap: acceptGap, logger: logger)
         } catch {
             throw fail(error)
         }

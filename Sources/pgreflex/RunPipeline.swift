@@ -31,7 +31,7 @@ struct RunPipeline {
     /// Builds everything, so that a mistake fails before anything runs. `onServerBound` gets
     /// the status server's port.
     init(configuration: RunConfiguration, range: StreamRangeOptions? = nil, ifNoCheckpoint: StartPosition, drainTimeout: Duration,
-         logger: Logger) async throws {
+         acceptGap: Bool = false, logger: Logger) async throws {
         self.logger = logger
         server = configuration.server
         if configuration.server != nil {
@@ -60,6 +60,7 @@ struct RunPipeline {
                                                          drainTimeout: drainTimeout, logger: logger)
         self.consumers = consumers
         var captureOptions = configuration.captureOptions(startLSN: range?.startLSN, endLSN: range?.endLSN, idleExit: range?.idleDuration)
+        captureOptions.acceptGap = acceptGap
         captureOptions.pipeline.snapshots = SnapshotOptions(mode: configuration.snapshotMode, chunkSize: configuration.snapshotChunkSize,
                                                             store: store)
         capture = JournalCapture(options: captureOptions, channel: channel, status: status, logger: logger)

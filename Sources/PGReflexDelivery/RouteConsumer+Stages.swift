@@ -178,8 +178,15 @@ extension RouteConsumer {
                 let key = settingsWindow.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
                 // A windowed event's place in the journal is handled once the store has it: the
                 // window keeps it without one.
-                if window!.contains(key: key, where: { $0.id == event.id }) {
-                    // Read again after a restart: the stored window has it already.
+                if let earlier = firedWindows.removeValue(forKey: event.id) {
+                    // It fired this window before a restart, and the call did not finish: the same call again.
+                    enqueue(Job(events: earlier + [event], key: key, group: group, priority: priority, idempotencyKey: idempotencyKey, fromWindow: true))
+                    continue
+                }
+                if window!.contains(key: key, where: { $0.id == event.id })
+                    || firedWindows.values.contains(where: { $0.contains { $0.id == event.id } }) {
+                    // Read again after a restart: a stored window (open, or fired and not yet
+                    // finished) has it already.
                     try finish(event)
                     continue
                 }
@@ -189,7 +196,13 @@ extension RouteConsumer {
                 for old in expired { leaveWindow(old) }
                 if var fired {
                     // The firing event is still after the cursor; the others are in the store
-                    // until the call is done.
+                    // until the call is done, filed under the firing event: a restart before
+                    // then fires the same call when it reads that event again, and does not take
+                    // them for the key's open window.
+                    for earlier in fired.dropLast() {
+                        pending.windowAdded.append(WindowEntry(route: settings.name, key: Self.storedKey(firedBy: event.id), eventID: earlier.id,
+                                                               table: earlier.table, op: earlier.op, at: earlier.commitTime, envelope: earlier.envelope))
+                    }
                     fired[fired.count - 1].position = position
                     enqueue(Job(events: fired, key: key, group: group, priority: priority, idempotencyKey: idempotencyKey, fromWindow: true))
                 } else {
@@ -275,6 +288,14 @@ extension RouteConsumer {
         if total == 1 || total.isMultiple(of: 1000) {
             logger.warning("skipped events (each recorded in the state store)", metadata: ["route.skip_reason": "\(reason.rawValue)", "route.skipped": "\(total)"])
         }
+    }
+
+    /// The stored key of a fired window's earlier events: apart from every key a route's
+    /// `window.key` can give (those never hold a control character before "fired:").
+    static func storedKey(firedBy eventID: String) -> String { "\u{1}fired:" + eventID }
+
+    static func firingEvent(ofStoredKey key: String) -> String? {
+        key.hasPrefix("\u{1}fired:") ? String(key.dropFirst("\u{1}fired:".count)) : nil
     }
 
     /// An event fell out of its window without completing it: handled.

@@ -144,6 +144,9 @@ public actor RouteConsumer {
     var debounce: Debounce<ContinuousClock.Instant, RoutedEvent>?
     var batcher: Batcher<ContinuousClock.Instant, RoutedEvent>?
     var window: SlidingWindow<UnixTime, RoutedEvent>?
+    /// Windows that fired before a restart and whose call had not finished: the earlier events,
+    /// by the id of the event that fired them. That event, read again, fires the same call.
+    var firedWindows: [String: [RoutedEvent]] = [:]
     var nextWindowPrune: ContinuousClock.Instant
     var nextKeyPrune: ContinuousClock.Instant
     /// The agent answers at once (``Agent/answersAtOnce``): its calls finish before the next
@@ -262,6 +265,11 @@ public actor RouteConsumer {
             for entry in try await store.windowEntries(route: settings.name) {
                 let event = RoutedEvent(position: nil, id: entry.eventID, table: entry.table, op: entry.op, commitTime: entry.at,
                                         envelope: entry.envelope, key: entry.key)
+                if let firing = Self.firingEvent(ofStoredKey: entry.key) {
+                    firedWindows[firing, default: []].append(event)
+                    pendingEvents += 1
+                    continue
+                }
                 let (_, expired) = window.add(event, key: entry.key, at: UnixTime(microseconds: entry.at))
                 pendingEvents += 1
                 for old in expired { leaveWindow(old) }

@@ -178,7 +178,7 @@ public final class SQLiteStateStore: StateStore {
 
     public func windowEntries(route: String) async throws -> [WindowEntry] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM window_entries WHERE route = ? ORDER BY at, event_id", arguments: [route]).map { row in
+            try Row.fetchAll(db, sql: "SELECT * FROM window_entries WHERE route = ? ORDER BY event_id", arguments: [route]).map { row in
                 let envelope: Data = row["envelope"]
                 return WindowEntry(route: row["route"], key: row["key"], eventID: row["event_id"], table: row["table_name"], op: row["op"],
                                    at: row["at"], envelope: [UInt8](envelope))

@@ -243,11 +243,14 @@ struct LoopGuardTests {
               a: { tables: [\(name).orders], agent: a, if: "double(event.after.total) > 500.0 && event.after.id < 1000", start: earliest }
               rec: { tables: [\(name).orders], agent: rec, start: earliest }
             """)
-        let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--idle-exit", "4"], standardError: f.dir + "/run.log")
+        let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config], standardError: f.dir + "/run.log")
         for id in 1...3 {
             try f.sql("INSERT INTO orders (id, total) VALUES (\(id), 900);")
             try await Task.sleep(for: .milliseconds(1500))
         }
+        // Until the three derived changes are recorded (a loaded machine runs the agents slowly).
+        for _ in 0..<600 where (try f.lines("rec.jsonl")).count < 6 { try await Task.sleep(for: .milliseconds(100)) }
+        kill(pid, SIGTERM)
         #expect(PostgresCluster.wait(pid) == 0, "\((try? String(contentsOfFile: f.dir + "/run.log", encoding: .utf8)) ?? "")")
         let lines = try f.lines("rec.jsonl")
         let derived = lines.compactMap { line -> (Double, Double)? in

@@ -247,8 +247,9 @@ extension RouteConsumer {
         switch value {
         case .int(let i): return Int(clamping: i)
         case .uint(let u): return Int(clamping: u)
-        case .double(let d) where d.isFinite: return Int(d.rounded())
-        case .decimal(let d): return Int(Double(d.description) ?? 0)
+        // A row's value: clamped, never a trap (1e300 is the highest priority, not a crash).
+        case .double(let d) where d.isFinite: return Int(exactly: d.rounded()) ?? (d < 0 ? .min : .max)
+        case .decimal(let d): return d.truncatedInt64.map { Int(clamping: $0) } ?? (d.mantissa < 0 ? .min : .max)
         default: return 0
         }
     }

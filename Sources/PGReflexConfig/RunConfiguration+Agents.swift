@@ -262,6 +262,12 @@ extension RunConfiguration.Reader {
                 kind = .sqlExec(statement: try string(try required(fields, "statement", in: body, section: path), "\(path).statement"),
                                 compensate: try fields["compensate"].map { try string($0, "\(path).compensate") })
             case "emit":
+                if let revealing = parameters.first(where: \.detokenize), let node = fields["parameters"] {
+                    // Revealing is for a value on its way out of pgreflex; an emitted message comes back in.
+                    throw fail(node, "\(path).parameters.\(revealing.name): detokenize is refused for emit: an emitted message is written "
+                        + "to the WAL, and from there into the journal and to every consumer and route, so the plaintext would leave "
+                        + "privacy's protection. Emit the token, and reveal it where it leaves (an http or sql_exec tool)")
+                }
                 kind = .emit(prefix: try string(try required(fields, "prefix", in: body, section: path), "\(path).prefix"))
             default:
                 let urlNode = try required(fields, "url", in: body, section: path)

@@ -200,6 +200,31 @@ import Testing
         #expect(failure("  r: { agent: a, retries: { backoff: { initial: 2m, max: 1m } } }").contains("initial (120.0 seconds) is longer than max"))
     }
 
+    /// An emitted message re-enters the stream (WAL, journal, every consumer): revealing a token
+    /// into it is refused at load (issue 35).
+    @Test func detokenizingIntoAnEmittedMessageIsRefused() {
+        let yaml = """
+            source: { dsn: x, slot: s, publication: p }
+            journal: { directory: j }
+            tools:
+              announce: { emit: { prefix: demo.contact, parameters: [{ name: email, detokenize: true }] } }
+            sink: { file: { path: out.jsonl } }
+            """
+        #expect(throws: ConfigurationError.self) { try RunConfiguration.parse(yaml, file: "run.yaml") }
+        let message: String
+        do {
+            _ = try RunConfiguration.parse(yaml, file: "run.yaml")
+            message = "no error"
+        } catch {
+            message = "\(error)"
+        }
+        #expect(message.contains("run.yaml:4:") && message.contains("tools.announce.emit.parameters.email: detokenize is refused for emit")
+                && message.contains("into the journal and to every consumer"), "\(message)")
+        #expect(throws: Never.self) {
+            try RunConfiguration.parse(yaml.replacingOccurrences(of: ", detokenize: true", with: ""), file: "run.yaml")
+        }
+    }
+
     @Test func slotUpkeepSettings() throws {
         let text = """
             source: { dsn: x, slot: s, publication: p, heartbeat_interval_ms: 0, slot_check_interval_ms: 500, retained_wal_warning_bytes: 4096 }

@@ -220,7 +220,8 @@ struct LLMToolCallTests {
         // Tokens are deterministic: the replayed model answers with the token it was shown.
         let keyring = try PrivacyKeyring(parsing: "k1:\(key)\n", source: "test")
         let replay = ChatReplay(emails.map { email in
-            let decision = #"{"summary":"notify","actions":[{"tool":"notify","args":{"email":"\#(keyring.token(of: Array(email.utf8)))"}}],"citations":[]}"#
+            let token = keyring.token(of: Array(email.utf8))
+            let decision = #"{"summary":"notify","actions":[{"tool":"notify","args":{"email":"\#(token)"}},{"tool":"announce","args":{"email":"\#(token)"}}],"citations":[]}"#
             let content = String(decoding: try! JSONSerialization.data(withJSONObject: decision, options: [.fragmentsAllowed]), as: UTF8.self)
             return #"{"choices":[{"message":{"role":"assistant","content":\#(content)}}],"usage":{"prompt_tokens":10,"completion_tokens":5}}"#
         })
@@ -232,8 +233,10 @@ struct LLMToolCallTests {
                     - { match: "llmpii.customers.email", policy: tokenize }
                 tools:
                   notify: { sql_exec: { statement: "INSERT INTO llmpii_side.outbox VALUES ($1)", parameters: [{ name: email, detokenize: true }] } }
+                  # An emitted message re-enters the stream: it carries the token (detokenize is refused for emit).
+                  announce: { emit: { prefix: llmpii.announce, parameters: [email] } }
                 agents:
-                  mailer: { llm: { base_url: "http://127.0.0.1:\(port)/v1", model: m, prompt: "Write to {{event.after.email}}: {{event_json}}" }, actions: [notify] }
+                  mailer: { llm: { base_url: "http://127.0.0.1:\(port)/v1", model: m, prompt: "Write to {{event.after.email}}: {{event_json}}" }, actions: [notify, announce] }
                 routes:
                   mailer: { tables: [llmpii.customers], agent: mailer, concurrency: 1, start: earliest }
                 """)
@@ -249,6 +252,16 @@ struct LLMToolCallTests {
         try prompts.joined(separator: "\n").write(toFile: f.dir + "/prompts.txt", atomically: true, encoding: .utf8)
         try f.command(["results", "list", "--config", f.config, "--format", "json"]).output.write(toFile: f.dir + "/results.txt", atomically: true, encoding: .utf8)
         try f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output.write(toFile: f.dir + "/dlq.txt", atomically: true, encoding: .utf8)
+        // The emitted messages: captured into the journal too (scanned below), with tokens.
+        let announced = try f.cluster.psql("SELECT count(*) FROM pgreflex.action_receipts WHERE tool = 'announce'").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(announced == "3", "\(announced)")
+        let capture = try await f.runToEndWithoutBlocking()
+        #expect(capture.status == 0, "\(capture.output.suffix(1500))")
+        let files = try FileManager.default.contentsOfDirectory(atPath: f.dir + "/journal")
+        let journaled = files
+            .compactMap { FileManager.default.contents(atPath: f.dir + "/journal/" + $0) }
+            .reduce(0) { count, data in count + (String(decoding: data, as: UTF8.self).components(separatedBy: "llmpii.announce").count - 1) }
+        #expect(journaled == 3, "the three emitted messages are in the journal: \(files)")
         let scan = LeakScan.scan([f.dir], for: emails)
         #expect(scan.hits.isEmpty, "\(scan.hits)")
         #expect(scan.files >= 5, "scanned \(scan.files) files")

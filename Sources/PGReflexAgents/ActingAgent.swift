@@ -15,6 +15,8 @@ public final class ActingAgent: Agent {
     /// Answers whose actions have not all run yet, by call key.
     private let pending = Mutex<[String: [UInt8]]>([:])
     private let limits: Mutex<ActionLimits>
+    /// When each call's decision first waited for an action slot, by call key.
+    private let waitingSince = Mutex<[String: ContinuousClock.Instant]>([:])
     static let pendingLimit = 10_000
 
     public init(_ inner: any Agent, runner: ActionRunner, allowed: [String], limits: [ActionLimit] = []) {
@@ -46,15 +48,28 @@ public final class ActingAgent: Agent {
         case .success(let list): actions = list
         }
         if actions.isEmpty { return .success(output: output) }
-        // Over an action limit the call waits, as a throttled event does, holding its slot.
-        while let wait = limits.withLock({ $0.take(actions, now: .now) }) {
-            do {
-                try await Task.sleep(for: wait)
-            } catch {
-                pending.withLock { state in if state.count < Self.pendingLimit { state[call.idempotencyKey] = output } }
-                return .failure(AgentError(code: .timeout, message: "agents.\(name): stopped while waiting for its action limit"))
+        // Over an action limit the decision waits, as a throttled event does: the call ends now
+        // as deferred (the route tries it again after the wait, spending no attempt, and its
+        // timeout does not run meanwhile), and the decision is kept for that try. Its waits add
+        // up to at most the limits' max_wait.
+        let now = ContinuousClock.now
+        if let wait = limits.withLock({ $0.take(actions, now: now) }) {
+            let ceiling = limits.withLock { $0.maxWait(for: actions) }
+            let since = waitingSince.withLock { state -> ContinuousClock.Instant in
+                if let known = state[call.idempotencyKey] { return known }
+                if state.count < Self.pendingLimit { state[call.idempotencyKey] = now }
+                return now
             }
+            if since.duration(to: now) + wait > ceiling {
+                waitingSince.withLock { _ = $0.removeValue(forKey: call.idempotencyKey) }
+                pending.withLock { _ = $0.removeValue(forKey: call.idempotencyKey) }
+                return .failure(AgentError(code: .permanent, message: "agents.\(name): its actions would wait for their action limit longer than "
+                    + "action_limits max_wait (\(ceiling)) in all: raise max_wait or the limit"))
+            }
+            pending.withLock { state in if state.count < Self.pendingLimit { state[call.idempotencyKey] = output } }
+            return .failure(AgentError(code: .deferred, message: "agents.\(name): waiting for its action limit", retryAfter: wait))
         }
+        waitingSince.withLock { _ = $0.removeValue(forKey: call.idempotencyKey) }
         let cause = AgentCausation.Cause(depth: (call.events.map(\.depth).max() ?? 0) + 1, agent: name)
         switch await runner.run(actions, callKey: call.idempotencyKey, causationID: call.events.first?.id ?? call.idempotencyKey, cause: cause) {
         case .success(let receipts):

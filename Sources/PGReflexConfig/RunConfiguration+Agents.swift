@@ -348,7 +348,7 @@ extension RunConfiguration.Reader {
                 guard case .sequence(let items) = n else { throw fail(n, "\(key).action_limits must list limits, e.g. [{ tool: place_hold, limit: 3, period: 1m, key: account_id }]") }
                 for item in items {
                     let path = "\(key).action_limits"
-                    let fields = try mapping(item, path, keys: ["tool", "limit", "period", "burst", "key"])
+                    let fields = try mapping(item, path, keys: ["tool", "limit", "period", "burst", "key", "max_wait"])
                     var limit = ActionLimit(limit: try positiveInt(try required(fields, "limit", in: item, section: path), "\(path).limit"),
                                             period: try duration(try required(fields, "period", in: item, section: path), "\(path).period"))
                     if let t = fields["tool"] {
@@ -358,6 +358,7 @@ extension RunConfiguration.Reader {
                     }
                     if let b = fields["burst"] { limit.burst = try positiveInt(b, "\(path).burst") }
                     if let k = fields["key"] { limit.key = try string(k, "\(path).key") }
+                    if let w = fields["max_wait"] { limit.maxWait = try duration(w, "\(path).max_wait") }
                     agent.actionLimits.append(limit)
                 }
             }

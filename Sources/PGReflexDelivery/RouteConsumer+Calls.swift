@@ -159,6 +159,18 @@ extension RouteConsumer {
                 pending.done.append(DoneKey(eventID: "idempotency:" + key, route: settings.name, agent: runtime.name))
             }
             try finish(job)
+        case .failure(let error) where error.code == .deferred:
+            // Waiting for the agent's action limit: no attempt spent, no breaker count.
+            var next = job
+            next.attempt -= 1
+            if retrying {
+                counts.deferred += 1
+                next.notBefore = now.advanced(by: error.retryAfter ?? .seconds(1))
+                queue.retry(next, key: job.key, group: job.group, priority: job.priority)
+            } else {
+                // Stopping: the events stay after the cursor and run again next time.
+                queue.finished(key: job.key, group: job.group)
+            }
         case .failure(let error):
             logCall(job, outcome: error.isRetryable || error.code == .disabled ? "failed_retryable" : "failed", micros: micros, error: error)
             if error.isRetryable || error.code == .disabled {

@@ -40,6 +40,8 @@ public actor RouteConsumer {
         public var deadLettered = 0
         public var duplicates = 0
         public var superseded = 0
+        /// Calls whose decision waited for the agent's action limit (each wait once).
+        public var deferred = 0
         public var skipped: [Skip.Reason: Int] = [:]
         public var held = 0
         public var peakRunning = 0
@@ -303,7 +305,7 @@ public actor RouteConsumer {
                 "route.read": "\(counts.read)", "route.filtered": "\(counts.filtered)", "route.calls": "\(counts.calls)",
                 "route.succeeded": "\(counts.succeeded)", "route.retries": "\(counts.retries)",
                 "route.dead_lettered": "\(counts.deadLettered)", "route.duplicates": "\(counts.duplicates)",
-                "route.superseded": "\(counts.superseded)", "route.skipped": "\(counts.skipped.values.reduce(0, +))",
+                "route.superseded": "\(counts.superseded)", "route.deferred": "\(counts.deferred)", "route.skipped": "\(counts.skipped.values.reduce(0, +))",
                 "route.held": "\(heldEvents.count)", "route.peak_running": "\(counts.peakRunning)", "route.position": "\(watermark.confirmed?.description ?? "-")",
             ])
         }

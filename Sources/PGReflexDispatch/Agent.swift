@@ -157,6 +157,10 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
         case permanent
         /// The agent asked to be turned off (410 Gone): its route pauses; events wait.
         case disabled
+        /// The agent's decision waits for its own action limit: tried again after `retryAfter`,
+        /// spending no attempt, no timeout and no circuit-breaker count (as a throttled event
+        /// waits). The agent bounds the wait itself (`action_limits[].max_wait`).
+        case deferred
     }
 
     public var code: Code
@@ -172,7 +176,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isRetryable: Bool {
         switch code {
         case .temporary, .throttled, .timeout: true
-        case .permanent, .disabled: false
+        case .permanent, .disabled, .deferred: false
         }
     }
 

@@ -10,14 +10,20 @@ public struct ActionLimit: Sendable, Equatable {
     public var burst: Int
     /// The argument whose value is the key; nil: one count for all.
     public var key: String?
+    /// How long a decision may wait for a slot in all (`max_wait`, default ten periods); past
+    /// it the call is dead-lettered with that reason.
+    public var maxWait: Duration?
 
-    public init(tool: String? = nil, limit: Int, period: Duration, burst: Int = 1, key: String? = nil) {
+    public init(tool: String? = nil, limit: Int, period: Duration, burst: Int = 1, key: String? = nil, maxWait: Duration? = nil) {
         self.tool = tool
         self.limit = limit
         self.period = period
         self.burst = burst
         self.key = key
+        self.maxWait = maxWait
     }
+
+    public var effectiveMaxWait: Duration { maxWait ?? period * 10 }
 
     func applies(to action: ActionRunner.Action) -> Bool { tool == nil || tool == action.tool }
 
@@ -34,6 +40,12 @@ public struct ActionLimits: Sendable {
     public init(_ limits: [ActionLimit]) {
         self.limits = limits
         counters = limits.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }
+    }
+
+    /// The longest a decision with these actions may wait for slots in all: the largest
+    /// `max_wait` of the limits that apply.
+    public func maxWait(for actions: [ActionRunner.Action]) -> Duration {
+        limits.filter { limit in actions.contains { limit.applies(to: $0) } }.map(\.effectiveMaxWait).max() ?? .zero
     }
 
     /// Takes a slot for each action under each limit that applies, all or none: when one is

@@ -135,23 +135,30 @@ struct AgentActionTests {
 }
 
 extension AgentActionTests {
-    /// One flag per second at most, across orders: three big orders take two seconds; a call
-    /// over the limit waits for its slot (holding its concurrency slot), and none is lost.
+    /// One flag per 3 s at most, across orders: a decision over the limit waits for its slot
+    /// without spending its attempts or its 1 s timeout (issue 35: it used to time out twice and
+    /// be dead-lettered), up to max_wait in all; past that it is dead-lettered with the reason.
     @Test func actionLimitsMakeCallsWaitNotFail() throws {
         let f = try RouteFixture("actlim", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, email text);")
         defer { f.remove() }
         try f.cluster.psql("CREATE SCHEMA actlim_side; CREATE TABLE actlim_side.flags (order_id int, email text, at timestamptz DEFAULT clock_timestamp());")
         try configure(f)
         let text = try String(contentsOfFile: f.config, encoding: .utf8)
-            .replacingOccurrences(of: "actions: [flag, refuse, announce] }", with: "actions: [flag, refuse, announce], action_limits: [{ tool: flag, limit: 1, period: 1s }] }")
-            .replacingOccurrences(of: "retries: { attempts: 2, backoff: { initial: 10ms, max: 10ms } }", with: "retries: { attempts: 20, backoff: { initial: 10ms, max: 10ms } }")
+            .replacingOccurrences(of: "actions: [flag, refuse, announce] }",
+                                  with: "actions: [flag, refuse, announce], action_limits: [{ tool: flag, limit: 1, period: 3s, max_wait: 5s }] }")
+            .replacingOccurrences(of: "retries: { attempts: 2, backoff: { initial: 10ms, max: 10ms } }",
+                                  with: "retries: { attempts: 2, backoff: { initial: 10ms, max: 10ms }, timeout: 1s }")
         try text.write(toFile: f.config, atomically: true, encoding: .utf8)
         try f.sql("INSERT INTO orders VALUES (1, 900, 'a@example.com'), (3, 900, 'c@example.com'), (5, 900, 'e@example.com');")
         let run = try f.runToEnd()
-        #expect(run.status == 0 && RouteFixture.stopped("decide", in: run.output)["route.succeeded"] == "3", "\(run.output.suffix(1500))")
+        let stopped = RouteFixture.stopped("decide", in: run.output)
+        #expect(run.status == 0 && stopped["route.succeeded"] == "2" && stopped["route.dead_lettered"] == "1", "\(run.output.suffix(1500))")
         let spread = try f.cluster.psql("SELECT extract(epoch FROM max(at) - min(at)) FROM actlim_side.flags").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect((Double(spread) ?? 0) >= 1.8, "three flags at one a second: \(spread) s apart")
-        #expect(try f.cluster.psql("SELECT count(*) FROM actlim_side.flags").trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+        #expect((Double(spread) ?? 0) >= 2.8, "two flags one slot apart: \(spread) s")
+        #expect(try f.cluster.psql("SELECT count(*) FROM actlim_side.flags").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        // The third would have waited 6 s in all, past max_wait: dead-lettered with that reason, its timeout never reached.
+        let letters = f.command(["dlq", "list", "--config", f.config]).output
+        #expect(letters.contains("max_wait (5.0 seconds)") && !letters.contains("timeout"), "\(letters)")
     }
 }
 

@@ -252,27 +252,9 @@ struct CELInterpreter {
         case (.subtract, .duration(let x), .duration(let y)):
             return .duration(try inRange(CELTime.duration(nanos: Int128(x) - Int128(y)), "duration", node))
         case (_, .int(let x), .int(let y)):
-            if (op == .divide || op == .remainder) && y == 0 { throw fail(op == .divide ? "division by zero" : "modulus by zero", node) }
-            let (result, overflow): (Int64, Bool) = switch op {
-            case .add: x.addingReportingOverflow(y)
-            case .subtract: x.subtractingReportingOverflow(y)
-            case .multiply: x.multipliedReportingOverflow(by: y)
-            case .divide: x.dividedReportingOverflow(by: y)
-            default: x.remainderReportingOverflow(dividingBy: y)
-            }
-            if overflow { throw fail("integer overflow", node) }
-            return .int(result)
+            return .int(try integer(op, x, y, node))
         case (_, .uint(let x), .uint(let y)):
-            if (op == .divide || op == .remainder) && y == 0 { throw fail(op == .divide ? "division by zero" : "modulus by zero", node) }
-            let (result, overflow): (UInt64, Bool) = switch op {
-            case .add: x.addingReportingOverflow(y)
-            case .subtract: x.subtractingReportingOverflow(y)
-            case .multiply: x.multipliedReportingOverflow(by: y)
-            case .divide: x.dividedReportingOverflow(by: y)
-            default: x.remainderReportingOverflow(dividingBy: y)
-            }
-            if overflow { throw fail("unsigned integer overflow", node) }
-            return .uint(result)
+            return .uint(try integer(op, x, y, node))
         case (_, .int, .uint), (_, .uint, .int):
             // CEL has no mixed int and uint arithmetic: convert one side with int() or uint().
             break
@@ -323,6 +305,20 @@ struct CELInterpreter {
             if matched == needle.count { return true }
         }
         return false
+    }
+
+    /// `int` and `uint` arithmetic: every overflow, and a zero divisor, is an error.
+    func integer<T: FixedWidthInteger>(_ op: CELBinaryOperator, _ x: T, _ y: T, _ node: CELNode) throws(CELEvaluationError) -> T {
+        if (op == .divide || op == .remainder) && y == 0 { throw fail(op == .divide ? "division by zero" : "modulus by zero", node) }
+        let (result, overflow): (T, Bool) = switch op {
+        case .add: x.addingReportingOverflow(y)
+        case .subtract: x.subtractingReportingOverflow(y)
+        case .multiply: x.multipliedReportingOverflow(by: y)
+        case .divide: x.dividedReportingOverflow(by: y)
+        default: x.remainderReportingOverflow(dividingBy: y)
+        }
+        if overflow { throw fail(T.isSigned ? "integer overflow" : "unsigned integer overflow", node) }
+        return result
     }
 
     /// A time value that is in range, or CEL's range error.

@@ -66,9 +66,18 @@ extension RouteConsumer {
         calls.reserveCapacity(started.count)
         let wallNow = wallMicros()
         for (_, var job) in started {
+            if job.attempt == 0, isStale(job, wallNow: wallNow) {
+                // Judged again as the call would start: the agent's own backlog ages too. A
+                // retry is not shed (its first attempt may have acted).
+                queue.finished(key: job.key, group: job.group)
+                for event in job.events { skip(event, .shed, at: wallNow) }
+                try finish(job)
+                continue
+            }
             calls.append(begin(&job, wallNow: wallNow))
             jobs.append(job)
         }
+        guard !jobs.isEmpty else { return true }
         counts.peakRunning = max(counts.peakRunning, outstanding.count + jobs.count)
         let agent = runtime.agent
         if agentAnswersAtOnce {
@@ -93,6 +102,14 @@ extension RouteConsumer {
             }
         }
         return false
+    }
+
+    /// `shed: {lag_over, action: skip}`: every event of the job committed longer ago than
+    /// `lag_over` (a batch or window is shed only when its newest event is stale too).
+    func isStale(_ job: Job, wallNow: Int64) -> Bool {
+        guard let shed = settings.shed, shed.action == .skip else { return false }
+        let newest = job.events.map(\.commitTime).max() ?? 0
+        return newest > 0 && wallNow - newest > UnixTime.micros(shed.lagOver)
     }
 
     /// A job's next attempt: counted, its first attempt's latency recorded, and its call.

@@ -16,7 +16,7 @@ struct RestartOutcomeTests {
         if row["id"] == 11:
             # Until pgreflex is gone (kill -9 leaves this process to init).
             parent = os.getppid()
-            for _ in range(1200):
+            for _ in range(6000):
                 if os.getppid() != parent:
                     sys.exit(1)
                 time.sleep(0.05)
@@ -32,7 +32,7 @@ struct RestartOutcomeTests {
         try Self.agent.write(toFile: f.dir + "/agent.py", atomically: true, encoding: .utf8)
         try f.configure("""
             agents:
-              slow: { exec: { command: [python3, ./agent.py], env: { SEEN: \(f.dir)/seen.txt } } }
+              slow: { exec: { command: [python3, ./agent.py], env: { SEEN: \(f.dir)/seen.txt }, timeout: 5m } }
             routes:
               r: { tables: [\(f.name).orders], agent: slow, concurrency: 4, retries: { attempts: 3, timeout: 5m }, start: earliest }
             """)
@@ -44,13 +44,18 @@ struct RestartOutcomeTests {
         func letters() -> Int { Int(f.status()["r"]?["dead_letters"] ?? "") ?? -1 }
         for round in 1...3 {
             let pid = PostgresCluster.spawn([f.exe, "run", "--config", f.config, "--log-level", "warning"], standardError: f.dir + "/run\(round).log")
-            // Until 11 is in flight (again, after a restart), and in round 1 until 12 is dead-lettered.
-            for _ in 0..<300 {
-                if seen().filter({ $0 == "11" }).count >= round && (round > 1 || letters() == 1) { break }
+            // Until 11 is in flight (again, after a restart), and in round 1 until 12 is
+            // dead-lettered. The file is cheap to poll; `route status` (a process) only then.
+            for _ in 0..<600 {
+                if seen().filter({ $0 == "11" }).count >= round && (round > 1 || seen().contains("12")) { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            // A moment for a wrong second run of 12 to show.
-            try await Task.sleep(for: .milliseconds(round == 1 ? 100 : 1500))
+            if round == 1 {
+                for _ in 0..<60 where letters() != 1 { try await Task.sleep(for: .seconds(1)) }
+            } else {
+                // A moment for a wrong second run of 12 to show.
+                try await Task.sleep(for: .milliseconds(1500))
+            }
             kill(pid, SIGKILL)
             _ = PostgresCluster.wait(pid)
         }
@@ -72,7 +77,7 @@ struct RestartOutcomeTests {
         time.sleep(float(os.environ.get("DELAY", "0")))
         if os.path.exists(os.environ["SLOW"]) and rows[0].get(os.environ["SLOW_KEY"]) == int(os.environ["SLOW_VALUE"]):
             parent = os.getppid()
-            for _ in range(1200):
+            for _ in range(6000):
                 if os.getppid() != parent:
                     sys.exit(1)
                 time.sleep(0.05)
@@ -99,7 +104,7 @@ struct RestartOutcomeTests {
         FileManager.default.createFile(atPath: f.dir + "/slow", contents: nil)
         return """
             agents:
-              rec: { exec: { command: [python3, ./recorder.py], env: { SEEN: \(f.dir)/seen.jsonl, SLOW: \(f.dir)/slow, SLOW_KEY: \(slowKey), SLOW_VALUE: "\(slowValue)" } } }
+              rec: { exec: { command: [python3, ./recorder.py], env: { SEEN: \(f.dir)/seen.jsonl, SLOW: \(f.dir)/slow, SLOW_KEY: \(slowKey), SLOW_VALUE: "\(slowValue)" }, timeout: 5m } }
 
             """
     }

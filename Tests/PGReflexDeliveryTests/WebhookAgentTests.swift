@@ -27,9 +27,12 @@ import Testing
         #expect(WebhookAgent.retryAfter("soon") == nil && WebhookAgent.retryAfter(nil) == nil)
         let past = WebhookAgent.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT")
         #expect(past == .zero)
-        if case .failure(let error) = WebhookAgent.outcome(status: 429, retryAfter: "7", location: nil, body: []) {
-            #expect(error.retryAfter == .seconds(7))
+        // A success must not pass this (issue 34: the check sat inside `if case .failure`).
+        guard case .failure(let error) = WebhookAgent.outcome(status: 429, retryAfter: "7", location: nil, body: []) else {
+            Issue.record("a 429 is a failure")
+            return
         }
+        #expect(error.code == .throttled && error.retryAfter == .seconds(7))
     }
 
     @Test func aBatchIsSentAsEventsAndSecretsAreChecked() throws {
@@ -58,7 +61,10 @@ import Testing
 
     @Test func traceparentAndCloudEvents() throws {
         let trace = WebhookAgent.traceparent(eventID: "00000000016b3748-00000000")
-        #expect(trace == WebhookAgent.traceparent(eventID: "00000000016b3748-00000000") && trace.count == 55 && trace.hasPrefix("00-"))
+        // The same event, the same trace (a retry joins it); another event, another trace; W3C's form.
+        #expect(trace == WebhookAgent.traceparent(eventID: "00000000016b3748-00000000"))
+        #expect(trace != WebhookAgent.traceparent(eventID: "00000000016b3748-00000001"))
+        #expect(trace.range(of: "^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", options: .regularExpression) != nil, "\(trace)")
         let event = AgentEvent(id: "e1", table: "public.orders", op: "u", envelope: Array("{\"op\":\"u\"}\n".utf8), commitTime: 1_764_547_200_000_000)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(WebhookAgent.cloudEvents([event]))) as? [String: Any])
         #expect(object["specversion"] as? String == "1.0" && object["source"] as? String == "/pgreflex/public.orders")

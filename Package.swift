@@ -329,7 +329,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexPrivacyTests",
-            dependencies: ["PGReflexPrivacy"],
+            dependencies: ["PGReflexPrivacy", "PGReflexTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -358,7 +358,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexStatusTests",
-            dependencies: ["PGReflexStatus", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            dependencies: ["PGReflexStatus", "PGReflexTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -368,7 +368,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexEnvelopeTests",
-            dependencies: ["PGReflexEnvelope", "PGReflexPrivacy", "PGReflexWire"],
+            dependencies: ["PGReflexEnvelope", "PGReflexPrivacy", "PGReflexTestSupport", "PGReflexWire"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -14,3 +14,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+import Foundation
+
+extension SplitMix64 {
+    /// A randomized test's seed: `PGREFLEX_TEST_SEED` to replay one, else a fresh one. A test
+    /// names it in its failure messages, so that a failure replays.
+    public static func testSeed() -> UInt64 {
+        ProcessInfo.processInfo.environment["PGREFLEX_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+    }
+}

@@ -1,5 +1,6 @@
 import MetricsTestKit
 import PGReflexStatus
+import PGReflexTestSupport
 import Testing
 
 /// Counts held back between flushes reach each key's counter whole, in runs or interleaved.
@@ -8,7 +9,8 @@ import Testing
         let metrics = TestMetrics()
         var counters = PendingCounters<String>(label: "events_total", factory: metrics)
         var expected: [String: Int64] = [:]
-        var random = SystemRandomNumberGenerator()
+        let seed = SplitMix64.testSeed()
+        var random = SplitMix64(seed: seed)
         for round in 0..<3 {
             for _ in 0..<1_000 {
                 // Mostly runs of one key, with switches, as a route's events come.
@@ -21,7 +23,7 @@ import Testing
             }
             counters.flush { [("key", $0)] }
             for (key, total) in expected {
-                #expect(try metrics.expectCounter("events_total", [("key", key)]).totalValue == total)
+                #expect(try metrics.expectCounter("events_total", [("key", key)]).totalValue == total, "PGREFLEX_TEST_SEED=\(seed)")
             }
         }
         counters.flush { [("key", $0)] }  // nothing pending: nothing more counted

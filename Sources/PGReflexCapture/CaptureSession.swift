@@ -172,8 +172,11 @@ struct CaptureSession<Output: ChangeOutput> {
         }
         let schema = try await catalog.tableSchema(for: relation).protected(by: privacy)
         let pending = persistSchemas && schemaVersionPolicy.action(for: name) == .hold
+        let wasCurrent = schemas.tables[schema.qualifiedName]?.current
         var (version, isNew) = schemas.record(schema, pending: pending)
-        if isNew && persistSchemas {
+        // A stream back on an earlier shape is saved too: `check --registry` judges routes
+        // against the version the stream is on.
+        if (isNew || wasCurrent != version) && persistSchemas {
             // Recorded again under the registry's lock, on what is on disk now: `schema accept`
             // or `schema snapshot` may have changed it since it was loaded.
             (schemas, version, isNew) = try SchemaRegistry.update(directory: schemas.directory) { registry in

@@ -12,7 +12,7 @@ import Yams
 extension RunConfiguration.Reader {
     /// `webhook: { url, secret_env, timeout, format }`: the secrets (`whsec_…`, space-separated for
     /// rotation) come from the environment, never from the file.
-    func webhook(_ node: Node, key: String) throws -> WebhookAgent.Settings {
+    func webhook(_ node: Node, key: String, agent: String) throws -> WebhookAgent.Settings {
         let fields = try mapping(node, key, keys: ["url", "secret_env", "timeout", "format"])
         let urlNode = try required(fields, "url", in: node, section: key)
         let url = try string(urlNode, "\(key).url")
@@ -20,11 +20,9 @@ extension RunConfiguration.Reader {
             throw fail(urlNode, "\(key).url must be an http:// or https:// URL")
         }
         var settings = WebhookAgent.Settings(url: url)
-        if let node = fields["secret_env"] {
+        if let node = fields["secret_env"],
+           let value = try variable(node, setting: "\(key).secret_env", owner: .agent(agent), hint: "export it (whsec_… secrets, space-separated)") {
             let name = try string(node, "\(key).secret_env")
-            guard let value = environment[name], !value.isEmpty else {
-                throw fail(node, "\(key).secret_env names \(name), which is not set: export it (whsec_… secrets, space-separated)")
-            }
             settings.secrets = value.split(separator: " ").map(String.init)
             guard (try? WebhookSignature(secrets: settings.secrets)) != nil else {
                 throw fail(node, "\(key).secret_env: \(name) holds a secret that is not whsec_ followed by base64")
@@ -44,7 +42,7 @@ extension RunConfiguration.Reader {
     /// shell); a program without `/` must be in PATH. It runs in the config file's directory
     /// unless `working_directory` says otherwise. `pass_env` copies named variables from
     /// pgreflex's environment, so secrets stay out of the file.
-    func exec(_ node: Node, key: String) throws -> ExecAgent.Settings {
+    func exec(_ node: Node, key: String, agent: String) throws -> ExecAgent.Settings {
         let fields = try mapping(node, key, keys: ["command", "env", "pass_env", "working_directory", "timeout"])
         let commandNode = try required(fields, "command", in: node, section: key)
         var command: [String]
@@ -79,10 +77,9 @@ extension RunConfiguration.Reader {
             guard case .sequence(let items) = node else { throw fail(node, "\(key).pass_env must list variable names, e.g. [OPENAI_API_KEY]") }
             for item in items {
                 let name = try string(item, "\(key).pass_env")
-                guard let value = environment[name] else {
-                    throw fail(item, "\(key).pass_env names \(name), which is not set: export it, or remove it from the list")
+                if let value = try variable(item, setting: "\(key).pass_env", owner: .agent(agent), hint: "export it, or remove it from the list") {
+                    settings.environment[name] = value
                 }
-                settings.environment[name] = value
             }
         }
         if let n = fields["working_directory"] { settings.workingDirectory = path(try string(n, "\(key).working_directory")) }
@@ -93,16 +90,14 @@ extension RunConfiguration.Reader {
     /// `llm: { base_url | base_url_env, model, api_key_env, system | system_file, prompt | prompt_file,
     /// decision, actions, temperature, max_tokens, token_budget, max_steps, timeout }`. Templates
     /// are parsed here, so a broken one fails `check`, not the first call.
-    func llm(_ node: Node, key: String) throws -> LLMAgent.Settings {
+    func llm(_ node: Node, key: String, agent: String) throws -> LLMAgent.Settings {
         let fields = try mapping(node, key, keys: ["base_url", "base_url_env", "model", "api_key_env", "system", "system_file", "prompt", "prompt_file",
                                                    "decision", "enrich", "tools", "min_actions", "temperature", "max_tokens", "token_budget", "max_steps", "timeout"])
         var url: String
         if let n = fields["base_url_env"] {
-            let name = try string(n, "\(key).base_url_env")
-            guard let value = environment[name], !value.isEmpty else {
-                throw fail(n, "\(key).base_url_env names \(name), which is not set: export the model server's URL, e.g. http://127.0.0.1:8080/v1")
-            }
-            url = value
+            // Unset (and deferred), a placeholder that passes the check below: the agent is never made.
+            url = try variable(n, setting: "\(key).base_url_env", owner: .agent(agent),
+                               hint: "export the model server's URL, e.g. http://127.0.0.1:8080/v1") ?? "http://unset.invalid/v1"
         } else {
             url = try string(try required(fields, "base_url", in: node, section: key), "\(key).base_url")
         }
@@ -113,11 +108,7 @@ extension RunConfiguration.Reader {
         let model = try string(try required(fields, "model", in: node, section: key), "\(key).model")
         var settings = LLMAgent.Settings(baseURL: url, model: model)
         if let n = fields["api_key_env"] {
-            let name = try string(n, "\(key).api_key_env")
-            guard let value = environment[name], !value.isEmpty else {
-                throw fail(n, "\(key).api_key_env names \(name), which is not set: export the API key")
-            }
-            settings.apiKey = value
+            settings.apiKey = try variable(n, setting: "\(key).api_key_env", owner: .agent(agent), hint: "export the API key")
         }
         if let text = try llmTemplate(fields, "system", key: key) { settings.system = text }
         if let text = try llmTemplate(fields, "prompt", key: key) { settings.prompt = text }
@@ -244,9 +235,7 @@ extension RunConfiguration.Reader {
             }
             var dsn: String?
             if let n = fields["dsn_env"] {
-                let variable = try string(n, "\(path).dsn_env")
-                guard let value = environment[variable], !value.isEmpty else { throw fail(n, "\(path).dsn_env names \(variable), which is not set: export the connection string") }
-                dsn = value
+                dsn = try variable(n, setting: "\(path).dsn_env", owner: .tool(name), hint: "export the connection string") ?? ""
             }
             let kind: ToolSettings.Kind
             switch kindName {
@@ -307,11 +296,11 @@ extension RunConfiguration.Reader {
                 kind = .file(path: path(try string(try required(fields, "path", in: section["file"]!, section: "\(key).file"), "\(key).file.path")),
                              setting: "\(key).file.path")
             case "webhook":
-                kind = .webhook(try webhook(section["webhook"]!, key: "\(key).webhook"))
+                kind = .webhook(try webhook(section["webhook"]!, key: "\(key).webhook", agent: name))
             case "exec":
-                kind = .exec(try exec(section["exec"]!, key: "\(key).exec"))
+                kind = .exec(try exec(section["exec"]!, key: "\(key).exec", agent: name))
             case "llm":
-                kind = .llm(try llm(section["llm"]!, key: "\(key).llm"))
+                kind = .llm(try llm(section["llm"]!, key: "\(key).llm", agent: name))
             case "log":
                 var level = Logger.Level.info
                 if case .mapping = section["log"]! {

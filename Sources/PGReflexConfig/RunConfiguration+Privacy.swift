@@ -34,7 +34,7 @@ extension RunConfiguration {
         } catch let error as YamlError {
             throw ConfigurationError(file: path, yaml: error, text: text)
         }
-        let reader = Reader(file: path, base: (path as NSString).deletingLastPathComponent, environment: environment)
+        let reader = Reader(file: path, base: (path as NSString).deletingLastPathComponent, environment: environment, requireEnvironment: true)
         guard let root, case .mapping(let mapping) = root, let node = mapping["privacy"] else {
             throw ConfigurationError(file: path, line: 1, message: "there is no privacy section in this file")
         }
@@ -114,7 +114,8 @@ extension RunConfiguration.Reader {
         return try items.map { try string($0, name) }
     }
 
-    private func keyring(_ node: Node) throws -> PrivacyKeyring {
+    /// Nil when `env` names an unset variable and the load defers the environment.
+    private func keyring(_ node: Node) throws -> PrivacyKeyring? {
         let keys: [String: Node]
         do {
             keys = try mapping(node, "privacy.keys", keys: ["env", "file", "active"])
@@ -128,8 +129,8 @@ extension RunConfiguration.Reader {
         switch (keys["env"], keys["file"]) {
         case (let envNode?, nil):
             let name = try string(envNode, "privacy.keys.env")
-            guard let value = environment[name], !value.isEmpty else {
-                throw fail(envNode, "privacy.keys.env names \(name), which is not set: export it (lines or commas of id:base64)")
+            guard let value = try variable(envNode, setting: "privacy.keys.env", owner: .privacy, hint: "export it (lines or commas of id:base64)") else {
+                return nil
             }
             text = value
             source = "$\(name)"

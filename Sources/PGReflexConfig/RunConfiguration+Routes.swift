@@ -110,49 +110,6 @@ extension RunConfiguration {
     }
 }
 
-extension RunConfiguration {
-    /// Checks each route against the tables' registered schemas (their newest version): a
-    /// route's tables must match a registered table, and every `after.x`/`before.x` its
-    /// condition reads must be a column of one of them. Returns every mistake found.
-    public func checkRoutes(columnsByTable: [String: [String]]) -> [ConfigurationError] {
-        var errors: [ConfigurationError] = []
-        for settings in routes {
-            let route = settings.route
-            let tables = columnsByTable.keys.sorted().filter { name in route.tables.isEmpty || route.tables.contains { $0.matches(name) } }
-            if tables.isEmpty {
-                errors.append(ConfigurationError(file: file, line: routeConditionMarks[route.name]?.line,
-                    message: "routes.\(route.name).tables match no table in the schema registry (its tables: \(columnsByTable.keys.sorted().joined(separator: ", ")))"))
-                continue
-            }
-            let known = Set(tables.flatMap { columnsByTable[$0] ?? [] })
-            for column in route.columnsChanged where !known.contains(column) {
-                errors.append(ConfigurationError(file: file, line: nil,
-                    message: "routes.\(route.name).columns_changed: \(column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
-            }
-            if let condition = route.condition {
-                for reference in condition.columnReferences where !known.contains(reference.column) {
-                    let (line, column) = condition.position(of: reference.offset)
-                    let mark = routeConditionMarks[route.name] ?? ExpressionMark(line: nil, column: nil)
-                    errors.append(mark.error(file: file, line: line, column: column,
-                        message: "routes.\(route.name).if: \(reference.image).\(reference.column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
-                }
-            }
-            // The keys and the priority read columns too.
-            for (setting, expression) in settings.expressions {
-                for reference in expression.columnReferences where !known.contains(reference.column) {
-                    errors.append(ConfigurationError(file: file, line: nil,
-                        message: "routes.\(route.name).\(setting): \(reference.image).\(reference.column) is not a column of \(tables.joined(separator: ", ")); the columns are \(known.sorted().joined(separator: ", "))"))
-                }
-            }
-            for table in settings.schemaVersions.keys.sorted() where columnsByTable[table] == nil {
-                errors.append(ConfigurationError(file: file, line: nil,
-                    message: "routes.\(route.name).schema_versions: \(table) is not in the schema registry (its tables: \(columnsByTable.keys.sorted().joined(separator: ", ")))"))
-            }
-        }
-        return errors
-    }
-}
-
 extension RouteSettings {
     /// The route's expressions besides its condition, by setting.
     var expressions: [(String, CELExpression)] {

@@ -85,10 +85,13 @@ public struct RunConfiguration: Sendable {
     public var snapshotMode: SnapshotOptions.Mode = .never
     /// `source.snapshot_chunk_size`: rows per chunk of the initial snapshot.
     public var snapshotChunkSize = 1024
+    /// The `*_env` variables a load with `requireEnvironment: false` found unset, in file order.
+    public var unsetEnvironment: [UnsetVariable] = []
 
-    /// `needsSource: false` (for commands that only read the journal): an unset `dsn_env` is
-    /// not an error, and the source's DSN is left empty.
-    public static func load(_ path: String, environment: [String: String]? = nil, needsSource: Bool = true) throws -> RunConfiguration {
+    /// `requireEnvironment: false` (for commands that read state and call no agent): an unset
+    /// `*_env` variable is not an error but an entry of `unsetEnvironment`, its value left empty;
+    /// `makeAgents` then refuses the agents that need one.
+    public static func load(_ path: String, environment: [String: String]? = nil, requireEnvironment: Bool = true) throws -> RunConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
         let text: String
         do {
@@ -96,17 +99,18 @@ public struct RunConfiguration: Sendable {
         } catch {
             throw ConfigurationError(file: path, line: nil, message: "cannot read the configuration file: does it exist and is it readable?")
         }
-        return try parse(text, file: path, environment: environment, needsSource: needsSource)
+        return try parse(text, file: path, environment: environment, requireEnvironment: requireEnvironment)
     }
 
-    public static func parse(_ text: String, file: String, environment: [String: String] = [:], needsSource: Bool = true) throws -> RunConfiguration {
+    public static func parse(_ text: String, file: String, environment: [String: String] = [:], requireEnvironment: Bool = true) throws -> RunConfiguration {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             throw ConfigurationError(file: file, yaml: error, text: text)
         }
-        let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment)
+        let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment,
+                            requireEnvironment: requireEnvironment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
         let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "tools", "agents", "routes", "state", "privacy", "schemas", "server"])
 
@@ -119,15 +123,7 @@ public struct RunConfiguration: Sendable {
         switch (source["dsn"], source["dsn_env"]) {
         case (let node?, nil): dsn = try reader.string(node, "source.dsn")
         case (nil, let node?):
-            let name = try reader.string(node, "source.dsn_env")
-            guard let value = environment[name], !value.isEmpty else {
-                if !needsSource {
-                    dsn = ""
-                    break
-                }
-                throw ConfigurationError(file: file, line: Self.line(node), message: "source.dsn_env names \(name), which is not set: export it")
-            }
-            dsn = value
+            dsn = try reader.variable(node, setting: "source.dsn_env", owner: .source, hint: "export the connection string") ?? ""
         case (.some, .some):
             throw ConfigurationError(file: file, line: Self.line(sourceNode), message: "source has both dsn and dsn_env: keep one")
         case (nil, nil):
@@ -240,6 +236,7 @@ public struct RunConfiguration: Sendable {
             file: file, server: server)
         configuration.snapshotMode = snapshotMode
         configuration.snapshotChunkSize = snapshotChunkSize
+        configuration.unsetEnvironment = reader.unsetVariables.found
         return configuration
     }
 
@@ -253,7 +250,12 @@ public struct RunConfiguration: Sendable {
             return found
         }
         if let sink = consumers.first(where: { $0.name == "sink" }) ?? (consumers.count == 1 ? consumers.first : nil) { return sink }
-        throw ConfigurationError(file: file, line: nil, message: "several consumers and none named sink: pass --consumer (one of \(names))")
+        let routeNames = routes.map(\.name).joined(separator: ", ")
+        let otherwise = (routes.isEmpty ? "" : "replay through a route with --route (one of \(routeNames)), or ") + "print the events with --output - (or a file)"
+        guard !consumers.isEmpty else {
+            throw ConfigurationError(file: file, line: nil, message: "no consumer is configured (no sink: or consumers: section): \(otherwise)")
+        }
+        throw ConfigurationError(file: file, line: nil, message: "several consumers and none named sink: pass --consumer (one of \(names)), or \(otherwise)")
     }
 
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
@@ -269,6 +271,8 @@ public struct RunConfiguration: Sendable {
         let file: String
         let base: String
         let environment: [String: String]
+        let requireEnvironment: Bool
+        let unsetVariables = UnsetVariables()
 
         func fail(_ node: Node, _ message: String) -> ConfigurationError {
             ConfigurationError(file: file, line: RunConfiguration.line(node), column: node.mark.map { $0.column }, message: message)
@@ -389,7 +393,9 @@ extension RunConfiguration.JournalSettings {
 extension RunConfiguration {
     /// Every configured agent that `wanted` names, acting through the configured tools (built
     /// once here, so agents that share a tool share its connection).
+    /// Refuses, naming the setting, when a variable one of them needs is unset.
     public func makeAgents(_ wanted: Set<String>, logger: Logger) throws -> [String: any Agent] {
+        try requireEnvironment(for: environmentOwners(ofAgents: wanted), purpose: "calling agent \(wanted.sorted().joined(separator: ", "))")
         let tools = ToolSettings.makeTools(self.tools, defaultDSN: source.dsn, privacy: privacy, logger: logger)
         var made: [String: any Agent] = [:]
         for agent in agents where wanted.contains(agent.name) {

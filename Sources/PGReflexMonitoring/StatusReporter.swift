@@ -1,4 +1,4 @@
-public import CoreMetrics
+import CoreMetrics
 public import Logging
 public import PGReflexDispatch
 public import PGReflexJournal
@@ -83,7 +83,7 @@ public final class StatusReporter: Service, Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.reduce(Int64(0)) { total, name in
             let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int) ?? 0
-            return total + Int64(size ?? 0)
+            return total + Int64(size)
         }
     }
 }

@@ -126,14 +126,7 @@ extension CELExpression {
     /// registered schemas.
     public var columnReferences: [ColumnReference] {
         var found: [ColumnReference] = []
-        func image(of node: CELNode) -> String? {
-            switch node.kind {
-            case .identifier(let name) where name == "after" || name == "before": name
-            case .select(let inner, let field) where field == "after" || field == "before":
-                if case .identifier("event") = inner.kind { field } else { nil }
-            default: nil
-            }
-        }
+        func image(of node: CELNode) -> String? { node.rowImage }
         func walk(_ node: CELNode) {
             switch node.kind {
             case .select(let operand, let field), .has(let operand, let field):
@@ -168,5 +161,18 @@ extension CELExpression {
     public func position(of offset: Int) -> (line: Int, column: Int) {
         let error = CELSyntaxError("", at: offset, in: source)
         return (error.line, error.column)
+    }
+}
+
+extension CELNode {
+    /// `before` or `after` when the node is a row image (`after`, `event.after`), whose fields
+    /// are columns.
+    var rowImage: String? {
+        switch kind {
+        case .identifier(let name) where name == "after" || name == "before": name
+        case .select(let inner, let field) where field == "after" || field == "before":
+            if case .identifier("event") = inner.kind { field } else { nil }
+        default: nil
+        }
     }
 }

@@ -19,6 +19,10 @@ public struct SchemaRegistry: Sendable {
         public var versions: [TableSchema]
         /// Versions 1 through `accepted` are accepted; later ones are pending.
         public var accepted: Int
+        /// The version the stream was last seen on (by `run` or `schema snapshot`): the newest,
+        /// unless the table went back to an earlier shape (a column dropped and added again).
+        /// What routes are judged against.
+        public var current: Int
 
         /// The versions waiting for `pgreflex schema accept`.
         public var pending: ClosedRange<Int>? { accepted < versions.count ? (accepted + 1)...versions.count : nil }
@@ -52,7 +56,8 @@ public struct SchemaRegistry: Sendable {
                 }
                 schemas.append(schema)
             }
-            tables[name] = Table(compatibility: entry.compatibility, versions: schemas, accepted: entry.accepted)
+            tables[name] = Table(compatibility: entry.compatibility, versions: schemas, accepted: entry.accepted,
+                                 current: entry.current ?? schemas.count)
         }
     }
 
@@ -66,6 +71,7 @@ public struct SchemaRegistry: Sendable {
         /// Per version, oldest first.
         var fingerprints: [String?]
         var accepted: Int
+        var current: Int?
     }
 
     /// `index.json`, as it is on disk.
@@ -73,6 +79,9 @@ public struct SchemaRegistry: Sendable {
         struct Table: Codable {
             var compatibility: String
             var versions: [Version]
+            /// Written only when it is not the newest version, so a registry that never went
+            /// back keeps its files as they were.
+            var current: Int?
         }
 
         struct Version: Codable {
@@ -104,7 +113,10 @@ public struct SchemaRegistry: Sendable {
                 throw SchemaRegistryError(file: indexPath, message: "\(name): an accepted version follows a pending one; "
                     + "pending versions are the newest (use `pgreflex schema accept`, not an edit)")
             }
-            result[name] = IndexEntry(compatibility: mode, fingerprints: entry.versions.map(\.fingerprint), accepted: accepted)
+            if let current = entry.current, !(1...max(1, entry.versions.count)).contains(current) {
+                throw SchemaRegistryError(file: indexPath, message: "\(name): current is \(current), not one of its versions (1 to \(entry.versions.count)); restore it from git")
+            }
+            result[name] = IndexEntry(compatibility: mode, fingerprints: entry.versions.map(\.fingerprint), accepted: accepted, current: entry.current)
         }
         return result
     }
@@ -134,13 +146,15 @@ public struct SchemaRegistry: Sendable {
                schema.columns.contains(where: { $0.shape != nil }) {
                 tables[schema.qualifiedName]!.versions[known - 1] = schema
             }
+            tables[schema.qualifiedName]!.current = known
             return (known, false)
         }
-        var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, versions: [], accepted: 0)
+        var table = tables[schema.qualifiedName] ?? Table(compatibility: .backward, versions: [], accepted: 0, current: 0)
         // A table's first version is registered, never held: a hold guards consumers against a
         // *change* from the shape they were written for, and a new table has no such shape.
         if (!pending || table.versions.isEmpty) && table.pending == nil { table.accepted = table.versions.count + 1 }
         table.versions.append(schema)
+        table.current = table.versions.count
         tables[schema.qualifiedName] = table
         return (table.versions.count, true)
     }
@@ -198,7 +212,8 @@ public struct SchemaRegistry: Sendable {
                 versions: table.versions.enumerated().map { n, schema in
                     IndexFile.Version(version: n + 1, fingerprint: schema.fingerprint, file: Self.fileName(name, version: n + 1),
                                       pending: n >= table.accepted ? true : nil)
-                })
+                },
+                current: table.current == table.versions.count ? nil : table.current)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -51,7 +51,7 @@ public struct CatalogColumn: Sendable, Equatable {
 extension PostgresConnection {
     /// A relation's primary key columns, in key order; empty without one.
     public func primaryKeyColumns(ofRelation oid: UInt32) async throws -> [String] {
-        try await execute("""
+        try execute("""
             SELECT a.attname FROM pg_catalog.pg_index i
             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
             WHERE i.indrelid = \(oid) AND i.indisprimary
@@ -60,7 +60,7 @@ extension PostgresConnection {
     }
 
     public func catalogType(_ oid: UInt32) async throws -> CatalogType? {
-        let rows = try await execute("""
+        let rows = try execute("""
             SELECT t.typname, t.typtype, t.typbasetype, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typelem, t.typrelid,
                    t.typcategory, t.typdelim
             FROM pg_catalog.pg_type t WHERE t.oid = \(oid)
@@ -73,7 +73,7 @@ extension PostgresConnection {
 
     /// A composite type's live attributes, in order.
     public func compositeAttributes(_ relid: UInt32) async throws -> [CatalogAttribute] {
-        try await execute("""
+        try execute("""
             SELECT attname, atttypid, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute
             WHERE attrelid = \(relid) AND attnum > 0 AND NOT attisdropped ORDER BY attnum
             """).compactMap { row in
@@ -84,7 +84,7 @@ extension PostgresConnection {
 
     /// An enum's labels, in sort order.
     public func enumLabels(_ oid: UInt32) async throws -> [String] {
-        try await execute("SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = \(oid) ORDER BY enumsortorder")
+        try execute("SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = \(oid) ORDER BY enumsortorder")
             .compactMap { $0.first ?? nil }
     }
 
@@ -92,7 +92,7 @@ extension PostgresConnection {
     public func formatTypes(_ types: [(oid: UInt32, typmod: Int32)]) async throws -> [String?] {
         guard !types.isEmpty else { return [] }
         let values = types.enumerated().map { "(\($0.offset), \($0.element.oid)::oid, \($0.element.typmod))" }
-        return try await execute(
+        return try execute(
             "SELECT pg_catalog.format_type(x.oid, x.typmod) FROM (VALUES \(values.joined(separator: ", "))) x(n, oid, typmod) ORDER BY x.n")
             .map { $0.first ?? nil }
     }
@@ -114,7 +114,7 @@ extension PostgresConnection {
         // left out: pgoutput does not send them (PostgreSQL 15 and earlier). A default is
         // volatile when it calls a volatile function: PostgreSQL itself then has no one value
         // for the rows that existed before the column.
-        let rows = try await execute("""
+        let rows = try execute("""
             SELECT n.nspname, c.relname, c.relreplident, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
                    a.atttypmod, a.attnotnull, a.atthasdef,
                    (SELECT string_agg(e.enumlabel, E'\\x1f' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid),

@@ -72,17 +72,25 @@ extension PostgresConnection {
     /// Carries out a planned change.
     public func apply(_ change: PublicationChange, to name: String) throws(ReplicationError) {
         let identifier = try quoteIdentifier(name)
+        // A refused statement names the privilege it lacks, not the replication one.
+        func run(_ statement: String, tables: [TableName]) throws(ReplicationError) {
+            do {
+                try execute(statement)
+            } catch where error.code == .missingReplicationPrivilege {
+                throw ReplicationError.publicationPrivilege(error, publication: name, statement: statement, tables: tables)
+            }
+        }
         switch change {
         case .none:
             return
         case .create(_, allTables: true):
-            try execute("CREATE PUBLICATION \(identifier) FOR ALL TABLES")
+            try run("CREATE PUBLICATION \(identifier) FOR ALL TABLES", tables: [])
             logger.info("created publication", metadata: ["replication.publication": "\(name)"])
         case .create(let tables, allTables: false):
-            try execute("CREATE PUBLICATION \(identifier) FOR TABLE \(try quoted(tables))")
+            try run("CREATE PUBLICATION \(identifier) FOR TABLE \(try quoted(tables))", tables: tables)
             logger.info("created publication", metadata: ["replication.publication": "\(name)"])
         case .add(let tables):
-            try execute("ALTER PUBLICATION \(identifier) ADD TABLE \(try quoted(tables))")
+            try run("ALTER PUBLICATION \(identifier) ADD TABLE \(try quoted(tables))", tables: tables)
             logger.info("added tables to publication", metadata: ["replication.publication": "\(name)",
                                                                  "replication.tables": "\(tables.count)"])
         }

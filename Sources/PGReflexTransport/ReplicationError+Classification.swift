@@ -1,3 +1,5 @@
+import PGReflexWire
+
 extension ReplicationError {
     /// Turns libpq's connection failure text into an error that says what to fix.
     static func classifyConnectFailure(_ libpqMessage: String, endpoint: String) -> ReplicationError {
@@ -132,11 +134,29 @@ extension ReplicationError {
         switch code {
         case .connectionLost, .connectionFailed: true
         case .server: sqlState.map { $0.hasPrefix("57") || $0.hasPrefix("08") || $0.hasPrefix("53") } ?? false
-        case .invalidConnInfo, .authenticationFailed, .roleNotFound, .databaseNotFound, .missingReplicationPrivilege,
+        case .invalidConnInfo, .authenticationFailed, .roleNotFound, .databaseNotFound, .missingReplicationPrivilege, .missingPublicationPrivilege,
              .walLevelNotLogical, .slotNotFound, .slotAlreadyExists, .slotInUse, .slotWrongPlugin, .slotsExhausted, .slotInvalidated,
              .startLSNUnavailable, .endLSNPassed, .slotPastJournal, .publicationMissing, .publicationLacksTable, .tableNotFound,
              .unsupportedServer, .protocolViolation:
             false
         }
+    }
+}
+
+extension ReplicationError {
+    /// A refused CREATE or ALTER PUBLICATION: which privilege PostgreSQL wants (CREATE on the
+    /// database for a new publication, ownership of each table it names), and the two ways out.
+    static func publicationPrivilege(_ error: ReplicationError, publication: String, statement: String, tables: [TableName]) -> ReplicationError {
+        let said = error.serverMessage ?? error.message
+        let owned = tables.map(\.description).joined(separator: ", ")
+        let missing = said.lowercased().contains("permission denied for database")
+            ? "CREATE on the database (GRANT CREATE ON DATABASE <database> TO <role>;), and then ownership of \(owned.isEmpty ? "every table" : owned)"
+            : "ownership of \(owned.isEmpty ? "every table (FOR ALL TABLES needs a superuser)" : owned)"
+        return ReplicationError(
+            code: .missingPublicationPrivilege,
+            message: "the role may not run \(statement) (PostgreSQL said: \(said)): it needs \(missing). "
+                + "Either create the publication once as the tables' owner (\(statement);) and set source.create_publication: false, "
+                + "or make this role the owner (ALTER TABLE <table> OWNER TO <role>;). docs/cli.md (Setting up PostgreSQL) has the statements",
+            sqlState: error.sqlState, serverMessage: error.serverMessage)
     }
 }

@@ -14,6 +14,8 @@ public struct ReplicationError: Error, Sendable, Equatable {
         case roleNotFound = "role_not_found"
         case databaseNotFound = "database_not_found"
         case missingReplicationPrivilege = "missing_replication_privilege"
+        /// The role may not create or alter the publication (`source.create_publication`).
+        case missingPublicationPrivilege = "missing_publication_privilege"
         case walLevelNotLogical = "wal_level_not_logical"
         case slotNotFound = "slot_not_found"
         case slotAlreadyExists = "slot_already_exists"

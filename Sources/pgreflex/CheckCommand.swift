@@ -13,29 +13,35 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: "The YAML configuration file.")
     var config: String
 
-    @Option(help: "The schema registry directory: route tables and the columns their conditions read must exist there.")
+    @Option(help: "The schema registry directory: route tables and the columns their conditions read must exist there, at the version the stream is on.")
     var registry: String?
+
+    @Flag(help: "Fail on a *_env setting whose variable is not set (for the CI that holds the secrets); without it, that is a warning.")
+    var requireEnv = false
 
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         global.bootstrapLogging()
         let configuration: RunConfiguration
-        var errors: [ConfigurationError] = []
+        let report: CheckReport
         do {
-            configuration = try RunConfiguration.load(config, needsSource: false)
+            configuration = try RunConfiguration.load(config, requireEnvironment: false)
+            var current: [String: SchemaRegistry.Current]?
             if let registry {
                 try requireRegistry(registry)
-                let loaded = try SchemaRegistry(directory: registry)
-                errors = configuration.checkRoutes(columnsByTable: loaded.tables.compactMapValues { $0.versions.last?.columns.map(\.name) })
+                current = try SchemaRegistry(directory: registry).currentTables
             }
+            report = configuration.check(registry: current, requireEnvironment: requireEnv)
         } catch {
             throw fail(error)
         }
         var standardError = StandardError()
-        for error in errors { print("pgreflex: error: \(error)", to: &standardError) }
-        guard errors.isEmpty else { throw ExitCode(1) }
+        for warning in report.warnings { print("pgreflex: warning: \(warning)", to: &standardError) }
+        for error in report.errors { print("pgreflex: error: \(error)", to: &standardError) }
+        guard report.errors.isEmpty else { throw ExitCode(1) }
         print("\(config): ok: \(configuration.consumers.count) consumers, \(configuration.agents.count) agents, \(configuration.routes.count) routes"
-            + (registry.map { ", routes checked against \($0)" } ?? ""))
+            + (registry.map { ", routes checked against \($0)" } ?? "")
+            + (report.warnings.isEmpty ? "" : ", \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s")"))
     }
 }

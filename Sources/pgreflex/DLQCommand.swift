@@ -43,7 +43,7 @@ struct DLQCommand: AsyncParsableCommand {
 
     /// The configuration's state store, which must exist: these commands never create one.
     static func store(config: String, nothing: String) throws -> SQLiteStateStore {
-        let configuration = try RunConfiguration.load(config, needsSource: false)
+        let configuration = try RunConfiguration.load(config, requireEnvironment: false)
         guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else {
             throw ValidationError("no state store in \(configuration.stateDirectory) (state.directory): \(nothing)")
         }
@@ -159,7 +159,7 @@ struct DLQCommand: AsyncParsableCommand {
             global.bootstrapLogging()
             let logger = Logger(label: "pgreflex.dlq")
             do {
-                let configuration = try RunConfiguration.load(filters.config, needsSource: false)
+                let configuration = try RunConfiguration.load(filters.config, requireEnvironment: false)
                 let store = try filters.store()
                 var filter = try filters.filter()
                 filter.id = id

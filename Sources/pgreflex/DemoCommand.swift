@@ -1,4 +1,4 @@
-public import ArgumentParser
+import ArgumentParser
 import Foundation
 import Logging
 import PGReflexCapture
@@ -112,7 +112,7 @@ struct DemoCommand: AsyncParsableCommand {
         environment["PGREFLEX_DSN"] = cluster.conninfo
         if let llmURL { environment["PGREFLEX_LLM_URL"] = llmURL }
         var configuration = try RunConfiguration.load(configFile, environment: environment)
-        try await session.query("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", parameters: [configuration.source.slot])
+        _ = try await session.query("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", parameters: [configuration.source.slot])
         guard !Self.interrupted.load(ordering: .relaxed) else { return nil }
 
         configuration.server = ServerSettings(port: port)

@@ -1,5 +1,5 @@
 import Foundation
-public import Logging
+import Logging
 import PGReflexEnvelope
 import PGReflexWire
 import Synchronization

@@ -57,12 +57,14 @@ struct ReplayCommand: AsyncParsableCommand {
         let logger = Logger(label: "pgreflex.replay")
         do {
             // Replay reads the journal only: the source's DSN need not be set.
-            let configuration = try RunConfiguration.load(config, needsSource: false)
+            let configuration = try RunConfiguration.load(config, requireEnvironment: false)
             if let route {
                 try await replay(route: route, configuration: configuration, logger: logger)
                 return
             }
             let destination: JournalReplay.Destination = switch output {
+            // A dry run writes nothing: it needs no consumer to count for.
+            case nil where dryRun && consumer == nil: .standardOutput
             case nil: .consumer(try configuration.consumer(named: consumer))
             case "-": .standardOutput
             case let path?: .file(path)

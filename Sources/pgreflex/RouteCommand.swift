@@ -30,7 +30,7 @@ struct RouteCommand: AsyncParsableCommand {
         func run() async throws {
             global.bootstrapLogging()
             do {
-                let configuration = try RunConfiguration.load(config, needsSource: false)
+                let configuration = try RunConfiguration.load(config, requireEnvironment: false)
                 guard !configuration.routes.isEmpty else { throw ValidationError("\(config) has no routes: section to test") }
                 guard let data = FileManager.default.contents(atPath: event) else {
                     throw ValidationError("--event \(event): cannot read the file")
@@ -72,7 +72,7 @@ struct RouteCommand: AsyncParsableCommand {
         func run() async throws {
             global.bootstrapLogging()
             do {
-                let configuration = try RunConfiguration.load(config, needsSource: false)
+                let configuration = try RunConfiguration.load(config, requireEnvironment: false)
                 guard !configuration.routes.isEmpty else { throw ValidationError("\(config) has no routes: section") }
                 // A status never creates the store it reports on.
                 guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else {

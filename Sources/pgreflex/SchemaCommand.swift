@@ -162,8 +162,9 @@ struct SchemaCommand: AsyncParsableCommand {
 /// A registry that is not there is a mistake (a wrong --registry), not an empty registry.
 func requireRegistry(_ directory: String) throws {
     guard FileManager.default.fileExists(atPath: directory + "/" + SchemaRegistry.indexName) else {
-        throw SchemaRegistryError(file: directory, message: "holds no \(SchemaRegistry.indexName): pass the registry directory "
-            + "(the run configuration's schemas.directory) with --registry")
+        throw SchemaRegistryError(file: directory, message: "holds no \(SchemaRegistry.indexName): create the registry with "
+            + "`pgreflex schema snapshot --registry \(directory)` (it reads the tables' shapes from the database; commit what it writes), "
+            + "or pass the registry directory you have (the run configuration's schemas.directory)")
     }
 }
 

@@ -124,7 +124,7 @@ struct SnapshotCommand: AsyncParsableCommand {
 
         func run() async throws {
             global.bootstrapLogging()
-            let configuration = try RunConfiguration.load(config, needsSource: false)
+            let configuration = try RunConfiguration.load(config, requireEnvironment: false)
             let jobs = try await SnapshotCommand.store(configuration).snapshots()
             if format == .json {
                 let encoder = JSONEncoder()
@@ -150,7 +150,7 @@ struct SnapshotCommand: AsyncParsableCommand {
 
     /// Moves the given (or the active) snapshot from one of `from` to `to`.
     static func transition(config: String, id: Int64?, from: Set<SnapshotJob.State>, to: SnapshotJob.State, verb: String) async throws {
-        let configuration = try RunConfiguration.load(config, needsSource: false)
+        let configuration = try RunConfiguration.load(config, requireEnvironment: false)
         let store = try SnapshotCommand.store(configuration)
         let jobs = try await store.snapshots()
         guard let job = id.map({ id in jobs.first { $0.id == id } }) ?? jobs.first(where: { !$0.state.isFinal }) else {

@@ -49,7 +49,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         global.bootstrapLogging()
         do {
-            let configuration = try RunConfiguration.load(config, needsSource: false)
+            let configuration = try RunConfiguration.load(config, requireEnvironment: false)
             let now = PostgresTimestamp.now().unixMicroseconds
             let path = configuration.stateDirectory + "/" + StatusReporter.fileName
             var report = StatusReport()

@@ -112,19 +112,20 @@ import Testing
         #expect(config.routeConditionMarks["fraud"] == .init(line: 8, column: 9))
 
         // Checked against the registry's columns: a typo names the column list, at its place.
-        let columns = ["public.orders": ["id", "total_amount", "is_first_order"], "public.inventory": ["sku", "quantity_on_hand", "reorder_point"]]
-        #expect(config.checkRoutes(columnsByTable: columns).isEmpty)
+        let columns = registry(["public.orders": [("id", .integer), ("total_amount", .decimal), ("is_first_order", .boolean)],
+                                "public.inventory": [("sku", .string), ("quantity_on_hand", .integer), ("reorder_point", .integer)]])
+        #expect(config.check(registry: columns).errors.isEmpty && config.check(registry: columns).warnings.isEmpty)
         let typo = try RunConfiguration.parse(text.replacingOccurrences(of: "after.total_amount", with: "after.totl_amount"), file: "run.yaml")
-        let errors = typo.checkRoutes(columnsByTable: columns)
+        let errors = typo.check(registry: columns).errors
         #expect(errors.map(\.description) == [
-            "run.yaml:8:15: routes.fraud.if: after.totl_amount is not a column of public.orders; the columns are id, is_first_order, total_amount",
+            "run.yaml:8:15: routes.fraud.if: after.totl_amount is not a column of public.orders v1, the version the stream is on; the columns are id, is_first_order, total_amount",
         ])
         let keyed = try RunConfiguration.parse(text.replacingOccurrences(of: "agent: fraud_agent", with: "agent: fraud_agent\n    key: after.customer"), file: "run.yaml")
-        #expect(keyed.checkRoutes(columnsByTable: columns).map(\.message) == [
-            "routes.fraud.key: after.customer is not a column of public.orders; the columns are id, is_first_order, total_amount",
+        #expect(keyed.check(registry: columns).errors.map(\.message) == [
+            "routes.fraud.key: after.customer is not a column of public.orders v1, the version the stream is on; the columns are id, is_first_order, total_amount",
         ])
         let nowhere = try RunConfiguration.parse(text.replacingOccurrences(of: "tables: inventory", with: "tables: inventroy"), file: "run.yaml")
-        #expect(nowhere.checkRoutes(columnsByTable: columns).first?.message.contains("match no table in the schema registry") == true)
+        #expect(nowhere.check(registry: columns).errors.first?.message.contains("match no table in the schema registry") == true)
 
         func failure(_ routes: String) -> ConfigurationError? {
             #expect(throws: ConfigurationError.self) {
@@ -304,5 +305,16 @@ import Testing
             #expect(!"\(error)".contains("hunter2"))
             #expect("\(error)".contains("run.yaml:5"))
         }
+    }
+}
+
+/// A registry's current tables, each at version 1, from column names and JSON forms.
+func registry(_ tables: [String: [(String, TypeShape.JSONForm)]]) -> [String: SchemaRegistry.Current] {
+    tables.reduce(into: [:]) { result, entry in
+        let name = TableName(parsing: entry.key)!
+        let columns = entry.value.enumerated().map { index, column in
+            TableSchema.Column(name: column.0, position: index + 1, type: "\(column.1)", shape: .base("\(column.1)", column.1))
+        }
+        result[entry.key] = SchemaRegistry.Current(version: 1, schema: TableSchema(schema: name.schema, table: name.name, columns: columns))
     }
 }

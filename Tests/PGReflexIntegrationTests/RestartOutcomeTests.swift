@@ -101,7 +101,7 @@ struct RestartOutcomeTests {
 
     func agentConfig(_ f: RouteFixture, slowKey: String, slowValue: Int) throws -> String {
         try Self.recorder.write(toFile: f.dir + "/recorder.py", atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: f.dir + "/slow", contents: nil)
+        _ = FileManager.default.createFile(atPath: f.dir + "/slow", contents: nil)
         return """
             agents:
               rec: { exec: { command: [python3, ./recorder.py], env: { SEEN: \(f.dir)/seen.jsonl, SLOW: \(f.dir)/slow, SLOW_KEY: \(slowKey), SLOW_VALUE: "\(slowValue)" }, timeout: 5m } }

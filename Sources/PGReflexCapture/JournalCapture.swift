@@ -71,6 +71,9 @@ public final class JournalCapture: Sendable {
         let journal = try Journal(options: options, logger: logger)
         channel.publish(journal.durableMark)
         var backoff = ReconnectBackoff()
+        // Reconnecting is for a connection that once worked: a first one that fails is a
+        // wrong host, port or password more often than a server starting, and says so at once.
+        var streamedOnce = false
         while true {
             let pipeline = self.pipeline
             let output = try JournalingOutput(
@@ -83,14 +86,18 @@ public final class JournalCapture: Sendable {
                 if summary.stopReason != .requested { channel.finish() }
                 return summary
             } catch let error as ReplicationError where error.isRetryable && !pipeline.isStopRequested {
+                pipeline.status.updateCapture { if $0.state != .starting { streamedOnce = true } }
+                guard streamedOnce else { throw error }
                 if started.duration(to: .now) > .seconds(30) { backoff.succeeded() }
                 let delay = backoff.failed()
                 pipeline.status.updateCapture {
                     $0.state = .reconnecting
                     $0.reason = "\(error.code)"
                 }
+                // The error's text names the endpoint and libpq's message, never the conninfo.
                 logger.warning("lost the replication connection; reconnecting", metadata: [
-                    "error.code": "\(error.code)", "reconnect.attempt": "\(backoff.attempts)", "reconnect.delay": "\(delay)",
+                    "error.code": "\(error.code)", "error.message": "\(error.message)",
+                    "reconnect.attempt": "\(backoff.attempts)", "reconnect.delay": "\(delay)",
                 ])
                 // A stop (SIGTERM) wakes this wait: sleeping out the backoff would hold the
                 // shutdown for up to the whole delay.

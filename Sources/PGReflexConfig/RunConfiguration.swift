@@ -81,6 +81,8 @@ public struct RunConfiguration: Sendable {
     public var file: String
     /// `server: {host, port}`: the metrics, health and status endpoints; off when absent.
     public var server: ServerSettings? = nil
+    /// Where `server` was set, for errors: the file's `server.port`, or a command's flag.
+    public var serverSetting = "server.port"
     /// `source.snapshot`: whether `run` reads the tables when it creates the slot.
     public var snapshotMode: SnapshotOptions.Mode = .never
     /// `source.snapshot_chunk_size`: rows per chunk of the initial snapshot.
@@ -237,6 +239,7 @@ public struct RunConfiguration: Sendable {
         configuration.snapshotMode = snapshotMode
         configuration.snapshotChunkSize = snapshotChunkSize
         configuration.unsetEnvironment = reader.unsetVariables.found
+        configuration.serverSetting = "server.port in \(file)"
         return configuration
     }
 

@@ -33,7 +33,9 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    func succeeded() {
+    /// True when this success closed the breaker.
+    @discardableResult
+    func succeeded() -> Bool {
         breaker.withLock { $0.succeeded() }
     }
 

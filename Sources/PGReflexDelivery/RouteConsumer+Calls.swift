@@ -162,7 +162,7 @@ extension RouteConsumer {
         switch outcome {
         case .success(let output):
             logCall(job, outcome: "succeeded", micros: micros)
-            runtime.succeeded()
+            if runtime.succeeded() { logBreakerClosed() }
             counts.succeeded += 1
             if let output, let first = job.events.first {
                 pending.results.append(AgentResult(route: settings.name, agent: runtime.name, eventID: first.id, eventCount: job.events.count,
@@ -189,14 +189,18 @@ extension RouteConsumer {
                 queue.finished(key: job.key, group: job.group)
             }
         case .failure(let error):
-            logCall(job, outcome: error.isRetryable || error.code == .disabled ? "failed_retryable" : "failed", micros: micros, error: error)
+            // Decided once, before the log line: "failed_retryable" only when the call runs again.
+            let decision = error.isRetryable && retrying && error.code != .disabled
+                ? settings.retry.decide(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) : nil
+            let runsAgain: Bool = if error.code == .disabled || !retrying { true } else if case .retry = decision { true } else { false }
+            logCall(job, outcome: runsAgain ? "failed_retryable" : "failed", micros: micros, error: error)
             if error.isRetryable || error.code == .disabled {
                 if runtime.failed(now: now) {
                     logger.error("the agent failed too often in a row: its circuit breaker opened; events wait for it (none is dead-lettered meanwhile)",
                                  metadata: ["error": "\(error)"])
                 }
-            } else {
-                runtime.succeeded()  // it answered: the agent is up, the event is bad
+            } else if runtime.succeeded() {  // it answered: the agent is up, the event is bad
+                logBreakerClosed()
             }
             var next = job
             if error.code == .disabled {
@@ -207,8 +211,7 @@ extension RouteConsumer {
                              metadata: ["error": "\(error)", "route.paused_for": "\(pause)"])
                 next.attempt -= 1
                 queue.retry(next, key: job.key, group: job.group, priority: job.priority)
-            } else if error.isRetryable, retrying,
-                      case .retry(let delay) = settings.retry.decide(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
+            } else if case .retry(let delay) = decision {
                 counts.retries += 1
                 metrics.retried()
                 next.notBefore = now.advanced(by: delay)
@@ -219,7 +222,7 @@ extension RouteConsumer {
                 queue.finished(key: job.key, group: job.group)
             } else {
                 queue.finished(key: job.key, group: job.group)
-                if error.isRetryable, case .retryAfterTooLong(let asked) = settings.retry.decide(before: job.attempt + 1, retryAfter: error.retryAfter, using: &random) {
+                if case .retryAfterTooLong(let asked) = decision {
                     deadLetter(job, AgentError(code: error.code, message: "\(error.message); the agent asked to retry after \(asked), past retries.retry_after_max (\(settings.retry.retryAfterMax)): raise it to wait that long", retryAfter: asked))
                 } else {
                     deadLetter(job, error)
@@ -227,6 +230,10 @@ extension RouteConsumer {
                 try finish(job)
             }
         }
+    }
+
+    func logBreakerClosed() {
+        logger.notice("the agent answered again: its circuit breaker closed; calls resume", metadata: ["agent": "\(runtime.name)"])
     }
 
     func deadLetter(_ job: Job, _ error: AgentError, errorClass: String? = nil) {

@@ -40,8 +40,13 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         }
     }
 
-    public mutating func succeeded() {
-        state = .closed(failures: 0)
+    /// Returns true when this success closed a breaker that was open or half-open (its probe
+    /// answered), so that the owner can log the closing as it logged the opening.
+    @discardableResult
+    public mutating func succeeded() -> Bool {
+        defer { state = .closed(failures: 0) }
+        if case .closed = state { return false }
+        return true
     }
 
     /// Returns true when this failure opened the breaker.

@@ -173,6 +173,13 @@ public final class Journal {
         if lockFD >= 0 { close(lockFD) }
     }
 
+    /// Throws `journal_locked` when another process writes the journal in `directory` (nothing
+    /// when the directory does not exist yet); holds no lock after it returns.
+    public static func checkUnlocked(directory: String) throws {
+        guard access(directory + "/lock", F_OK) == 0 else { return }
+        close(try lock(directory))
+    }
+
     /// One writer per journal: a second `run` on the same directory would interleave records.
     /// Returns the held lock's descriptor (the lock lasts until it is closed).
     private static func lock(_ directory: String) throws -> Int32 {
@@ -331,6 +338,11 @@ public final class Journal {
     }
 
     /// Segment files, in position order (their names sort that way).
+    /// Whether the journal in `directory` has any segment (a failed first start has none).
+    public static func holdsSegments(directory: String) -> Bool {
+        (try? segmentNames(directory))?.isEmpty == false
+    }
+
     static func segmentNames(_ directory: String) throws -> [String] {
         guard let dir = opendir(directory) else {
             if errno == ENOENT { return [] }

@@ -64,9 +64,9 @@ extension TableSchema {
         for gone in dropped {
             if let index = added.firstIndex(where: { $0.position == gone.position && $0.type == gone.type }) {
                 let new = added[index]
-                add(gone.name, .columnRenamed, "\(gone.name) → \(new.name)", backward: Self.canAdd(new), forward: gone.nullable,
-                    "a rename is a drop and an add: readers of the new name get null for old events only if it is nullable "
-                        + "or has a constant default, and readers of the old name get null only if it was nullable")
+                add(gone.name, .columnRenamed, "\(gone.name) → \(new.name)", backward: Self.canAdd(new), forward: Self.canAdd(gone),
+                    "a rename is a drop and an add: readers of the new name get null (or the default) for old events only if it is "
+                        + "nullable or has a constant default, and readers of the old name likewise")
                 added.remove(at: index)
                 dropped.removeAll { $0.name == gone.name }
             }
@@ -75,6 +75,11 @@ extension TableSchema {
             if column.nullable {
                 add(column.name, .columnDropped, "\(column.name) \(column.type)", backward: true, forward: true,
                     "dropping a nullable column is compatible: new readers ignore it in old events, old readers take it as null")
+            } else if Self.canAdd(column) {
+                // The docs' reading of Avro: a NOT NULL column with a constant default is a field
+                // with that default, which old readers fill in when new events lack it.
+                add(column.name, .columnDropped, "\(column.name) \(column.type) NOT NULL DEFAULT …", backward: true, forward: true,
+                    "dropping a NOT NULL column with a constant default is compatible: old readers take the default")
             } else {
                 add(column.name, .columnDropped, "\(column.name) \(column.type) NOT NULL", backward: true, forward: false,
                     "dropping a NOT NULL column is backward-compatible only: readers of the old version require it")

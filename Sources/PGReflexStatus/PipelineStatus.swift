@@ -97,6 +97,8 @@ public struct CaptureStatus: Sendable, Codable, Equatable {
     public var slotWALStatus: String?
     /// Whether a walsender holds the slot (as `pgreflex status` found it in the database).
     public var slotActive: Bool?
+    /// False when the database was asked and has no such slot (`pgreflex status` asks).
+    public var slotExists: Bool?
 
     public init() {}
 }

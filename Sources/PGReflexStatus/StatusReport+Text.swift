@@ -16,8 +16,14 @@ extension StatusReport {
         if let reason = capture.reason, running, capture.state != .streaming { captureLine += " (\(reason))" }
         lines.append(captureLine)
         let active = capture.slotActive.map { $0 ? "active, " : "inactive, " } ?? ""
-        lines.append("  slot \(slot): \(active)confirmed \(Self.lsn(capture.progress.confirmedLSN)), retained WAL \(capture.slotRetainedBytes.map(Self.bytes) ?? "-")"
-                     + (capture.slotWALStatus.map { ", wal_status \($0)" } ?? ""))
+        if capture.slotExists == false {
+            lines.append("  slot \(slot): not created (run creates it with source.create_slot: true, or `pgreflex slot create`)")
+        } else if capture.slotActive == nil && capture.progress.confirmedLSN == 0 {
+            lines.append("  slot \(slot): unknown (no run has reported it, and the database was not asked: set source.dsn_env's variable to ask it)")
+        } else {
+            lines.append("  slot \(slot): \(active)confirmed \(Self.lsn(capture.progress.confirmedLSN)), retained WAL \(capture.slotRetainedBytes.map(Self.bytes) ?? "-")"
+                         + (capture.slotWALStatus.map { ", wal_status \($0)" } ?? ""))
+        }
         lines.append("  received \(Self.lsn(capture.progress.receivedLSN)), \(capture.progress.changes) changes in \(capture.progress.transactions) transactions since start; "
                      + "lag \(Self.bytes(Int64(capture.progress.lagBytes))), \(Self.duration(capture.progress.lagSeconds(now: generatedAt)))")
         if !consumers.isEmpty {
@@ -46,7 +52,7 @@ extension StatusReport {
             let route = routes[name]!
             let latency = route.commitToAgent.summary
             rows.append([name, route.agent, "\(route.read)", "\(route.filtered)", "\(route.calls)", "\(route.succeeded)", "\(route.retries)",
-                         "\(route.inFlight)", "\(route.queued)", "\(deadLetters[name] ?? route.deadLettered)", route.breaker,
+                         "\(route.inFlight)", "\(route.queued)", "\(deadLetters[name] ?? 0)", route.breaker,
                          latency.p50.map(Self.micros) ?? "-", latency.p95.map(Self.micros) ?? "-", latency.p99.map(Self.micros) ?? "-"])
         }
         return rows

@@ -137,7 +137,10 @@ public final class PostgresCluster: Sendable {
 
     /// Starts a command in the background; its output goes to the given files (or /dev/null).
     /// Wait for it with `wait(_:)`, or end it with `kill`.
-    public static func spawn(_ command: [String], standardOutput: String? = nil, standardError: String? = nil) -> Int32 {
+    /// `environment` is the child's whole environment (default: this process's): pass it rather
+    /// than `setenv`, which races with other threads spawning.
+    public static func spawn(_ command: [String], standardOutput: String? = nil, standardError: String? = nil,
+                             environment: [String: String]? = nil) -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -146,8 +149,12 @@ public final class PostgresCluster: Sendable {
         posix_spawn_file_actions_addopen(&actions, 2, standardError ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o600)
         let argv = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let env = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { env?.forEach { free($0) } }
         var pid: pid_t = 0
-        guard posix_spawnp(&pid, command[0], &actions, nil, argv, environ) == 0 else { return -1 }
+        let rc = env.map { env in env.withUnsafeBufferPointer { posix_spawnp(&pid, command[0], &actions, nil, argv, UnsafeMutablePointer(mutating: $0.baseAddress)) } }
+            ?? posix_spawnp(&pid, command[0], &actions, nil, argv, environ)
+        guard rc == 0 else { return -1 }
         return pid
     }
 

@@ -102,7 +102,8 @@ extension PostgresConnection {
     public func tableColumns(_ tables: [TableName]) async throws -> [CatalogColumn] {
         let filter: String
         if tables.isEmpty {
-            filter = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'"
+            // The pgreflex schema holds pgreflex's own tables (action receipts): not the user's.
+            filter = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgreflex') AND n.nspname NOT LIKE 'pg\\_toast%'"
         } else {
             var names: [String] = []
             for table in tables {

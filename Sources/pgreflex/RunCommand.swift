@@ -62,17 +62,30 @@ struct RunCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "pgreflex.run")
         let pipeline: RunPipeline
+        let leftovers: StartLeftovers
         do {
             var configuration = try RunConfiguration.load(config)
-            if let server { configuration.server = try Self.serverSettings(server) }
-            pipeline = try await RunPipeline(configuration: configuration, range: range, ifNoCheckpoint: ifNoCheckpoint,
-                                             drainTimeout: .seconds(drainTimeout), acceptGap: acceptGap, logger: logger)
+            if let server {
+                configuration.server = try Self.serverSettings(server)
+                configuration.serverSetting = "--server"
+            }
+            leftovers = StartLeftovers(configuration)
+            do {
+                pipeline = try await RunPipeline(configuration: configuration, range: range, ifNoCheckpoint: ifNoCheckpoint,
+                                                 drainTimeout: .seconds(drainTimeout), acceptGap: acceptGap, logger: logger)
+            } catch let error as JournalError where error.code == .locked {
+                throw error  // another run owns those files
+            } catch {
+                leftovers.removeAfterFailedStart()
+                throw error
+            }
         } catch {
             throw fail(error)
         }
         do {
             try await pipeline.run()
         } catch {
+            if !pipeline.streamed { leftovers.removeAfterFailedStart() }
             throw fail(error)
         }
     }

@@ -33,6 +33,12 @@ struct RunPipeline {
     init(configuration: RunConfiguration, range: StreamRangeOptions? = nil, ifNoCheckpoint: StartPosition, drainTimeout: Duration,
          acceptGap: Bool = false, logger: Logger) async throws {
         self.logger = logger
+        // The journal's writer lock first: a second `run` of one configuration is told so, not
+        // that the status server's port is taken. Then the port, naming the address and setting.
+        try Journal.checkUnlocked(directory: configuration.journal.directory)
+        if let server = configuration.server {
+            try StatusServer.checkAddress(server, setting: configuration.serverSetting)
+        }
         server = configuration.server
         if configuration.server != nil {
             // Metrics cost only when someone can read them.
@@ -92,5 +98,12 @@ struct RunPipeline {
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         if case .failure(let error) = captureService.result { throw error }
+    }
+
+    /// Whether capture ever got as far as streaming.
+    var streamed: Bool {
+        var started = false
+        status.updateCapture { started = $0.state != .starting }
+        return started
     }
 }

@@ -17,10 +17,10 @@ struct SchemaCommand: AsyncParsableCommand {
     struct Snapshot: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the live tables' schemas into the registry: a new version for each changed shape, nothing for the rest.",
-            discussion: discussion(example: "pgreflex schema snapshot --dsn \"$DATABASE_URL\" --registry Schemas --privacy run.yaml",
+            discussion: discussion(example: "PGREFLEX_DSN=\"$DATABASE_URL\" pgreflex schema snapshot --registry Schemas --privacy run.yaml",
                                    doc: "docs/schemas.md"))
 
-        @Option(help: "libpq connection string or postgresql:// URI.") var dsn: String
+        @OptionGroup var connection: ConnectionOptions
         @Option(help: "Tables as schema.table (comma-separated). Default: every table outside the system schemas.",
                 transform: parseTables) var tables: [TableName] = []
         @Option(help: "The registry directory.") var registry = "Schemas"
@@ -32,7 +32,7 @@ struct SchemaCommand: AsyncParsableCommand {
             global.bootstrapLogging()
             do {
                 let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
-                let schemas = try await liveSchemas(dsn: dsn, tables: tables).map { $0.protected(by: policy) }
+                let schemas = try await liveSchemas(dsn: try connection.resolved(), tables: tables).map { $0.protected(by: policy) }
                 try SchemaRegistry.update(directory: registry) { store in
                     for schema in schemas {
                         let (version, isNew) = store.record(schema)
@@ -50,10 +50,10 @@ struct SchemaCommand: AsyncParsableCommand {
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compare a live database (after its migrations ran) or another registry with the registry, under each table's compatibility mode. Exits 1 on a break.",
-            discussion: discussion(example: "pgreflex schema check --dsn \"$DATABASE_URL\" --registry Schemas --require-registered",
+            discussion: discussion(example: "PGREFLEX_DSN=\"$DATABASE_URL\" pgreflex schema check --registry Schemas --require-registered",
                                    doc: "docs/schemas.md (In CI: stop a breaking migration)"))
 
-        @Option(help: "Check this database's tables.") var dsn: String?
+        @OptionGroup(title: "The database to check (or --against)") var connection: ConnectionOptions
         @Option(help: "Check the latest versions in this other registry directory.") var against: String?
         @Option(help: "Only these tables (comma-separated schema.table).", transform: parseTables) var tables: [TableName] = []
         @Option(help: "The registry to check against.") var registry = "Schemas"
@@ -69,7 +69,7 @@ struct SchemaCommand: AsyncParsableCommand {
         enum Format: String, ExpressibleByArgument { case text, json }
 
         func validate() throws {
-            if (dsn == nil) == (against == nil) { throw ValidationError("give one of --dsn (a database) or --against (a registry directory)") }
+            if connection.dsn != nil && against != nil { throw ValidationError("give one of --dsn (a database) or --against (a registry directory), not both") }
         }
 
         func run() async throws {
@@ -84,9 +84,9 @@ struct SchemaCommand: AsyncParsableCommand {
                         + "with `pgreflex schema snapshot --registry \(registry)` and commit them, or pass --allow-empty")
                 }
                 var candidates: [TableSchema]
-                if let dsn {
+                if against == nil {
                     let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
-                    candidates = try await liveSchemas(dsn: dsn, tables: tables).map { $0.protected(by: policy) }
+                    candidates = try await liveSchemas(dsn: try connection.resolved(), tables: tables).map { $0.protected(by: policy) }
                 } else {
                     let other = try SchemaRegistry(directory: against!)
                     candidates = other.tables.values.compactMap(\.versions.last)

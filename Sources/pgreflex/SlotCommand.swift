@@ -11,7 +11,7 @@ struct SlotCommand: AsyncParsableCommand {
 
     /// What every slot subcommand takes, and the one way they connect.
     struct Options: ParsableArguments {
-        @Option(help: "libpq connection string or postgresql:// URI.") var dsn: String
+        @OptionGroup var connection: ConnectionOptions
         @Option(help: "Slot name.") var slot: String
         @OptionGroup var global: GlobalOptions
 
@@ -19,7 +19,7 @@ struct SlotCommand: AsyncParsableCommand {
         func withConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
             global.bootstrapLogging()
             do {
-                try await body(try await PostgresConnection.connect(dsn, logger: Logger(label: "pgreflex.slot")))
+                try await body(try await PostgresConnection.connect(try connection.resolved(), logger: Logger(label: "pgreflex.slot")))
             } catch {
                 throw fail(error)
             }
@@ -29,7 +29,7 @@ struct SlotCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a pgoutput slot and print its consistent point.",
-            discussion: discussion(example: "pgreflex slot create --dsn \"host=/tmp dbname=app user=app\" --slot app_slot", doc: "docs/cli.md, docs/delivery.md"))
+            discussion: discussion(example: "PGREFLEX_DSN=\"host=/tmp dbname=app user=app\" pgreflex slot create --slot app_slot", doc: "docs/cli.md, docs/delivery.md"))
         @OptionGroup var options: Options
 
         func run() async throws {
@@ -43,7 +43,7 @@ struct SlotCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show a slot's state.",
-            discussion: discussion(example: "pgreflex slot show --dsn \"host=/tmp dbname=app user=app\" --slot app_slot", doc: "docs/delivery.md"))
+            discussion: discussion(example: "PGREFLEX_DSN=\"host=/tmp dbname=app user=app\" pgreflex slot show --slot app_slot", doc: "docs/delivery.md"))
         @OptionGroup var options: Options
 
         func run() async throws {
@@ -66,7 +66,7 @@ struct SlotCommand: AsyncParsableCommand {
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Drop a slot (waits for an active consumer with --wait).",
-            discussion: discussion(example: "pgreflex slot drop --dsn \"host=/tmp dbname=app user=app\" --slot app_slot --wait", doc: "docs/cli.md, docs/delivery.md"))
+            discussion: discussion(example: "PGREFLEX_DSN=\"host=/tmp dbname=app user=app\" pgreflex slot drop --slot app_slot --wait", doc: "docs/cli.md, docs/delivery.md"))
         @OptionGroup var options: Options
         @Flag(help: "Wait until the slot is no longer active.") var wait = false
 

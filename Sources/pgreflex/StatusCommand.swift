@@ -117,7 +117,9 @@ struct StatusCommand: AsyncParsableCommand {
         let logger = Logger(label: "pgreflex.status")
         do {
             let session = try await PostgresConnection.connect(configuration.source.dsn, mode: .sql, logger: logger)
-            if let slot = try await session.slot(named: configuration.source.slot) {
+            let found = try await session.slot(named: configuration.source.slot)
+            report.capture.slotExists = found != nil
+            if let slot = found {
                 report.capture.slotActive = slot.active
                 if let confirmed = slot.confirmedFlushLSN { report.capture.progress.confirmedLSN = confirmed.rawValue }
                 report.capture.slotWALStatus = slot.walStatus

@@ -19,11 +19,10 @@ struct TailCommand: AsyncParsableCommand {
         commandName: "tail",
         abstract: "Stream changes from a logical slot and print one JSON object per change.",
         discussion: discussion(
-            example: "pgreflex tail --dsn \"host=/tmp dbname=app user=app\" --slot app_slot --publication app_pub --tables public.orders --create-slot --create-publication --idle-exit 5",
+            example: "PGREFLEX_DSN=\"host=/tmp dbname=app user=app\" pgreflex tail --slot app_slot --publication app_pub --tables public.orders --create-slot --create-publication --idle-exit 5",
             doc: "docs/cli.md (pgreflex tail), docs/types.md"))
 
-    @Option(help: "libpq connection string or postgresql:// URI.")
-    var dsn: String
+    @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "Logical replication slot (pgoutput).")
     var slot: String
@@ -104,7 +103,7 @@ struct TailCommand: AsyncParsableCommand {
             throw fail(error)
         }
         let source = SourceOptions(
-            dsn: dsn, slot: slot, publication: publication, tables: tables, createSlot: createSlot,
+            dsn: try connection.resolved(), slot: slot, publication: publication, tables: tables, createSlot: createSlot,
             createPublication: createPublication, allTables: allTables,
             monitor: .init(heartbeatInterval: heartbeatIntervalMS.map { .milliseconds($0) },
                            retainedWALWarningBytes: 1 << 30))

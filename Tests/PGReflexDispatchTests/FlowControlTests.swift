@@ -115,9 +115,12 @@ import Testing
         breaker.failed(now: at(35))
         #expect(breaker.decide(now: at(40)) == .wait(until: at(65)))
         #expect(breaker.decide(now: at(65)) == .probe)
-        breaker.succeeded()
+        let closed = breaker.succeeded()
+        #expect(closed, "the probe's success closes it, and says so (the owner logs the closing)")
         #expect(breaker.decide(now: at(66)) == .call)
         #expect(breaker.state == .closed(failures: 0))
+        let again = breaker.succeeded()
+        #expect(!again, "a success while closed closes nothing")
     }
 
     @Test func keysRunInOrderAndInParallelUpToTheLimit() {

@@ -383,6 +383,11 @@ struct RouteDispatchTests {
         let run = try f.runToEnd()
         #expect(run.status == 0, "\(run.output)")
         #expect(f.status()["pay"]?["dead_letters"] == "4")
+        // The last attempt before a dead letter is "failed", as docs/operations.md says; the one
+        // before it, which is retried, "failed_retryable".
+        let calls = LogLines.parse(run.output).filter { $0["msg"] == "agent call" }
+        #expect(calls.filter { $0["outcome"] == "failed" }.map { $0["attempt"] } == ["2", "2", "2", "2"], "\(calls)")
+        #expect(calls.filter { $0["outcome"] == "failed_retryable" }.map { $0["attempt"] } == ["1", "1", "1", "1"], "\(calls)")
         let list = f.command(["dlq", "list", "--config", f.config, "--format", "json"])
         let letters = list.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(letters.count == 4 && list.output.contains("\"error_class\":\"retryable_exhausted\""), "\(list.output)")
@@ -396,6 +401,13 @@ struct RouteDispatchTests {
         #expect(retry.status == 0, "\(retry.output)")
         #expect(try f.lines("paid.jsonl").compactMap { $0.after?["id"] as? Int }.sorted() == [1, 1, 2, 2], "\(retry.output)")
         #expect(f.status()["pay"]?["dead_letters"] == "0")
+        // `pgreflex status` agrees with itself: the routes table and the line below it.
+        let overview = f.command(["status", "--config", f.config]).output
+        let row = overview.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("pay ") }.map(String.init) ?? ""
+        let header = overview.split(separator: "\n").first { $0.contains("dead_letters") }.map(String.init) ?? ""
+        let column = header.split(separator: " ", omittingEmptySubsequences: true).firstIndex(of: "dead_letters")
+        #expect(column.map { row.split(separator: " ", omittingEmptySubsequences: true)[$0] } == "0", "\(overview)")
+        #expect(overview.contains("dead letters: 0"), "\(overview)")
         // A replay through the route skips what is done, unless forced.
         let from = try #require(f.lines("paid.jsonl").compactMap(\.commitLSN).min())
         let replay = f.command(["replay", "--config", f.config, "--route", "pay", "--from-lsn", from.description])

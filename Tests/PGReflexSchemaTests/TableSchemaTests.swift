@@ -25,6 +25,26 @@ import Testing
         #expect(base.fingerprint.count == 32)
     }
 
+    /// The docs' reading: a NOT NULL column with a constant default is a field with that default,
+    /// so dropping it is compatible both ways, as adding it is (issue 27, item 11).
+    @Test func droppingANotNullColumnWithAConstantDefaultIsCompatibleBothWays() {
+        func table(_ extra: TableSchema.Column?) -> TableSchema {
+            TableSchema(schema: "public", table: "t", columns: [TableSchema.Column(name: "id", position: 1, type: "integer", nullable: false)] + (extra.map { [$0] } ?? []))
+        }
+        let constant = TableSchema.Column(name: "status", position: 2, type: "text", nullable: false, hasDefault: true)
+        var volatile = constant
+        volatile.volatileDefault = true
+        let bare = TableSchema.Column(name: "status", position: 2, type: "text", nullable: false)
+        func judged(_ column: TableSchema.Column) -> (Bool, Bool)? {
+            table(nil).changes(since: table(column)).first.map { ($0.backwardCompatible, $0.forwardCompatible) }
+        }
+        #expect(judged(constant)! == (true, true))
+        #expect(judged(volatile)! == (true, false))
+        #expect(judged(bare)! == (true, false))
+        // And the add, for symmetry.
+        #expect(table(constant).changes(since: table(nil)).first.map { ($0.backwardCompatible, $0.forwardCompatible) }! == (true, true))
+    }
+
     @Test func typeMovesAreClassified() {
         func kinds(_ old: String, _ new: String) -> [SchemaChange.Kind] {
             var a = base, b = base

@@ -77,4 +77,24 @@ struct PipelineStatusTests {
         let text = report.text(now: 6_000_000, running: true)
         #expect(text.contains("pgreflex run: running (pid 42, up 6s)") && text.contains("capture: paused") && text.contains("dead letters: 2"), "\(text)")
     }
+
+    /// A configuration that never ran: the slot is "not created" when the database says so, and
+    /// "unknown" when nobody asked it, never "confirmed 0/0". The routes table's dead letters are
+    /// the queue's, as the line below it (issue 27, item 12).
+    @Test func aSlotNeverSeenIsNotReportedAtZeroAndDeadLettersAgree() {
+        var report = StatusReport()
+        report.capture.slot = "bad_slot"
+        #expect(report.text(now: 1, running: false).contains("slot bad_slot: unknown"))
+        report.capture.slotExists = false
+        let missing = report.text(now: 1, running: false)
+        #expect(missing.contains("slot bad_slot: not created") && !missing.contains("confirmed 0/0"), "\(missing)")
+        var route = RouteStatus(agent: "a")
+        route.deadLettered = 1  // since the run started; the queue was emptied by dlq retry since
+        report.routes["r"] = route
+        report.deadLetters = [:]
+        let text = report.text(now: 1, running: false)
+        let row = text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("r ") }.map(String.init) ?? ""
+        #expect(row.split(separator: " ", omittingEmptySubsequences: true)[9] == "0", "\(text)")
+        #expect(text.contains("dead letters: 0"))
+    }
 }

@@ -36,7 +36,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "An OpenAI-compatible endpoint (…/v1): the fraud review and triage become model-driven (examples/agents-llm.yaml). PGREFLEX_LLM_URL sets it too.")
     var llmURL: String?
 
-    @Option(help: "Where the example agents and configurations are (default: ./examples, else /usr/share/pgreflex/examples).")
+    @Option(help: "A directory laid out as pgreflex's examples/, for a demo of your own (default: the demo the binary carries).")
     var examples: String?
 
     @Option(help: "The status server's port (/, /metrics, /readyz); 0 picks a free one.")
@@ -59,7 +59,7 @@ struct DemoCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "pgreflex.demo")
         let llmURL = self.llmURL ?? ProcessInfo.processInfo.environment["PGREFLEX_LLM_URL"]
-        let examples: String
+        let examples: String?
         do {
             examples = try Self.examplesDirectory(self.examples, llm: llmURL != nil)
         } catch {
@@ -100,13 +100,13 @@ struct DemoCommand: AsyncParsableCommand {
 
     static let interrupted = Atomic<Bool>(false)
 
-    func runDemo(on cluster: LocalPostgres, examples: String, llmURL: String?, interactive: Bool, logger: Logger) async throws -> DemoSummary? {
+    func runDemo(on cluster: LocalPostgres, examples: String?, llmURL: String?, interactive: Bool, logger: Logger) async throws -> DemoSummary? {
         say("PostgreSQL is up: \(cluster.conninfo)")
         let work = cluster.directory + "/pgreflex"
         let configFile = try Self.prepare(examples: examples, into: work, llm: llmURL != nil)
         let session = try await PostgresConnection.connect(cluster.conninfo, mode: .sql, logger: logger)
-        try await session.execute(try String(contentsOfFile: examples + "/demo.sql", encoding: .utf8))
-        try await session.execute(try String(contentsOfFile: examples + "/agents.sql", encoding: .utf8))
+        try await session.execute(try String(contentsOfFile: work + "/demo.sql", encoding: .utf8))
+        try await session.execute(try String(contentsOfFile: work + "/agents.sql", encoding: .utf8))
         try await session.execute(DemoTraffic.seedSQL)
         var environment = ProcessInfo.processInfo.environment
         environment["PGREFLEX_DSN"] = cluster.conninfo
@@ -132,26 +132,51 @@ struct DemoCommand: AsyncParsableCommand {
         return try await DemoSummary.collect(status: pipeline.status, traffic: traffic, session: session, configuration: configuration)
     }
 
-    /// `--examples`, or ./examples, or where a package installs them; it must hold what the demo runs.
-    static func examplesDirectory(_ given: String?, llm: Bool) throws -> String {
+    /// `--examples` (a custom demo), else nil: the files the binary carries.
+    static func examplesDirectory(_ given: String?, llm: Bool) throws -> String? {
+        guard let given else { return nil }
         let needed = ["demo.sql", "agents.sql", llm ? "agents-llm.yaml" : "agents.yaml", "agents"]
-        let candidates = given.map { [$0] } ?? ["examples", "/usr/share/pgreflex/examples"]
-        for candidate in candidates where needed.allSatisfy({ FileManager.default.fileExists(atPath: candidate + "/" + $0) }) {
-            return (candidate as NSString).standardizingPath
+        guard needed.allSatisfy({ FileManager.default.fileExists(atPath: given + "/" + $0) }) else {
+            throw ValidationError("""
+                --examples \(given) does not hold the demo's files (\(needed.joined(separator: ", "))): pass a directory laid out \
+                as pgreflex's examples/, or leave --examples out for the demo the binary carries
+                """)
         }
-        throw ValidationError("""
-            \(given.map { "--examples \($0)" } ?? "./examples") does not hold the demo's files (\(needed.joined(separator: ", "))): \
-            run the demo from pgreflex's source directory, or pass --examples with the path of its examples/ directory
-            """)
+        return (given as NSString).standardizingPath
     }
 
-    /// The example configuration and its agents, copied into the demo's directory (the journal
-    /// and state land beside them, and go with the database).
-    static func prepare(examples: String, into work: String, llm: Bool) throws -> String {
+    /// The demo's files as the binary carries them (examples/ at build time), by path.
+    static let carried: [(path: String, bytes: [UInt8])] = [
+        ("demo.sql", PackageResources.demo_sql), ("agents.sql", PackageResources.agents_sql),
+        ("agents.yaml", PackageResources.agents_yaml), ("agents-llm.yaml", PackageResources.agents_llm_yaml),
+        ("agents/breach.py", PackageResources.breach_py), ("agents/classify_ticket.py", PackageResources.classify_ticket_py),
+        ("agents/fraud_check.py", PackageResources.fraud_check_py), ("agents/reorder.py", PackageResources.reorder_py),
+        ("agents/risk.py", PackageResources.risk_py),
+    ]
+
+    /// Writes the carried files into `directory`, the agents executable, for a demo run there.
+    static func writeCarried(into directory: String) throws {
+        for (path, bytes) in carried {
+            let file = directory + "/" + path
+            try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: file, contents: Data(bytes), attributes: [.posixPermissions: path.hasSuffix(".py") ? 0o755 : 0o644]) else {
+                throw ValidationError("cannot write the demo's \(path) into \(directory)")
+            }
+        }
+    }
+
+    /// The demo's configuration, SQL and agents in the demo's directory (the journal and state
+    /// land beside them, and go with the database): the carried ones, or those of `--examples`.
+    static func prepare(examples: String?, into work: String, llm: Bool) throws -> String {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: examples + "/agents", toPath: work + "/agents")
         let name = llm ? "agents-llm.yaml" : "agents.yaml"
-        try FileManager.default.copyItem(atPath: examples + "/" + name, toPath: work + "/" + name)
+        if let examples {
+            for item in ["agents", name, "demo.sql", "agents.sql"] {
+                try FileManager.default.copyItem(atPath: examples + "/" + item, toPath: work + "/" + item)
+            }
+        } else {
+            try writeCarried(into: work)
+        }
         return work + "/" + name
     }
 }

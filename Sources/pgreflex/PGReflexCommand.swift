@@ -21,7 +21,37 @@ struct PGReflexCommand: AsyncParsableCommand {
 
 /// A subcommand's discussion: what it says, then one example and the doc that explains it.
 func discussion(_ text: String = "", example: String, doc: String) -> String {
-    (text.isEmpty ? "" : text + "\n\n") + "EXAMPLE:\n  \(example)\n\nMore: \(doc)"
+    (text.isEmpty ? "" : text + "\n\n") + "EXAMPLE:\n" + shellLines(example) + "\n\nMore: \(doc)"
+}
+
+/// A command broken with `\` into lines short enough that the help's wrapping (80 columns)
+/// leaves them alone, never inside a quoted argument: copied and pasted, it is one command.
+func shellLines(_ command: String, width: Int = 72) -> String {
+    var words: [String] = []
+    var word = ""
+    var quote: Character?
+    for c in command {
+        if c == " " && quote == nil {
+            if !word.isEmpty { words.append(word) }
+            word = ""
+            continue
+        }
+        if c == "\"" || c == "'" { quote = quote == c ? nil : (quote ?? c) }
+        word.append(c)
+    }
+    if !word.isEmpty { words.append(word) }
+    var lines: [String] = []
+    var line = ""
+    for word in words {
+        if !line.isEmpty && line.count + 1 + word.count > width {
+            lines.append(line)
+            line = "    " + word
+        } else {
+            line += (line.isEmpty ? "" : " ") + word
+        }
+    }
+    lines.append(line)
+    return lines.map { "  " + $0 }.joined(separator: " \\\n")
 }
 
 /// Options every command shares.

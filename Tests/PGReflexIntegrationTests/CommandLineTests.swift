@@ -7,7 +7,9 @@ import Testing
 @Suite struct CommandLineTests {
     static let leaves: [[String]] = [
         ["tail"], ["run"], ["replay"], ["detokenize"], ["schema", "snapshot"], ["schema", "check"], ["schema", "pending"],
-        ["check"], ["route", "test"], ["dlq", "list"], ["dlq", "show"], ["dlq", "drop"], ["results", "list"], ["results", "show"], ["schema", "accept"], ["slot", "create"], ["slot", "show"], ["slot", "drop"], ["journal", "inspect"], ["journal", "repair"],
+        ["check"], ["route", "test"], ["route", "status"], ["dlq", "list"], ["dlq", "show"], ["dlq", "drop"], ["dlq", "retry"], ["results", "list"],
+        ["results", "show"], ["schema", "accept"], ["slot", "create"], ["slot", "show"], ["slot", "drop"], ["journal", "inspect"], ["journal", "repair"],
+        ["snapshot", "start"], ["status"], ["demo"], ["webhook", "verify"],
     ]
 
     @Test(arguments: leaves) func everySubcommandHasAnExampleAndTakesLogLevel(_ command: [String]) throws {
@@ -15,6 +17,10 @@ import Testing
         #expect(help.status == 0)
         let example = try #require(help.output.components(separatedBy: "EXAMPLE:\n").dropFirst().first, "\(help.output)")
         #expect(example.prefix(while: { $0 != "\n" }).contains("pgreflex \(command.joined(separator: " "))"), "\(help.output)")
+        // Pasted, the example is one command: every line but its last ends with a continuation.
+        let lines = example.components(separatedBy: "\n\n")[0].split(separator: "\n")
+        #expect(lines.dropLast().allSatisfy { $0.hasSuffix(" \\") } && !(lines.last?.hasSuffix("\\") ?? true), "\(example)")
+        #expect(lines.allSatisfy { $0.count <= 80 }, "\(example)")
         #expect(help.output.contains("More: "), "\(help.output)")
         #expect(help.output.contains("--log-level"), "\(help.output)")
     }

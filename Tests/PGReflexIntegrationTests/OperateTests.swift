@@ -201,11 +201,10 @@ struct OperateTests {
     /// Ctrl-C in the middle of the demo: it stops, still says what happened, and removes its
     /// database, its files and its processes.
     @Test func theDemoCleansUpAfterSIGINT() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let dir = NSTemporaryDirectory() + "pgreflex-demo-int-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let demo = PostgresCluster.spawn(["/usr/bin/env", "-C", root, try pgreflexExecutable(), "demo", "--duration", "300"],
+        let demo = PostgresCluster.spawn(["/usr/bin/env", "-C", dir, try pgreflexExecutable(), "demo", "--duration", "300"],
                                          standardOutput: dir + "/demo.out", standardError: dir + "/demo.err")
         func log() -> String { (try? String(contentsOfFile: dir + "/demo.err", encoding: .utf8)) ?? "" }
         for _ in 0..<300 where !log().contains("status page:") { try await Task.sleep(for: .milliseconds(100)) }
@@ -230,14 +229,14 @@ struct OperateTests {
     }
 
     /// The README's first command, shortened: a throwaway database, the seeds' workflows under
-    /// traffic, a summary, and nothing left behind.
+    /// traffic, a summary, and nothing left behind. Run outside the source tree: the binary
+    /// carries the demo's files.
     @Test func theDemoRunsTheWorkflowsAndCleansUp() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let dir = NSTemporaryDirectory() + "pgreflex-demo-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let exe = try pgreflexExecutable()
-        let status = try await runWithoutBlocking(["/usr/bin/env", "-C", root, exe, "demo", "--duration", "6", "--rate", "40"], log: dir + "/demo.err",
+        let status = try await runWithoutBlocking(["/usr/bin/env", "-C", dir, exe, "demo", "--duration", "6", "--rate", "40"], log: dir + "/demo.err",
                                                   standardOutput: dir + "/demo.out")
         let output = (try? String(contentsOfFile: dir + "/demo.out", encoding: .utf8)) ?? ""
         let log = (try? String(contentsOfFile: dir + "/demo.err", encoding: .utf8)) ?? ""
@@ -249,6 +248,7 @@ struct OperateTests {
         #expect(holds > 0, "\(output)")
         let database = log.firstMatch(of: /PostgreSQL is up: host=(\/tmp\/pgr-\w+)/).map { String($0.1) }
         #expect(database != nil && !FileManager.default.fileExists(atPath: database ?? "/"), "the demo's database and files are gone: \(log.suffix(2000))")
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir)) == ["demo.err", "demo.out"], "nothing written where it ran")
     }
 
     @Test func theDemoWithoutPostgreSQLSaysHowToInstallIt() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import PGReflexLocalPostgres
+import Testing
 
 /// A throwaway PostgreSQL cluster with `wal_level = logical`: initdb into a fresh temp
 /// directory, a free port, the Unix socket in that directory. When running as root, the
@@ -158,11 +159,40 @@ public final class PostgresCluster: Sendable {
         return pid
     }
 
-    /// Waits for a spawned command; returns its exit status (128 + signal when killed).
+    /// How long a child may run before `run` or `wait` kills it (`PGREFLEX_TEST_CHILD_TIMEOUT`,
+    /// seconds): a hang fails its test with the child's output instead of stalling CI.
+    public static let childTimeout: Double = ProcessInfo.processInfo.environment["PGREFLEX_TEST_CHILD_TIMEOUT"].flatMap(Double.init) ?? 600
+
+    /// The exit status `run` and `wait` give a child they killed at the deadline.
+    public static let timedOutStatus: Int32 = 124
+
+    /// Waits for a spawned command; returns its exit status (128 + signal when killed). Past
+    /// `timeout` seconds the child is killed, the test gets an issue, and the status is
+    /// `timedOutStatus`.
     @discardableResult
-    public static func wait(_ pid: Int32) -> Int32 {
+    public static func wait(_ pid: Int32, timeout: Double = childTimeout) -> Int32 {
+        guard let status = reap(pid, timeout: timeout) else {
+            Issue.record("process \(pid) did not exit within \(Int(timeout)) s: killed")
+            return timedOutStatus
+        }
+        return status
+    }
+
+    /// The exit status, or nil when the child was still running at the deadline (then killed).
+    static func reap(_ pid: Int32, timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 && errno != EINTR { return -1 }
+            if Date() >= deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return nil
+            }
+            usleep(reaped == 0 ? 10_000 : 0)
+        }
         return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     }
 
@@ -180,7 +210,8 @@ public final class PostgresCluster: Sendable {
     /// temp file, not a pipe, so a daemon that inherits it (the postmaster) cannot hold us up.
     @discardableResult
     public static func run(
-        _ command: [String], directory: String? = nil, environment: [String: String]? = nil, standardOutput: String? = nil
+        _ command: [String], directory: String? = nil, environment: [String: String]? = nil, standardOutput: String? = nil,
+        timeout: Double = childTimeout
     ) -> RunResult {
         var template = Array("/tmp/pgr-out-XXXXXX".utf8CString)
         let outFD = mkstemp(&template)
@@ -215,10 +246,13 @@ public final class PostgresCluster: Sendable {
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, command[0], &actions, nil, argv, env)
         guard rc == 0 else { return RunResult(status: -1, output: "cannot run \(command[0]): error \(rc)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exitStatus = reap(pid, timeout: timeout)
         let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        guard let exitStatus else {
+            let shown = command.map { $0.count > 200 ? String($0.prefix(200)) + "…" : $0 }.joined(separator: " ")
+            Issue.record("\(shown) did not exit within \(Int(timeout)) s: killed. Its output:\n\(output.suffix(4000))")
+            return RunResult(status: timedOutStatus, output: "timed out after \(Int(timeout)) s\n" + output)
+        }
         return RunResult(status: exitStatus, output: output)
     }
 }

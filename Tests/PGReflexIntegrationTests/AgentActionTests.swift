@@ -10,7 +10,7 @@ import Glibc
 /// Agents acting through typed tools: an `exec` agent's outcome names actions, pgreflex runs
 /// them through `sql_exec` and `emit` under `<call key>:<index>`, with their receipts in the
 /// database, so kill -9, restarts and forced replays never act twice.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct AgentActionTests {
     /// Flags big orders and announces them; writes what it was given to a log.
     static let decider = #"""
@@ -163,7 +163,7 @@ extension AgentActionTests {
 }
 
 /// The loop guard: agents whose actions write the very table that wakes them.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct LoopGuardTests {
     /// Every order over 500 gets a follow-up order `STEP` ids on, over 500 too: a loop.
     static let echo = #"""
@@ -178,6 +178,7 @@ struct LoopGuardTests {
         let f = try RouteFixture(name, tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric);")
         try Self.echo.write(toFile: f.dir + "/echo.py", atomically: true, encoding: .utf8)
         var dsn = ""
+        var environment: [String: String] = [:]
         if let toolRole {
             try f.cluster.psql("""
                 DO $$ BEGIN CREATE ROLE \(toolRole) LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
@@ -187,7 +188,7 @@ struct LoopGuardTests {
                 GRANT USAGE ON SCHEMA pgreflex TO \(toolRole);
                 GRANT INSERT, SELECT, UPDATE ON pgreflex.action_receipts TO \(toolRole);
                 """)
-            setenv("TOOL_DSN", f.cluster.conninfo.replacingOccurrences(of: "user=postgres", with: "user=\(toolRole)"), 1)
+            environment["TOOL_DSN"] = f.cluster.conninfo.replacingOccurrences(of: "user=postgres", with: "user=\(toolRole)")
             dsn = ", dsn_env: TOOL_DSN"
         }
         try f.configure("""
@@ -201,7 +202,7 @@ struct LoopGuardTests {
             \(second ? "  b: { tables: [\(name).orders], agent: b, if: \"double(event.after.total) > 500.0 && event.after.id < 1000\", start: earliest }" : "")
             """)
         try f.sql("INSERT INTO orders VALUES (1, 900);")
-        let run = f.command(["run", "--config", f.config, "--idle-exit", "3"])
+        let run = f.command(["run", "--config", f.config, "--idle-exit", "3"], environment: environment)
         let ids = try f.cluster.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM \(name).orders").trimmingCharacters(in: .whitespacesAndNewlines)
         return (ids.split(separator: ",").compactMap { Int($0) }, run.output, f)
     }

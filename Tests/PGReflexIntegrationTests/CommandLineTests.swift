@@ -4,7 +4,7 @@ import Testing
 
 /// The command line as a new user meets it: every subcommand takes --log-level and its help
 /// shows an example and the doc to read; --version; arguments that fail say why.
-@Suite struct CommandLineTests {
+@Suite(.timeLimit(.minutes(10))) struct CommandLineTests {
     static let leaves: [[String]] = [
         ["tail"], ["run"], ["replay"], ["detokenize"], ["schema", "snapshot"], ["schema", "check"], ["schema", "pending"],
         ["check"], ["route", "test"], ["route", "status"], ["dlq", "list"], ["dlq", "show"], ["dlq", "drop"], ["dlq", "retry"], ["results", "list"],

@@ -12,7 +12,7 @@ import Glibc
 /// Named consumers on one journal, through the executable: each at its own pace with its own
 /// cursor; a full journal pauses capture instead of dropping anything; SIGTERM stops both halves
 /// cleanly.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct ConsumerTests {
     struct Setup {
         let dir: String
@@ -200,7 +200,20 @@ struct ConsumerTests {
         #expect(LogLines.contains(log, field: "consumer", value: "stuck"), "the warning names the lagging consumer: \(log)")
         func confirmed() throws -> LSN { LSN(try cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'jfull_slot'"))! }
         let paused = try confirmed()
-        usleep(2_000_000)
+        // Not a sleep: the run's own status file, rewritten each second, says it is still paused
+        // three reports later, and the slot has not moved meanwhile.
+        func report() -> (generated: Int64, state: String)? {
+            guard let data = FileManager.default.contents(atPath: setup.dir + "/state/status.json"),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let capture = object["capture"] as? [String: Any] else { return nil }
+            return ((object["generatedAt"] as? NSNumber)?.int64Value ?? 0, capture["state"] as? String ?? "")
+        }
+        let first = report()?.generated ?? 0
+        var reports = Set<Int64>()
+        #expect(try setup.waitUntil(30) {
+            if let now = report(), now.generated > first, now.state == "paused" { reports.insert(now.generated) }
+            return reports.count >= 3
+        }, "three status reports while paused: \(String(describing: report()))")
         #expect(try confirmed() == paused, "the slot's confirmed LSN stops moving while capture waits")
         #expect(paused < end, "the slot still holds what capture has not read")
         let bytes = try Journal.inspect(directory: setup.dir + "/journal").reduce(0) { $0 + $1.bytes }

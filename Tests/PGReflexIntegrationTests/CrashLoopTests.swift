@@ -10,10 +10,11 @@ import Glibc
 /// `pgreflex run`, killed with SIGKILL at random points while a 200k-change workload runs, ten
 /// times in a row, then run to the end: every change reaches the file sink, and after
 /// deduplication by event id each appears exactly once, with values that rebuild the tables.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct CrashLoopTests {
     @Test func killNineTenTimesLosesNothing() throws {
         let cluster = try PostgresCluster.required()
+        let changes = Stress.size(small: 50_000, full: 200_000)
         try cluster.psql(MixedWorkload.setup)
         try cluster.createSlot("crash_slot")
         let initial = try MixedWorkload.snapshot(cluster)
@@ -36,7 +37,7 @@ struct CrashLoopTests {
         let exe = try pgreflexExecutable()
         let log = dir + "/run.log"
 
-        let workload = PostgresCluster.spawn(["psql", cluster.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "CALL w_mixed(200000, 10)"])
+        let workload = PostgresCluster.spawn(["psql", cluster.conninfo, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "CALL w_mixed(\(changes), 10)"])
         #expect(workload > 0)
         var random = SplitMix64(seed: 20261121)
         for _ in 0..<10 {
@@ -57,7 +58,7 @@ struct CrashLoopTests {
             byID[line.id] = line
             unique.append(line)
         }
-        #expect(unique.count == 200_000, "\(lines.count) lines, \(unique.count) distinct events")
+        #expect(unique.count == changes, "\(lines.count) lines, \(unique.count) distinct events")
         #expect(unique.map(\.id) == unique.map(\.id).sorted(), "events are delivered in commit order")
         let problems = try MixedWorkload.rebuild(initial, from: unique, against: cluster)
         #expect(problems.isEmpty, "\(problems.prefix(10))")

@@ -6,7 +6,7 @@ import Testing
 
 /// `pgreflex dlq` over a state store: list with filters (text and JSON), show with the envelope,
 /// drop only with --yes. Needs no database.
-@Suite struct DLQCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct DLQCommandTests {
     @Test func listShowAndDrop() async throws {
         let dir = NSTemporaryDirectory() + "pgreflex-dlq-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

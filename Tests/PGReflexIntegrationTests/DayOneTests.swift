@@ -155,6 +155,10 @@ struct DayOneTests {
         #expect(PostgresCluster.wait(run) == 0, "\(read(runLog))")
         running = nil
 
+        // Day one without a registry: check says what creates it.
+        let noRegistry = PostgresCluster.run([exe, "check", "--config", "run.yaml", "--registry", "Missing"], directory: dir, environment: environment())
+        #expect(noRegistry.status == 1 && noRegistry.output.contains("`pgreflex schema snapshot --registry Missing`"), "\(noRegistry.output)")
+
         // Replay on this routes-only configuration: a dry run counts; without one, the error lists the ways.
         let dry = PostgresCluster.run([exe, "replay", "--config", "run.yaml", "--from-lsn", "0/0", "--dry-run"], directory: dir, environment: environment())
         #expect(dry.status == 0, "\(dry.output)")

@@ -9,7 +9,7 @@ import Glibc
 
 /// The `exec` agent end to end: real changes, `pgreflex run`, and a real Python program that
 /// reads the event on stdin and answers on stdout.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct ExecAgentTests {
     /// Answers each ticket with a classification; exits 75 on its first attempt at ticket 2
     /// (EX_TEMPFAIL: tried again), 3 for ticket 3 (dead-lettered); logs what it saw.
@@ -38,9 +38,7 @@ struct ExecAgentTests {
               classify: { tables: [exec.tickets], agent: classify, retries: { attempts: 3, backoff: { initial: 10ms, max: 20ms } }, start: earliest }
             """)
         try f.sql("INSERT INTO tickets VALUES (1, 'invoice is wrong'), (2, 'login fails'), (3, ''), (4, 'second invoice');")
-        setenv("EXEC_TEST_PASSED", "yes", 1)
-        setenv("EXEC_TEST_SECRET", "must-not-reach-the-agent", 1)
-        let run = try f.runToEnd()
+        let run = try f.runToEnd(environment: ["EXEC_TEST_PASSED": "yes", "EXEC_TEST_SECRET": "must-not-reach-the-agent"])
         #expect(run.status == 0, "\(run.output)")
         let stopped = RouteFixture.stopped("classify", in: run.output)
         #expect(stopped["route.succeeded"] == "3" && stopped["route.dead_lettered"] == "1" && stopped["route.retries"] == "1", "\(stopped)")
@@ -143,7 +141,7 @@ struct ExecAgentTests {
 
 /// The seeds' workflows as shipped in examples/ (agents.yaml, agents.sql, agents/*.py), run
 /// as a user would run them, on the demo's tables.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct ExampleAgentsTests {
     @Test func theSeedsWorkflowsRunFromTheExamples() throws {
         let cluster = try PostgresCluster.required()

@@ -4,7 +4,7 @@ import Testing
 
 /// A start that fails leaves the server as it found it: no new slot holding WAL, no
 /// publication it created. A slot that was there before is never dropped. Real executable.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct FailedStartTests {
     func slots(_ cluster: PostgresCluster) throws -> String {
         try cluster.psql("SELECT coalesce(string_agg(slot_name, ',' ORDER BY slot_name), '') FROM pg_replication_slots")

@@ -5,7 +5,7 @@ import Testing
 /// What a new user meets first: the README's quick start checks as written, docs/cli.md's `run`
 /// example, followed literally, delivers; a YAML mistake in a file that holds a password never
 /// prints the password. Real executable.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct FirstRunTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -6,7 +6,7 @@ import PGReflexWire
 import Testing
 
 /// `pgreflex journal inspect` and `journal repair`, run as the real executable.
-@Suite struct JournalCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct JournalCommandTests {
     @Test func inspectFindsCorruptionAndRepairCutsItOnlyWhenAsked() throws {
         let dir = NSTemporaryDirectory() + "pgreflex-journal-cli-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }

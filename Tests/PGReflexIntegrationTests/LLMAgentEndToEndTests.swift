@@ -14,21 +14,21 @@ import Glibc
 /// The `llm` agent against a real model (SmolLM2-135M behind llama.cpp's OpenAI-compatible
 /// server) through `pgreflex run`. The model is tiny: these tests check the protocol and the
 /// decision's structure, not its judgement.
-@Suite(.postgresCluster, .localModel, .serialized)
+@Suite(.postgresCluster, .localModel, .serialized, .timeLimit(.minutes(10)))
 struct LLMAgentEndToEndTests {
     func configure(_ f: RouteFixture, _ llm: String) throws {
         try f.configure("""
             agents:
               triage: { llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, \(llm) } }
             routes:
-              triage: { tables: ["\(f.name).tickets"], agent: triage, retries: { attempts: 1, timeout: 120s }, start: earliest }
+              triage: { tables: ["\(f.name).tickets"], agent: triage, retries: { attempts: 1, timeout: 60s }, start: earliest }
             """)
     }
 
     @Test func aTicketGetsATypedDecisionKeptAsItsResult() async throws {
         let f = try RouteFixture("llm", tables: "CREATE TABLE tickets (id int PRIMARY KEY, subject text, customer_email text);")
         defer { f.remove() }
-        try configure(f, #"prompt: "A customer opened support ticket {{event.after.id}}: {{event.after.subject}}. Event id: {{event.id}}.", max_tokens: 700, max_steps: 4"#)
+        try configure(f, #"prompt: "A customer opened support ticket {{event.after.id}}: {{event.after.subject}}. Event id: {{event.id}}.", max_tokens: 150, max_steps: 4, timeout: 30s"#)
         try f.sql("INSERT INTO tickets VALUES (1, 'my invoice is wrong', 'ann@example.com'), (2, 'cannot log in', 'bob@example.com');")
         let run = try await f.runToEndWithoutBlocking()
         #expect(run.status == 0, "\(run.output)")
@@ -39,7 +39,14 @@ struct LLMAgentEndToEndTests {
         if succeeded < 2 {
             let letters = f.command(["dlq", "list", "--config", f.config]).output
             #expect(succeeded + letters.components(separatedBy: "did not answer within").count - 1 == 2, "\(stopped) \(letters)")
-            Issue.record(Comment(rawValue: "the local model did not decide in time on this machine; \(2 - succeeded) event(s) dead-lettered"), severity: .warning)
+        }
+        if succeeded == 0 {
+            // Nothing decided: the decision's structure went unchecked. Said as a known issue,
+            // never passed silently.
+            withKnownIssue("the local model decided nothing in time on this machine: the decision's structure went unchecked") {
+                Issue.record("\(stopped)")
+            }
+            return
         }
         let results = f.command(["results", "list", "--config", f.config, "--format", "json"])
         let rows = results.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -92,11 +99,11 @@ struct LLMAgentEndToEndTests {
                   parameters: [{ name: ticket_id, type: integer }, { name: category, values: [billing, shipping, account] }]
             agents:
               triage:
-                llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, min_actions: 1, max_tokens: 800, max_steps: 5, timeout: 120s,
+                llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, min_actions: 1, max_tokens: 150, max_steps: 5, timeout: 30s,
                        prompt: "Support ticket {{event.after.id}}: {{event.after.subject}}. Set its category (billing, shipping or account) with set_category." }
                 actions: [set_category]
             routes:
-              triage: { tables: [llmact.tickets], agent: triage, retries: { attempts: 1, timeout: 90s }, start: earliest }
+              triage: { tables: [llmact.tickets], agent: triage, retries: { attempts: 1, timeout: 60s }, start: earliest }
             """)
         try f.sql("INSERT INTO tickets VALUES (5, 'my invoice is wrong');")
         let run = try await f.runToEndWithoutBlocking(["--log-level", "debug"])
@@ -104,10 +111,11 @@ struct LLMAgentEndToEndTests {
         // not the protocol. Then the event must be in the DLQ (nothing lost), and the test says so.
         if RouteFixture.stopped("triage", in: run.output)["route.succeeded"] != "1" {
             let letters = f.command(["dlq", "list", "--config", f.config]).output
-            // The route's 90 s timeout usually ends the call before the agent's own 120 s one.
             #expect(letters.contains("did not answer within") || letters.contains("no valid decision")
                     || letters.contains("the call took longer than its timeout"), "\(letters)")
-            Issue.record(Comment(rawValue: "the local model did not decide in time on this machine; the event was dead-lettered"), severity: .warning)
+            withKnownIssue("the local model did not decide in time on this machine: the sql_exec path went unchecked") {
+                Issue.record("\(letters)")
+            }
             return
         }
         let written = Int(try f.cluster.psql("SELECT count(*) FROM llmact_side.categories WHERE ticket_id IS NOT NULL").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
@@ -173,7 +181,7 @@ final class ChatReplay: Sendable {
     }
 }
 
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct LLMToolCallTests {
     /// The model looks the customer's orders up (a read tool: it runs at once, and its rows go
     /// back), then calls the action tool, which ends the loop and becomes the decision's action.

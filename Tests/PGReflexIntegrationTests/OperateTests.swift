@@ -11,7 +11,7 @@ import Glibc
 
 /// What an operator sees of a running `pgreflex run`: /metrics, /healthz, /readyz, the status
 /// page, `pgreflex status` and the JSON log lines; and `pgreflex demo`.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct OperateTests {
     static let secret = "pii-7731-do-not-leak"
 

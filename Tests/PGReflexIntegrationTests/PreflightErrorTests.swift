@@ -8,7 +8,7 @@ import PGReflexWire
 import Testing
 
 /// Each misconfiguration fails early with its own code and a message that says the fix.
-@Suite(.postgresCluster(settings: ["max_replication_slots = 3"]), .serialized)
+@Suite(.postgresCluster(settings: ["max_replication_slots = 3"]), .serialized, .timeLimit(.minutes(10)))
 struct PreflightErrorTests {
     func connect(_ conninfo: String? = nil) async throws -> PostgresConnection {
         try await PostgresConnection.connect(conninfo ?? PostgresCluster.required().conninfo, logger: testLogger)
@@ -150,7 +150,7 @@ struct PreflightErrorTests {
     }
 }
 
-@Suite(.postgresCluster(settings: ["wal_level = replica"]))
+@Suite(.postgresCluster(settings: ["wal_level = replica"]), .timeLimit(.minutes(10)))
 struct WalLevelTests {
     @Test func replicaWalLevelSaysHowToFixIt() async throws {
         let cluster = try PostgresCluster.required()

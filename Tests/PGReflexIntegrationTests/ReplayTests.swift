@@ -10,7 +10,7 @@ import Glibc
 
 /// `pgreflex replay` and journal retention, and `--start-lsn` against the slot's position, with
 /// the real executable against a real server.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct ReplayTests {
     struct Setup {
         let dir: String

@@ -4,7 +4,7 @@ import Testing
 
 /// Outcomes that must hold across a kill -9 while another key's call is in flight: the route's
 /// cursor then stays behind events already dealt with, and the restart reads them again.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct RestartOutcomeTests {
     /// Order 11 sleeps (its call is in flight at the kill); order 12 is refused at once
     /// (non-JSON output is a permanent error). Each call is logged to SEEN.

@@ -12,13 +12,14 @@ import Glibc
 /// version is pending, other tables go on, a restart keeps the hold without duplicates, and
 /// `pgreflex schema accept` lets a running `run` deliver them, in order. Real server, real
 /// executable.
-@Suite(.postgresCluster)
+@Suite(.postgresCluster, .timeLimit(.minutes(10)))
 struct SchemaHoldTests {
     @Test func aPendingVersionHoldsItsTableUntilAcceptedAndNothingIsLostOrRepeated() throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql("""
             CREATE TABLE ho (id int PRIMARY KEY, a text NOT NULL); CREATE TABLE ho_other (id int PRIMARY KEY);
-            CREATE PUBLICATION ho_pub FOR TABLE ho, ho_other;
+            CREATE TABLE ho_mark (id int PRIMARY KEY);
+            CREATE PUBLICATION ho_pub FOR TABLE ho, ho_other, ho_mark;
             """)
         try cluster.createSlot("ho_slot")
         let dir = NSTemporaryDirectory() + "pgreflex-hold-\(UUID().uuidString)"
@@ -39,10 +40,11 @@ struct SchemaHoldTests {
               tables: { public.ho: { on_new_version: hold } }
             """.write(toFile: config, atomically: true, encoding: .utf8)
 
-        /// `table op id` per delivered line, in sink order.
-        func delivered() throws -> [String] {
+        /// `table op id` per delivered line, in sink order; `ho_mark`'s rows are the test's own
+        /// markers (below), left out.
+        func delivered(marks: Bool = false) throws -> [String] {
             guard let data = FileManager.default.contents(atPath: dir + "/events.jsonl") else { return [] }
-            return try parseLines(data).map { line in
+            return try parseLines(data).filter { marks || $0.table != "ho_mark" }.map { line in
                 "\(line.table!) \(line.op) \((line.after ?? line.before)?["id"] as? Int ?? -1) v\(line.source["schema_version"] as? Int ?? 0)"
             }
         }
@@ -92,10 +94,16 @@ struct SchemaHoldTests {
         let log = dir + "/run.log"
         let run = PostgresCluster.spawn([exe, "run", "--config", config, "--log-level", "info"], standardError: log)
         defer { kill(run, SIGKILL) }
+        var markCount = 0
         func waitFor(_ expected: [String]) throws {
             let deadline = Date().addingTimeInterval(30)
             while try delivered().count < expected.count && Date() < deadline { usleep(100_000) }
-            usleep(300_000)  // and nothing more arrives
+            // And nothing more arrives: a marker row committed after everything above is delivered
+            // (the sink follows commit order), so whatever was to come before it has come.
+            markCount += 1
+            try cluster.psql("INSERT INTO ho_mark VALUES (\(markCount))")
+            while try !delivered(marks: true).contains("ho_mark c \(markCount) v1") && Date() < deadline { usleep(50_000) }
+            #expect(try delivered(marks: true).contains("ho_mark c \(markCount) v1"), "the marker arrived")
             #expect(try delivered() == expected, "log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }
         let started = Date().addingTimeInterval(30)

@@ -4,7 +4,7 @@ import Testing
 
 /// `shed: {lag_over, action: skip}` against a slow agent's own backlog (issue 35): an event's
 /// age is judged again when its call would start, so a queue of stale events is shed, not called.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct ShedTests {
     static let slow = #"""
         import json, os, sys, time

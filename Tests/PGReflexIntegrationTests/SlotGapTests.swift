@@ -5,7 +5,7 @@ import Testing
 /// A slot that starts past the journal's end skipped WAL the journal never saw: `run` refuses,
 /// names both positions and the fixes, and leaves no slot behind; `--accept-gap` goes on and
 /// records the gap, which `journal inspect` reports (issue 26, item 11).
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct SlotGapTests {
     func configure(_ f: RouteFixture) throws {
         try """

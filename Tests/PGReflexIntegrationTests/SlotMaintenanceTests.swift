@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// The idle heartbeat, slot health warnings and `--start-lsn`, with the real executable.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct SlotMaintenanceTests {
     func confirmedFlush(_ cluster: PostgresCluster, _ slot: String) throws -> LSN? {
         LSN(try cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '\(slot)'"))
@@ -137,7 +137,7 @@ struct SlotMaintenanceTests {
 }
 
 /// A slot the server invalidated (`max_slot_wal_keep_size` exceeded) is named as such, with the fix.
-@Suite(.postgresCluster(settings: ["max_slot_wal_keep_size = 1MB", "min_wal_size = 32MB", "max_wal_size = 64MB"]))
+@Suite(.postgresCluster(settings: ["max_slot_wal_keep_size = 1MB", "min_wal_size = 32MB", "max_wal_size = 64MB"]), .timeLimit(.minutes(10)))
 struct InvalidatedSlotTests {
     @Test func anInvalidatedSlotIsAClearError() throws {
         let cluster = try PostgresCluster.required()

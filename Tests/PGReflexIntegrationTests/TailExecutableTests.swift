@@ -5,14 +5,15 @@ import Testing
 
 /// The real `pgreflex tail` executable against a mixed 100k-change workload: every change
 /// printed exactly once, with values that rebuild the tables' final state.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct TailExecutableTests {
     @Test func mixedWorkloadPrintsEveryChangeExactlyOnce() throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql(MixedWorkload.setup)
         try cluster.createSlot("w_slot")
         let model = try MixedWorkload.snapshot(cluster)
-        try cluster.psql("CALL w_mixed(100000, 10)")
+        let changes = Stress.size(small: 20_000, full: 100_000)
+        try cluster.psql("CALL w_mixed(\(changes), 10)")
         let end = try cluster.currentInsertLSN()
         let referenceCount = try cluster.testDecodingRowChanges(copying: "w_slot", upTo: end)
 
@@ -25,7 +26,7 @@ struct TailExecutableTests {
         #expect(result.status == 0, "pgreflex tail failed: \(result.output)")
         let lines = try parseLines(Data(contentsOf: URL(fileURLWithPath: outPath)))
 
-        #expect(referenceCount == 100_000)
+        #expect(referenceCount == changes)
         #expect(lines.count == referenceCount)
         var seen = Set<String>()
         for line in lines where !seen.insert(line.id).inserted { Issue.record("repeated \(line.id)") }

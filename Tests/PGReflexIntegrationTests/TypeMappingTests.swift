@@ -10,7 +10,7 @@ import Testing
 /// Every type the envelope maps, written in several rows (typical values, NULL everywhere,
 /// extremes) and compared with `to_jsonb` of the same row in the same database. Where pgreflex
 /// deliberately differs from to_jsonb, the reference expression says how (see docs/types.md).
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct TypeMappingTests {
     /// Column, SQL type, and the reference expression (to_jsonb plus the documented normalization).
     static let columns: [(name: String, type: String, reference: String)] = [

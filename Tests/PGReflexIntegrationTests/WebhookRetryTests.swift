@@ -81,9 +81,13 @@ final class WebhookReceiver: Sendable {
 /// the server down gracefully. Cancelling it instead can drop a connection accepted but not yet
 /// handled, which NIO treats as a fatal error (a writer never finished): seen in CI.
 func serveOnLoopback<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> T) async throws -> T {
-    let port = Mutex<Int?>(nil)
+    // The bound port arrives as an event; a server that ends without binding ends the stream.
+    let (bound, binding) = AsyncStream.makeStream(of: Int.self)
     let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                          onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+                          onServerRunning: { channel in
+                              binding.yield(channel.localAddress?.port ?? 0)
+                              binding.finish()
+                          })
     let services = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test-http-server")))
     // The server's tasks prefer a thread of their own: a test suite that blocks the cooperative
     // pool (2 threads on a 2-core machine) would otherwise hold its answers back for seconds,
@@ -91,16 +95,15 @@ func serveOnLoopback<T: Sendable>(_ router: Router<BasicRequestContext>, _ body:
     let thread = DedicatedThread()
     defer { thread.shutdown() }
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask(executorPreference: thread) { try await services.run() }
+        group.addTask(executorPreference: thread) {
+            defer { binding.finish() }
+            try await services.run()
+        }
         let outcome: Result<T, any Error>
         do {
-            var bound: Int?
-            for _ in 0..<100 where bound == nil {
-                try await Task.sleep(for: .milliseconds(20))
-                bound = port.withLock { $0 }
-            }
-            guard let bound else { throw PostgresCluster.Failure(description: "the test HTTP server did not start") }
-            outcome = .success(try await body(bound))
+            var ports = bound.makeAsyncIterator()
+            guard let port = await ports.next(), port > 0 else { throw PostgresCluster.Failure(description: "the test HTTP server did not start") }
+            outcome = .success(try await body(port))
         } catch {
             outcome = .failure(error)
         }
@@ -112,15 +115,26 @@ func serveOnLoopback<T: Sendable>(_ router: Router<BasicRequestContext>, _ body:
 
 /// Runs a command without blocking a thread of the cooperative pool (the test's HTTP server
 /// needs them), returning its exit status; its stderr goes to `log`.
-func runWithoutBlocking(_ command: [String], log: String, standardOutput: String? = nil) async throws -> Int32 {
-    let pid = PostgresCluster.spawn(command, standardOutput: standardOutput, standardError: log)
+func runWithoutBlocking(_ command: [String], log: String, standardOutput: String? = nil, environment: [String: String] = [:]) async throws -> Int32 {
+    let pid = PostgresCluster.spawn(command, standardOutput: standardOutput, standardError: log,
+                                    environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     var status: Int32 = 0
-    while waitpid(pid, &status, WNOHANG) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+    let deadline = Date().addingTimeInterval(PostgresCluster.childTimeout)
+    while waitpid(pid, &status, WNOHANG) == 0 {
+        guard Date() < deadline else {
+            kill(pid, SIGKILL)
+            _ = PostgresCluster.wait(pid)
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            Issue.record("\(command.joined(separator: " ")) did not exit within \(Int(PostgresCluster.childTimeout)) s: killed. Its log:\n\(text.suffix(4000))")
+            return PostgresCluster.timedOutStatus
+        }
+        try await Task.sleep(for: .milliseconds(50))
+    }
     return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
 }
 
 /// The dispatcher's retries against a real HTTP receiver, through the `webhook` agent.
-@Suite(.postgresCluster, .serialized)
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct WebhookRetryTests {
     static let secret = "whsec_" + Data("a test secret of 32 bytes length".utf8).base64EncodedString()
 
@@ -137,8 +151,8 @@ struct WebhookRetryTests {
     func run(_ f: RouteFixture, secrets: String = WebhookRetryTests.secret) async throws -> (Int32, String) {
         let end = try f.cluster.currentInsertLSN()
         let log = f.dir + "/run.log"
-        setenv("TEST_WEBHOOK_SECRET", secrets, 1)
-        let status = try await runWithoutBlocking([f.exe, "run", "--config", f.config, "--end-lsn", end.description], log: log)
+        let status = try await runWithoutBlocking([f.exe, "run", "--config", f.config, "--end-lsn", end.description], log: log,
+                                                  environment: ["TEST_WEBHOOK_SECRET": secrets])
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
@@ -327,9 +341,9 @@ struct WebhookRetryTests {
         let port = try PostgresCluster.freePort()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("examples/webhook-receiver.py").path
-        setenv("TEST_WEBHOOK_SECRET", Self.secret, 1)
         let receiver = PostgresCluster.spawn(["python3", script, "--port", "\(port)", "--out", f.dir + "/received.jsonl", "--secret-env", "TEST_WEBHOOK_SECRET"],
-                                             standardError: f.dir + "/receiver.log")
+                                             standardError: f.dir + "/receiver.log",
+                                             environment: ProcessInfo.processInfo.environment.merging(["TEST_WEBHOOK_SECRET": Self.secret]) { $1 })
         defer {
             // SIGKILL: the child may inherit a mask that blocks SIGTERM from the test's thread.
             kill(receiver, SIGKILL)

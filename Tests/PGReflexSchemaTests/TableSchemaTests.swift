@@ -45,6 +45,46 @@ import Testing
         #expect(table(constant).changes(since: table(nil)).first.map { ($0.backwardCompatible, $0.forwardCompatible) }! == (true, true))
     }
 
+    /// Confluent's mode definitions over Avro's field rules, every mode against every kind of
+    /// change: BACKWARD and its transitive form need backward-compatible changes, FORWARD
+    /// forward-compatible ones, FULL both, NONE nothing. Pure: the integration test
+    /// (SchemaCompatibilityTests) checks each migration against a real database under two modes.
+    @Test func everyModeJudgesEveryKindOfChange() {
+        func column(_ name: String, _ type: String, nullable: Bool = true, hasDefault: Bool = false, position: Int = 2) -> TableSchema.Column {
+            TableSchema.Column(name: name, position: position, type: type, nullable: nullable, hasDefault: hasDefault)
+        }
+        let id = TableSchema.Column(name: "id", position: 1, type: "integer", nullable: false)
+        func table(_ columns: [TableSchema.Column]) -> TableSchema { TableSchema(schema: "public", table: "m", columns: [id] + columns, primaryKey: ["id"]) }
+        let cases: [(name: String, old: [TableSchema.Column], new: [TableSchema.Column], backward: Bool, forward: Bool)] = [
+            ("add nullable column", [], [column("b", "text")], true, true),
+            ("add NOT NULL without default", [], [column("b", "text", nullable: false)], false, true),
+            ("add NOT NULL with a constant default", [], [column("b", "text", nullable: false, hasDefault: true)], true, true),
+            ("drop nullable column", [column("a", "text")], [], true, true),
+            ("drop NOT NULL column", [column("a", "text", nullable: false)], [], true, false),
+            ("widen integer to bigint", [column("a", "integer")], [column("a", "bigint")], true, false),
+            ("narrow bigint to integer", [column("a", "bigint")], [column("a", "integer")], false, true),
+            ("change text to integer", [column("a", "text")], [column("a", "integer")], false, false),
+            ("make NOT NULL", [column("a", "text")], [column("a", "text", nullable: false)], false, true),
+            ("rename a NOT NULL column", [column("a", "text", nullable: false)], [column("b", "text", nullable: false)], false, false),
+        ]
+        for (name, old, new, backward, forward) in cases {
+            for mode in CompatibilityMode.allCases {
+                var registry = SchemaRegistry()
+                registry.record(table(old))
+                registry.setCompatibility(mode, for: "public.m")
+                let passes = switch mode {
+                case .backward, .backwardTransitive: backward
+                case .forward, .forwardTransitive: forward
+                case .full, .fullTransitive: backward && forward
+                case .none: true
+                }
+                let check = SchemaCheck(candidates: [table(new)], registry: registry)
+                #expect(check.breaks == !passes, "\(name) under \(mode.rawValue): \(check.findings)")
+                #expect(!check.findings.isEmpty, "\(name): the change is reported under \(mode.rawValue) either way")
+            }
+        }
+    }
+
     @Test func typeMovesAreClassified() {
         func kinds(_ old: String, _ new: String) -> [SchemaChange.Kind] {
             var a = base, b = base

@@ -288,6 +288,18 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Journal append throughput against plain write+fdatasync (README.md, "Journal appends").
+        // The libFuzzer harnesses beyond the wire (configuration, journal files, agents' outputs),
+        // built with libFuzzer by Tests/Fuzz/run.sh; a debug build runs inputs once (the tests
+        // replay the committed seeds through it).
+        .executableTarget(
+            name: "pgreflex-fuzz",
+            dependencies: [
+                "PGReflexAgents", "PGReflexConfig", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexTools",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Tests/Fuzz/Harness",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "journal-append-bench",
             dependencies: ["PGReflexJournal", "PGReflexWire", .product(name: "Logging", package: "swift-log")],

@@ -166,10 +166,11 @@ extension RunConfiguration.Reader {
         if let inline { text = try string(inline, "\(key).\(setting)") }
         if let file {
             let location = path(try string(file, "\(key).\(setting)_file"))
-            guard let contents = try? String(contentsOfFile: location, encoding: .utf8) else {
-                throw fail(file, "\(key).\(setting)_file: cannot read \(location): check the path (relative to the config file)")
+            switch BoundedFile.text(location, limit: 1 << 20) {
+            case .success(let contents): text = contents
+            case .failure(.unreadable): throw fail(file, "\(key).\(setting)_file: cannot read \(location): check the path (relative to the config file)")
+            case .failure(let failure): throw fail(file, "\(key).\(setting)_file: \(location) " + failure.message)
             }
-            text = contents
         }
         guard let text, let node = inline ?? file else { return nil }
         do {

@@ -25,7 +25,7 @@ extension RunConfiguration {
     /// and `detokenize`.
     public static func loadPrivacy(_ path: String, environment: [String: String]? = nil) throws -> PrivacyPolicy {
         let environment = environment ?? ProcessInfo.processInfo.environment
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard case .success(let text) = BoundedFile.text(path, limit: 4 << 20) else {
             throw ConfigurationError(file: path, line: nil, message: "cannot read the file: does it exist and is it readable?")
         }
         let root: Node?
@@ -137,13 +137,15 @@ extension RunConfiguration.Reader {
         case (nil, let fileNode?):
             let keyPath = path(try string(fileNode, "privacy.keys.file"))
             var info = stat()
-            guard stat(keyPath, &info) == 0, let contents = try? String(contentsOfFile: keyPath, encoding: .utf8) else {
-                throw fail(fileNode, "cannot read the key file \(keyPath)")
-            }
+            guard stat(keyPath, &info) == 0 else { throw fail(fileNode, "cannot read the key file \(keyPath)") }
             guard info.st_mode & 0o077 == 0 else {
                 throw fail(fileNode, "the key file \(keyPath) is readable by other users: chmod 600 it")
             }
-            text = contents
+            switch BoundedFile.text(keyPath, limit: 1 << 20) {
+            case .success(let contents): text = contents
+            case .failure(.unreadable): throw fail(fileNode, "cannot read the key file \(keyPath)")
+            case .failure(let failure): throw fail(fileNode, "the key file \(keyPath) " + failure.message)
+            }
             source = keyPath
         default:
             throw fail(node, "privacy.keys needs exactly one of env: VARIABLE or file: PATH; keys never go in this file")

@@ -96,10 +96,10 @@ public struct RunConfiguration: Sendable {
     public static func load(_ path: String, environment: [String: String]? = nil, requireEnvironment: Bool = true) throws -> RunConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
         let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigurationError(file: path, line: nil, message: "cannot read the configuration file: does it exist and is it readable?")
+        switch BoundedFile.text(path, limit: 4 << 20) {
+        case .success(let read): text = read
+        case .failure(.unreadable): throw ConfigurationError(file: path, line: nil, message: "cannot read the configuration file: does it exist and is it readable (UTF-8)?")
+        case .failure(let failure): throw ConfigurationError(file: path, line: nil, message: "the configuration file " + failure.message)
         }
         return try parse(text, file: path, environment: environment, requireEnvironment: requireEnvironment)
     }

@@ -39,11 +39,37 @@ public enum AtomicFile {
     /// The file's value, nil when there is no file; `corrupt` says what to do when it does not
     /// decode.
     static func readJSON<T: Decodable>(_ type: T.Type, from path: String, corrupt: () -> JournalError) throws -> T? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        // Bounded: these files are small, and a device or a huge file in their place must be
+        // an error, not a read that never ends.
+        guard let data = try boundedContents(path, limit: maxBytes, tooBig: corrupt) else { return nil }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
             throw corrupt()
         }
+    }
+
+    /// The most a cursor, checkpoint or gap list may hold.
+    static let maxBytes = 16 << 20
+
+    /// A regular file's bytes, at most `limit`; nil when there is none.
+    static func boundedContents(_ path: String, limit: Int, tooBig: () -> JournalError) throws -> Data? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw JournalError(code: .io, segment: path, message: "cannot open (\(String(cString: strerror(errno))))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= limit else { throw tooBig() }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        return Data(bytes[..<done])
     }
 }

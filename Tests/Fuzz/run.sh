@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with libFuzzer and AddressSanitizer.
-#   Tests/Fuzz/run.sh [pgoutput|cel] [SECONDS] [extra libFuzzer flags…]   (default: pgoutput, 60)
+#   Tests/Fuzz/run.sh [TARGET] [SECONDS] [extra libFuzzer flags…]   (default: pgoutput, 60)
 # pgoutput: the pgoutput and replication-frame decoders.
 # cel: the CEL parser and evaluator, with the envelope reader; seeded from Tests/Fuzz/cel-seeds
 #      and the conformance cases' expressions, with a dictionary of CEL's tokens.
+# config, journal, checkpoint, outputs: the harnesses of Tests/Fuzz/Harness (the YAML
+#      configuration; journal segments and records from disk; cursor, confirmed-position and
+#      gap files; webhook, exec and LLM answers and the actions in them), built by SwiftPM with
+#      libFuzzer into .build-fuzz and seeded from Tests/Fuzz/seeds/TARGET.
 # Crashes are written to Tests/Fuzz/artifacts/; the corpus grows in a temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TARGET=pgoutput
-if [[ "${1:-}" == "pgoutput" || "${1:-}" == "cel" ]]; then TARGET=$1; shift; fi
+case "${1:-}" in pgoutput|cel|config|journal|checkpoint|outputs) TARGET=$1; shift ;; esac
 SECONDS_TO_RUN=${1:-60}
 shift || true
+mkdir -p Tests/Fuzz/artifacts
+if [[ $TARGET =~ ^(config|journal|checkpoint|outputs)$ ]]; then
+  # Every Swift module instrumented; -DFUZZING leaves libFuzzer's main in charge.
+  swift build --scratch-path .build-fuzz --product pgreflex-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING >&2
+  CORPUS=$(mktemp -d /tmp/pgreflex-fuzz-corpus-XXXXXX)
+  PGREFLEX_FUZZ_TARGET=$TARGET exec .build-fuzz/debug/pgreflex-fuzz -max_total_time="$SECONDS_TO_RUN" -max_len=8192 -timeout=5 \
+    -rss_limit_mb=3072 -artifact_prefix=Tests/Fuzz/artifacts/$TARGET- "$@" "$CORPUS" "Tests/Fuzz/seeds/$TARGET"
+fi
 OUT=$(mktemp -d /tmp/pgreflex-fuzz-XXXXXX)
 FLAGS=(-O -sanitize=fuzzer,address -parse-as-library)
 swiftc "${FLAGS[@]}" -module-name PGReflexWire -emit-library -static \
   -o "$OUT/libPGReflexWire.a" -emit-module -emit-module-path "$OUT/PGReflexWire.swiftmodule" \
   Sources/PGReflexWire/*.swift Sources/PGReflexWire/Messages/*.swift
-mkdir -p Tests/Fuzz/artifacts "$OUT/corpus"
+mkdir -p "$OUT/corpus"
 if [[ $TARGET == pgoutput ]]; then
   swiftc "${FLAGS[@]}" -I "$OUT" -L "$OUT" -lPGReflexWire Tests/Fuzz/PgOutputFuzzer.swift -o "$OUT/fuzz"
   exec "$OUT/fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix=Tests/Fuzz/artifacts/ "$@" "$OUT/corpus"

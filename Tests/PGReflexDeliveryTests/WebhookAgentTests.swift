@@ -27,6 +27,14 @@ import Testing
         #expect(WebhookAgent.retryAfter("soon") == nil && WebhookAgent.retryAfter(nil) == nil)
         let past = WebhookAgent.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT")
         #expect(past == .zero)
+        // An HTTP date 90 s after "now" (2015-10-21T07:26:30Z).
+        #expect(WebhookAgent.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT", now: 1_445_412_390) == .seconds(90))
+        #expect(WebhookAgent.httpDate("Sun, 06 Nov 1994 08:49:37 GMT") == 784_111_777)
+        #expect(WebhookAgent.httpDate("Thu, 29 Feb 2024 23:59:59 GMT") == 1_709_251_199)
+        for bad in ["Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
+                    "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT", ""] {
+            #expect(WebhookAgent.httpDate(bad) == nil, "\(bad)")
+        }
         // A success must not pass this (issue 34: the check sat inside `if case .failure`).
         guard case .failure(let error) = WebhookAgent.outcome(status: 429, retryAfter: "7", location: nil, body: []) else {
             Issue.record("a 429 is a failure")

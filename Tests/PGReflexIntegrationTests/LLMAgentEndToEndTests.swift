@@ -21,14 +21,16 @@ struct LLMAgentEndToEndTests {
             agents:
               triage: { llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, \(llm) } }
             routes:
-              triage: { tables: ["\(f.name).tickets"], agent: triage, retries: { attempts: 1, timeout: 60s }, start: earliest }
+              triage: { tables: ["\(f.name).tickets"], agent: triage, retries: { attempts: 1, timeout: 150s }, start: earliest }
             """)
     }
 
+    // Short answers (max_tokens 150) keep a call to seconds; the generous timeouts are for a CI
+    // machine busy with every other suite, where a 30 s limit left both model tests unchecked.
     @Test func aTicketGetsATypedDecisionKeptAsItsResult() async throws {
         let f = try RouteFixture("llm", tables: "CREATE TABLE tickets (id int PRIMARY KEY, subject text, customer_email text);")
         defer { f.remove() }
-        try configure(f, #"prompt: "A customer opened support ticket {{event.after.id}}: {{event.after.subject}}. Event id: {{event.id}}.", max_tokens: 150, max_steps: 4, timeout: 30s"#)
+        try configure(f, #"prompt: "A customer opened support ticket {{event.after.id}}: {{event.after.subject}}. Event id: {{event.id}}.", max_tokens: 150, max_steps: 4, timeout: 120s"#)
         try f.sql("INSERT INTO tickets VALUES (1, 'my invoice is wrong', 'ann@example.com'), (2, 'cannot log in', 'bob@example.com');")
         let run = try await f.runToEndWithoutBlocking()
         #expect(run.status == 0, "\(run.output)")
@@ -99,11 +101,11 @@ struct LLMAgentEndToEndTests {
                   parameters: [{ name: ticket_id, type: integer }, { name: category, values: [billing, shipping, account] }]
             agents:
               triage:
-                llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, min_actions: 1, max_tokens: 150, max_steps: 5, timeout: 30s,
+                llm: { base_url: "\(try LocalModel.required().baseURL)", model: smollm2, min_actions: 1, max_tokens: 150, max_steps: 5, timeout: 120s,
                        prompt: "Support ticket {{event.after.id}}: {{event.after.subject}}. Set its category (billing, shipping or account) with set_category." }
                 actions: [set_category]
             routes:
-              triage: { tables: [llmact.tickets], agent: triage, retries: { attempts: 1, timeout: 60s }, start: earliest }
+              triage: { tables: [llmact.tickets], agent: triage, retries: { attempts: 1, timeout: 150s }, start: earliest }
             """)
         try f.sql("INSERT INTO tickets VALUES (5, 'my invoice is wrong');")
         let run = try await f.runToEndWithoutBlocking(["--log-level", "debug"])

@@ -351,7 +351,7 @@ struct RouteDispatchTests {
         #expect(first.status == 0, "\(first.output)")
         // A retried payment for the same order, after a restart: the key is in the state store.
         try f.sql("INSERT INTO payments VALUES (4, 200), (5, 300);")
-        let second = PostgresCluster.run([f.exe, "run", "--config", f.config, "--idle-exit", "2"])
+        let second = try f.runToEnd()
         #expect(second.status == 0, "\(second.output)")
         #expect(try f.lines("charges.jsonl").map { $0.after?["id"] as? Int } == [1, 3, 5])
         #expect(f.status()["charge"]?["skipped"] == "idempotency=2")
@@ -391,7 +391,7 @@ struct RouteDispatchTests {
         #expect(f.status()["views"]?["skipped"] == "shed=5")
         // Pinned to both versions now: the held event goes out, and nothing twice.
         try f.configure(routes.replacingOccurrences(of: "VERSIONS", with: "1, 2"))
-        let second = PostgresCluster.run([f.exe, "run", "--config", f.config, "--idle-exit", "2"])
+        let second = try f.runToEnd()
         #expect(second.status == 0, "\(second.output)")
         #expect(try f.lines("pinned.jsonl").map { $0.after?["id"] as? Int } == [1, 2])
         #expect(try f.lines("free.jsonl").count == 2)

@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexJournal
 import Logging
 import PGReflexAgents
 import PGReflexDelivery

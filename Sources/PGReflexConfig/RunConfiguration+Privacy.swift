@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexJournal
 public import PGReflexPrivacy
 import Yams
 

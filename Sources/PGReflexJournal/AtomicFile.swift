@@ -41,7 +41,13 @@ public enum AtomicFile {
     static func readJSON<T: Decodable>(_ type: T.Type, from path: String, corrupt: () -> JournalError) throws -> T? {
         // Bounded: these files are small, and a device or a huge file in their place must be
         // an error, not a read that never ends.
-        guard let data = try boundedContents(path, limit: maxBytes, tooBig: corrupt) else { return nil }
+        let data: Data
+        switch BoundedFile.bytes(path, limit: maxBytes) {
+        case .success(let bytes): data = Data(bytes)
+        case .failure(.unreadable) where access(path, F_OK) != 0: return nil
+        case .failure(.unreadable): throw JournalError(code: .io, segment: path, message: "cannot read it: check its permissions")
+        case .failure: throw corrupt()
+        }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
@@ -51,25 +57,4 @@ public enum AtomicFile {
 
     /// The most a cursor, checkpoint or gap list may hold.
     static let maxBytes = 16 << 20
-
-    /// A regular file's bytes, at most `limit`; nil when there is none.
-    static func boundedContents(_ path: String, limit: Int, tooBig: () -> JournalError) throws -> Data? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw JournalError(code: .io, segment: path, message: "cannot open (\(String(cString: strerror(errno))))")
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= limit else { throw tooBig() }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            done += n
-        }
-        return Data(bytes[..<done])
-    }
 }

@@ -4,17 +4,17 @@ import Foundation
 import Glibc
 #endif
 
-/// Files the configuration names (itself, prompt templates, key files) are read whole but
-/// bounded: a device, a FIFO or a huge file in their place is an error, never a read that does
-/// not end or fills memory.
-enum BoundedFile {
-    enum Failure: Error {
+/// Small files pgreflex reads whole (the configuration, its templates and key files, the
+/// journal's cursors and JSON files) are read bounded: a device, a FIFO or a huge file in their
+/// place is an error, never a read that does not end or fills memory.
+public enum BoundedFile {
+    public enum Failure: Error {
         case unreadable
         case notRegular
         case tooLarge(limit: Int)
 
         /// What to say after "path:".
-        var message: String {
+        public var message: String {
             switch self {
             case .unreadable: "cannot read it: does it exist and is it readable?"
             case .notRegular: "is not a regular file: name a file"
@@ -23,7 +23,19 @@ enum BoundedFile {
         }
     }
 
-    static func text(_ path: String, limit: Int) -> Result<String, Failure> {
+    /// A regular file's text (UTF-8), at most `limit` bytes.
+    public static func text(_ path: String, limit: Int) -> Result<String, Failure> {
+        switch bytes(path, limit: limit) {
+        case .success(let bytes):
+            guard let text = String(validating: bytes, as: UTF8.self) else { return .failure(.unreadable) }
+            return .success(text)
+        case .failure(let failure):
+            return .failure(failure)
+        }
+    }
+
+    /// A regular file's bytes, at most `limit`; `.unreadable` when there is none.
+    public static func bytes(_ path: String, limit: Int) -> Result<[UInt8], Failure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return .failure(.unreadable) }
         defer { close(fd) }
@@ -39,7 +51,6 @@ enum BoundedFile {
             guard n > 0 else { break }
             done += n
         }
-        guard let text = String(validating: bytes[..<done], as: UTF8.self) else { return .failure(.unreadable) }
-        return .success(text)
+        return .success(Array(bytes[..<done]))
     }
 }

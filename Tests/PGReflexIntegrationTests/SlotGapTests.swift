@@ -48,7 +48,8 @@ struct SlotGapTests {
         #expect(try !slotExists(f), "the refused start took back the slot it created")
 
         try f.sql("INSERT INTO orders VALUES (12);")
-        let accepted = try f.runToEnd(["--accept-gap"])
+        // Not --end-lsn: the new slot starts past every LSN of what came before it.
+        let accepted = f.command(["run", "--config", f.config, "--accept-gap", "--idle-exit", "2"])
         #expect(accepted.status == 0, "\(accepted.output)")
         #expect(accepted.output.contains("the slot starts past the journal"), "\(accepted.output)")
         let inspect = f.command(["journal", "inspect", "--directory", f.dir + "/journal"])

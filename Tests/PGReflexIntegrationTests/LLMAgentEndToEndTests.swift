@@ -26,8 +26,8 @@ struct LLMAgentEndToEndTests {
     }
 
     // Short answers (max_tokens 150; 400 where the answer holds a tool call) keep a call to
-    // seconds; the generous timeouts are for a CI
-    // machine busy with every other suite, where a 30 s limit left both model tests unchecked.
+    // seconds; the generous timeouts are for a CI machine busy with every other suite, where a
+    // 30 s limit left both model tests unchecked.
     @Test func aTicketGetsATypedDecisionKeptAsItsResult() async throws {
         let f = try RouteFixture("llm", tables: "CREATE TABLE tickets (id int PRIMARY KEY, subject text, customer_email text);")
         defer { f.remove() }

@@ -39,4 +39,15 @@ import Testing
         #expect(badLSN.status != 0)
         #expect(badLSN.output.contains("from-lsn"), "\(badLSN.output)")
     }
+
+    /// Packaging (issue 27, item 15): the Docker context leaves out build products and git, and
+    /// every dependency is pinned to a minor version (pgreflex is an application).
+    @Test func theImageContextIsTheSourceAndDependenciesArePinned() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let ignore = try String(contentsOf: root.appendingPathComponent(".dockerignore"), encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(ignore.contains(".build*/") && ignore.contains(".git/") && ignore.contains("Package.resolved"), "\(ignore)")
+        let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let packages = manifest.split(separator: "\n").filter { $0.contains(".package(url:") }
+        #expect(!packages.isEmpty && packages.allSatisfy { $0.contains(".upToNextMinor(from:") || $0.contains("exact:") }, "\(packages)")
+    }
 }

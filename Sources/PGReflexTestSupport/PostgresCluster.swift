@@ -5,6 +5,11 @@ import Testing
 /// A throwaway PostgreSQL cluster with `wal_level = logical`: initdb into a fresh temp
 /// directory, a free port, the Unix socket in that directory. When running as root, the
 /// server runs as the `postgres` OS user (PostgreSQL refuses root), as `runuser` allows.
+///
+/// An instance is either a whole server of its own (`start`), or one database on the server
+/// that suites with default settings share (`PostgresCluster.SharedServer`): then `conninfo`
+/// and `psql` reach that database, `destroy` drops it with its slots, and stopping or
+/// restarting the server is refused, since other suites are using it.
 public final class PostgresCluster: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -16,18 +21,48 @@ public final class PostgresCluster: Sendable {
     public let port: Int
     public let binDirectory: String
     private let osUser: String?
+    /// The database that `conninfo` and `psql` reach.
+    public let database: String
+    /// False for a database on the shared server: stopping the server is not this suite's to do.
+    public let ownsServer: Bool
 
     public var dataDirectory: String { directory + "/data" }
     public var logFile: String { directory + "/postgres.log" }
 
     /// libpq conninfo for an ordinary session.
-    public var conninfo: String { "host=\(directory) port=\(port) user=postgres dbname=postgres" }
+    public var conninfo: String { "host=\(directory) port=\(port) user=postgres dbname=\(database)" }
 
-    private init(directory: String, port: Int, binDirectory: String, osUser: String?) {
+    private init(directory: String, port: Int, binDirectory: String, osUser: String?, database: String = "postgres",
+                 ownsServer: Bool = true) {
         self.directory = directory
         self.port = port
         self.binDirectory = binDirectory
         self.osUser = osUser
+        self.database = database
+        self.ownsServer = ownsServer
+    }
+
+    /// A new database on this server, as an instance that reaches it and does not own the server.
+    func makeDatabase(_ name: String) throws -> PostgresCluster {
+        try psql("CREATE DATABASE \(name)")
+        return PostgresCluster(directory: directory, port: port, binDirectory: binDirectory, osUser: osUser, database: name,
+                               ownsServer: false)
+    }
+
+    /// Drops this database and its replication slots (slots are the server's, not the
+    /// database's: a left-over one would keep WAL for every other suite). Sessions still
+    /// connected, pgreflex children a failed test left running among them, are ended first.
+    func dropDatabase() {
+        let maintenance = ["psql", "host=\(directory) port=\(port) user=postgres dbname=postgres", "-X", "-q", "-At", "-c"]
+        for _ in 0..<50 {
+            _ = Self.run(maintenance + ["""
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)';
+                SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '\(database)' AND NOT active;
+                """])
+            if Self.run(maintenance + ["DROP DATABASE IF EXISTS \(database) WITH (FORCE)"]).status == 0 { return }
+            usleep(100_000)
+        }
+        Issue.record("could not drop the test database \(database)")
     }
 
     /// initdb and start. `settings` are appended to postgresql.conf.
@@ -72,6 +107,10 @@ public final class PostgresCluster: Sendable {
             synchronous_commit = off
             full_page_writes = off
             logical_decoding_work_mem = '64kB'
+            # Room for the suites that share one server: their slots stay until their database goes.
+            max_replication_slots = 200
+            max_wal_senders = 60
+            max_connections = 200
             \(settings.joined(separator: "\n"))
 
             """
@@ -82,6 +121,7 @@ public final class PostgresCluster: Sendable {
     }
 
     public func startServer() throws {
+        try requireOwnServer("start")
         let result = Self.run(asServerUser([
             binDirectory + "/pg_ctl", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", "-p \(port)", "start",
         ]), directory: directory)
@@ -91,20 +131,29 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    public func stopServer(mode: String = "fast") {
+    public func stopServer(mode: String = "fast") throws {
+        try requireOwnServer("stop")
         _ = Self.run(asServerUser([binDirectory + "/pg_ctl", "-D", dataDirectory, "-w", "-t", "60", "-m", mode, "stop"]),
                      directory: directory)
     }
 
     public func restart() throws {
-        stopServer()
+        try stopServer()
         try startServer()
     }
 
-    /// Stops the server (immediately: the data is thrown away) and removes the directory.
+    private func requireOwnServer(_ verb: String) throws {
+        guard ownsServer else {
+            throw Failure(description: "cannot \(verb) the shared server: give the suite a server of its own with .ownPostgresCluster")
+        }
+    }
+
+    /// Stops the server (immediately: the data is thrown away) and removes the directory; for a
+    /// database on the shared server, drops the database.
     public func destroy() {
+        guard ownsServer else { return dropDatabase() }
         if FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") {
-            stopServer(mode: "immediate")
+            try? stopServer(mode: "immediate")
         }
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -9,7 +9,7 @@ import Glibc
 /// Day one, as a new user meets it (issue 27): the README's quick start followed literally,
 /// privileges that name what is missing, a second run, a taken port, a wrong port, and what
 /// `schema snapshot` registers. Real executable, real cluster.
-@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
+@Suite(.ownPostgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct DayOneTests {
     let cluster: PostgresCluster
     let exe: String

@@ -161,13 +161,15 @@ struct EnvelopeTests {
         #expect(normalized == golden)
     }
 
-    /// Replaces what changes from run to run (times, LSNs, xids) with placeholders.
+    /// Replaces what changes from run to run (times, LSNs, xids, the test database's name) with
+    /// placeholders.
     static func normalize(_ line: String) -> String {
         var text = line
         let patterns: [(String, String)] = [
             (#""(ts_ms|ts_us|ts_ns|lsn|txId)":\d+"#, #""$1":N"#),
             (#""sequence":"\[[^\]]*\]""#, #""sequence":"[SEQ]""#),
             (#""id":"\d+:\d+""#, #""id":"XID:LSN""#),
+            (#""db":"[a-z0-9_]+""#, #""db":"DB""#),
             (#""id":"[0-9a-f]{16}-([0-9a-f]{8})""#, #""id":"LSN-$1""#),
         ]
         for (pattern, template) in patterns {

@@ -7,7 +7,7 @@ import Testing
 @Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct FailedStartTests {
     func slots(_ cluster: PostgresCluster) throws -> String {
-        try cluster.psql("SELECT coalesce(string_agg(slot_name, ',' ORDER BY slot_name), '') FROM pg_replication_slots")
+        try cluster.psql("SELECT coalesce(string_agg(slot_name, ',' ORDER BY slot_name), '') FROM pg_replication_slots WHERE database = current_database()")
     }
 
     func publications(_ cluster: PostgresCluster) throws -> String {

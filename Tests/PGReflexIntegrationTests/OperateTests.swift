@@ -11,7 +11,7 @@ import Glibc
 
 /// What an operator sees of a running `pgreflex run`: /metrics, /healthz, /readyz, the status
 /// page, `pgreflex status` and the JSON log lines; and `pgreflex demo`.
-@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
+@Suite(.ownPostgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct OperateTests {
     static let secret = "pii-7731-do-not-leak"
 
@@ -188,7 +188,7 @@ struct OperateTests {
         for _ in 0..<100 where ((try? String(contentsOfFile: f.dir + "/events.jsonl", encoding: .utf8)) ?? "").isEmpty {
             try await Task.sleep(for: .milliseconds(100))
         }
-        f.cluster.stopServer()
+        try f.cluster.stopServer()
         let down = try await waitFor(503, seconds: 15)
         #expect(down.0 == 503 && down.1.contains("not ready: capture lost its connection and is reconnecting"), "\(down) \(readText().suffix(1500))")
         #expect(try await get(bound, "/healthz").status == 200, "alive while not ready")

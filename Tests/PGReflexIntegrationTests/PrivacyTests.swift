@@ -12,7 +12,7 @@ import Glibc
 /// (stdout, stderr) write no protected plaintext anywhere, and what they write reverses or
 /// matches as each policy promises. A small logical_decoding_work_mem makes the big
 /// transaction stream through the spill path too.
-@Suite(.postgresCluster(settings: ["logical_decoding_work_mem = 64kB"]), .serialized, .timeLimit(.minutes(10)))
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct PrivacyTests {
     static let rows = 2000
 

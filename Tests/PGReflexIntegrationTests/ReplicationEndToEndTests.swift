@@ -147,7 +147,7 @@ struct ReplicationEndToEndTests {
         let cluster = try PostgresCluster.required()
         let connection = try await PostgresConnection.connect(cluster.conninfo, logger: testLogger)
         let identity = try await connection.identifySystem()
-        #expect(identity.database == "postgres")
+        #expect(identity.database == cluster.database)
         #expect(identity.xLogPosition > LSN.invalid)
         let created = try await connection.createSlot("snap_slot", snapshot: .export)
         #expect(created.snapshotName?.isEmpty == false)

@@ -8,7 +8,7 @@ import Glibc
 
 /// PostgreSQL restarts under a running `pgreflex run`: it reconnects, resumes from the slot, and
 /// every change reaches the sink.
-@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
+@Suite(.ownPostgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct RestartTests {
     @Test func runReconnectsAfterPostgresRestarts() throws {
         let cluster = try PostgresCluster.required()

@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "PGReflexDelivery", targets: ["PGReflexDelivery"]),
         .library(name: "PGReflexRouter", targets: ["PGReflexRouter"]),
         .library(name: "PGReflexDispatch", targets: ["PGReflexDispatch"]),
+        .library(name: "PGReflexAgentContract", targets: ["PGReflexAgentContract"]),
+        .library(name: "PGReflexFiles", targets: ["PGReflexFiles"]),
         .library(name: "PGReflexState", targets: ["PGReflexState"]),
         .library(name: "PGReflexSnapshot", targets: ["PGReflexSnapshot"]),
         .library(name: "PGReflexAgents", targets: ["PGReflexAgents"]),
@@ -91,8 +93,8 @@ let package = Package(
         .target(
             name: "PGReflexMonitoring",
             dependencies: [
-                "PGReflexDispatch",
                 "PGReflexJournal",
+                "PGReflexState",
                 "PGReflexStatus",
                 "PGReflexWire",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -133,6 +135,7 @@ let package = Package(
             dependencies: [
                 "PGReflexDispatch",
                 "PGReflexEnvelope",
+                "PGReflexFiles",
                 "PGReflexSnapshot",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
@@ -150,6 +153,8 @@ let package = Package(
         .target(
             name: "PGReflexConfig",
             dependencies: [
+                "PGReflexFiles",
+                "PGReflexAgentContract",
                 "PGReflexTools",
                 "PGReflexAgents",
                 "PGReflexCapture",
@@ -183,6 +188,13 @@ let package = Package(
             name: "PGReflexDispatch",
             swiftSettings: strictSettings
         ),
+        // What an agent is to the dispatcher, and nothing else: `Agent`, `AgentCall`, its events,
+        // outcomes and errors, and the causation (loop guard) bookkeeping. Tools and every agent
+        // depend on it; it depends on nothing.
+        .target(
+            name: "PGReflexAgentContract",
+            swiftSettings: strictSettings
+        ),
         // Pure: snapshots (initial and incremental, DBLog): jobs and their progress, chunk
         // windows between watermarks, the chunk queries, the store they are kept in.
         .target(
@@ -190,19 +202,20 @@ let package = Package(
             dependencies: ["PGReflexWire"],
             swiftSettings: strictSettings
         ),
-        // The dispatcher's durable state in embedded SQLite (GRDB): done records, route cursors,
-        // the dead-letter queue.
+        // The dispatcher's durable state: the `StateStore` protocol and what it keeps (done
+        // records, route cursors, windows, skips, results, the dead-letter queue), and its
+        // implementation in embedded SQLite (GRDB).
         .target(
             name: "PGReflexState",
-            dependencies: ["PGReflexDispatch", "PGReflexSnapshot", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PGReflexSnapshot", "PGReflexWire", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
-        // Agents that reach outside the process: webhooks (async-http-client).
         // Typed tools agents act through (SQL, logical messages, HTTP), each run once under an
         // idempotency key, with a receipt; and the runner that carries out a decision's actions.
         .target(
             name: "PGReflexTools",
             dependencies: [
+                "PGReflexAgentContract",
                 "PGReflexDispatch",
                 "PGReflexPrivacy",
                 "PGReflexTransport",
@@ -212,11 +225,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Every kind of agent: webhooks, `exec`, LLM calls, the built-in `file`, `log` and
+        // `noop`; the factory from settings; an agent with its circuit breaker as routes share it.
         .target(
             name: "PGReflexAgents",
             dependencies: [
+                "PGReflexAgentContract",
                 "PGReflexDispatch",
-                "PGReflexJournal",
+                "PGReflexFiles",
+                "PGReflexPrivacy",
                 "PGReflexTools",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -232,9 +249,11 @@ let package = Package(
         .target(
             name: "PGReflexDelivery",
             dependencies: [
-                "PGReflexTools",
+                "PGReflexAgentContract",
                 "PGReflexAgents",
                 "PGReflexDispatch",
+                "PGReflexFiles",
+                "PGReflexState",
                 "PGReflexJournal",
                 "PGReflexRouter",
                 "PGReflexSchema",
@@ -250,16 +269,17 @@ let package = Package(
         .executableTarget(
             name: "pgreflex",
             dependencies: [
+                "PGReflexAgentContract",
                 "PGReflexAgents",
                 "PGReflexCapture",
                 "PGReflexConfig",
                 "PGReflexDelivery",
                 "PGReflexEnvelope",
+                "PGReflexFiles",
                 "PGReflexJournal",
                 "PGReflexLocalPostgres",
                 "PGReflexMonitoring",
                 "PGReflexPrivacy",
-                "PGReflexDispatch",
                 "PGReflexRouter",
                 "PGReflexSchema",
                 "PGReflexSnapshot",
@@ -279,12 +299,19 @@ let package = Package(
             resources: [.embedInCode("Demo")],
             swiftSettings: strictSettings
         ),
+        // Files as pgreflex writes and reads them: nameless until linked, written whole, read
+        // bounded, a JSON-lines file synced in groups (the file sink and agent), and the wake
+        // signal between a writer and its readers. Used by the journal, capture, delivery and agents.
+        .target(
+            name: "PGReflexFiles",
+            swiftSettings: strictSettings
+        ),
         // The CRC-32C instruction (SSE4.2, ARMv8 CRC), found at run time: Swift has no intrinsics.
         .target(name: "CCRC32C"),
         // The durable local journal: segments of CRC-checked records, and the acknowledgement watermark.
         .target(
             name: "PGReflexJournal",
-            dependencies: ["CCRC32C", "PGReflexWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCRC32C", "PGReflexFiles", "PGReflexWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // Journal append throughput against plain write+fdatasync (README.md, "Journal appends").
@@ -294,7 +321,7 @@ let package = Package(
         .executableTarget(
             name: "pgreflex-fuzz",
             dependencies: [
-                "PGReflexAgents", "PGReflexConfig", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexTools",
+                "PGReflexAgentContract", "PGReflexAgents", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexTools",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Tests/Fuzz/Harness",
@@ -335,6 +362,7 @@ let package = Package(
         .testTarget(
             name: "PGReflexJournalTests",
             dependencies: [
+                "PGReflexFiles",
                 "PGReflexJournal", "PGReflexWire", "PGReflexTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -353,8 +381,9 @@ let package = Package(
         .testTarget(
             name: "PGReflexDeliveryTests",
             dependencies: [
-                "PGReflexAgents", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexRouter", "PGReflexSchema", "PGReflexState",
-                "PGReflexTestSupport", "PGReflexWire",
+                "PGReflexFiles",
+                "PGReflexAgentContract", "PGReflexAgents", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexRouter",
+                "PGReflexSchema", "PGReflexState", "PGReflexTestSupport", "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -366,12 +395,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexDispatchTests",
-            dependencies: ["PGReflexDispatch", "PGReflexTestSupport"],
+            dependencies: ["PGReflexAgentContract", "PGReflexDispatch", "PGReflexTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "PGReflexStateTests",
-            dependencies: ["PGReflexState", "PGReflexDispatch", "PGReflexWire", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PGReflexState", "PGReflexWire", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -386,12 +415,13 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexEnvelopeTests",
-            dependencies: ["PGReflexEnvelope", "PGReflexPrivacy", "PGReflexTestSupport", "PGReflexWire"],
+            dependencies: ["PGReflexEnvelope", "PGReflexTestSupport", "PGReflexWire"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "PGReflexCaptureTests",
             dependencies: [
+                "PGReflexFiles",
                 "PGReflexCapture", "PGReflexDelivery", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexTransport",
                 "PGReflexWire",
             ],
@@ -400,7 +430,8 @@ let package = Package(
         .testTarget(
             name: "PGReflexConfigTests",
             dependencies: [
-                "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexPrivacy", "PGReflexRouter",
+                "PGReflexAgents",
+                "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexRouter",
                 "PGReflexSchema", "PGReflexStatus", "PGReflexTransport", "PGReflexWire",
             ],
             swiftSettings: strictSettings
@@ -408,14 +439,12 @@ let package = Package(
         .testTarget(
             name: "PGReflexIntegrationTests",
             dependencies: [
+                "PGReflexFiles",
                 "pgreflex",
                 "PGReflexCapture",
                 "PGReflexConfig",
-                "PGReflexDispatch",
                 "PGReflexEnvelope",
-                "PGReflexSnapshot",
                 "PGReflexState",
-                "PGReflexDelivery",
                 "PGReflexPrivacy",
                 "PGReflexSchema",
                 "PGReflexJournal",

@@ -1,5 +1,5 @@
 import Foundation
-public import PGReflexDispatch
+public import PGReflexAgentContract
 public import PGReflexTools
 import Synchronization
 

@@ -1,4 +1,5 @@
-public import PGReflexDispatch
+public import PGReflexAgentContract
+
 
 /// What every agent kind sends for a call: one event's envelope as it is, or a batch's
 /// envelopes in `{"events": [...]}`. A webhook's body and an `exec` agent's stdin are the same

@@ -1,7 +1,8 @@
 import Foundation
 public import Logging
+public import PGReflexAgentContract
 public import PGReflexDispatch
-import PGReflexJournal
+import PGReflexFiles
 import Subprocess
 import SystemPackage
 

@@ -1,5 +1,4 @@
 import Foundation
-import PGReflexDispatch
 import PGReflexTools
 
 /// The typed decision: its schema, reading it out of an answer, and the outcome kept.

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import PGReflexDispatch
+import PGReflexAgentContract
 import PGReflexTools
 
 /// The chat-completions exchange: the request, and the answer as the model gave it.

@@ -1,10 +1,11 @@
-import CoreMetrics
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 public import Logging
 import Mustache
 import NIOCore
 import NIOHTTP1
+public import PGReflexAgentContract
 public import PGReflexDispatch
 public import PGReflexTools
 

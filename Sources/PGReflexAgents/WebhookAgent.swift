@@ -4,6 +4,7 @@ import Foundation
 public import Logging
 import NIOCore
 import NIOHTTP1
+public import PGReflexAgentContract
 public import PGReflexDispatch
 import PGReflexTools
 

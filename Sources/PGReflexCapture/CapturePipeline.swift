@@ -1,12 +1,13 @@
-public import PGReflexEnvelope
-public import PGReflexJournal
+import CoreMetrics
 public import Logging
+public import PGReflexEnvelope
+public import PGReflexFiles
+public import PGReflexJournal
 public import PGReflexPrivacy
 public import PGReflexSchema
 public import PGReflexStatus
 public import PGReflexTransport
 public import PGReflexWire
-import CoreMetrics
 import Synchronization
 
 /// `pgreflex tail`: stream a slot's changes and print one JSON line per change.

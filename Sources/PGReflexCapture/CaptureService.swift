@@ -1,3 +1,4 @@
+public import PGReflexFiles
 public import PGReflexJournal
 public import ServiceLifecycle
 import Synchronization

@@ -1,6 +1,7 @@
-import PGReflexEnvelope
-import PGReflexJournal
 import Logging
+import PGReflexEnvelope
+import PGReflexFiles
+import PGReflexJournal
 import PGReflexPrivacy
 import PGReflexSchema
 import PGReflexSnapshot

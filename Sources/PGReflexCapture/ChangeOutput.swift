@@ -1,4 +1,5 @@
 import PGReflexEnvelope
+import PGReflexFiles
 import PGReflexJournal
 import PGReflexWire
 

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexStatus
 import PGReflexTransport

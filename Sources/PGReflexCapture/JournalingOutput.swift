@@ -1,8 +1,9 @@
-import PGReflexEnvelope
 import Logging
+import PGReflexEnvelope
+import PGReflexFiles
 import PGReflexJournal
-import PGReflexTransport
 import PGReflexStatus
+import PGReflexTransport
 import PGReflexWire
 
 /// Capture's output in `run`: each event goes into the journal; the last event of a

@@ -1,3 +1,4 @@
+import PGReflexFiles
 import PGReflexJournal
 import PGReflexWire
 

@@ -1,9 +1,10 @@
 import Foundation
-import PGReflexJournal
 import Logging
+import PGReflexAgentContract
 import PGReflexAgents
 import PGReflexDelivery
-import PGReflexDispatch
+import PGReflexFiles
+import PGReflexJournal
 import PGReflexRouter
 import PGReflexTools
 import PGReflexWire

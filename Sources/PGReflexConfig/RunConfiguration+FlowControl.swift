@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PGReflexAgentContract
 import PGReflexAgents
 import PGReflexDelivery
 import PGReflexDispatch

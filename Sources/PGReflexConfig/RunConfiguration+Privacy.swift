@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexFiles
 import PGReflexJournal
 public import PGReflexPrivacy
 import Yams

@@ -1,3 +1,4 @@
+import PGReflexAgents
 import PGReflexDelivery
 import PGReflexRouter
 import Yams

@@ -1,8 +1,10 @@
 import Foundation
 public import Logging
-public import PGReflexDispatch
+public import PGReflexAgentContract
+public import PGReflexAgents
 public import PGReflexCapture
 public import PGReflexDelivery
+import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexPrivacy
 import PGReflexRouter

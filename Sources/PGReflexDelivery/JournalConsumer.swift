@@ -1,4 +1,5 @@
 public import Logging
+import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexSchema
 import PGReflexThreads

@@ -1,8 +1,9 @@
 import Foundation
 public import Logging
+import PGReflexFiles
 public import PGReflexJournal
-public import PGReflexWire
 public import PGReflexSchema
+public import PGReflexWire
 
 /// `pgreflex replay`: re-delivers a range of the journal, in commit order, including ranges the
 /// slot has confirmed long ago. It only reads the journal, so it may run beside `run`.

@@ -1,6 +1,9 @@
 import Logging
+import PGReflexAgentContract
+import PGReflexAgents
 import PGReflexDispatch
 import PGReflexJournal
+import PGReflexState
 import PGReflexStatus
 
 /// Starting calls (throttle, circuit breaker, per-key queue), and what their outcomes do:

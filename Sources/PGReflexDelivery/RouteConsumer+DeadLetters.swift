@@ -1,6 +1,7 @@
 import Foundation
-public import PGReflexDispatch
+public import PGReflexAgentContract
 import PGReflexRouter
+public import PGReflexState
 
 extension RouteConsumer {
     /// `dlq retry`: runs a dead letter again through its route's agent, with the idempotency

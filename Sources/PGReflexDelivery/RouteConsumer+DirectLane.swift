@@ -1,4 +1,7 @@
+import PGReflexAgentContract
+import PGReflexAgents
 import PGReflexDispatch
+
 
 /// The direct lane: when the agent answers at once and nothing of the route waits (no queued
 /// or running call, no hold, no pause), matched events are called straight from `admit`, in

@@ -1,8 +1,10 @@
 import CoreMetrics
 import Logging
+import PGReflexAgentContract
+import PGReflexAgents
 import PGReflexDispatch
-import PGReflexStatus
 import PGReflexJournal
+import PGReflexStatus
 import PGReflexWire
 
 /// A route's metrics and its entry in the pipeline's status. Events are counted locally and

@@ -1,6 +1,9 @@
 import Logging
+import PGReflexAgentContract
+import PGReflexAgents
 import PGReflexDispatch
 import PGReflexJournal
+import PGReflexState
 import PGReflexWire
 
 /// Moving the cursor with the outcomes, in one state-store transaction. Commits are grouped,

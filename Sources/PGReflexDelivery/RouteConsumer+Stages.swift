@@ -1,8 +1,11 @@
 import Foundation
 import Logging
+import PGReflexAgentContract
+import PGReflexAgents
 import PGReflexDispatch
 import PGReflexJournal
 import PGReflexRouter
+import PGReflexState
 import PGReflexWire
 
 /// Reading the journal and deciding each event: the route's tests, then its stages in commit

@@ -1,7 +1,11 @@
 public import Logging
+public import PGReflexAgentContract
+public import PGReflexAgents
 public import PGReflexDispatch
+import PGReflexFiles
 public import PGReflexJournal
 import PGReflexRouter
+public import PGReflexState
 public import PGReflexStatus
 import PGReflexThreads
 public import PGReflexWire

@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexFiles
 
 #if canImport(Glibc)
 import Glibc

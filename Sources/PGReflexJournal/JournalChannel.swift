@@ -1,3 +1,4 @@
+public import PGReflexFiles
 import Synchronization
 
 /// Where capture and delivery meet, besides the journal's files: the writer says how far the

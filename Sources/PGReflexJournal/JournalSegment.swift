@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import PGReflexFiles
 #endif
 
 /// One segment file of the journal: a header, then framed records (``JournalRecord``).

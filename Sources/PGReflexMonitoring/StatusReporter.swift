@@ -1,11 +1,11 @@
 import CoreMetrics
-public import Logging
-public import PGReflexDispatch
-public import PGReflexJournal
-public import PGReflexStatus
-public import ServiceLifecycle
 import Foundation
+public import Logging
+public import PGReflexJournal
+public import PGReflexState
+public import PGReflexStatus
 import PGReflexWire
+public import ServiceLifecycle
 
 /// Once a second: the consumers' lag behind the journal, the journal's size and the
 /// dead-letter queue into the status and the metrics, and the status into `status.json` in the

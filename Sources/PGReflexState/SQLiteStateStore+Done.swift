@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-public import PGReflexDispatch
 
 /// Done records. A route finishes thousands of events a second, and a row per event (with its
 /// three indexes) made SQLite the route's largest single cost. So the events one commit

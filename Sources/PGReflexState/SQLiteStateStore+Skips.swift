@@ -1,5 +1,4 @@
 import GRDB
-public import PGReflexDispatch
 import PGReflexWire
 
 /// Skipped events. Each is a row of `skips` (which event, why, when) while the journal still

@@ -4,7 +4,6 @@ import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
-public import PGReflexDispatch
 
 /// The state store in an embedded SQLite database (`state.directory/state.sqlite`, WAL mode,
 /// synchronous FULL): done records, route cursors and the dead-letter queue.

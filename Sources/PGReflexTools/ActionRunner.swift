@@ -1,5 +1,5 @@
 import Foundation
-public import PGReflexDispatch
+public import PGReflexAgentContract
 public import PGReflexPrivacy
 
 /// Carries out a decision's actions (`[{tool, arguments}]`, from an LLM's decision or an

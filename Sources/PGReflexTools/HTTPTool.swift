@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PGReflexAgentContract
 import PGReflexDispatch
 
 /// `http`: POSTs the arguments as a JSON object to a URL, with an `Idempotency-Key` header

@@ -1,9 +1,9 @@
 import Foundation
 public import Logging
-import PGReflexDispatch
+import PGReflexAgentContract
 public import PGReflexPrivacy
-public import PGReflexWire
 import PGReflexTransport
+public import PGReflexWire
 
 /// `sql_query` (read) and `sql_exec` (write), and `emit` (a transactional logical message), on
 /// one ordinary connection of their own, opened on first use and again after a failure.

@@ -1,5 +1,5 @@
 import Foundation
-public import PGReflexDispatch
+public import PGReflexAgentContract
 
 /// What an agent's decision may act through: a named, typed tool. Read tools (`sql_query`)
 /// enrich a prompt and change nothing; write tools (`sql_exec`, `emit`, `http`) act, each run

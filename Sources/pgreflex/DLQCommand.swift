@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PGReflexAgentContract
 import PGReflexConfig
 import PGReflexDelivery
-import PGReflexDispatch
 import PGReflexState
 import PGReflexWire
 

@@ -3,6 +3,7 @@ import Foundation
 import PGReflexCapture
 import PGReflexConfig
 import PGReflexEnvelope
+import PGReflexFiles
 import PGReflexJournal
 import PGReflexPrivacy
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import PGReflexDispatch
 import PGReflexState
 
 /// `pgreflex results`: what agents answered. Each successful call that returned an outcome (a

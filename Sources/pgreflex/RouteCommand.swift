@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import PGReflexConfig
 import PGReflexDelivery
-import PGReflexDispatch
 import PGReflexRouter
 import PGReflexState
 import PGReflexWire

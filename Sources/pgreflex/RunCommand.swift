@@ -1,9 +1,10 @@
 public import ArgumentParser
 import Logging
+import PGReflexAgents
 import PGReflexCapture
 import PGReflexConfig
-import PGReflexJournal
 public import PGReflexDelivery
+import PGReflexJournal
 import PGReflexState
 import PGReflexStatus
 import ServiceLifecycle

@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexAgents
 import PGReflexConfig
 import PGReflexDelivery
 import PGReflexJournal

@@ -4,7 +4,6 @@ import Logging
 import PGReflexCapture
 import PGReflexConfig
 import PGReflexDelivery
-import PGReflexDispatch
 import PGReflexJournal
 import PGReflexMonitoring
 import PGReflexSnapshot

@@ -1,7 +1,8 @@
 import PGReflexCapture
 import PGReflexDelivery
-import PGReflexSchema
+import PGReflexFiles
 import PGReflexJournal
+import PGReflexSchema
 import PGReflexTransport
 import PGReflexWire
 import Testing

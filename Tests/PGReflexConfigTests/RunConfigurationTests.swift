@@ -1,14 +1,15 @@
 import Foundation
-import PGReflexWire
-import PGReflexConfig
+import PGReflexAgents
 import PGReflexCapture
+import PGReflexConfig
 import PGReflexDelivery
 import PGReflexDispatch
-import PGReflexSchema
 import PGReflexJournal
 import PGReflexRouter
-import PGReflexTransport
+import PGReflexSchema
 import PGReflexStatus
+import PGReflexTransport
+import PGReflexWire
 import Testing
 
 @Suite struct RunConfigurationTests {

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import PGReflexAgentContract
+import PGReflexAgents
 import PGReflexDelivery
-import PGReflexDispatch
+import PGReflexFiles
 import Testing
 
 /// The built-in agents behind the one agent protocol: what they do, and how their failures are

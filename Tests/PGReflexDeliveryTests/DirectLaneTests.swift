@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import PGReflexAgentContract
+import PGReflexAgents
 @testable import PGReflexDelivery
 import PGReflexDispatch
 import PGReflexJournal

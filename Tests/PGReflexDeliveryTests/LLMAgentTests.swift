@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import Mustache
+import PGReflexAgentContract
 @testable import PGReflexAgents
-import PGReflexDispatch
 import Testing
 
 /// The LLM agent's pure parts: what the templates see, and how an answer becomes a decision.

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
+import PGReflexAgentContract
 @testable import PGReflexAgents
-import PGReflexDispatch
 import Testing
 
 /// How the webhook agent reads an answer, and what it sends.

@@ -1,4 +1,4 @@
-import PGReflexDispatch
+import PGReflexAgentContract
 import Testing
 
 /// The byte search that decides which envelopes are parsed for a cause: it must find our

@@ -1,5 +1,4 @@
 import Foundation
-import PGReflexDispatch
 import PGReflexState
 import PGReflexTestSupport
 import Testing

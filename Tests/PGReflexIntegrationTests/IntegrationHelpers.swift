@@ -3,6 +3,7 @@ import Logging
 import PGReflexCapture
 import PGReflexConfig
 import PGReflexEnvelope
+import PGReflexFiles
 import PGReflexJournal
 import PGReflexTestSupport
 import PGReflexTransport

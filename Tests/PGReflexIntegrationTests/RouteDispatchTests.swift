@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import PGReflexDispatch
 @testable import PGReflexState
 import PGReflexTestSupport
 import PGReflexWire

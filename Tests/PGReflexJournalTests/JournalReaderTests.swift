@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PGReflexFiles
 import PGReflexJournal
 import PGReflexWire
 import Testing

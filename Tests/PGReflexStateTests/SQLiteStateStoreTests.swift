@@ -1,9 +1,8 @@
 import Foundation
-import Synchronization
-import PGReflexDispatch
 import GRDB
 @testable import PGReflexState
 import PGReflexWire
+import Synchronization
 import Testing
 
 /// The embedded state store: outcomes and cursors move together, survive a reopen, and the

@@ -1,7 +1,7 @@
 #if DEBUG
 import Foundation
+import PGReflexAgentContract
 @testable import PGReflexAgents
-import PGReflexDispatch
 import PGReflexTools
 import Subprocess
 

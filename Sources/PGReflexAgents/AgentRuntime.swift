@@ -1,3 +1,4 @@
+public import PGReflexAgentContract
 public import PGReflexDispatch
 import Synchronization
 
@@ -14,18 +15,18 @@ public final class AgentRuntime: Sendable {
 
     public var name: String { agent.name }
 
-    func decide(now: ContinuousClock.Instant) -> CircuitBreaker<ContinuousClock.Instant>.Decision {
+    public func decide(now: ContinuousClock.Instant) -> CircuitBreaker<ContinuousClock.Instant>.Decision {
         breaker.withLock { $0.decide(now: now) }
     }
 
     /// Whether calls go through without a decision: looking changes nothing (``decide(now:)``
     /// may take the half-open breaker's one probe).
-    var isClosed: Bool {
+    public var isClosed: Bool {
         breaker.withLock { if case .closed = $0.state { true } else { false } }
     }
 
     /// `closed`, `open` or `half_open`, for the status.
-    var breakerState: String {
+    public var breakerState: String {
         switch breaker.withLock({ $0.state }) {
         case .closed: "closed"
         case .open: "open"
@@ -35,12 +36,12 @@ public final class AgentRuntime: Sendable {
 
     /// True when this success closed the breaker.
     @discardableResult
-    func succeeded() -> Bool {
+    public func succeeded() -> Bool {
         breaker.withLock { $0.succeeded() }
     }
 
     /// True when this failure opened the breaker.
-    func failed(now: ContinuousClock.Instant) -> Bool {
+    public func failed(now: ContinuousClock.Instant) -> Bool {
         breaker.withLock { $0.failed(now: now) }
     }
 }

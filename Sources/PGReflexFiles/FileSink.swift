@@ -1,21 +1,19 @@
-import PGReflexJournal
-
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `run`'s built-in sink: appends each envelope as a JSON line to a file and fsyncs in groups.
+/// The file that `run`'s built-in sink and the `file` agent write: appends each envelope as a JSON line to a file and fsyncs in groups.
 /// Delivery is at least once: after a crash, events since the last checkpoint are appended
 /// again, with the same `id`.
-final class FileSink {
-    let path: String
-    let setting: String
+public final class FileSink {
+    public let path: String
+    public let setting: String
     private let fd: Int32
     private var buffer: [UInt8] = []
     /// A pipe or a character device cannot be fsynced; only a regular file is.
     private let isRegularFile: Bool
 
-    init(path: String, setting: String = "sink.file.path") throws {
+    public init(path: String, setting: String = "sink.file.path") throws {
         self.path = path
         self.setting = setting
         // Its directory is created as the journal's is: one level, owner-only.
@@ -41,11 +39,11 @@ final class FileSink {
     }
 
     /// The bytes written and synced: a regular file's size.
-    private(set) var size: Int64 = 0
+    public private(set) var size: Int64 = 0
 
     /// Bytes of a partial last line cut at open: a kill mid-write leaves one. Its event is past
     /// the consumer's cursor, so it is delivered again, whole.
-    private(set) var cutPartialLine = 0
+    public private(set) var cutPartialLine = 0
 
     /// Truncates the file after its last newline, if it does not end with one.
     private static func cutPartialLine(fd: Int32, size: Int, path: String, setting: String) throws -> Int {
@@ -74,12 +72,12 @@ final class FileSink {
     }
 
     /// Buffers one envelope line until ``sync()``.
-    func append(_ line: [UInt8]) {
+    public func append(_ line: [UInt8]) {
         buffer.append(contentsOf: line)
     }
 
     /// Writes what is buffered and makes it durable.
-    func sync() throws {
+    public func sync() throws {
         do {
             try FileDescriptorWriter(fd: fd).write(buffer)
         } catch {
@@ -91,7 +89,7 @@ final class FileSink {
     }
 
     /// The file's bytes from `offset` to its end (a regular file's).
-    func contents(from offset: Int64) throws -> [UInt8] {
+    public func contents(from offset: Int64) throws -> [UInt8] {
         guard isRegularFile, offset < size else { return [] }
         var bytes = [UInt8](repeating: 0, count: Int(size - offset))
         var done = 0

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
-public import PGReflexDispatch
+public import PGReflexAgentContract
+import PGReflexFiles
 import Synchronization
 
 /// `file`: appends each event's envelope as a JSON line and fsyncs before it answers, as the

@@ -1,6 +1,5 @@
 public import Logging
-public import PGReflexAgents
-public import PGReflexDispatch
+public import PGReflexAgentContract
 public import PGReflexPrivacy
 public import PGReflexTools
 

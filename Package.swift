@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "PGReflexDispatch", targets: ["PGReflexDispatch"]),
         .library(name: "PGReflexAgentContract", targets: ["PGReflexAgentContract"]),
         .library(name: "PGReflexFiles", targets: ["PGReflexFiles"]),
+        .library(name: "PGReflexRuntime", targets: ["PGReflexRuntime"]),
         .library(name: "PGReflexState", targets: ["PGReflexState"]),
         .library(name: "PGReflexSnapshot", targets: ["PGReflexSnapshot"]),
         .library(name: "PGReflexAgents", targets: ["PGReflexAgents"]),
@@ -153,12 +154,12 @@ let package = Package(
         .target(
             name: "PGReflexConfig",
             dependencies: [
+                "PGReflexSnapshot",
+                "PGReflexTransport",
                 "PGReflexFiles",
                 "PGReflexAgentContract",
                 "PGReflexTools",
                 "PGReflexAgents",
-                "PGReflexCapture",
-                "PGReflexDelivery",
                 "PGReflexDispatch",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
@@ -179,7 +180,7 @@ let package = Package(
         // Pure: routes and the CEL subset their conditions are written in.
         .target(
             name: "PGReflexRouter",
-            dependencies: ["CRE2", "PGReflexWire"],
+            dependencies: ["CRE2", "PGReflexDispatch", "PGReflexWire"],
             swiftSettings: strictSettings
         ),
         // Pure: the dispatcher's state machines (flow control, per-key order, retries, the
@@ -266,9 +267,38 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Builds a running pipeline from a parsed configuration: capture, the consumers, the
+        // routes with their agents and tools, the status reporter and server, as services of
+        // one group. `run`, `replay`, `demo` and `dlq retry` build through it.
+        .target(
+            name: "PGReflexRuntime",
+            dependencies: [
+                "PGReflexPrivacy",
+                "PGReflexRouter",
+                "PGReflexTransport",
+                "PGReflexAgentContract",
+                "PGReflexAgents",
+                "PGReflexCapture",
+                "PGReflexConfig",
+                "PGReflexDelivery",
+                "PGReflexJournal",
+                "PGReflexMonitoring",
+                "PGReflexState",
+                "PGReflexStatus",
+                "PGReflexTools",
+                "PGReflexWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "pgreflex",
             dependencies: [
+                "PGReflexRuntime",
                 "PGReflexAgentContract",
                 "PGReflexAgents",
                 "PGReflexCapture",
@@ -356,7 +386,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReflexTransportTests",
-            dependencies: ["PGReflexTransport", "PGReflexTestSupport"],
+            dependencies: ["PGReflexCapture", "PGReflexTransport", "PGReflexTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -430,6 +460,7 @@ let package = Package(
         .testTarget(
             name: "PGReflexConfigTests",
             dependencies: [
+                "PGReflexRuntime",
                 "PGReflexAgents",
                 "PGReflexCapture", "PGReflexConfig", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexRouter",
                 "PGReflexSchema", "PGReflexStatus", "PGReflexTransport", "PGReflexWire",

@@ -5,6 +5,7 @@ public import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexPrivacy
 public import PGReflexSchema
+import PGReflexSnapshot
 public import PGReflexStatus
 public import PGReflexTransport
 public import PGReflexWire

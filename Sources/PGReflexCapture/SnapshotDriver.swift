@@ -9,21 +9,11 @@ import PGReflexWire
 /// What `run` does about snapshots: the initial one when it creates the slot, and the
 /// incremental ones `pgreflex snapshot start` records in the store.
 public struct SnapshotOptions: Sendable {
-    /// Debezium's `snapshot.mode` names.
-    public enum Mode: String, Sendable, CaseIterable {
-        /// Read the tables when the slot is created, in the snapshot it exports, then stream.
-        case initial
-        /// Never read the tables by itself (`pgreflex snapshot start` still can).
-        case never
-        /// Read the tables when the slot is created, then stop.
-        case initialOnly = "initial_only"
-    }
-
-    public var mode: Mode
+    public var mode: SnapshotMode
     public var chunkSize: Int
     public var store: any SnapshotStore
 
-    public init(mode: Mode = .never, chunkSize: Int = 1024, store: any SnapshotStore) {
+    public init(mode: SnapshotMode = .never, chunkSize: Int = 1024, store: any SnapshotStore) {
         self.mode = mode
         self.chunkSize = chunkSize
         self.store = store

@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import PGReflexAgentContract
 import PGReflexAgents
-import PGReflexDelivery
 import PGReflexFiles
 import PGReflexJournal
 import PGReflexRouter

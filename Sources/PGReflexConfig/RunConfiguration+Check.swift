@@ -1,7 +1,6 @@
-import PGReflexCapture
-import PGReflexDelivery
 import PGReflexRouter
 public import PGReflexSchema
+import PGReflexTransport
 import PGReflexWire
 
 /// What `pgreflex check` finds: errors fail it, warnings are printed.

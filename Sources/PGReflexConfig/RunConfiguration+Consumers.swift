@@ -1,4 +1,5 @@
-public import PGReflexDelivery
+public import PGReflexJournal
+public import PGReflexWire
 import Yams
 
 /// `sink:` and `consumers:`, and finding one by name.

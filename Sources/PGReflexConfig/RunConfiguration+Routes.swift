@@ -1,5 +1,5 @@
 import PGReflexAgents
-import PGReflexDelivery
+import PGReflexJournal
 import PGReflexRouter
 import Yams
 

@@ -2,15 +2,15 @@ import Foundation
 public import Logging
 public import PGReflexAgentContract
 public import PGReflexAgents
-public import PGReflexCapture
-public import PGReflexDelivery
-import PGReflexFiles
+public import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexPrivacy
-import PGReflexRouter
+public import PGReflexRouter
 public import PGReflexSchema
+public import PGReflexSnapshot
 public import PGReflexStatus
 public import PGReflexTools
+public import PGReflexTransport
 public import PGReflexWire
 import Yams
 
@@ -86,7 +86,7 @@ public struct RunConfiguration: Sendable {
     /// Where `server` was set, for errors: the file's `server.port`, or a command's flag.
     public var serverSetting = "server.port"
     /// `source.snapshot`: whether `run` reads the tables when it creates the slot.
-    public var snapshotMode: SnapshotOptions.Mode = .never
+    public var snapshotMode: SnapshotMode = .never
     /// `source.snapshot_chunk_size`: rows per chunk of the initial snapshot.
     public var snapshotChunkSize = 1024
     /// The `*_env` variables a load with `requireEnvironment: false` found unset, in file order.
@@ -160,9 +160,9 @@ public struct RunConfiguration: Sendable {
             monitor: .init(heartbeatInterval: heartbeatMS == 0 ? nil : .milliseconds(heartbeatMS), checkInterval: .milliseconds(checkMS),
                            retainedWALWarningBytes: Int64(retainedWarning ?? 1 << 30)))
 
-        var snapshotMode = SnapshotOptions.Mode.never
+        var snapshotMode = SnapshotMode.never
         if let node = source["snapshot"] {
-            guard let mode = SnapshotOptions.Mode(rawValue: try reader.string(node, "source.snapshot")) else {
+            guard let mode = SnapshotMode(rawValue: try reader.string(node, "source.snapshot")) else {
                 throw reader.fail(node, "source.snapshot must be initial, never or initial_only (Debezium's snapshot modes)")
             }
             if mode != .never, !sourceSettings.createSlot {
@@ -334,34 +334,9 @@ public struct RunConfiguration: Sendable {
     }
 }
 
-extension RunConfiguration {
-    /// What capture needs, with a run's start and stop.
-    public func captureOptions(startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil) -> JournalCapture.Options {
-        JournalCapture.Options(
-            pipeline: .init(source: source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: privacy,
-                            schemaRegistry: schemaRegistry, schemaVersionPolicy: schemaVersionPolicy, command: "run"),
-            journal: journal.options, fsyncMaxRecords: journal.fsyncMaxRecords, fsyncMaxDelay: journal.fsyncMaxDelay)
-    }
-}
-
 extension RunConfiguration.JournalSettings {
     public var options: Journal.Options {
         Journal.Options(directory: directory, segmentBytes: segmentBytes,
                         retention: .init(maxBytes: retentionBytes, maxAge: retentionAge))
-    }
-}
-
-extension RunConfiguration {
-    /// Every configured agent that `wanted` names, acting through the configured tools (built
-    /// once here, so agents that share a tool share its connection).
-    /// Refuses, naming the setting, when a variable one of them needs is unset.
-    public func makeAgents(_ wanted: Set<String>, logger: Logger) throws -> [String: any Agent] {
-        try requireEnvironment(for: environmentOwners(ofAgents: wanted), purpose: "calling agent \(wanted.sorted().joined(separator: ", "))")
-        let tools = ToolSettings.makeTools(self.tools, defaultDSN: source.dsn, privacy: privacy, logger: logger)
-        var made: [String: any Agent] = [:]
-        for agent in agents where wanted.contains(agent.name) {
-            made[agent.name] = try agent.makeAgent(logger: logger, tools: tools, keyring: privacy?.keyring)
-        }
-        return made
     }
 }

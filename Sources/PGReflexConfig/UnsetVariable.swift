@@ -1,5 +1,4 @@
 import PGReflexAgents
-import PGReflexDelivery
 import PGReflexTools
 import Yams
 
@@ -58,7 +57,7 @@ extension RunConfiguration {
     /// What the agents named need from the environment: their own variables, those of the tools
     /// they act or read through, the source's when such a tool uses the source's database, and
     /// the privacy keys when a tool reveals a token.
-    func environmentOwners(ofAgents wanted: Set<String>) -> [UnsetVariable.Owner] {
+    public func environmentOwners(ofAgents wanted: Set<String>) -> [UnsetVariable.Owner] {
         var owners: [UnsetVariable.Owner] = []
         for agent in agents where wanted.contains(agent.name) {
             owners.append(.agent(agent.name))

@@ -3,7 +3,7 @@ import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexSchema
 import PGReflexThreads
-import PGReflexWire
+public import PGReflexWire
 import Synchronization
 
 #if canImport(Glibc)

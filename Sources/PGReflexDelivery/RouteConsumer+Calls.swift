@@ -3,6 +3,7 @@ import PGReflexAgentContract
 import PGReflexAgents
 import PGReflexDispatch
 import PGReflexJournal
+import PGReflexRouter
 import PGReflexState
 import PGReflexStatus
 

@@ -1,6 +1,6 @@
 import Foundation
 public import PGReflexAgentContract
-import PGReflexRouter
+public import PGReflexRouter
 public import PGReflexState
 
 extension RouteConsumer {

@@ -1,6 +1,7 @@
 import PGReflexAgentContract
 import PGReflexAgents
 import PGReflexDispatch
+import PGReflexRouter
 
 
 /// The direct lane: when the agent answers at once and nothing of the route waits (no queued

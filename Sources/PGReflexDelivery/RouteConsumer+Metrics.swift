@@ -4,6 +4,7 @@ import PGReflexAgentContract
 import PGReflexAgents
 import PGReflexDispatch
 import PGReflexJournal
+import PGReflexRouter
 import PGReflexStatus
 import PGReflexWire
 

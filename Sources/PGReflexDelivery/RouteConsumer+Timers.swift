@@ -1,5 +1,6 @@
 import Logging
 import PGReflexDispatch
+import PGReflexRouter
 
 /// What waits on time: debounces, batches, windows that can no longer complete, and the
 /// per-key state that no longer matters.

@@ -4,7 +4,7 @@ public import PGReflexAgents
 public import PGReflexDispatch
 import PGReflexFiles
 public import PGReflexJournal
-import PGReflexRouter
+public import PGReflexRouter
 public import PGReflexState
 public import PGReflexStatus
 import PGReflexThreads

@@ -4,6 +4,8 @@ import Logging
 import PGReflexAgentContract
 import PGReflexConfig
 import PGReflexDelivery
+import PGReflexRouter
+import PGReflexRuntime
 import PGReflexState
 import PGReflexWire
 

@@ -5,8 +5,11 @@ import PGReflexCapture
 import PGReflexConfig
 import PGReflexDelivery
 import PGReflexLocalPostgres
+import PGReflexRouter
+import PGReflexRuntime
 import PGReflexStatus
 import PGReflexTransport
+import PGReflexWire
 import Synchronization
 
 #if canImport(Glibc)

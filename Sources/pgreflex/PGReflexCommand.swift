@@ -3,6 +3,7 @@ public import Logging
 import PGReflexCapture
 import PGReflexConfig
 import PGReflexEnvelope
+import PGReflexRuntime
 import PGReflexWire
 import Foundation
 
@@ -115,6 +116,8 @@ struct StreamRangeOptions: ParsableArguments {
     }
 
     var idleDuration: Duration? { idleExit.map { .milliseconds(Int64($0 * 1000)) } }
+
+    var streamRange: StreamRange { StreamRange(startLSN: startLSN, endLSN: endLSN, idleExit: idleDuration) }
 }
 
 /// Prints an error the way every command does, and exits non-zero.

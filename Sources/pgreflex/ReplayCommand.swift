@@ -2,9 +2,11 @@ import ArgumentParser
 import Logging
 import PGReflexCapture
 import PGReflexConfig
-import PGReflexEnvelope
 import PGReflexDelivery
+import PGReflexEnvelope
 import PGReflexJournal
+import PGReflexRouter
+import PGReflexRuntime
 import PGReflexWire
 
 struct ReplayCommand: AsyncParsableCommand {
@@ -100,7 +102,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let journal = try Journal(options: .init(directory: configuration.journal.directory, readOnly: true), logger: logger)
         let channel = JournalChannel(mark: journal.durableMark)
         channel.finish()
-        let consumers = try await RunCommand.routeConsumers(configuration, channel: channel, mode: .replay(from: fromLSN, to: toLSN, force: force),
+        let consumers = try await configuration.routeConsumers(channel: channel, mode: .replay(from: fromLSN, to: toLSN, force: force),
                                                             only: route, drainTimeout: .seconds(30), logger: logger)
         try await consumers[0].run()
         let counts = await consumers[0].counts

@@ -5,8 +5,10 @@ import PGReflexCapture
 import PGReflexConfig
 public import PGReflexDelivery
 import PGReflexJournal
+import PGReflexRuntime
 import PGReflexState
 import PGReflexStatus
+public import PGReflexWire
 import ServiceLifecycle
 import UnixSignals
 
@@ -72,7 +74,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             leftovers = StartLeftovers(configuration)
             do {
-                pipeline = try await RunPipeline(configuration: configuration, range: range, ifNoCheckpoint: ifNoCheckpoint,
+                pipeline = try await RunPipeline(configuration: configuration, range: range.streamRange, ifNoCheckpoint: ifNoCheckpoint,
                                                  drainTimeout: .seconds(drainTimeout), acceptGap: acceptGap, logger: logger)
             } catch let error as JournalError where error.code == .locked {
                 throw error  // another run owns those files
@@ -89,28 +91,5 @@ struct RunCommand: AsyncParsableCommand {
             if !pipeline.streamed { leftovers.removeAfterFailedStart() }
             throw fail(error)
         }
-    }
-
-    /// One consumer per route, with the agents they call (one runtime, and one circuit breaker,
-    /// per agent) and the state store.
-    static func routeConsumers(_ configuration: RunConfiguration, channel: JournalChannel, mode: RouteConsumer.Mode = .follow,
-                               only: String? = nil, store: SQLiteStateStore? = nil, status: PipelineStatus = PipelineStatus(),
-                               drainTimeout: Duration, logger: Logger) async throws -> [RouteConsumer] {
-        let routes = configuration.routes.filter { only == nil || $0.name == only }
-        guard !routes.isEmpty else { return [] }
-        let store = try store ?? SQLiteStateStore(directory: configuration.stateDirectory)
-        var runtimes: [String: AgentRuntime] = [:]
-        let made = try configuration.makeAgents(Set(routes.map(\.agent)), logger: logger)
-        for agent in configuration.agents {
-            guard let built = made[agent.name] else { continue }
-            runtimes[agent.name] = AgentRuntime(agent: built, breakerFailures: agent.breakerFailures, breakerCoolDown: agent.breakerCoolDown)
-        }
-        var consumers: [RouteConsumer] = []
-        for route in routes {
-            consumers.append(try await RouteConsumer(settings: route, runtime: runtimes[route.agent]!, store: store,
-                                                     journalDirectory: configuration.journal.directory, channel: channel, mode: mode,
-                                                     drainTimeout: drainTimeout, status: status, logger: logger))
-        }
-        return consumers
     }
 }

@@ -6,6 +6,7 @@ import PGReflexConfig
 import PGReflexDelivery
 import PGReflexJournal
 import PGReflexMonitoring
+import PGReflexRouter
 import PGReflexSnapshot
 import PGReflexState
 import PGReflexStatus

@@ -2,8 +2,10 @@ import Foundation
 import Logging
 import PGReflexCapture
 import PGReflexConfig
+import PGReflexRuntime
 import PGReflexRouter
 import PGReflexSchema
+import PGReflexTransport
 import PGReflexWire
 import Testing
 

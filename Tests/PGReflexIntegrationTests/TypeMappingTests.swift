@@ -4,6 +4,7 @@ import PGReflexConfig
 import PGReflexEnvelope
 import PGReflexSchema
 import PGReflexTestSupport
+import PGReflexTransport
 import PGReflexWire
 import Testing
 

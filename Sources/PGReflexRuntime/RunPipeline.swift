@@ -1,15 +1,15 @@
-import Logging
+public import Logging
 import Metrics
-import PGReflexCapture
-import PGReflexConfig
-import PGReflexDelivery
-import PGReflexJournal
-import PGReflexMonitoring
-import PGReflexState
-import PGReflexStatus
-import PGReflexWire
+public import PGReflexCapture
+public import PGReflexConfig
+public import PGReflexDelivery
+public import PGReflexJournal
+public import PGReflexMonitoring
+public import PGReflexState
+public import PGReflexStatus
+public import PGReflexWire
 import Prometheus
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 
 #if canImport(Glibc)
@@ -19,10 +19,10 @@ import Glibc
 /// `run` assembled: capture and delivery meeting at the journal, the status reporter, and the
 /// status server when `server:` is set, as services of one `ServiceGroup`. `demo` runs the
 /// same thing.
-struct RunPipeline {
+public struct RunPipeline: Sendable {
     let capture: JournalCapture
     let consumers: [any DeliveryConsumer]
-    let status: PipelineStatus
+    public let status: PipelineStatus
     let reporter: StatusReporter
     let server: ServerSettings?
     let registry: PrometheusCollectorRegistry?
@@ -30,8 +30,8 @@ struct RunPipeline {
 
     /// Builds everything, so that a mistake fails before anything runs. `onServerBound` gets
     /// the status server's port.
-    init(configuration: RunConfiguration, range: StreamRangeOptions? = nil, ifNoCheckpoint: StartPosition, drainTimeout: Duration,
-         acceptGap: Bool = false, logger: Logger) async throws {
+    public init(configuration: RunConfiguration, range: StreamRange = StreamRange(), ifNoCheckpoint: StartPosition, drainTimeout: Duration,
+                acceptGap: Bool = false, logger: Logger) async throws {
         self.logger = logger
         // The journal's writer lock first: a second `run` of one configuration is told so, not
         // that the status server's port is taken. Then the port, naming the address and setting.
@@ -62,10 +62,10 @@ struct RunPipeline {
         }
         // Routes keep their cursors there, and snapshots their progress.
         let store = try SQLiteStateStore(directory: configuration.stateDirectory)
-        consumers += try await RunCommand.routeConsumers(configuration, channel: channel, store: store, status: status,
+        consumers += try await configuration.routeConsumers(channel: channel, store: store, status: status,
                                                          drainTimeout: drainTimeout, logger: logger)
         self.consumers = consumers
-        var captureOptions = configuration.captureOptions(startLSN: range?.startLSN, endLSN: range?.endLSN, idleExit: range?.idleDuration)
+        var captureOptions = configuration.captureOptions(startLSN: range.startLSN, endLSN: range.endLSN, idleExit: range.idleExit)
         captureOptions.acceptGap = acceptGap
         captureOptions.pipeline.snapshots = SnapshotOptions(mode: configuration.snapshotMode, chunkSize: configuration.snapshotChunkSize,
                                                             store: store)
@@ -79,7 +79,7 @@ struct RunPipeline {
     /// then delivery, which stops after the batch in hand, or, when capture ended by itself
     /// (end LSN, idleness), once it has delivered everything; the endpoints and the status
     /// file last, so they report the stop.
-    func run(extra: [any Service] = [], onServerBound: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    public func run(extra: [any Service] = [], onServerBound: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let captureService = CaptureService(run: capture)
         let delivery = DeliveryService(consumers: consumers)
         func ending(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
@@ -101,7 +101,7 @@ struct RunPipeline {
     }
 
     /// Whether capture ever got as far as streaming.
-    var streamed: Bool {
+    public var streamed: Bool {
         var started = false
         status.updateCapture { started = $0.state != .starting }
         return started

@@ -1,4 +1,3 @@
-public import PGReflexTransport
 
 /// When to emit an idle heartbeat and when to look at the slot's health, and which health
 /// observations deserve a log line. A pure state machine over any clock's instants; the owner

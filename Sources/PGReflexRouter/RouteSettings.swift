@@ -1,5 +1,5 @@
 public import PGReflexDispatch
-public import PGReflexRouter
+public import PGReflexWire
 
 /// One route as configured: what it matches (``Route``), the agent it wakes, and its flow
 /// control, with Inngest's names. Each route is a journal consumer of its own (`route:<name>`),

@@ -1,5 +1,4 @@
 public import PGReflexWire
-public import PGReflexTransport
 
 /// Where changes are read from and how the slot is kept: `run`'s `source` section and `tail`'s
 /// connection flags, one type for both.

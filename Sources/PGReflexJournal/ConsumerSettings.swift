@@ -1,3 +1,4 @@
+public import PGReflexWire
 /// One named journal consumer, as configured: `sink:` is the consumer named `sink`, and each
 /// entry of `consumers:` is another.
 public struct ConsumerSettings: Sendable, Equatable {

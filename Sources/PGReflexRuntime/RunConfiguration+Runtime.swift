@@ -1,0 +1,77 @@
+public import Logging
+public import PGReflexAgentContract
+public import PGReflexAgents
+public import PGReflexCapture
+public import PGReflexConfig
+public import PGReflexDelivery
+public import PGReflexJournal
+public import PGReflexPrivacy
+public import PGReflexRouter
+public import PGReflexState
+public import PGReflexStatus
+public import PGReflexTools
+public import PGReflexTransport
+public import PGReflexWire
+
+/// Where a run starts and stops reading the slot: `--start-lsn`, `--end-lsn`, `--idle-exit`.
+public struct StreamRange: Sendable {
+    public var startLSN: LSN?
+    public var endLSN: LSN?
+    public var idleExit: Duration?
+
+    public init(startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil) {
+        self.startLSN = startLSN
+        self.endLSN = endLSN
+        self.idleExit = idleExit
+    }
+}
+
+extension RunConfiguration {
+    /// What capture needs, with a run's start and stop.
+    public func captureOptions(startLSN: LSN? = nil, endLSN: LSN? = nil, idleExit: Duration? = nil) -> JournalCapture.Options {
+        JournalCapture.Options(
+            pipeline: .init(source: source, startLSN: startLSN, endLSN: endLSN, idleExit: idleExit, privacy: privacy,
+                            schemaRegistry: schemaRegistry, schemaVersionPolicy: schemaVersionPolicy, command: "run"),
+            journal: journal.options, fsyncMaxRecords: journal.fsyncMaxRecords, fsyncMaxDelay: journal.fsyncMaxDelay)
+    }
+}
+
+extension RunConfiguration {
+    /// Every configured agent that `wanted` names, acting through the configured tools (built
+    /// once here, so agents that share a tool share its connection).
+    /// Refuses, naming the setting, when a variable one of them needs is unset.
+    public func makeAgents(_ wanted: Set<String>, logger: Logger) throws -> [String: any Agent] {
+        try requireEnvironment(for: environmentOwners(ofAgents: wanted), purpose: "calling agent \(wanted.sorted().joined(separator: ", "))")
+        let tools = ToolSettings.makeTools(self.tools, defaultDSN: source.dsn, privacy: privacy, logger: logger)
+        var made: [String: any Agent] = [:]
+        for agent in agents where wanted.contains(agent.name) {
+            made[agent.name] = try agent.makeAgent(logger: logger, tools: tools, keyring: privacy?.keyring)
+        }
+        return made
+    }
+}
+
+extension RunConfiguration {
+    /// One consumer per route, with the agents they call (one runtime, and one circuit breaker,
+    /// per agent) and the state store.
+    public func routeConsumers(channel: JournalChannel, mode: RouteConsumer.Mode = .follow,
+                               only: String? = nil, store: SQLiteStateStore? = nil, status: PipelineStatus = PipelineStatus(),
+                               drainTimeout: Duration, logger: Logger) async throws -> [RouteConsumer] {
+        let chosen = routes.filter { only == nil || $0.name == only }
+        guard !chosen.isEmpty else { return [] }
+        let store = try store ?? SQLiteStateStore(directory: stateDirectory)
+        var runtimes: [String: AgentRuntime] = [:]
+        let made = try makeAgents(Set(chosen.map(\.agent)), logger: logger)
+        for agent in agents {
+            guard let built = made[agent.name] else { continue }
+            runtimes[agent.name] = AgentRuntime(agent: built, breakerFailures: agent.breakerFailures, breakerCoolDown: agent.breakerCoolDown)
+        }
+        var consumers: [RouteConsumer] = []
+        for route in chosen {
+            consumers.append(try await RouteConsumer(settings: route, runtime: runtimes[route.agent]!, store: store,
+                                                     journalDirectory: journal.directory, channel: channel, mode: mode,
+                                                     drainTimeout: drainTimeout, status: status, logger: logger))
+        }
+        return consumers
+    }
+}

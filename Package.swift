@@ -351,7 +351,8 @@ let package = Package(
         .executableTarget(
             name: "pgreflex-fuzz",
             dependencies: [
-                "PGReflexAgentContract", "PGReflexAgents", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexTools",
+                "PGReflexRouter",
+                "PGReflexAgentContract", "PGReflexAgents", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexRouter", "PGReflexTools",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Tests/Fuzz/Harness",

@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import PGReflexAgentContract
-public import PGReflexDispatch
+import PGReflexDispatch
 import PGReflexFiles
 import Subprocess
 import SystemPackage

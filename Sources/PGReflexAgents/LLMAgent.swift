@@ -6,7 +6,7 @@ import Mustache
 import NIOCore
 import NIOHTTP1
 public import PGReflexAgentContract
-public import PGReflexDispatch
+import PGReflexDispatch
 public import PGReflexTools
 
 /// `llm`: asks a model behind an OpenAI-compatible chat-completions API (OpenAI, vLLM,

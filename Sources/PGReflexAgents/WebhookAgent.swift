@@ -5,7 +5,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 public import PGReflexAgentContract
-public import PGReflexDispatch
+import PGReflexDispatch
 import PGReflexTools
 
 /// `webhook`: POSTs the event's envelope (or `{"events": [...]}` for a batch; or CloudEvents 1.0,

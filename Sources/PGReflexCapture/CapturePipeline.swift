@@ -2,7 +2,7 @@ import CoreMetrics
 public import Logging
 public import PGReflexEnvelope
 public import PGReflexFiles
-public import PGReflexJournal
+import PGReflexJournal
 public import PGReflexPrivacy
 public import PGReflexSchema
 import PGReflexSnapshot

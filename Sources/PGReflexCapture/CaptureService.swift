@@ -1,5 +1,5 @@
 public import PGReflexFiles
-public import PGReflexJournal
+import PGReflexJournal
 public import ServiceLifecycle
 import Synchronization
 

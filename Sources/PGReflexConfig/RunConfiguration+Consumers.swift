@@ -1,5 +1,6 @@
 public import PGReflexJournal
-public import PGReflexWire
+import PGReflexRouter
+import PGReflexWire
 import Yams
 
 /// `sink:` and `consumers:`, and finding one by name.

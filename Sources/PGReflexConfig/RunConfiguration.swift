@@ -1,8 +1,8 @@
 import Foundation
-public import Logging
-public import PGReflexAgentContract
+import Logging
+import PGReflexAgentContract
 public import PGReflexAgents
-public import PGReflexFiles
+import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexPrivacy
 public import PGReflexRouter
@@ -11,7 +11,7 @@ public import PGReflexSnapshot
 public import PGReflexStatus
 public import PGReflexTools
 public import PGReflexTransport
-public import PGReflexWire
+import PGReflexWire
 import Yams
 
 /// The one YAML file `pgreflex run` reads. Later features (routes, agents, privacy) add

@@ -133,7 +133,7 @@ extension RouteConsumer {
 
     func throttleKey(_ job: Job) -> String {
         guard let key = settings.throttle?.key else { return "" }
-        return Self.keyValue(key, activation: nil, envelope: job.events[0].envelope) ?? ""
+        return job.events[0].throttleKey ?? Self.keyValue(key, Self.values(of: job.events[0].envelope)) ?? ""
     }
 
     /// One attempt, no longer than `timeout`.

@@ -8,9 +8,10 @@ extension RouteConsumer {
     /// key its first attempts had. On success the event is recorded as done and the letter is
     /// removed, in one transaction; on failure the letter stays, and the error is returned.
     public static func retry(_ letter: DeadLetter, settings: RouteSettings, agent: any Agent, store: any StateStore) async throws -> AgentOutcome {
-        let object = (try? JSONSerialization.jsonObject(with: Data(letter.envelope))) as? [String: Any]
-        let event = AgentEvent(id: letter.eventID, table: letter.table, op: object?["op"] as? String ?? "", envelope: letter.envelope)
-        let value = settings.idempotency.flatMap { keyValue($0.key, activation: nil, envelope: letter.envelope) }
+        let values = Self.values(of: letter.envelope)
+        let op: String = if case .string(let op)? = values["op"] { op } else { "" }
+        let event = AgentEvent(id: letter.eventID, table: letter.table, op: op, envelope: letter.envelope)
+        let value = settings.idempotency.flatMap { keyValue($0.key, values) }
         let call = AgentCall(route: settings.name, events: [event], agent: agent.name, idempotencyValue: value ?? letter.eventID,
                              attempt: letter.attempts + 1, timeout: settings.timeout)
         let outcome = await Self.call(agent, call, timeout: settings.timeout)

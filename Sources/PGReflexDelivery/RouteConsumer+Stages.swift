@@ -24,9 +24,15 @@ extension RouteConsumer {
                 try complete(record.position)
                 return
             }
+            // The envelope is parsed at most once, and only when something needs its values: the
+            // causation check (a byte search finds the few changes agents made), the route's
+            // condition or changed columns, or a key expression (``admit(_:)``).
+            var activation: CELActivation?
             var cause: AgentCausation.Cause?
             if AgentCausation.mayCarryCause(record.envelope) {
-                let parsed = Self.cause(of: record.envelope)
+                let values = Self.values(of: record.envelope)
+                activation = values
+                let parsed = Self.cause(of: values)
                 if parsed.isTag {
                     // A tool's tag: it marks the rest of its transaction and is nobody's event.
                     causeTag = parsed.cause.map { (record.position.commitLSN, $0) }
@@ -37,9 +43,8 @@ extension RouteConsumer {
             }
             if cause == nil, let tag = causeTag, tag.commitLSN == record.position.commitLSN { cause = tag.cause }
             let op = String(UnicodeScalar(metadata.operation))
-            var activation: CELActivation?
             let verdict = route.verdict(table: metadata.table, op: op) {
-                if activation == nil { activation = (try? CELValue.activation(envelope: record.envelope)) ?? [:] }
+                if activation == nil { activation = Self.values(of: record.envelope) }
                 return activation!
             }
             guard verdict == .matches else {
@@ -59,16 +64,25 @@ extension RouteConsumer {
         return (read, matched)
     }
 
-    /// An envelope's cause: from `source.origin`, or from a tool's tag message (`isTag`).
-    static func cause(of envelope: [UInt8]) -> (cause: AgentCausation.Cause?, isTag: Bool) {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(envelope))) as? [String: Any] else { return (nil, false) }
-        if let message = object["message"] as? [String: Any], message["prefix"] as? String == AgentCausation.tagPrefix {
-            guard let content = (message["content"] as? String).flatMap({ Data(base64Encoded: $0) }),
-                  let tag = (try? JSONSerialization.jsonObject(with: content)) as? [String: Any],
-                  let depth = tag["depth"] as? Int, let agent = tag["agent"] as? String else { return (nil, true) }
+    /// An envelope's values, as the route's condition and key expressions read them; empty
+    /// when it is not a JSON object (then no expression has a value for it).
+    static func values(of envelope: [UInt8]) -> CELActivation {
+        (try? CELValue.activation(envelope: envelope)) ?? [:]
+    }
+
+    /// An envelope's cause, from its values: `source.origin`, or a tool's tag message (`isTag`).
+    static func cause(of values: CELActivation) -> (cause: AgentCausation.Cause?, isTag: Bool) {
+        if case .map(let event)? = values["event"], case .map(let message)? = event["message"],
+           case .string(AgentCausation.tagPrefix)? = message["prefix"] {
+            // The tag's content is a few bytes of its own JSON, not the envelope.
+            guard case .string(let content)? = message["content"], let data = Data(base64Encoded: content),
+                  case .map(let tag)? = try? JSONDecoder().decode(CELValue.self, from: data),
+                  case .int(let depth)? = tag["depth"], let depth = Int(exactly: depth), case .string(let agent)? = tag["agent"]
+            else { return (nil, true) }
             return (AgentCausation.Cause(depth: depth, agent: agent), true)
         }
-        return (AgentCausation.cause(origin: (object["source"] as? [String: Any])?["origin"] as? String), false)
+        guard case .map(let source)? = values["source"], case .string(let origin)? = source["origin"] else { return (nil, false) }
+        return (AgentCausation.cause(origin: origin), false)
     }
 
     /// The envelope's `id` for a position.
@@ -87,10 +101,13 @@ extension RouteConsumer {
             let keys = matched.filter { $0.0.id <= lastDone }.map { DoneKey(eventID: $0.0.id, route: settings.name, agent: runtime.name) }
             doneIDs = Set(try await store.done(among: keys, since: nil).map(\.eventID))
         }
+        // Every key expression of the route reads the values parsed for the condition, or parsed
+        // here once: one parse per event, whatever the number of expressions.
+        let matched = settings.readsEventValues ? matched.map { ($0.0, $0.1 ?? Self.values(of: $0.0.envelope)) } : matched
         var idempotencyValues: [String: String] = [:]
         if let idempotency = settings.idempotency, !force {
             for (event, activation) in matched {
-                if let value = Self.keyValue(idempotency.key, activation: activation, envelope: event.envelope) { idempotencyValues[event.id] = value }
+                if let value = Self.keyValue(idempotency.key, activation) { idempotencyValues[event.id] = value }
             }
             let now = clock.now
             let unknown = Set(idempotencyValues.values).filter { idempotencyRun[$0] == nil }
@@ -143,7 +160,8 @@ extension RouteConsumer {
                 }
                 if lane != nil { continue }
             }
-            event.key = settings.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? Self.defaultKey(event)
+            event.key = settings.key.flatMap { Self.keyValue($0, activation) } ?? Self.defaultKey(event)
+            if let throttleKey = settings.throttle?.key { event.throttleKey = Self.keyValue(throttleKey, activation) ?? "" }
             if let pins = settings.schemaVersions[event.table], let version = event.schemaVersion, !pins.contains(version) {
                 hold(event, version: version)
                 continue
@@ -162,7 +180,7 @@ extension RouteConsumer {
                 idempotencyRun[value] = now
             }
             if let rate = settings.rateLimit {
-                let key = rate.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? ""
+                let key = rate.key.flatMap { Self.keyValue($0, activation) } ?? ""
                 if rateLimit!.take(key, now: now) != nil {
                     skip(event, .rateLimit, at: wallNow)
                     try finish(event)
@@ -174,11 +192,11 @@ extension RouteConsumer {
                 try finish(event)
                 continue
             }
-            let group = settings.concurrency.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) }
-            let priority = settings.priority.map { Self.priorityValue($0, activation: activation, envelope: event.envelope) } ?? 0
+            let group = settings.concurrency.key.flatMap { Self.keyValue($0, activation) }
+            let priority = settings.priority.map { Self.priorityValue($0, activation) } ?? 0
             let idempotencyKey = idempotencyValues[event.id]
             if let settingsWindow = settings.window {
-                let key = settingsWindow.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
+                let key = settingsWindow.key.flatMap { Self.keyValue($0, activation) } ?? event.key
                 // A windowed event's place in the journal is handled once the store has it: the
                 // window keeps it without one.
                 if let earlier = firedWindows.removeValue(forKey: event.id) {
@@ -215,14 +233,14 @@ extension RouteConsumer {
                     try complete(position)
                 }
             } else if let settingsDebounce = settings.debounce {
-                let key = settingsDebounce.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? event.key
+                let key = settingsDebounce.key.flatMap { Self.keyValue($0, activation) } ?? event.key
                 for case .superseded(let replaced) in debounce!.received(event, key: key, now: now) {
                     counts.superseded += 1
                     recordHandled(replaced)
                     try finish(replaced)
                 }
             } else if let settingsBatch = settings.batch {
-                let key = settingsBatch.key.flatMap { Self.keyValue($0, activation: activation, envelope: event.envelope) } ?? ""
+                let key = settingsBatch.key.flatMap { Self.keyValue($0, activation) } ?? ""
                 if let full = batcher!.add(event, key: key, now: now) {
                     enqueue(Job(events: full, key: "batch:" + key, group: nil, priority: priority))
                 }
@@ -234,9 +252,8 @@ extension RouteConsumer {
     }
 
     /// A key expression's value as text; nil when it has none for this event.
-    static func keyValue(_ expression: CELExpression, activation: CELActivation?, envelope: [UInt8]) -> String? {
-        guard let activation = activation ?? (try? CELValue.activation(envelope: envelope)),
-              let value = try? expression.evaluate(activation) else { return nil }
+    static func keyValue(_ expression: CELExpression, _ activation: CELActivation?) -> String? {
+        guard let activation, let value = try? expression.evaluate(activation) else { return nil }
         switch value {
         case .null: return nil
         case .string(let text): return text
@@ -244,9 +261,8 @@ extension RouteConsumer {
         }
     }
 
-    static func priorityValue(_ expression: CELExpression, activation: CELActivation?, envelope: [UInt8]) -> Int {
-        guard let activation = activation ?? (try? CELValue.activation(envelope: envelope)),
-              let value = try? expression.evaluate(activation) else { return 0 }
+    static func priorityValue(_ expression: CELExpression, _ activation: CELActivation?) -> Int {
+        guard let activation, let value = try? expression.evaluate(activation) else { return 0 }
         switch value {
         case .int(let i): return Int(clamping: i)
         case .uint(let u): return Int(clamping: u)

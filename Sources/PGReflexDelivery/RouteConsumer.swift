@@ -1,7 +1,7 @@
 public import Logging
-public import PGReflexAgentContract
+import PGReflexAgentContract
 public import PGReflexAgents
-public import PGReflexDispatch
+import PGReflexDispatch
 import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexRouter
@@ -65,6 +65,9 @@ public actor RouteConsumer {
         var key: String
         /// The agent whose action made the change, and how deep the chain is (``AgentCausation``).
         var cause: AgentCausation.Cause?
+        /// The throttle key's value, worked out at admission from the event's one parse; nil for
+        /// an event restored from the store (a window's), whose envelope is parsed when it calls.
+        var throttleKey: String?
 
         var id: String { body.id }
         var table: String { body.table }

@@ -133,6 +133,13 @@ public struct RouteSettings: Sendable {
     /// `agent_changes`; whichever, a chain stops at ``AgentCausation/maxDepth``.
     public var agentChanges = AgentChanges.others
 
+    /// Whether an expression besides the condition reads the event's values (a key, the
+    /// idempotency value, a priority): then every matched event is parsed, once.
+    public var readsEventValues: Bool {
+        key != nil || idempotency != nil || priority != nil || concurrency.key != nil || throttle?.key != nil || rateLimit?.key != nil
+            || debounce?.key != nil || batch?.key != nil || window?.key != nil
+    }
+
     public init(route: Route, agent: String, start: StartPosition = .latest, key: CELExpression? = nil,
                 concurrency: Concurrency = .init(), throttle: Rate? = nil, rateLimit: Rate? = nil,
                 debounce: DebounceSettings? = nil, batch: BatchSettings? = nil, priority: CELExpression? = nil,

@@ -1,16 +1,16 @@
 public import Logging
 public import PGReflexAgentContract
-public import PGReflexAgents
+import PGReflexAgents
 public import PGReflexCapture
 public import PGReflexConfig
 public import PGReflexDelivery
 public import PGReflexJournal
-public import PGReflexPrivacy
-public import PGReflexRouter
+import PGReflexPrivacy
+import PGReflexRouter
 public import PGReflexState
 public import PGReflexStatus
-public import PGReflexTools
-public import PGReflexTransport
+import PGReflexTools
+import PGReflexTransport
 public import PGReflexWire
 
 /// Where a run starts and stops reading the slot: `--start-lsn`, `--end-lsn`, `--idle-exit`.

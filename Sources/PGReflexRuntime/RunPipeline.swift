@@ -1,11 +1,11 @@
 public import Logging
 import Metrics
-public import PGReflexCapture
+import PGReflexCapture
 public import PGReflexConfig
-public import PGReflexDelivery
-public import PGReflexJournal
-public import PGReflexMonitoring
-public import PGReflexState
+import PGReflexDelivery
+import PGReflexJournal
+import PGReflexMonitoring
+import PGReflexState
 public import PGReflexStatus
 public import PGReflexWire
 import Prometheus

@@ -1,5 +1,6 @@
 import PGReflexConfig
 import PGReflexDelivery
+import PGReflexRouter
 import PGReflexStatus
 import PGReflexTransport
 import Synchronization

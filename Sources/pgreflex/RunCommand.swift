@@ -3,7 +3,7 @@ import Logging
 import PGReflexAgents
 import PGReflexCapture
 import PGReflexConfig
-public import PGReflexDelivery
+import PGReflexDelivery
 import PGReflexJournal
 import PGReflexRuntime
 import PGReflexState

@@ -1,6 +1,9 @@
 #if DEBUG
+import PGReflexAgents
 import PGReflexConfig
 import PGReflexDelivery
+import PGReflexJournal
+import PGReflexRouter
 
 /// The YAML configuration: any text either loads or is a `ConfigurationError` naming its place,
 /// loading is deterministic, and what loads can be checked.

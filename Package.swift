@@ -66,7 +66,8 @@ let package = Package(
             name: "PGReflexWire",
             swiftSettings: strictSettings
         ),
-        // Executors on dedicated OS threads, for work that blocks (libpq, sinks).
+        // Executors on dedicated OS threads, for work that blocks (libpq, sinks), and the two
+        // signals between threads: `WakeSignal` (a writer wakes its readers) and `StopFlag`.
         .target(
             name: "PGReflexThreads",
             swiftSettings: strictSettings
@@ -134,6 +135,7 @@ let package = Package(
         .target(
             name: "PGReflexCapture",
             dependencies: [
+                "PGReflexThreads",
                 "PGReflexDispatch",
                 "PGReflexEnvelope",
                 "PGReflexFiles",
@@ -330,8 +332,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Files as pgreflex writes and reads them: nameless until linked, written whole, read
-        // bounded, a JSON-lines file synced in groups (the file sink and agent), and the wake
-        // signal between a writer and its readers. Used by the journal, capture, delivery and agents.
+        // bounded, and a JSON-lines file synced in groups (the file sink and agent). Used by the
+        // journal, capture, delivery and agents.
         .target(
             name: "PGReflexFiles",
             swiftSettings: strictSettings
@@ -341,7 +343,7 @@ let package = Package(
         // The durable local journal: segments of CRC-checked records, and the acknowledgement watermark.
         .target(
             name: "PGReflexJournal",
-            dependencies: ["CCRC32C", "PGReflexFiles", "PGReflexWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PGReflexThreads", "CCRC32C", "PGReflexFiles", "PGReflexWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // Journal append throughput against plain write+fdatasync (README.md, "Journal appends").
@@ -393,6 +395,7 @@ let package = Package(
         .testTarget(
             name: "PGReflexJournalTests",
             dependencies: [
+                "PGReflexThreads",
                 "PGReflexFiles",
                 "PGReflexJournal", "PGReflexWire", "PGReflexTestSupport",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,14 +1,12 @@
 public import PGReflexFiles
 import PGReflexJournal
 public import ServiceLifecycle
-import Synchronization
 
 /// Runs a pipeline (`tail` or `run`) as a service: SIGTERM or SIGINT stops it gracefully
 /// (what is done is confirmed, then the stream ends with CopyDone).
 public final class CaptureService: Service, Sendable {
     let body: @Sendable () async throws -> CapturePipeline.Summary
     let stop: @Sendable () -> Void
-    private let outcome = Mutex<Result<CapturePipeline.Summary, any Error>?>(nil)
 
     public init(run body: @escaping @Sendable () async throws -> CapturePipeline.Summary, stop: @escaping @Sendable () -> Void) {
         self.body = body
@@ -23,23 +21,14 @@ public final class CaptureService: Service, Sendable {
         self.init(run: { try await pipeline.run() }, stop: { pipeline.requestStop() })
     }
 
+    /// Throws what ended capture, so that the service group's failure handling runs: the other
+    /// services stop gracefully, then the group throws it.
     public func run() async throws {
-        let result: Result<CapturePipeline.Summary, any Error>
-        do {
-            let stop = self.stop
-            result = .success(try await withGracefulShutdownHandler {
-                try await body()
-            } onGracefulShutdown: {
-                stop()
-            })
-        } catch {
-            result = .failure(error)
+        let stop = self.stop
+        _ = try await withGracefulShutdownHandler {
+            try await body()
+        } onGracefulShutdown: {
+            stop()
         }
-        outcome.withLock { $0 = result }
-    }
-
-    /// How the run ended; nil while running.
-    public var result: Result<CapturePipeline.Summary, any Error>? {
-        outcome.withLock { $0 }
     }
 }

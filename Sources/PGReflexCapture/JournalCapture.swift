@@ -3,6 +3,7 @@ public import Logging
 import PGReflexFiles
 public import PGReflexJournal
 public import PGReflexStatus
+import PGReflexThreads
 import PGReflexTransport
 import PGReflexWire
 

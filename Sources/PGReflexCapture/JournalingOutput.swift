@@ -3,6 +3,7 @@ import PGReflexEnvelope
 import PGReflexFiles
 import PGReflexJournal
 import PGReflexStatus
+import PGReflexThreads
 import PGReflexTransport
 import PGReflexWire
 

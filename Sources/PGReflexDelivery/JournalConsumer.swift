@@ -39,7 +39,7 @@ public actor JournalConsumer {
     private var dropped: Int
     private var holdsChanged = false
     private var nextRegistryPoll: ContinuousClock.Instant
-    private let stopState = Mutex(false)
+    private let stop = StopFlag()
     /// Events written to the sink by this process.
     public private(set) var delivered = 0
 
@@ -124,11 +124,11 @@ public actor JournalConsumer {
 
     /// Asks a running consumer to stop once the batch in hand is delivered and its cursor saved.
     public nonisolated func requestStop() {
-        stopState.withLock { $0 = true }
+        stop.request()
         channel.appended.notify()
     }
 
-    private nonisolated var stopRequested: Bool { stopState.withLock { $0 } }
+    private nonisolated var stopRequested: Bool { stop.isRequested }
 
     /// Delivers until capture has finished and everything durable is delivered, or a stop
     /// (then after the batch in hand, with the cursor saved).

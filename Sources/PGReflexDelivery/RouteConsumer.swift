@@ -141,7 +141,7 @@ public actor RouteConsumer {
     let thread: DedicatedThread
     let clock = ContinuousClock()
     let inbox = Inbox()
-    let stopState = Mutex(false)
+    let stop = StopFlag()
     /// How long a graceful stop waits for the calls in flight.
     let drainTimeout: Duration
 
@@ -298,11 +298,11 @@ public actor RouteConsumer {
     /// Asks the route to stop: it starts nothing more, waits up to `drainTimeout` for the calls
     /// in flight, records what finished, and returns.
     public nonisolated func requestStop() {
-        stopState.withLock { $0 = true }
+        stop.request()
         inbox.wake.notify()
     }
 
-    nonisolated var stopRequested: Bool { stopState.withLock { $0 } }
+    nonisolated var stopRequested: Bool { stop.isRequested }
 
     /// Runs until capture has finished and everything durable is handled (or, in a replay, the
     /// range is), or a stop.

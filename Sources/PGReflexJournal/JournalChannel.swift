@@ -1,4 +1,5 @@
-public import PGReflexFiles
+import PGReflexFiles
+public import PGReflexThreads
 import Synchronization
 
 /// Where capture and delivery meet, besides the journal's files: the writer says how far the

@@ -97,7 +97,6 @@ public struct RunPipeline: Sendable {
         services += [ending(delivery), ending(captureService)]
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        if case .failure(let error) = captureService.result { throw error }
     }
 
     /// Whether capture ever got as far as streaming.

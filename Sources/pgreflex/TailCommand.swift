@@ -126,8 +126,11 @@ func runUntilDone(_ service: CaptureService, logger: Logger) async throws {
                          failureTerminationBehavior: .gracefullyShutdownGroup)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
-    try await group.run()
-    if case .failure(let error) = service.result { throw fail(error) }
+    do {
+        try await group.run()
+    } catch {
+        throw fail(error)
+    }
 }
 
 func parseTables(_ text: String) throws -> [TableName] {

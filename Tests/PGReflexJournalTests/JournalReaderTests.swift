@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PGReflexFiles
 import PGReflexJournal
+import PGReflexThreads
 import PGReflexWire
 import Testing
 

@@ -328,7 +328,7 @@ public final class CapturePipeline: Sendable {
             createPublication: source.createPublication, allTables: source.allTables, hints: source.hints)
         let maximum = ReplicationStreamOptions.maximumProtocolVersion(serverVersion: try await connection.serverVersion)
         if let requested = options.protocolVersion, requested > maximum {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .unsupportedServer,
                 message: "pgoutput protocol version \(requested) needs a newer server: this one supports up to \(maximum). "
                     + "Ask for \(maximum) or lower")
@@ -366,13 +366,13 @@ public final class CapturePipeline: Sendable {
     private func checkRange(slotPosition confirmed: LSN) throws {
         guard confirmed != .invalid else { return }
         if let start = options.startLSN, start < confirmed {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .startLSNUnavailable,
                 message: "slot \"\(options.source.slot)\" has confirmed everything before \(confirmed), so it can no longer stream from "
                     + "--start-lsn \(start). " + options.source.hints.pastSlot(start: start))
         }
         if let end = options.endLSN, end < confirmed {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .endLSNPassed,
                 message: "slot \"\(options.source.slot)\" has already confirmed everything before \(confirmed), past --end-lsn \(end): "
                     + "there is nothing before \(end) left to stream. Pass a later --end-lsn, or --idle-exit. "

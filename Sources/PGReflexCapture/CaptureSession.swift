@@ -92,7 +92,7 @@ struct CaptureSession<Output: ChangeOutput> {
                 do {
                     message = try decoder.decode(storage: batch.storage, range: data.data)
                 } catch {
-                    throw ReplicationError(code: .protocolViolation, message: "\(error) (at WAL \(data.walStart))", underlying: error)
+                    throw PostgresError(code: .protocolViolation, message: "\(error) (at WAL \(data.walStart))", underlying: error)
                 }
                 if case .relation(let relation) = message, message.streamXid == nil,
                    assembler.relations[relation.oid]?.relation != relation {
@@ -218,7 +218,7 @@ struct CaptureSession<Output: ChangeOutput> {
                 message = try PgOutputMessage.decode(storage: bytes, range: 0..<bytes.count, protocolVersion: decoder.protocolVersion,
                                                      streamed: true, parallelStreaming: decoder.parallelStreaming)
             } catch {
-                throw ReplicationError(code: .protocolViolation, message: "\(error) (replaying WAL \(lsn))", underlying: error)
+                throw PostgresError(code: .protocolViolation, message: "\(error) (replaying WAL \(lsn))", underlying: error)
             }
             if case .relation(let relation) = message, replay.relations[relation.oid]?.relation != relation {
                 replay.register(try await describe(relation))

@@ -87,7 +87,7 @@ public final class JournalCapture: Sendable {
                 let summary = try await pipeline.run(output: output, idleTick: .milliseconds(100))
                 if summary.stopReason != .requested { channel.finish() }
                 return summary
-            } catch let error as ReplicationError where error.isRetryable && !pipeline.isStopRequested {
+            } catch let error as PostgresError where error.isRetryable && !pipeline.isStopRequested {
                 pipeline.status.updateCapture { if $0.state != .starting { streamedOnce = true } }
                 guard streamedOnce else { throw error }
                 if started.duration(to: .now) > .seconds(30) { backoff.succeeded() }

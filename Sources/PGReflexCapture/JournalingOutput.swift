@@ -129,7 +129,7 @@ struct JournalingOutput: ChangeOutput {
                          metadata: ["journal.end": "\(floor)", "replication.slot_position": "\(position)"])
             return
         }
-        throw ReplicationError(
+        throw PostgresError(
             code: .slotPastJournal,
             message: "the slot starts at \(position), past the journal's end at \(floor): changes committed between them were never "
                 + "captured (the slot was dropped and created again, or another tool advanced it). Resynchronize the tables with "

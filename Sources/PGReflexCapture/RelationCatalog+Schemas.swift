@@ -22,7 +22,7 @@ extension RelationCatalog {
                 volatileDefault: column.volatileDefault))
         }
         for table in tables where !allowMissing && !schemas.contains(where: { $0.schema == table.schema && $0.table == table.name }) {
-            throw ReplicationError(code: .tableNotFound, message: "table \(table) does not exist")
+            throw PostgresError(code: .tableNotFound, message: "table \(table) does not exist")
         }
         return schemas
     }

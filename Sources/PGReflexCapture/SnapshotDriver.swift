@@ -63,7 +63,7 @@ struct SnapshotDriver {
         if pace != nil, pace!.take("", now: clock.now) != nil { return }
         do {
             try await readChunk(job, capture: &capture)
-        } catch let error as ReplicationError where !error.isRetryable {
+        } catch let error as PostgresError where !error.isRetryable {
             // The snapshot's own problem (a dropped table, a condition that no longer holds):
             // it stops, streaming goes on. Only the code is kept: a message may quote a value.
             let reason = "\(error.code)" + (error.sqlState.map { " (SQLSTATE \($0))" } ?? "")
@@ -129,7 +129,7 @@ struct SnapshotDriver {
             return self.table
         }
         guard let parsed = TableName(parsing: name), let info = try await session.snapshotTable(parsed) else {
-            throw ReplicationError(code: .tableNotFound, message: "snapshot \(job.id): table \(name) does not exist any more; cancel the snapshot (pgreflex snapshot cancel)")
+            throw PostgresError(code: .tableNotFound, message: "snapshot \(job.id): table \(name) does not exist any more; cancel the snapshot (pgreflex snapshot cancel)")
         }
         let descriptor = try await capture.snapshotDescriptor(for: info.relation)
         let keyColumns = info.primaryKey.compactMap { key in info.relation.columns.firstIndex { $0.name == key } }

@@ -76,7 +76,7 @@ public actor SQLTool: Tool {
         COMMIT;
         """
 
-    private func connected() async throws(ReplicationError) -> PostgresConnection {
+    private func connected() async throws(PostgresError) -> PostgresConnection {
         if let connection { return connection }
         let opened = try await PostgresConnection.connect(dsn, mode: .sql, applicationName: "pgreflex-tool", logger: logger)
         // Only when missing: CREATE … IF NOT EXISTS still needs the CREATE privilege, which a
@@ -139,7 +139,7 @@ public actor SQLTool: Tool {
         } catch {
             connection = nil  // a failed session may be in any state: the next run opens a new one
             origin = nil
-            guard let error = error as? ReplicationError else {
+            guard let error = error as? PostgresError else {
                 return .failure(ToolError(code: .temporary, message: "tools.\(name): \(error)"))
             }
             // The server's own words (never a value: the primary message only), not the

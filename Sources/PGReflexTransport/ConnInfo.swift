@@ -5,9 +5,9 @@ import Glibc
 
 /// Checks of a conninfo string before connecting, without ever echoing it (it may hold a password).
 enum ConnInfo {
-    static func validate(_ conninfo: String) throws(ReplicationError) {
+    static func validate(_ conninfo: String) throws(PostgresError) {
         if conninfo.trimmingSpaces.isEmpty {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .invalidConnInfo,
                 message: "the connection string is empty. Pass --dsn 'host=HOST port=PORT dbname=DB user=USER' "
                     + "or a postgresql://USER@HOST:PORT/DB URI")
@@ -20,7 +20,7 @@ enum ConnInfo {
         }
         let detail = error.map { PGConnection.trim(String(cString: $0)) } ?? "out of memory"
         if let error { PQfreemem(error) }
-        throw ReplicationError(
+        throw PostgresError(
             code: .invalidConnInfo,
             message: "the connection string is malformed (\(detail)). Use key=value pairs such as "
                 + "'host=/tmp port=5432 dbname=app user=app', or a postgresql://user@host:port/db URI")

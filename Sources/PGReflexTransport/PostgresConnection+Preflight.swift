@@ -22,11 +22,11 @@ extension PostgresConnection {
     public func planSource(
         slot: String, publication: String, tables: [TableName], createSlot: Bool, createPublication: Bool,
         allTables: Bool = false, hints: SetupHints
-    ) throws(ReplicationError) -> SourcePlan {
+    ) throws(PostgresError) -> SourcePlan {
         try requireWalLevelLogical()
         let missing = try missingTables(tables)
         if !missing.isEmpty {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .tableNotFound,
                 message: "no such table: \(missing.map(\.description).joined(separator: ", ")). "
                     + "Create it first, or fix \(hints.tables) (schema.table; the schema defaults to public)")
@@ -36,7 +36,7 @@ extension PostgresConnection {
         if let info {
             try check(info)
         } else if !createSlot {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .slotNotFound,
                 message: "replication slot \"\(slot)\" does not exist. To create it, \(hints.createSlot) "
                     + "(or run `pgreflex slot create`); or name an existing logical slot (SELECT slot_name FROM pg_replication_slots)")
@@ -45,29 +45,29 @@ extension PostgresConnection {
     }
 
     /// An existing slot must be a free, intact pgoutput slot of this database.
-    private func check(_ info: SlotInfo) throws(ReplicationError) {
+    private func check(_ info: SlotInfo) throws(PostgresError) {
         let slot = info.name
         if info.slotType != "logical" || info.plugin != "pgoutput" {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .slotWrongPlugin,
                 message: "replication slot \"\(slot)\" is a \(info.slotType) slot with plugin \(info.plugin ?? "none"); "
                     + "pgreflex needs a logical slot using pgoutput. Name another slot, which pgreflex can create")
         }
         if let database = info.database, database != (try connection().database) {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .slotWrongPlugin,
                 message: "replication slot \"\(slot)\" belongs to database \"\(database)\", not the one connected to. "
                     + "Connect to \(database), or create a slot in this database")
         }
         if info.active {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .slotInUse,
                 message: "replication slot \"\(slot)\" is active for PID \(info.activePID.map(String.init) ?? "?"). "
                     + "Another consumer is streaming from it: stop that consumer "
                     + "(SELECT pg_terminate_backend(\(info.activePID.map(String.init) ?? "pid"))) or use another slot")
         }
         if info.walStatus == "lost" {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .slotInvalidated,
                 message: "replication slot \"\(slot)\" has been invalidated (wal_status = lost): the server removed WAL "
                     + "it still needed. Drop and recreate the slot, then resynchronise downstream")

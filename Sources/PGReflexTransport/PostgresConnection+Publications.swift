@@ -7,7 +7,7 @@ extension PostgresConnection {
         public var tables: Set<TableName>
     }
 
-    public func publication(named name: String) throws(ReplicationError) -> PublicationInfo? {
+    public func publication(named name: String) throws(PostgresError) -> PublicationInfo? {
         let literal = try quoteLiteral(name)
         let rows = try execute("SELECT puballtables FROM pg_catalog.pg_publication WHERE pubname = \(literal)")
         guard let row = rows.first else { return nil }
@@ -18,7 +18,7 @@ extension PostgresConnection {
     }
 
     /// The tables among `tables` that do not exist as ordinary or partitioned tables.
-    public func missingTables(_ tables: [TableName]) throws(ReplicationError) -> [TableName] {
+    public func missingTables(_ tables: [TableName]) throws(PostgresError) -> [TableName] {
         if tables.isEmpty { return [] }
         var list: [String] = []
         for t in tables { list.append("(\(try quoteLiteral(t.schema)), \(try quoteLiteral(t.name)))") }
@@ -38,18 +38,18 @@ extension PostgresConnection {
     /// TABLES only when `allTables` asks for it.
     public func planPublication(
         _ name: String, tables: [TableName], create: Bool, allTables: Bool = false, hints: SetupHints
-    ) throws(ReplicationError) -> PublicationChange {
+    ) throws(PostgresError) -> PublicationChange {
         let identifier = try quoteIdentifier(name)
         guard let existing = try publication(named: name) else {
             guard create else {
                 let suggestion = tables.isEmpty ? "FOR TABLE <schema.table>, …" : "FOR TABLE \(try quoted(tables))"
-                throw ReplicationError(
+                throw PostgresError(
                     code: .publicationMissing,
                     message: "publication \"\(name)\" does not exist. Create it (CREATE PUBLICATION \(identifier) "
                         + "\(suggestion);) or \(hints.createPublication)")
             }
             if !allTables && tables.isEmpty {
-                throw ReplicationError(
+                throw PostgresError(
                     code: .publicationMissing,
                     message: "publication \"\(name)\" does not exist and no tables were named to create it with. "
                         + "Name them with \(hints.tables) (schema.table,…), or publish every table")
@@ -60,7 +60,7 @@ extension PostgresConnection {
         let lacking = tables.filter { !existing.tables.contains($0) }
         if lacking.isEmpty { return .none }
         guard create else {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .publicationLacksTable,
                 message: "publication \"\(name)\" does not include \(lacking.map(\.description).joined(separator: ", ")). "
                     + "Add it (ALTER PUBLICATION \(identifier) ADD TABLE \(try quoted(lacking));) "
@@ -70,14 +70,14 @@ extension PostgresConnection {
     }
 
     /// Carries out a planned change.
-    public func apply(_ change: PublicationChange, to name: String) throws(ReplicationError) {
+    public func apply(_ change: PublicationChange, to name: String) throws(PostgresError) {
         let identifier = try quoteIdentifier(name)
         // A refused statement names the privilege it lacks, not the replication one.
-        func run(_ statement: String, tables: [TableName]) throws(ReplicationError) {
+        func run(_ statement: String, tables: [TableName]) throws(PostgresError) {
             do {
                 try execute(statement)
             } catch where error.code == .missingReplicationPrivilege {
-                throw ReplicationError.publicationPrivilege(error, publication: name, statement: statement, tables: tables)
+                throw PostgresError.publicationPrivilege(error, publication: name, statement: statement, tables: tables)
             }
         }
         switch change {
@@ -97,7 +97,7 @@ extension PostgresConnection {
     }
 
     /// Takes back a change `apply` made, when what came after it failed.
-    public func undo(_ change: PublicationChange, to name: String) throws(ReplicationError) {
+    public func undo(_ change: PublicationChange, to name: String) throws(PostgresError) {
         let identifier = try quoteIdentifier(name)
         switch change {
         case .none:
@@ -111,7 +111,7 @@ extension PostgresConnection {
         }
     }
 
-    private func quoted(_ tables: [TableName]) throws(ReplicationError) -> String {
+    private func quoted(_ tables: [TableName]) throws(PostgresError) -> String {
         var list: [String] = []
         for t in tables { list.append("\(try quoteIdentifier(t.schema)).\(try quoteIdentifier(t.name))") }
         return list.joined(separator: ", ")

@@ -16,7 +16,7 @@ public struct SlotHealth: Sendable, Equatable {
 
 extension PostgresConnection {
     /// The slot's retained WAL and status (an ordinary session; nil when there is no such slot).
-    public func slotHealth(named name: String) throws(ReplicationError) -> SlotHealth? {
+    public func slotHealth(named name: String) throws(PostgresError) -> SlotHealth? {
         let rows = try execute("""
             SELECT wal_status, pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint, safe_wal_size
             FROM pg_catalog.pg_replication_slots WHERE slot_name = \(try quoteLiteral(name))
@@ -28,7 +28,7 @@ extension PostgresConnection {
     /// Writes a non-transactional logical message that every logical slot of this database
     /// decodes: a slot whose tables are idle then still has a position to confirm, so WAL
     /// written by other tables or databases is not retained for ever.
-    public func emitHeartbeat(prefix: String) throws(ReplicationError) {
+    public func emitHeartbeat(prefix: String) throws(PostgresError) {
         _ = try execute("SELECT pg_catalog.pg_logical_emit_message(false, \(try quoteLiteral(prefix)), pg_catalog.now()::text)")
     }
 }

@@ -34,7 +34,7 @@ extension PostgresConnection {
         case export
     }
 
-    public func slot(named name: String) throws(ReplicationError) -> SlotInfo? {
+    public func slot(named name: String) throws(PostgresError) -> SlotInfo? {
         let rows = try execute("""
             SELECT slot_name, plugin, slot_type, database, temporary, active, active_pid,
                    restart_lsn, confirmed_flush_lsn, wal_status
@@ -50,13 +50,13 @@ extension PostgresConnection {
     /// CREATE_REPLICATION_SLOT … LOGICAL pgoutput.
     public func createSlot(
         _ name: String, temporary: Bool = false, snapshot: SnapshotAction = .nothing
-    ) throws(ReplicationError) -> CreatedSlot {
+    ) throws(PostgresError) -> CreatedSlot {
         try requireWalLevelLogical()
         let command = "CREATE_REPLICATION_SLOT \(try quoteIdentifier(name))\(temporary ? " TEMPORARY" : "") LOGICAL pgoutput "
             + (snapshot == .export ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT")
         let rows = try execute(command)
         guard let r = rows.first, r.count >= 4, let point = r[1].flatMap({ LSN($0) }) else {
-            throw ReplicationError(code: .protocolViolation, message: "CREATE_REPLICATION_SLOT returned an unexpected row")
+            throw PostgresError(code: .protocolViolation, message: "CREATE_REPLICATION_SLOT returned an unexpected row")
         }
         logger.info("created replication slot", metadata: ["replication.slot": "\(name)",
                                                           "replication.consistent_point": "\(point)"])
@@ -64,16 +64,16 @@ extension PostgresConnection {
     }
 
     /// DROP_REPLICATION_SLOT; with `wait`, waits for an active consumer to let go first.
-    public func dropSlot(_ name: String, wait: Bool = false) throws(ReplicationError) {
+    public func dropSlot(_ name: String, wait: Bool = false) throws(PostgresError) {
         try execute("DROP_REPLICATION_SLOT \(try quoteIdentifier(name))\(wait ? " WAIT" : "")")
         logger.info("dropped replication slot", metadata: ["replication.slot": "\(name)"])
     }
 
     /// Throws `wal_level_not_logical` with the fix when the server cannot decode logically.
-    public func requireWalLevelLogical() throws(ReplicationError) {
+    public func requireWalLevelLogical() throws(PostgresError) {
         let level = try setting("wal_level")
         if level != "logical" {
-            throw ReplicationError.walLevel(current: level)
+            throw PostgresError.walLevel(current: level)
         }
     }
 }

@@ -42,7 +42,7 @@ public struct SnapshotTable: Sendable {
 extension PostgresConnection {
     /// Looks a table up as pgoutput would describe it: columns in order, generated ones left
     /// out, key flags following the replica identity. nil when it does not exist.
-    public func snapshotTable(_ table: TableName) throws(ReplicationError) -> SnapshotTable? {
+    public func snapshotTable(_ table: TableName) throws(PostgresError) -> SnapshotTable? {
         let rows = try query("""
             SELECT c.oid, c.relreplident, a.attname, a.atttypid, a.atttypmod,
                    CASE c.relreplident
@@ -76,13 +76,13 @@ extension PostgresConnection {
 
     /// Runs a read and returns its rows as tuples in the text form pgoutput uses, so a
     /// snapshot row is encoded exactly as a streamed one.
-    public func readTuples(_ sql: String, parameters: [String?]) throws(ReplicationError) -> [TupleData] {
+    public func readTuples(_ sql: String, parameters: [String?]) throws(PostgresError) -> [TupleData] {
         let pg = try connection()
         guard let result = pg.execute(sql, parameters: parameters) else {
-            throw ReplicationError.classifyLost(pg.errorMessage)
+            throw PostgresError.classifyLost(pg.errorMessage)
         }
         guard result.status == PGRES_TUPLES_OK else {
-            throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
+            throw PostgresError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
         }
         var tuples: [TupleData] = []
         tuples.reserveCapacity(result.rowCount)
@@ -111,32 +111,32 @@ extension PostgresConnection {
     /// Writes a transactional logical message in a transaction of its own and returns its LSN.
     /// Its commit flushes the WAL, so the walsender sends it at once (a non-transactional
     /// message waits for the WAL writer, up to wal_writer_delay, before PostgreSQL 17).
-    public func emitMessage(prefix: String, content: String) throws(ReplicationError) -> LSN {
+    public func emitMessage(prefix: String, content: String) throws(PostgresError) -> LSN {
         let row = try query("SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)::text", parameters: [prefix, content]).rows.first
         guard let text = row?.first ?? nil, let lsn = LSN(text) else {
-            throw ReplicationError(code: .protocolViolation, message: "pg_logical_emit_message returned no LSN")
+            throw PostgresError(code: .protocolViolation, message: "pg_logical_emit_message returned no LSN")
         }
         return lsn
     }
 
     /// The current transaction's snapshot (the first statement of a REPEATABLE READ transaction fixes it).
-    public func currentSnapshot() throws(ReplicationError) -> TransactionSnapshot {
+    public func currentSnapshot() throws(PostgresError) -> TransactionSnapshot {
         let text = try execute("SELECT pg_catalog.pg_current_snapshot()::text").first?.first ?? nil
         guard let text, let snapshot = TransactionSnapshot(text) else {
-            throw ReplicationError(code: .protocolViolation, message: "pg_current_snapshot() returned an unreadable snapshot")
+            throw PostgresError(code: .protocolViolation, message: "pg_current_snapshot() returned an unreadable snapshot")
         }
         return snapshot
     }
 
     /// Begins a REPEATABLE READ, READ ONLY transaction, in the given exported snapshot when one is named.
-    public func beginSnapshotRead(importing snapshotName: String? = nil) throws(ReplicationError) {
+    public func beginSnapshotRead(importing snapshotName: String? = nil) throws(PostgresError) {
         try execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         if let snapshotName {
             try execute("SET TRANSACTION SNAPSHOT \(try quoteLiteral(snapshotName))")
         }
     }
 
-    public func commit() throws(ReplicationError) {
+    public func commit() throws(PostgresError) {
         try execute("COMMIT")
     }
 
@@ -146,12 +146,12 @@ extension PostgresConnection {
     }
 
     /// Whether a table (already quoted) has any row visible to the current transaction.
-    public func hasRows(_ qualifiedTable: String) throws(ReplicationError) -> Bool {
+    public func hasRows(_ qualifiedTable: String) throws(PostgresError) -> Bool {
         try execute("SELECT EXISTS (SELECT 1 FROM \(qualifiedTable))").first?.first == "t"
     }
 
     /// The tables a publication publishes, in name order.
-    public func publicationTables(_ publication: String) throws(ReplicationError) -> [TableName] {
+    public func publicationTables(_ publication: String) throws(PostgresError) -> [TableName] {
         try query("SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2",
                   parameters: [publication]).rows.compactMap { row in
             guard let schema = row[0], let name = row[1] else { return nil }

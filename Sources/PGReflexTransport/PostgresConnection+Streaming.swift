@@ -86,20 +86,20 @@ extension PostgresConnection {
         }
     }
 
-    private func startReplication(_ options: ReplicationStreamOptions) throws(ReplicationError) {
+    private func startReplication(_ options: ReplicationStreamOptions) throws(PostgresError) {
         let pg = try connection()
         let maximum = ReplicationStreamOptions.maximumProtocolVersion(serverVersion: pg.serverVersion)
         if options.protocolVersion > maximum || options.protocolVersion < 1 {
-            throw ReplicationError(
+            throw PostgresError(
                 code: .unsupportedServer,
                 message: "pgoutput protocol version \(options.protocolVersion) needs a newer server: this one "
                     + "(server_version_num \(pg.serverVersion)) supports up to \(maximum). Ask for \(maximum) or lower")
         }
         if options.streaming == .parallel && options.protocolVersion < 4 {
-            throw ReplicationError(code: .unsupportedServer, message: "streaming = parallel needs protocol version 4 (PostgreSQL 16+)")
+            throw PostgresError(code: .unsupportedServer, message: "streaming = parallel needs protocol version 4 (PostgreSQL 16+)")
         }
         if options.streaming != .off && options.protocolVersion < 2 {
-            throw ReplicationError(code: .unsupportedServer, message: "streaming of large transactions needs protocol version 2 or later; use --streaming off with protocol 1")
+            throw PostgresError(code: .unsupportedServer, message: "streaming of large transactions needs protocol version 2 or later; use --streaming off with protocol 1")
         }
         var parameters = [
             "proto_version \(Self.replicationLiteral(String(options.protocolVersion)))",
@@ -109,9 +109,9 @@ extension PostgresConnection {
         if options.protocolVersion >= 2 { parameters.append("streaming \(Self.replicationLiteral(options.streaming.rawValue))") }
         let command = "START_REPLICATION SLOT \(Self.replicationIdentifier(options.slot)) LOGICAL \(options.startLSN) "
             + "(\(parameters.joined(separator: ", ")))"
-        guard let result = pg.execute(command) else { throw ReplicationError.classifyLost(pg.errorMessage) }
+        guard let result = pg.execute(command) else { throw PostgresError.classifyLost(pg.errorMessage) }
         if result.status != PGRES_COPY_BOTH {
-            throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
+            throw PostgresError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
         }
         logger.info("replication started", metadata: [
             "replication.slot": "\(options.slot)",
@@ -133,7 +133,7 @@ extension PostgresConnection {
     /// stream ends; it never suspends.
     private func pump(_ shared: StreamShared, statusInterval: Duration, idleTick: Duration?) {
         guard let pg = try? connection() else {
-            shared.finish(error: ReplicationError(code: .connectionLost, message: "the connection is closed"))
+            shared.finish(error: PostgresError(code: .connectionLost, message: "the connection is closed"))
             return
         }
         var loop = PumpLoop(conn: pg.handle, shared: shared, statusInterval: statusInterval, idleTick: idleTick)
@@ -163,7 +163,7 @@ private struct PumpLoop {
         self.idleTick = idleTick
     }
 
-    mutating func run() -> ReplicationError? {
+    mutating func run() -> PostgresError? {
         PQsetnonblocking(conn, 1)
         defer { PQsetnonblocking(conn, 0) }
         let socket = PQsocket(conn)
@@ -202,7 +202,7 @@ private struct PumpLoop {
                         do {
                             frame = try ReplicationFrame.decode(storage: scratch, range: start..<(start + n))
                         } catch {
-                            return ReplicationError.decoding(error)
+                            return PostgresError.decoding(error)
                         }
                         if case .primaryKeepalive(let keepalive) = frame, keepalive.replyRequested {
                             sendStatus = true
@@ -214,7 +214,7 @@ private struct PumpLoop {
                         serverEnded = true
                         break
                     } else {
-                        return ReplicationError.classifyLost(errorMessage)
+                        return PostgresError.classifyLost(errorMessage)
                     }
                 }
                 if !frames.isEmpty {
@@ -234,7 +234,7 @@ private struct PumpLoop {
             switch PQflush(conn) {
             case 0: outputPending = false
             case 1: outputPending = true
-            default: return ReplicationError.classifyLost(errorMessage)
+            default: return PostgresError.classifyLost(errorMessage)
             }
             if batchFull { continue }
 
@@ -248,13 +248,13 @@ private struct PumpLoop {
             let timeoutMS = max(0, Int32(min(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000, 60_000)))
             let ready = poll(&fds, nfds_t(fds.count), timeoutMS)
             if ready < 0 && errno != EINTR {
-                return ReplicationError(code: .connectionLost, message: "poll failed on the replication socket (\(String(cString: strerror(errno))))")
+                return PostgresError(code: .connectionLost, message: "poll failed on the replication socket (\(String(cString: strerror(errno))))")
             }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 shared.wakePipe.drain()
             }
             if fds[1].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
-                if PQconsumeInput(conn) == 0 { return ReplicationError.classifyLost(errorMessage) }
+                if PQconsumeInput(conn) == 0 { return PostgresError.classifyLost(errorMessage) }
             }
         }
     }
@@ -263,7 +263,7 @@ private struct PumpLoop {
         PGConnection.trim(String(cString: PQerrorMessage(conn)))
     }
 
-    func sendStandbyStatus() -> ReplicationError? {
+    func sendStandbyStatus() -> PostgresError? {
         let positions = shared.positionsForStatus()
         let now = PostgresTimestamp.now()
         let update = StandbyStatusUpdate(write: positions.write, flush: positions.flush, apply: positions.apply, clientTime: now)
@@ -271,19 +271,19 @@ private struct PumpLoop {
         let sent = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
         }
-        if sent != 1 { return ReplicationError.classifyLost(errorMessage) }
+        if sent != 1 { return PostgresError.classifyLost(errorMessage) }
         return nil
     }
 
     /// Final status, CopyDone, then read until the server's CopyDone and the command's results.
     /// Messages that arrive meanwhile are dropped: they were never confirmed, so the slot sends them again.
-    mutating func shutdown() -> ReplicationError? {
+    mutating func shutdown() -> PostgresError? {
         if let error = sendStandbyStatus() { return error }
-        if PQputCopyEnd(conn, nil) != 1 { return ReplicationError.classifyLost(errorMessage) }
+        if PQputCopyEnd(conn, nil) != 1 { return PostgresError.classifyLost(errorMessage) }
         let deadline = clock.now.advanced(by: .seconds(30))
         let socket = PQsocket(conn)
         while PQflush(conn) == 1 {
-            if clock.now >= deadline { return ReplicationError.classifyLost("timed out sending CopyDone") }
+            if clock.now >= deadline { return PostgresError.classifyLost("timed out sending CopyDone") }
             var fd = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
             _ = poll(&fd, 1, 1000)
         }
@@ -295,35 +295,35 @@ private struct PumpLoop {
                 continue
             }
             if n == -1 { break }
-            if n == -2 { return ReplicationError.classifyLost(errorMessage) }
-            if clock.now >= deadline { return ReplicationError.classifyLost("timed out waiting for the server to end the stream") }
+            if n == -2 { return PostgresError.classifyLost(errorMessage) }
+            if clock.now >= deadline { return PostgresError.classifyLost("timed out waiting for the server to end the stream") }
             var fd = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             _ = poll(&fd, 1, 1000)
-            if PQconsumeInput(conn) == 0 { return ReplicationError.classifyLost(errorMessage) }
+            if PQconsumeInput(conn) == 0 { return PostgresError.classifyLost(errorMessage) }
         }
         return drainResults()
     }
 
     /// The server ended the COPY on its own: its result says why.
-    func serverEndedCopy() -> ReplicationError? {
-        drainResults() ?? ReplicationError(
+    func serverEndedCopy() -> PostgresError? {
+        drainResults() ?? PostgresError(
             code: .connectionLost,
             message: "the server ended the replication stream (it may be shutting down). "
                 + "Restart to resume from the slot's confirmed position")
     }
 
-    func drainResults() -> ReplicationError? {
+    func drainResults() -> PostgresError? {
         PQsetnonblocking(conn, 0)
-        var firstError: ReplicationError?
+        var firstError: PostgresError?
         while let raw = PQgetResult(conn) {
             let result = PGResult(raw)
             let status = result.status
             if status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR, firstError == nil {
                 // No SQLSTATE means libpq made the error itself: the connection is gone.
                 if result.sqlState == nil || PQstatus(conn) == CONNECTION_BAD {
-                    firstError = ReplicationError.classifyLost(result.primaryMessage ?? errorMessage)
+                    firstError = PostgresError.classifyLost(result.primaryMessage ?? errorMessage)
                 } else {
-                    firstError = ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? errorMessage)
+                    firstError = PostgresError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? errorMessage)
                 }
             }
         }

@@ -41,14 +41,14 @@ public actor PostgresConnection {
     /// Opens a connection from a conninfo string (`host=… dbname=…`) or a `postgresql://` URI.
     public static func connect(
         _ conninfo: String, mode: Mode = .replication, applicationName: String = "pgreflex", logger: Logger
-    ) async throws(ReplicationError) -> PostgresConnection {
+    ) async throws(PostgresError) -> PostgresConnection {
         try ConnInfo.validate(conninfo)
         let connection = PostgresConnection(mode: mode, logger: logger)
         try await connection.open(conninfo, applicationName: applicationName)
         return connection
     }
 
-    private func open(_ conninfo: String, applicationName: String) throws(ReplicationError) {
+    private func open(_ conninfo: String, applicationName: String) throws(PostgresError) {
         // Later keywords override what the expanded conninfo says: replication mode is ours to set.
         var keywords = ["application_name", "dbname"]
         var values = [applicationName, conninfo]
@@ -62,11 +62,11 @@ public actor PostgresConnection {
         }
         let handle = ConnInfo.withCStringArrays(keywords, values) { k, v in PQconnectdbParams(k, v, 1) }
         guard let handle else {
-            throw ReplicationError(code: .connectionFailed, message: "libpq could not allocate a connection (out of memory)")
+            throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection (out of memory)")
         }
         let connection = PGConnection(handle: handle)
         guard connection.isOK else {
-            throw ReplicationError.classifyConnectFailure(connection.errorMessage, endpoint: connection.endpoint)
+            throw PostgresError.classifyConnectFailure(connection.errorMessage, endpoint: connection.endpoint)
         }
         pg = connection
         logger.debug("connected", metadata: ["postgres.endpoint": "\(connection.endpoint)",
@@ -78,41 +78,41 @@ public actor PostgresConnection {
         pg = nil
     }
 
-    func connection() throws(ReplicationError) -> PGConnection {
+    func connection() throws(PostgresError) -> PGConnection {
         guard let pg else {
-            throw ReplicationError(code: .connectionLost, message: "the connection is closed")
+            throw PostgresError(code: .connectionLost, message: "the connection is closed")
         }
         return pg
     }
 
     /// `server_version_num`, for example 150018.
     public var serverVersion: Int {
-        get throws(ReplicationError) { try connection().serverVersion }
+        get throws(PostgresError) { try connection().serverVersion }
     }
 
     /// The database connected to.
     public var database: String {
-        get throws(ReplicationError) { try connection().database }
+        get throws(PostgresError) { try connection().database }
     }
 
     /// `user@host:port/dbname`, safe to log.
     public var endpoint: String {
-        get throws(ReplicationError) { try connection().endpoint }
+        get throws(PostgresError) { try connection().endpoint }
     }
 
     /// Runs one or more statements with the simple query protocol (the only one a replication
     /// connection accepts) and returns the last result's rows as text.
     @discardableResult
-    public func execute(_ sql: String) throws(ReplicationError) -> [[String?]] {
+    public func execute(_ sql: String) throws(PostgresError) -> [[String?]] {
         let pg = try connection()
         guard let result = pg.execute(sql) else {
-            throw ReplicationError.classifyLost(pg.errorMessage)
+            throw PostgresError.classifyLost(pg.errorMessage)
         }
         switch result.status {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
             return result.rows
         default:
-            throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
+            throw PostgresError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
         }
     }
 
@@ -132,39 +132,39 @@ public actor PostgresConnection {
 
     /// One statement with parameters sent apart from the SQL (the extended protocol, so `.sql`
     /// connections only): what a tool runs with arguments a model or a program chose.
-    public func query(_ sql: String, parameters: [String?] = []) throws(ReplicationError) -> QueryResult {
+    public func query(_ sql: String, parameters: [String?] = []) throws(PostgresError) -> QueryResult {
         let pg = try connection()
         guard let result = pg.execute(sql, parameters: parameters.isEmpty ? [] : parameters) else {
-            throw ReplicationError.classifyLost(pg.errorMessage)
+            throw PostgresError.classifyLost(pg.errorMessage)
         }
         switch result.status {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
             return QueryResult(columns: result.columnNames, rows: result.rows, affectedRows: result.affectedRows)
         default:
-            throw ReplicationError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
+            throw PostgresError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
         }
     }
 
     /// `SHOW name`.
-    public func setting(_ name: String) throws(ReplicationError) -> String? {
+    public func setting(_ name: String) throws(PostgresError) -> String? {
         try execute("SHOW \(try connection().escapeIdentifier(name))").first?.first ?? nil
     }
 
-    public func quoteLiteral(_ value: String) throws(ReplicationError) -> String {
+    public func quoteLiteral(_ value: String) throws(PostgresError) -> String {
         try connection().escapeLiteral(value)
     }
 
-    public func quoteIdentifier(_ value: String) throws(ReplicationError) -> String {
+    public func quoteIdentifier(_ value: String) throws(PostgresError) -> String {
         try connection().escapeIdentifier(value)
     }
 
     /// IDENTIFY_SYSTEM: the cluster id, timeline, current WAL flush position and database.
-    public func identifySystem() throws(ReplicationError) -> SystemIdentity {
+    public func identifySystem() throws(PostgresError) -> SystemIdentity {
         let rows = try execute("IDENTIFY_SYSTEM")
         guard let row = rows.first, row.count >= 4, let id = row[0], let timeline = row[1].flatMap({ Int($0) }),
               let position = row[2].flatMap({ LSN($0) })
         else {
-            throw ReplicationError(code: .protocolViolation, message: "IDENTIFY_SYSTEM returned an unexpected row")
+            throw PostgresError(code: .protocolViolation, message: "IDENTIFY_SYSTEM returned an unexpected row")
         }
         return SystemIdentity(systemID: id, timeline: timeline, xLogPosition: position, database: row[3])
     }

@@ -45,7 +45,7 @@ public struct ReplicationStream: AsyncSequence, Sendable {
     public struct Iterator: AsyncIteratorProtocol {
         let shared: StreamShared
 
-        /// Throws ``ReplicationError`` when the connection fails or the server ends the stream with an error.
+        /// Throws ``PostgresError`` when the connection fails or the server ends the stream with an error.
         public mutating func next() async throws -> ReplicationBatch? {
             try await shared.next()
         }
@@ -173,7 +173,7 @@ final class StreamShared: Sendable {
         }
     }
 
-    func finish(error: ReplicationError?) {
+    func finish(error: PostgresError?) {
         let (waiter, failure) = state.withLock { s in (s.queue.finish(error: error), s.queue.failure) }
         if let failure {
             waiter?.resume(throwing: failure)

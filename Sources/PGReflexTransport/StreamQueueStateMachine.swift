@@ -13,7 +13,7 @@ struct StreamQueueStateMachine<Waiter> {
     /// Reading is paused until the consumer brings the queue down to the low watermark.
     private(set) var isPaused = false
     private var finished = false
-    private var error: ReplicationError?
+    private var error: PostgresError?
     let highWatermark: Int
     let lowWatermark: Int
 
@@ -30,7 +30,7 @@ struct StreamQueueStateMachine<Waiter> {
         case wait
         /// The stream ended.
         case end
-        case fail(ReplicationError)
+        case fail(PostgresError)
     }
 
     var isEmpty: Bool { head == queue.count }
@@ -102,7 +102,7 @@ struct StreamQueueStateMachine<Waiter> {
 
     /// The stream ended, with an error or cleanly. Returns a waiting consumer to resume
     /// (with the error, or with the end); queued batches are still delivered first.
-    mutating func finish(error: ReplicationError?) -> Waiter? {
+    mutating func finish(error: PostgresError?) -> Waiter? {
         finished = true
         if self.error == nil { self.error = error }
         defer { waiter = nil }
@@ -110,5 +110,5 @@ struct StreamQueueStateMachine<Waiter> {
     }
 
     /// The error the stream ended with, for a waiter that ``finish(error:)`` returned.
-    var failure: ReplicationError? { error }
+    var failure: PostgresError? { error }
 }

@@ -49,7 +49,7 @@ struct SlotCommand: AsyncParsableCommand {
         func run() async throws {
             try await options.withConnection { connection in
                 guard let info = try await connection.slot(named: options.slot) else {
-                    throw ReplicationError(code: .slotNotFound, message: "replication slot \"\(options.slot)\" does not exist")
+                    throw PostgresError(code: .slotNotFound, message: "replication slot \"\(options.slot)\" does not exist")
                 }
                 print("""
                     slot: \(info.name)

@@ -98,7 +98,7 @@ struct SnapshotCommand: AsyncParsableCommand {
                 guard let condition else { continue }
                 let sql = "SELECT 1 FROM \(ChunkQuery.qualified(schema: name.schema, name: name.name)) WHERE (\(condition)) LIMIT 0"
                 try await connection.execute("BEGIN READ ONLY")
-                let failure: ReplicationError?
+                let failure: PostgresError?
                 do {
                     _ = try await connection.readTuples(sql, parameters: [])
                     failure = nil

@@ -11,10 +11,10 @@ import Testing
     }
 
     @Test func onlyTransientErrorsAreRetried() {
-        #expect(ReplicationError(code: .connectionLost, message: "").isRetryable)
-        #expect(ReplicationError(code: .server, message: "", sqlState: "57P01").isRetryable)
-        #expect(!ReplicationError(code: .slotNotFound, message: "").isRetryable)
-        #expect(!ReplicationError(code: .walLevelNotLogical, message: "").isRetryable)
-        #expect(!ReplicationError(code: .server, message: "", sqlState: "42P01").isRetryable)
+        #expect(PostgresError(code: .connectionLost, message: "").isRetryable)
+        #expect(PostgresError(code: .server, message: "", sqlState: "57P01").isRetryable)
+        #expect(!PostgresError(code: .slotNotFound, message: "").isRetryable)
+        #expect(!PostgresError(code: .walLevelNotLogical, message: "").isRetryable)
+        #expect(!PostgresError(code: .server, message: "", sqlState: "42P01").isRetryable)
     }
 }

@@ -20,15 +20,15 @@ struct PreflightErrorTests {
                                         createPublication: createPublication, hints: .tail)
     }
 
-    func expectCode(_ code: ReplicationError.Code, mentioning words: [String] = [], _ body: () async throws -> Void) async {
+    func expectCode(_ code: PostgresError.Code, mentioning words: [String] = [], _ body: () async throws -> Void) async {
         do {
             try await body()
             Issue.record("expected \(code), got success")
-        } catch let error as ReplicationError {
+        } catch let error as PostgresError {
             #expect(error.code == code, "\(error)")
             for word in words { #expect(error.message.contains(word), "\(error.message) should mention \(word)") }
         } catch {
-            Issue.record("expected ReplicationError \(code), got \(error)")
+            Issue.record("expected PostgresError \(code), got \(error)")
         }
     }
 

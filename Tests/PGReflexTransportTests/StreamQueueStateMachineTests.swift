@@ -97,7 +97,7 @@ import Testing
     @Test func queuedBatchesComeBeforeTheEndOrTheError() {
         var machine = Machine(highWatermark: 100, lowWatermark: 10)
         _ = machine.push(batch(1))
-        #expect(machine.finish(error: ReplicationError(code: .connectionLost, message: "gone")) == nil)
+        #expect(machine.finish(error: PostgresError(code: .connectionLost, message: "gone")) == nil)
         #expect(delivered(machine.take())?.bytes == 1)
         guard case .fail(let error) = machine.take() else { Issue.record("expected the error"); return }
         #expect(error.code == .connectionLost)

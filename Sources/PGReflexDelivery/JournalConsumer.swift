@@ -52,9 +52,15 @@ public actor JournalConsumer {
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 
+    /// Where consumers keep their cursors: `journal/consumers/<name>.json`.
+    static func cursorDirectory(journal: String) -> String { journal + "/consumers" }
+
     public static func cursorPath(journal: String, consumer: String) -> String {
-        journal + "/consumers/" + consumer + ".json"
+        cursorDirectory(journal: journal) + "/" + consumer + ".json"
     }
+
+    /// Before named consumers, the one sink's cursor was `journal/checkpoint.json`.
+    static func legacyCursorPath(journal: String) -> String { journal + "/checkpoint.json" }
 
     /// Opens the sink and the cursor. A consumer without a cursor starts as `settings.start`
     /// says (else `defaultStart`), and that decision is saved at once, so a restart does not
@@ -106,8 +112,7 @@ public actor JournalConsumer {
     /// The saved cursor, or the one a first start makes (saved); nil: from the journal's first event.
     private static func loadOrStart(settings: ConsumerSettings, cursorPath: String, journalDirectory: String,
                                     defaultStart: StartPosition, logger: Logger) throws -> Checkpoint? {
-        // Before named consumers, the one sink's checkpoint was journal/checkpoint.json.
-        let legacy = journalDirectory + "/checkpoint.json"
+        let legacy = legacyCursorPath(journal: journalDirectory)
         if settings.name == "sink", access(cursorPath, F_OK) != 0, access(legacy, F_OK) == 0 {
             guard rename(legacy, cursorPath) == 0 else {
                 throw JournalError(code: .io, segment: legacy, message: "cannot move the checkpoint to \(cursorPath) (\(String(cString: strerror(errno))))")

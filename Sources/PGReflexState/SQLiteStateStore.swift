@@ -36,6 +36,13 @@ public final class SQLiteStateStore: StateStore {
         try Self.migrator.migrate(database)
     }
 
+    /// The store in `directory`, or nil when there is none: commands that report on the store
+    /// (`status`, `dlq`, `results`, `route status`, `snapshot status`) never create it.
+    public static func openExisting(directory: String) throws -> SQLiteStateStore? {
+        guard FileManager.default.fileExists(atPath: directory + "/state.sqlite") else { return nil }
+        return try SQLiteStateStore(directory: directory)
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

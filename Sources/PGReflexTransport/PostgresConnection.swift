@@ -73,6 +73,23 @@ public actor PostgresConnection {
                                              "postgres.server_version": "\(connection.serverVersion)"])
     }
 
+    /// Connects, runs `body`, and closes the connection whatever `body` does: a command's
+    /// connection lives exactly as long as the command needs it.
+    public static func withConnection<Result>(
+        _ conninfo: String, mode: Mode = .replication, applicationName: String = "pgreflex", logger: Logger,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await connect(conninfo, mode: mode, applicationName: applicationName, logger: logger)
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Closes the connection now. Further calls fail with `connection_lost`.
     public func close() {
         pg = nil

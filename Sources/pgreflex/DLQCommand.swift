@@ -46,10 +46,10 @@ struct DLQCommand: AsyncParsableCommand {
     /// The configuration's state store, which must exist: these commands never create one.
     static func store(config: String, nothing: String) throws -> SQLiteStateStore {
         let configuration = try RunConfiguration.load(config, requireEnvironment: false)
-        guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else {
+        guard let store = try SQLiteStateStore.openExisting(directory: configuration.stateDirectory) else {
             throw ValidationError("no state store in \(configuration.stateDirectory) (state.directory): \(nothing)")
         }
-        return try SQLiteStateStore(directory: configuration.stateDirectory)
+        return store
     }
 
     enum Format: String, ExpressibleByArgument {
@@ -79,8 +79,7 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let letters = try await filters.store().deadLetters(try filters.filter(limit: limit))
                 if format == .json {
                     for letter in letters { print(DLQCommand.json(letter, envelope: false)) }
@@ -91,8 +90,6 @@ struct DLQCommand: AsyncParsableCommand {
                     print(["\(l.id ?? 0)", l.route, l.agent, l.table, l.eventID, l.errorClass, "\(l.attempts)", DLQCommand.time(l.lastAttempt), l.message]
                         .joined(separator: "\t"))
                 }
-            } catch {
-                throw fail(error)
             }
         }
     }
@@ -106,15 +103,12 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let filters = try Filters.parse(["--config", config])
                 guard let letter = try await filters.store().deadLetters(DeadLetterFilter(id: id)).first else {
                     throw ValidationError("no dead letter \(id): `pgreflex dlq list` shows the ids")
                 }
                 print(DLQCommand.json(letter, envelope: true))
-            } catch {
-                throw fail(error)
             }
         }
     }
@@ -129,8 +123,7 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let store = try filters.store()
                 var filter = try filters.filter()
                 filter.id = id
@@ -142,8 +135,6 @@ struct DLQCommand: AsyncParsableCommand {
                 var dropped = 0
                 for letter in letters where try await store.removeDeadLetter(id: letter.id ?? -1) { dropped += 1 }
                 print("dropped \(dropped) dead letters")
-            } catch {
-                throw fail(error)
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PGReflexDelivery
 import PGReflexJournal
 import PGReflexWire
 
@@ -21,7 +22,7 @@ struct JournalCommand: AsyncParsableCommand {
             global.bootstrapLogging()
             let segments: [Journal.SegmentInfo]
             let gaps: [JournalGap]
-            let consumers: [ConsumerLag]
+            let consumers: [JournalConsumer.Lag]
             do {
                 segments = try Journal.inspect(directory: directory)
                 gaps = try Journal.gaps(directory: directory)
@@ -30,7 +31,7 @@ struct JournalCommand: AsyncParsableCommand {
                     throw JournalError(code: .notFound, segment: directory, message: "holds no journal segment and no consumer cursor: "
                         + "pass the run configuration's journal.directory")
                 }
-                consumers = try Self.consumers(directory: directory)
+                consumers = try JournalConsumer.lags(journal: directory)
             } catch {
                 throw fail(error)
             }
@@ -58,44 +59,6 @@ struct JournalCommand: AsyncParsableCommand {
             }
             if segments.contains(where: { $0.problem != nil }) { throw ExitCode(1) }
         }
-
-        /// A consumer's cursor and how far it is behind the journal's end.
-        struct ConsumerLag {
-            var name: String
-            var position: EventPosition?
-            var behindRecords: Int
-            /// WAL bytes between its position's commit LSN and the journal's last.
-            var behindBytes: UInt64
-            var held: [String]
-            var dropped: Int
-        }
-
-        /// Every cursor in `consumers/` (and a checkpoint.json from before named consumers).
-        static func consumers(directory: String) throws -> [ConsumerLag] {
-            var cursors: [(String, String)] = []
-            let legacy = directory + "/checkpoint.json"
-            if FileManager.default.fileExists(atPath: legacy) { cursors.append(("sink", legacy)) }
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/consumers")) ?? []
-            for file in names.sorted() where file.hasSuffix(".json") {
-                cursors.append((String(file.dropLast(5)), directory + "/consumers/" + file))
-            }
-            guard !cursors.isEmpty else { return [] }
-            let journal = try Journal(options: .init(directory: directory, readOnly: true), logger: Logger(label: "pgreflex.journal"))
-            let end = journal.lastAppended
-            return try cursors.map { name, path in
-                guard let cursor = try Checkpoint.load(path) else {
-                    throw JournalError(code: .checkpointCorrupt, segment: path, message: "cannot read the consumer's cursor")
-                }
-                // A consumer with holds still needs the held events: it is behind from the first of them.
-                let from = ([cursor.position] + cursor.held.values.map(\.position)).min()!
-                var behind = 0
-                let reader = JournalReader(directory: directory, after: from)
-                while try reader.read(upTo: journal.durableMark, { _ in behind += 1 }) > 0 {}
-                let wal = end.map { $0.commitLSN.rawValue > from.commitLSN.rawValue ? $0.commitLSN.rawValue - from.commitLSN.rawValue : 0 } ?? 0
-                return ConsumerLag(name: name, position: cursor.position, behindRecords: behind, behindBytes: wal,
-                                   held: cursor.held.keys.sorted(), dropped: cursor.dropped)
-            }
-        }
     }
 
     struct Repair: AsyncParsableCommand {
@@ -107,8 +70,7 @@ struct JournalCommand: AsyncParsableCommand {
         @Flag(help: "Really truncate (without it, only show what would be cut).") var yes = false
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let problems = try Journal.inspect(directory: directory).filter { $0.problem?.offset != nil }
                 if problems.isEmpty {
                     print("nothing to repair")
@@ -125,8 +87,6 @@ struct JournalCommand: AsyncParsableCommand {
                 for gap in try Journal.repair(directory: directory) {
                     print("cut \(gap). `journal inspect` and `replay` report this gap from now on")
                 }
-            } catch {
-                throw fail(error)
             }
         }
     }

@@ -74,6 +74,20 @@ struct GlobalOptions: ParsableArguments {
         return isatty(2) == 1 ? .text : .json
     }
 
+    /// Every command's prologue and epilogue: logging set up, then the body; what the body
+    /// throws becomes the one-line error and exit status 1 (``fail(_:)``), except an exit code
+    /// it chose itself.
+    func run(_ body: () async throws -> Void) async throws {
+        bootstrapLogging()
+        do {
+            try await body()
+        } catch let code as ExitCode {
+            throw code
+        } catch {
+            throw fail(error)
+        }
+    }
+
     func bootstrapLogging() {
         let level = logLevel
         switch effectiveLogFormat {

@@ -37,8 +37,7 @@ struct ResultsCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let store = try DLQCommand.store(config: config, nothing: "no agent has returned an outcome with this configuration")
                 let filter = AgentResultFilter(route: route, agent: agent, eventID: event, since: try DLQCommand.micros(since, "--since"),
                                                until: try DLQCommand.micros(until, "--until"), limit: limit)
@@ -53,8 +52,6 @@ struct ResultsCommand: AsyncParsableCommand {
                     print(["\(r.id ?? 0)", r.route, r.agent, r.eventID, "\(r.eventCount)", "\(r.attempt)", DLQCommand.time(r.at), String(format: "%.1f", Double(r.durationMicros) / 1000),
                            output + (r.output.count > 120 ? "…" : "")].joined(separator: "\t"))
                 }
-            } catch {
-                throw fail(error)
             }
         }
     }
@@ -73,16 +70,13 @@ struct ResultsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let store = try DLQCommand.store(config: config, nothing: "no agent has returned an outcome with this configuration")
                 let results = try await store.results(AgentResultFilter(id: id, eventID: event))
                 guard !results.isEmpty else {
                     throw ValidationError("no outcome for \(id.map { "id \($0)" } ?? "event \(event ?? "")"): `pgreflex results list` shows them")
                 }
                 for result in results { print(ResultsCommand.json(result, output: true)) }
-            } catch {
-                throw fail(error)
             }
         }
     }

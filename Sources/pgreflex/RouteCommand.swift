@@ -27,8 +27,7 @@ struct RouteCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let configuration = try RunConfiguration.load(config, requireEnvironment: false)
                 guard !configuration.routes.isEmpty else { throw ValidationError("\(config) has no routes: section to test") }
                 guard let data = FileManager.default.contents(atPath: event) else {
@@ -51,8 +50,6 @@ struct RouteCommand: AsyncParsableCommand {
                         print("\(route.name)\t\(verdict == .matches ? "matches" : "no: \(verdict)")")
                     }
                 }
-            } catch {
-                throw fail(error)
             }
         }
     }
@@ -69,16 +66,13 @@ struct RouteCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let configuration = try RunConfiguration.load(config, requireEnvironment: false)
                 guard !configuration.routes.isEmpty else { throw ValidationError("\(config) has no routes: section") }
-                // A status never creates the store it reports on.
-                guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else {
+                guard let store = try SQLiteStateStore.openExisting(directory: configuration.stateDirectory) else {
                     print("no state store in \(configuration.stateDirectory) (state.directory): no route has run with this configuration")
                     return
                 }
-                let store = try SQLiteStateStore(directory: configuration.stateDirectory)
                 let skips = try await store.skipCounts(route: nil)
                 print("route\tagent\tposition\tdead_letters\tin_windows\tskipped")
                 for route in configuration.routes {
@@ -89,8 +83,6 @@ struct RouteCommand: AsyncParsableCommand {
                     let skipped = skips.filter { $0.route == route.name }.map { "\($0.reason)=\($0.count)" }.joined(separator: ",")
                     print("\(route.name)\t\(route.agent)\t\(position)\t\(letters)\t\(windows)\t\(skipped.isEmpty ? "-" : skipped)")
                 }
-            } catch {
-                throw fail(error)
             }
         }
     }

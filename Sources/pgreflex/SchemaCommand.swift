@@ -29,8 +29,7 @@ struct SchemaCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
+            try await global.run {
                 let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
                 let schemas = try await liveSchemas(dsn: try connection.resolved(), tables: tables).map { $0.protected(by: policy) }
                 try SchemaRegistry.update(directory: registry) { store in
@@ -41,8 +40,6 @@ struct SchemaCommand: AsyncParsableCommand {
                             + (isNew ? "new version" : "unchanged") + (pending ? ", pending: review it with `pgreflex schema pending`" : ""))
                     }
                 }
-            } catch {
-                throw fail(error)
             }
         }
     }
@@ -183,6 +180,7 @@ private func printReview(_ store: SchemaRegistry, table: String, version: Int) {
 }
 
 func liveSchemas(dsn: String, tables: [TableName]) async throws -> [TableSchema] {
-    let connection = try await PostgresConnection.connect(dsn, mode: .sql, logger: Logger(label: "pgreflex.schema"))
-    return try await RelationCatalog(connection: connection).tableSchemas(tables)
+    try await PostgresConnection.withConnection(dsn, mode: .sql, logger: Logger(label: "pgreflex.schema")) { connection in
+        try await RelationCatalog(connection: connection).tableSchemas(tables)
+    }
 }

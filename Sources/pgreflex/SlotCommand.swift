@@ -17,11 +17,8 @@ struct SlotCommand: AsyncParsableCommand {
 
         /// Connects, runs `body`, and turns any error into the standard message and exit code.
         func withConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
-            global.bootstrapLogging()
-            do {
-                try await body(try await PostgresConnection.connect(try connection.resolved(), logger: Logger(label: "pgreflex.slot")))
-            } catch {
-                throw fail(error)
+            try await global.run {
+                try await PostgresConnection.withConnection(try connection.resolved(), logger: Logger(label: "pgreflex.slot"), body)
             }
         }
     }

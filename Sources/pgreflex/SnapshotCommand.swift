@@ -18,10 +18,6 @@ struct SnapshotCommand: AsyncParsableCommand {
         abstract: "Read existing rows into the pipeline while it streams: start, watch, pause, resume and cancel incremental snapshots.",
         subcommands: [Start.self, Status.self, Pause.self, Resume.self, Cancel.self])
 
-    static func store(_ configuration: RunConfiguration) throws -> SQLiteStateStore {
-        try SQLiteStateStore(directory: configuration.stateDirectory)
-    }
-
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Queue an incremental snapshot of some tables; a running `pgreflex run` reads it in chunks between watermarks.",
@@ -69,7 +65,7 @@ struct SnapshotCommand: AsyncParsableCommand {
                 }
             }
             try await check(names, configuration: configuration)
-            let job = try await SnapshotCommand.store(configuration).createSnapshot(SnapshotJob(
+            let job = try await SQLiteStateStore(directory: configuration.stateDirectory).createSnapshot(SnapshotJob(
                 kind: .incremental, tables: names.map(\.description), condition: condition, chunkSize: chunkSize, route: route,
                 maxRowsPerSecond: maxRowsPerSecond, createdAt: 0))
             print("snapshot \(job.id) queued: \(job.tables.joined(separator: ", "))\(route.map { " for route \($0) only" } ?? "")")
@@ -80,9 +76,9 @@ struct SnapshotCommand: AsyncParsableCommand {
         /// now, not when `run` reaches them.
         private func check(_ names: [TableName], configuration: RunConfiguration) async throws {
             let logger = Logger(label: "pgreflex.snapshot")
-            let connection = try await PostgresConnection.connect(configuration.source.dsn, mode: .sql, logger: logger)
-            let problem = try await problem(with: names, configuration: configuration, on: connection)
-            await connection.close()
+            let problem = try await PostgresConnection.withConnection(configuration.source.dsn, mode: .sql, logger: logger) { connection in
+                try await self.problem(with: names, configuration: configuration, on: connection)
+            }
             if let problem { throw ValidationError(problem) }
         }
 
@@ -125,7 +121,7 @@ struct SnapshotCommand: AsyncParsableCommand {
         func run() async throws {
             global.bootstrapLogging()
             let configuration = try RunConfiguration.load(config, requireEnvironment: false)
-            let jobs = try await SnapshotCommand.store(configuration).snapshots()
+            let jobs = try await SQLiteStateStore.openExisting(directory: configuration.stateDirectory)?.snapshots() ?? []
             if format == .json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = .sortedKeys
@@ -151,9 +147,9 @@ struct SnapshotCommand: AsyncParsableCommand {
     /// Moves the given (or the active) snapshot from one of `from` to `to`.
     static func transition(config: String, id: Int64?, from: Set<SnapshotJob.State>, to: SnapshotJob.State, verb: String) async throws {
         let configuration = try RunConfiguration.load(config, requireEnvironment: false)
-        let store = try SnapshotCommand.store(configuration)
-        let jobs = try await store.snapshots()
-        guard let job = id.map({ id in jobs.first { $0.id == id } }) ?? jobs.first(where: { !$0.state.isFinal }) else {
+        let store = try SQLiteStateStore.openExisting(directory: configuration.stateDirectory)
+        let jobs = try await store?.snapshots() ?? []
+        guard let store, let job = id.map({ id in jobs.first { $0.id == id } }) ?? jobs.first(where: { !$0.state.isFinal }) else {
             throw ValidationError(id.map { "no snapshot \($0): `pgreflex snapshot status` lists them" } ?? "no snapshot is running or waiting: nothing to \(verb)")
         }
         guard try await store.transitionSnapshot(id: job.id, from: from, to: to, error: nil) else {

@@ -47,8 +47,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        global.bootstrapLogging()
-        do {
+        try await global.run {
             let configuration = try RunConfiguration.load(config, requireEnvironment: false)
             let now = PostgresTimestamp.now().unixMicroseconds
             let path = configuration.stateDirectory + "/" + StatusReporter.fileName
@@ -77,17 +76,13 @@ struct StatusCommand: AsyncParsableCommand {
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
                 print(String(decoding: try encoder.encode(Output(running: running, report: report, snapshots: snapshots)), as: UTF8.self))
             }
-        } catch {
-            throw fail(error)
         }
     }
 
     /// The dead-letter queue and the routes' cursors as the state store has them now; returns the
     /// snapshots worth showing (those not ended, then the last that ended).
     func overlayStore(_ report: inout StatusReport, _ configuration: RunConfiguration) async throws -> [SnapshotJob] {
-        // A status never creates the store it reports on.
-        guard FileManager.default.fileExists(atPath: configuration.stateDirectory + "/state.sqlite") else { return [] }
-        let store = try SQLiteStateStore(directory: configuration.stateDirectory)
+        guard let store = try SQLiteStateStore.openExisting(directory: configuration.stateDirectory) else { return [] }
         let jobs = try await store.snapshots()
         let snapshots = jobs.filter { !$0.state.isFinal } + (jobs.last { $0.state.isFinal }.map { [$0] } ?? [])
         guard !configuration.routes.isEmpty else { return snapshots }
@@ -102,7 +97,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// File consumers' cursors from the journal, when no live figures are at hand.
     func overlayJournal(_ report: inout StatusReport, _ configuration: RunConfiguration, running: Bool) {
-        guard !running, let lags = try? JournalCommand.Inspect.consumers(directory: configuration.journal.directory) else { return }
+        guard !running, let lags = try? JournalConsumer.lags(journal: configuration.journal.directory) else { return }
         var consumers = Dictionary(uniqueKeysWithValues: report.consumers.map { ($0.name, $0) })
         for lag in lags {
             consumers[lag.name] = ConsumerStatus(name: lag.name, position: lag.position?.commitLSN.rawValue ?? 0, lagBytes: lag.behindBytes)
@@ -116,21 +111,21 @@ struct StatusCommand: AsyncParsableCommand {
         guard !configuration.source.dsn.isEmpty else { return }
         let logger = Logger(label: "pgreflex.status")
         do {
-            let session = try await PostgresConnection.connect(configuration.source.dsn, mode: .sql, logger: logger)
-            let found = try await session.slot(named: configuration.source.slot)
+            let slotName = configuration.source.slot
+            let (found, health) = try await PostgresConnection.withConnection(configuration.source.dsn, mode: .sql, logger: logger) { session in
+                (try await session.slot(named: slotName), try await session.slotHealth(named: slotName))
+            }
             report.capture.slotExists = found != nil
             if let slot = found {
                 report.capture.slotActive = slot.active
                 if let confirmed = slot.confirmedFlushLSN { report.capture.progress.confirmedLSN = confirmed.rawValue }
                 report.capture.slotWALStatus = slot.walStatus
             }
-            if let health = try await session.slotHealth(named: configuration.source.slot) {
-                report.capture.slotRetainedBytes = health.retainedBytes
-            }
+            if let health { report.capture.slotRetainedBytes = health.retainedBytes }
         } catch {
             var standardError = StandardError()
-            print("note: could not reach the database for the slot's figures (\(error.code.rawValue)); showing the last reported ones",
-                  to: &standardError)
+            let code = (error as? PostgresError)?.code.rawValue ?? "error"
+            print("note: could not reach the database for the slot's figures (\(code)); showing the last reported ones", to: &standardError)
         }
     }
 }

@@ -8,7 +8,8 @@
 #      configuration; journal segments and records from disk; cursor, confirmed-position and
 #      gap files; webhook, exec and LLM answers and the actions in them), built by SwiftPM with
 #      libFuzzer into .build-fuzz and seeded from Tests/Fuzz/seeds/TARGET.
-# Crashes are written to Tests/Fuzz/artifacts/; the corpus grows in a temp dir.
+# Crashes are written to Tests/Fuzz/artifacts/; the corpus grows in a temp dir, removed at the end
+# with the build products (a finding is kept as an artifact, which is what to keep).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TARGET=pgoutput
@@ -20,10 +21,13 @@ if [[ $TARGET =~ ^(config|journal|checkpoint|outputs)$ ]]; then
   # Every Swift module instrumented; -DFUZZING leaves libFuzzer's main in charge.
   swift build --scratch-path .build-fuzz --product pgreflex-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING >&2
   CORPUS=$(mktemp -d /tmp/pgreflex-fuzz-corpus-XXXXXX)
-  PGREFLEX_FUZZ_TARGET=$TARGET exec .build-fuzz/debug/pgreflex-fuzz -max_total_time="$SECONDS_TO_RUN" -max_len=8192 -timeout=5 \
+  trap 'rm -rf "$CORPUS"' EXIT
+  PGREFLEX_FUZZ_TARGET=$TARGET .build-fuzz/debug/pgreflex-fuzz -max_total_time="$SECONDS_TO_RUN" -max_len=8192 -timeout=5 \
     -rss_limit_mb=3072 -artifact_prefix=Tests/Fuzz/artifacts/$TARGET- "$@" "$CORPUS" "Tests/Fuzz/seeds/$TARGET"
+  exit
 fi
 OUT=$(mktemp -d /tmp/pgreflex-fuzz-XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
 FLAGS=(-O -sanitize=fuzzer,address -parse-as-library)
 swiftc "${FLAGS[@]}" -module-name PGReflexWire -emit-library -static \
   -o "$OUT/libPGReflexWire.a" -emit-module -emit-module-path "$OUT/PGReflexWire.swiftmodule" \
@@ -31,7 +35,8 @@ swiftc "${FLAGS[@]}" -module-name PGReflexWire -emit-library -static \
 mkdir -p "$OUT/corpus"
 if [[ $TARGET == pgoutput ]]; then
   swiftc "${FLAGS[@]}" -I "$OUT" -L "$OUT" -lPGReflexWire Tests/Fuzz/PgOutputFuzzer.swift -o "$OUT/fuzz"
-  exec "$OUT/fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix=Tests/Fuzz/artifacts/ "$@" "$OUT/corpus"
+  "$OUT/fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix=Tests/Fuzz/artifacts/ "$@" "$OUT/corpus"
+  exit
 fi
 # RE2's C face, instrumented too, and a module map so that swiftc finds `CRE2`.
 mkdir -p "$OUT/cre2"
@@ -59,5 +64,5 @@ for f in spec.glob("*.textproto"):
         n += 1
 PY
 fi
-exec "$OUT/fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=512 -timeout=2 -rss_limit_mb=2048 \
+"$OUT/fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=512 -timeout=2 -rss_limit_mb=2048 \
   -dict=Tests/Fuzz/cel.dict -artifact_prefix=Tests/Fuzz/artifacts/ "$@" "$OUT/corpus" "$OUT/seeds"

@@ -40,6 +40,9 @@ enum Scratch {
     static let directory: String = {
         let path = NSTemporaryDirectory() + "pgreflex-fuzz-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // Gone when the harness exits (libFuzzer ends with exit()): each run, and each seed
+        // test's run, used to leave an empty one behind.
+        atexit { try? FileManager.default.removeItem(atPath: Scratch.directory) }
         return path
     }()
 

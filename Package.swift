@@ -353,7 +353,6 @@ let package = Package(
         .executableTarget(
             name: "pgreflex-fuzz",
             dependencies: [
-                "PGReflexRouter",
                 "PGReflexAgentContract", "PGReflexAgents", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexRouter", "PGReflexTools",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],

@@ -95,6 +95,10 @@ let package = Package(
         .target(
             name: "PGReflexMonitoring",
             dependencies: [
+                "PGReflexDelivery",
+                "PGReflexRouter",
+                "PGReflexSnapshot",
+                "PGReflexTransport",
                 "PGReflexJournal",
                 "PGReflexState",
                 "PGReflexStatus",

@@ -11,11 +11,14 @@ public final class SQLiteStateStore: StateStore {
     public let path: String
     let database: DatabasePool
 
+    /// The database's file in the state directory.
+    static let fileName = "state.sqlite"
+
     /// Opens (creating it, and its directory, if need be) and migrates the database.
     public init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        path = directory + "/state.sqlite"
+        path = directory + "/" + Self.fileName
         var configuration = Configuration()
         // `run` and the commands (`snapshot`, `dlq`, `status`) open it at once: wait out a lock.
         configuration.busyMode = .timeout(10)
@@ -39,7 +42,7 @@ public final class SQLiteStateStore: StateStore {
     /// The store in `directory`, or nil when there is none: commands that report on the store
     /// (`status`, `dlq`, `results`, `route status`, `snapshot status`) never create it.
     public static func openExisting(directory: String) throws -> SQLiteStateStore? {
-        guard FileManager.default.fileExists(atPath: directory + "/state.sqlite") else { return nil }
+        guard FileManager.default.fileExists(atPath: directory + "/" + fileName) else { return nil }
         return try SQLiteStateStore(directory: directory)
     }
 

@@ -105,9 +105,16 @@ struct DemoCommand: AsyncParsableCommand {
 
     func runDemo(on cluster: LocalPostgres, examples: String?, llmURL: String?, interactive: Bool, logger: Logger) async throws -> DemoSummary? {
         say("PostgreSQL is up: \(cluster.conninfo)")
+        // One session sets the database up and counts the results at the end; it is closed then.
+        return try await PostgresConnection.withConnection(cluster.conninfo, mode: .sql, logger: logger) { session in
+            try await runDemo(on: cluster, session: session, examples: examples, llmURL: llmURL, interactive: interactive, logger: logger)
+        }
+    }
+
+    private func runDemo(on cluster: LocalPostgres, session: PostgresConnection, examples: String?, llmURL: String?, interactive: Bool,
+                         logger: Logger) async throws -> DemoSummary? {
         let work = cluster.directory + "/pgreflex"
         let configFile = try Self.prepare(examples: examples, into: work, llm: llmURL != nil)
-        let session = try await PostgresConnection.connect(cluster.conninfo, mode: .sql, logger: logger)
         try await session.execute(try String(contentsOfFile: work + "/demo.sql", encoding: .utf8))
         try await session.execute(try String(contentsOfFile: work + "/agents.sql", encoding: .utf8))
         try await session.execute(DemoTraffic.seedSQL)

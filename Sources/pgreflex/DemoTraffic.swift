@@ -45,7 +45,6 @@ final class DemoTraffic: Service, Sendable {
     }
 
     func run() async throws {
-        let session = try await PostgresConnection.connect(conninfo, mode: .sql, applicationName: "pgreflex-demo-traffic", logger: logger)
         var random = SystemRandomNumberGenerator()
         let clock = ContinuousClock()
         let start = clock.now
@@ -55,26 +54,29 @@ final class DemoTraffic: Service, Sendable {
         var nextProgress = start
         var nextBurst = start.advanced(by: .seconds(4))
         var stopped = false
-        while clock.now < end && !Task.isShuttingDownGracefully {
-            owed += Double(rate) * 0.02
-            while owed >= 1 {
-                owed -= 1
-                try await change(session, random: &random)
-            }
-            if clock.now >= nextBurst {
-                // One customer, three orders over 500 in a row: the breach window fires.
-                nextBurst = clock.now.advanced(by: .seconds(10))
-                let customer = Int.random(in: 900...999, using: &random)
-                for _ in 0..<3 {
-                    try await session.execute("INSERT INTO orders (customer_id, total_amount, status, is_first_order) VALUES (\(customer), \(Int.random(in: 520...2400, using: &random)).00, 'new', false)")
-                    count("public.orders")
+        // The session writes the traffic and is closed when the traffic stops.
+        try await PostgresConnection.withConnection(conninfo, mode: .sql, applicationName: "pgreflex-demo-traffic", logger: logger) { session in
+            while clock.now < end && !Task.isShuttingDownGracefully {
+                owed += Double(rate) * 0.02
+                while owed >= 1 {
+                    owed -= 1
+                    try await change(session, random: &random)
                 }
+                if clock.now >= nextBurst {
+                    // One customer, three orders over 500 in a row: the breach window fires.
+                    nextBurst = clock.now.advanced(by: .seconds(10))
+                    let customer = Int.random(in: 900...999, using: &random)
+                    for _ in 0..<3 {
+                        try await session.execute("INSERT INTO orders (customer_id, total_amount, status, is_first_order) VALUES (\(customer), \(Int.random(in: 520...2400, using: &random)).00, 'new', false)")
+                        count("public.orders")
+                    }
+                }
+                if clock.now >= nextProgress {
+                    nextProgress = clock.now.advanced(by: interactive ? .milliseconds(250) : .seconds(5))
+                    progress(elapsed: start.duration(to: clock.now))
+                }
+                if (try? await cancelWhenGracefulShutdown({ try await Task.sleep(until: clock.now.advanced(by: tick)) })) == nil { stopped = true }
             }
-            if clock.now >= nextProgress {
-                nextProgress = clock.now.advanced(by: interactive ? .milliseconds(250) : .seconds(5))
-                progress(elapsed: start.duration(to: clock.now))
-            }
-            if (try? await cancelWhenGracefulShutdown({ try await Task.sleep(until: clock.now.advanced(by: tick)) })) == nil { stopped = true }
         }
         // The agents finish what was written (up to 60 s), unless a Ctrl-C cut the demo short.
         let quietBy = clock.now.advanced(by: .seconds(60))

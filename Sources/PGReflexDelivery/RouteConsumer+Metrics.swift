@@ -8,28 +8,50 @@ import PGReflexRouter
 import PGReflexStatus
 import PGReflexWire
 
-/// A route's metrics and its entry in the pipeline's status. Events are counted locally and
-/// handed to swift-metrics at most every `publishInterval`, so an event costs a dictionary
-/// increment. Labels are route, agent, table and operation names, never values from rows.
-///
-/// A class the route's actor owns alone: as a struct in the actor, every call through it
-/// copied it first (a retain and release of each of its metrics, per event).
-final class RouteMetrics {
+/// What a route's state machine counted that the metrics have not been told yet: events by
+/// table, operation and outcome, calls' latencies, retries and dead letters. Off without a
+/// metrics backend: an event then costs nothing here.
+struct RouteTally {
     enum Outcome: String {
         case matched, filtered, skipped, dispatched
     }
 
-    private struct Key: Hashable {
+    struct Key: Hashable {
         var table: String
         var op: String
         var outcome: Outcome
     }
 
-    let route: String
-    let agent: String
-    /// Off without a metrics backend: an event then costs nothing here.
     let enabled: Bool
-    private var events = PendingCounters<Key>(label: "pgreflex_route_events_total")
+    var events: PendingCounters<Key>?
+    var commitToAgentMicros: [Int64] = []
+    var callMicros: [Int64] = []
+    var retries = 0
+    var deadLetters = 0
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+        events = enabled ? PendingCounters(label: "pgreflex_route_events_total") : nil
+    }
+
+    mutating func count(table: String, op: String, _ outcome: Outcome) {
+        guard enabled else { return }
+        events!.add(Key(table: table, op: op, outcome: outcome))
+    }
+
+    mutating func callStarted(commitToAgentMicros micros: Int64) {
+        if enabled { commitToAgentMicros.append(max(0, micros)) }
+    }
+
+    mutating func callFinished(micros: Int64) {
+        if enabled { callMicros.append(micros) }
+    }
+}
+
+/// A route's metrics: what its tally holds, handed to swift-metrics at most every
+/// `publishInterval`. Labels are route, agent, table and operation names, never values from rows.
+struct RouteMetrics {
+    let route: String
     private let callDuration: Timer
     private let commitToAgent: Timer
     private let retries: Counter
@@ -37,10 +59,8 @@ final class RouteMetrics {
     private let inFlight: Gauge
     private let queueDepth: Gauge
 
-    init(route: String, agent: String, enabled: Bool) {
+    init(route: String, agent: String) {
         self.route = route
-        self.agent = agent
-        self.enabled = enabled
         let labels = [("route", route), ("agent", agent)]
         callDuration = Timer(label: "pgreflex_agent_call_duration_seconds", dimensions: labels, preferredDisplayUnit: .seconds)
         commitToAgent = Timer(label: "pgreflex_commit_to_agent_seconds", dimensions: labels, preferredDisplayUnit: .seconds)
@@ -50,29 +70,19 @@ final class RouteMetrics {
         queueDepth = Gauge(label: "pgreflex_route_queue_depth", dimensions: [("route", route)])
     }
 
-    func count(table: String, op: String, _ outcome: Outcome, by amount: Int = 1) {
-        guard enabled else { return }
-        events.add(Key(table: table, op: op, outcome: outcome), amount)
-    }
-
-    func callStarted(commitToAgentMicros: Int64?) {
-        guard enabled else { return }
-        if let micros = commitToAgentMicros { commitToAgent.recordMicroseconds(max(0, micros)) }
-    }
-
-    func callFinished(micros: Int64) {
-        guard enabled else { return }
-        callDuration.recordMicroseconds(micros)
-    }
-
-    func retried() { if enabled { retries.increment() } }
-
-    func deadLettered(_ events: Int) { if enabled { deadLetters.increment(by: events) } }
-
-    func publish(inFlight running: Int, queued: Int) {
-        guard enabled else { return }
+    /// Empties the tally into the metrics.
+    func publish(_ tally: inout RouteTally, inFlight running: Int, queued: Int) {
+        guard tally.enabled else { return }
         let route = self.route
-        events.flush { [("route", route), ("table", $0.table), ("op", $0.op), ("outcome", $0.outcome.rawValue)] }
+        tally.events!.flush { [("route", route), ("table", $0.table), ("op", $0.op), ("outcome", $0.outcome.rawValue)] }
+        for micros in tally.commitToAgentMicros { commitToAgent.recordMicroseconds(micros) }
+        for micros in tally.callMicros { callDuration.recordMicroseconds(micros) }
+        if tally.retries > 0 { retries.increment(by: tally.retries) }
+        if tally.deadLetters > 0 { deadLetters.increment(by: tally.deadLetters) }
+        tally.commitToAgentMicros.removeAll(keepingCapacity: true)
+        tally.callMicros.removeAll(keepingCapacity: true)
+        tally.retries = 0
+        tally.deadLetters = 0
         inFlight.record(running)
         queueDepth.record(queued)
     }
@@ -89,7 +99,8 @@ extension RouteConsumer {
         }
         publishDue = false
         nextPublish = now.advanced(by: Self.publishInterval)
-        metrics.publish(inFlight: outstanding.count, queued: queue.queued)
+        metrics.publish(&machine.tally, inFlight: machine.outstanding.count, queued: machine.queue.queued)
+        let counts = machine.counts
         var route = RouteStatus(agent: runtime.name)
         route.read = counts.read
         route.filtered = counts.filtered
@@ -100,29 +111,16 @@ extension RouteConsumer {
         route.retries = counts.retries
         route.deadLettered = counts.deadLettered
         route.duplicates = counts.duplicates
-        route.inFlight = outstanding.count
-        route.queued = queue.queued
-        route.held = heldEvents.count
+        route.inFlight = machine.outstanding.count
+        route.queued = machine.queue.queued
+        route.held = machine.heldEvents.count
         route.breaker = runtime.breakerState
-        route.position = watermark.confirmed?.commitLSN.rawValue
-        route.commitToAgent = commitToAgent
-        route.callDuration = callDuration
+        route.position = machine.watermark.confirmed?.commitLSN.rawValue
+        route.commitToAgent = machine.commitToAgent
+        route.callDuration = machine.callDuration
         status.updateRoute(settings.name, route)
     }
 
     /// When the loop must wake to publish what changed since the last time.
     var publishDeadline: ContinuousClock.Instant? { publishDue ? nextPublish : nil }
-
-    /// One line per finished call, as operators grep for them.
-    func logCall(_ job: Job, outcome: String, micros: Int64, error: AgentError? = nil) {
-        // Formatting the metadata costs more than a fast agent's call: only when it is logged.
-        guard logger.logLevel <= .info else { return }
-        var metadata: Logger.Metadata = [
-            "event.id": "\(job.events[0].id)", "lsn": "\(job.events[0].position?.commitLSN.description ?? "-")",
-            "attempt": "\(job.attempt)", "outcome": "\(outcome)", "duration_ms": "\(Double(micros / 100) / 10)",
-        ]
-        if job.events.count > 1 { metadata["events"] = "\(job.events.count)" }
-        if let error { metadata["error.code"] = "\(error.code.rawValue)" }
-        logger.info("agent call", metadata: metadata)
-    }
 }

@@ -9,7 +9,7 @@ import Testing
     @Test func prioritiesFromExtremeValuesAreClampedNotTraps() throws {
         let expression = try CELExpression("after.p")
         func priority(_ value: CELValue) -> Int {
-            RouteConsumer.priorityValue(expression, ["after": .map(["p": value])])
+            RouteValues.priorityValue(expression, ["after": .map(["p": value])])
         }
         #expect(priority(.double(1e300)) == .max)
         #expect(priority(.double(-1e300)) == .min)
@@ -26,7 +26,7 @@ import Testing
 /// or a tool's tag message. Whatever a message holds, it is a cause, a tag without one, or nothing.
 @Suite struct RouteCauseTests {
     func cause(_ envelope: String) -> (AgentCausation.Cause?, Bool) {
-        let parsed = RouteConsumer.cause(of: RouteConsumer.values(of: Array(envelope.utf8)))
+        let parsed = RouteValues.cause(of: RouteValues.values(of: Array(envelope.utf8)))
         return (parsed.cause, parsed.isTag)
     }
 

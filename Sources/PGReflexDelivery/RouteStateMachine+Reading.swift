@@ -1,0 +1,84 @@
+import PGReflexAgentContract
+import PGReflexDispatch
+import PGReflexJournal
+import PGReflexRouter
+import PGReflexState
+
+/// Deciding each journal record: the route's tests (tables, ops, changed columns, condition)
+/// and an agent's causation, with the envelope parsed at most once.
+extension RouteStateMachine {
+    /// A record the owner read: the matched event and the values parsed for it, or nil when it
+    /// is not this route's (the record is then complete).
+    mutating func consider(_ record: JournalRecord) throws -> (event: RoutedEvent, values: CELActivation?)? {
+        counts.read += 1
+        try watermark.delivered(record.position, endsTransactionAt: record.transactionEnd)
+        // A backfill aimed at another route is not this route's to see.
+        guard let metadata = record.resolvedMetadata, metadata.route == nil || metadata.route == settings.name else {
+            try complete(record.position)
+            return nil
+        }
+        // The envelope is parsed at most once, and only when something needs its values: the
+        // causation check (a byte search finds the few changes agents made), the route's
+        // condition or changed columns, or a key expression (``prepare(_:now:wallNow:)``).
+        var values: CELActivation?
+        var cause: AgentCausation.Cause?
+        if AgentCausation.mayCarryCause(record.envelope) {
+            let parsed = RouteValues.values(of: record.envelope)
+            values = parsed
+            let found = RouteValues.cause(of: parsed)
+            if found.isTag {
+                // A tool's tag: it marks the rest of its transaction and is nobody's event.
+                causeTag = found.cause.map { (record.position.commitLSN, $0) }
+                try complete(record.position)
+                return nil
+            }
+            cause = found.cause
+        }
+        if cause == nil, let tag = causeTag, tag.commitLSN == record.position.commitLSN { cause = tag.cause }
+        let op = String(UnicodeScalar(metadata.operation))
+        let verdict = settings.route.verdict(table: metadata.table, op: op) {
+            if values == nil { values = RouteValues.values(of: record.envelope) }
+            return values!
+        }
+        guard verdict == .matches else {
+            counts.filtered += 1
+            tally.count(table: metadata.table, op: op, .filtered)
+            try complete(record.position)
+            return nil
+        }
+        var event = RoutedEvent(position: record.position, id: RoutedEvent.id(record.position), table: metadata.table, op: op,
+                                commitTime: metadata.commitTime, envelope: record.envelope, schemaVersion: metadata.schemaVersion,
+                                keyHash: metadata.keyHash, key: "")
+        event.cause = cause
+        counts.matched += 1
+        tally.count(table: metadata.table, op: op, .matched)
+        return (event, values)
+    }
+
+    /// Takes matched events in for admission; returns what the store must answer first (nil:
+    /// nothing to admit). ``admit(done:idempotencyRun:breaker:)`` goes on with the answers.
+    mutating func prepare(_ matched: [(event: RoutedEvent, values: CELActivation?)], now: Instant, wallNow: Int64) -> AdmissionQueries? {
+        guard !matched.isEmpty else { return nil }
+        var queries = AdmissionQueries()
+        if !force, let lastDone {
+            queries.done = matched.filter { $0.event.id <= lastDone }.map { DoneKey(eventID: $0.event.id, route: settings.name, agent: agentName) }
+        }
+        // Every key expression of the route reads the values parsed for the condition, or parsed
+        // here once: one parse per event, whatever the number of expressions.
+        let events = settings.readsEventValues ? matched.map { ($0.event, $0.values ?? RouteValues.values(of: $0.event.envelope)) } : matched
+        var admission = Admission(events: events, now: now, wallNow: wallNow)
+        if let idempotency = settings.idempotency, !force {
+            for (event, values) in events {
+                if let value = RouteValues.keyValue(idempotency.key, values) { admission.idempotencyValues[event.id] = value }
+            }
+            let unknown = Set(admission.idempotencyValues.values).filter { idempotencyRun[$0] == nil }
+            queries.idempotency = unknown.map { DoneKey(eventID: Self.idempotencyRecord($0), route: settings.name, agent: agentName) }
+            queries.idempotencySince = wallNow - UnixTime.micros(idempotency.period)
+        }
+        self.admission = admission
+        return queries
+    }
+
+    /// The done record that says an idempotency key's call ran.
+    static func idempotencyRecord(_ key: String) -> String { "idempotency:" + key }
+}

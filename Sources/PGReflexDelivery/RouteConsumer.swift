@@ -111,44 +111,17 @@ public actor RouteConsumer {
         thread = DedicatedThread()
         let now = ContinuousClock.now
         nextPublish = now
-        let lastDone = try await store.lastDone(route: settings.name, agent: runtime.name)
-        var receipted: Set<String> = []
-        let start: EventPosition?
-        switch mode {
-        case .follow:
-            if let cursor = try await store.cursor(settings.consumerName) {
-                start = cursor.commitLSN == 0 && cursor.ordinal == 0 ? nil : EventPosition(commitLSN: LSN(cursor.commitLSN), ordinal: cursor.ordinal)
-                if let mark = cursor.agentMark {
-                    receipted = try runtime.agent.receipts(since: mark)
-                    if !receipted.isEmpty {
-                        logger.notice("the agent's receipts show calls that took effect before a crash but were not recorded: they are not run again",
-                                      metadata: ["route.receipted_events": "\(receipted.count)"])
-                    }
-                }
-            } else {
-                start = try settings.start.initialPosition(journalDirectory: journalDirectory, consumer: settings.consumerName, logger: logger)
-                try await store.commit(StateCommit(cursor: RouteStateMachine<ContinuousClock.Instant>.storedCursor(
-                    settings.consumerName, start, mark: runtime.agent.receiptMark())))
-            }
-            reader = JournalReader(directory: journalDirectory, after: start)
+        let loaded = try await Machine.load(settings: settings, agent: runtime.agent, store: store, journalDirectory: journalDirectory,
+                                            mode: mode, now: now, noticesCalls: logger.logLevel <= .info,
+                                            tally: RouteTally(enabled: status.metricsEnabled), logger: logger)
+        machine = loaded.machine
+        reader = JournalReader(directory: journalDirectory, after: loaded.start)
+        if case .replay(_, let to?, _) = mode {
+            replayEnd = EventPosition(commitLSN: to, ordinal: Int(UInt32.max))
+        } else {
             replayEnd = nil
-            channel.update(settings.consumerName, .init(floor: start, pausesCapture: true))
-        case .replay(let from, let to, _):
-            start = StartPosition.before(from)
-            reader = JournalReader(directory: journalDirectory, after: start)
-            replayEnd = to.map { EventPosition(commitLSN: $0, ordinal: Int(UInt32.max)) }
         }
-        let force: Bool
-        let follows: Bool
-        switch mode {
-        case .follow: (follows, force) = (true, false)
-        case .replay(_, _, let forced): (follows, force) = (false, forced)
-        }
-        machine = RouteStateMachine(settings: settings, agentName: runtime.name, answersAtOnce: runtime.agent.answersAtOnce,
-                                    follows: follows, force: force, resumingAfter: start, lastDone: lastDone, receipted: receipted,
-                                    now: now, noticesCalls: logger.logLevel <= .info, tally: RouteTally(enabled: status.metricsEnabled))
-        // Open windows outlive a restart in the state store; the cursor has passed them.
-        if settings.window != nil { machine.restore(try await store.windowEntries(route: settings.name)) }
+        if case .follow = mode { channel.update(settings.consumerName, .init(floor: loaded.start, pausesCapture: true)) }
     }
 
     deinit {

@@ -1,0 +1,138 @@
+import Foundation
+import PGReflexAgentContract
+@testable import PGReflexDelivery
+import PGReflexDispatch
+import PGReflexJournal
+import PGReflexRouter
+import PGReflexState
+import PGReflexTestSupport
+import PGReflexWire
+import Testing
+
+/// A route's decisions without PostgreSQL and without sleeping: its state machine, driven by
+/// hand over a real journal and state store (``RouteMachineDriver``).
+@Suite struct RouteStateMachineTests {
+    static let base: Int64 = 1_800_000_000_000_000
+
+    static func settings(_ name: String = "r", key: String? = nil, debounce: Duration? = nil, window: Int? = nil,
+                         condition: String? = nil, concurrency: Int = 4, attempts: Int = 3) throws -> RouteSettings {
+        RouteSettings(route: Route(name: name, tables: [TablePattern(parsing: "public.orders")!], condition: try condition.map { try CELExpression($0) }),
+                      agent: "scripted", start: .earliest, key: try key.map { try CELExpression($0) },
+                      concurrency: .init(limit: concurrency),
+                      debounce: debounce.map { .init(period: $0, key: try? CELExpression("after.k")) },
+                      window: window.map { .init(count: $0, period: .seconds(30), key: try? CELExpression("after.k")) },
+                      retry: RetryPolicy(attempts: attempts, initial: .milliseconds(2), max: .milliseconds(2)))
+    }
+
+    /// A driver over `rows`, in a directory the test removes.
+    static func driver(_ settings: RouteSettings, rows: [(id: Int, k: Int)], answersAtOnce: Bool = false,
+                       outcome: @escaping (AgentCall) -> AgentOutcome = { _ in .success(output: nil) }) async throws -> (RouteMachineDriver, String) {
+        let directory = NSTemporaryDirectory() + "pgreflex-machine-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let mark = try RouteMachineDriver.journal(rows: rows, in: directory + "/journal", base: base)
+        let driver = try await RouteMachineDriver(settings: settings, answersAtOnce: answersAtOnce, directory: directory, mark: mark,
+                                                  wall: base, outcome: outcome)
+        return (driver, directory)
+    }
+
+    static func id(_ row: Int) -> String { EventID.string(lsn: UInt64(0x1000 + row * 0x100), ordinal: 0) }
+
+    @Test func aCallsDoneRecordAndTheCursorMoveInOneCommitAfterItFinishes() async throws {
+        var (driver, directory) = try await Self.driver(try Self.settings(), rows: [(1, 0)])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await driver.step()
+        #expect(driver.running.map(\.job.events.first?.id) == [Self.id(0)])
+        try await driver.commit()
+        #expect(try await driver.store.cursor("route:r")?.commitLSN == 0, "the call runs: the cursor waits")
+        try await driver.step()
+        try await driver.commit()
+        #expect(try await driver.store.cursor("route:r")?.commitLSN == 0x1000)
+        #expect(try await driver.store.done(among: [DoneKey(eventID: Self.id(0), route: "r", agent: "scripted")], since: nil).count == 1)
+    }
+
+    @Test func aFilteredEventMovesTheCursorWithoutACall() async throws {
+        var (driver, directory) = try await Self.driver(try Self.settings(condition: "after.id > 1"), rows: [(1, 0), (2, 0)])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await driver.runToEnd())
+        #expect(driver.effects == [[Self.id(1)]])
+        #expect(driver.machine.counts.filtered == 1 && driver.machine.counts.matched == 1)
+        #expect(try await driver.store.cursor("route:r")?.commitLSN == 0x1100)
+    }
+
+    @Test func aRetryWaitsForItsBackoffAndARowsLaterChangeWaitsForIt() async throws {
+        // Row 7 changes twice; its first change fails once.
+        var failed = false
+        var (driver, directory) = try await Self.driver(try Self.settings(), rows: [(7, 0), (8, 0), (7, 0)]) { call in
+            if call.events[0].id == Self.id(0) && call.attempt == 1 {
+                failed = true
+                return .failure(AgentError(code: .temporary, message: "not yet"))
+            }
+            return .success(output: nil)
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await driver.runToEnd())
+        #expect(failed)
+        let order = driver.effects.map { $0[0] }
+        #expect(Set(order) == [Self.id(0), Self.id(1), Self.id(2)] && order.count == 3)
+        #expect(order.firstIndex(of: Self.id(0))! < order.firstIndex(of: Self.id(2))!, "row 7's changes in commit order: \(order)")
+        #expect(driver.machine.counts.retries == 1)
+    }
+
+    @Test func aPermanentFailureIsDeadLetteredOnce() async throws {
+        var (driver, directory) = try await Self.driver(try Self.settings(), rows: [(1, 0), (2, 0)]) { call in
+            call.events[0].id == Self.id(0) ? .failure(AgentError(code: .permanent, message: "bad row")) : .success(output: nil)
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await driver.runToEnd())
+        let letters = try await driver.store.deadLetters(DeadLetterFilter(route: "r"))
+        #expect(letters.map(\.eventID) == [Self.id(0)] && letters[0].errorClass == "permanent")
+        #expect(driver.notices.contains { if case .deadLettered = $0 { true } else { false } })
+    }
+
+    @Test func theBreakerOpensAndItsEventsWaitRatherThanDeadLetter() async throws {
+        var calls = 0
+        var (driver, directory) = try await Self.driver(try Self.settings(concurrency: 1, attempts: 10), rows: (0..<8).map { ($0, 0) }) { _ in
+            calls += 1
+            return calls <= 5 ? .failure(AgentError(code: .temporary, message: "down")) : .success(output: nil)
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await driver.runToEnd())
+        #expect(driver.notices.contains { if case .breakerOpened = $0 { true } else { false } })
+        #expect(driver.notices.contains { if case .breakerClosed = $0 { true } else { false } })
+        #expect(Set(driver.effects.map { $0[0] }).count == 8)
+        #expect(try await driver.store.deadLetters(DeadLetterFilter(route: "r")).isEmpty)
+    }
+
+    @Test func aDebounceCallsEachKeysNewestEventOnce() async throws {
+        var (driver, directory) = try await Self.driver(try Self.settings(debounce: .seconds(10)), rows: [(1, 1), (2, 2), (3, 1), (4, 1)])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await driver.runToEnd())
+        #expect(Set(driver.effects) == [[Self.id(1)], [Self.id(3)]])
+        #expect(driver.machine.counts.superseded == 2)
+    }
+
+    @Test func aWindowCallsOnceWithItsEvents() async throws {
+        var (driver, directory) = try await Self.driver(try Self.settings(window: 2), rows: [(1, 1), (2, 2), (3, 1), (4, 3)])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try await driver.runToEnd())
+        #expect(driver.effects == [[Self.id(0), Self.id(2)]])
+        #expect(try await driver.store.windowEntries(route: "r").map(\.eventID).sorted() == [Self.id(1), Self.id(3)])
+    }
+
+    @Test func theDirectLaneHandsOverPassesAndAFailedCallsRowWaitsInTheQueue() async throws {
+        // Rows 1 and 2 change twice each: each repeat ends a pass. Row 1's first change fails once.
+        var (driver, directory) = try await Self.driver(try Self.settings(), rows: [(1, 0), (2, 0), (1, 0), (2, 0)], answersAtOnce: true) { call in
+            call.events[0].id == Self.id(0) && call.attempt == 1 ? .failure(AgentError(code: .temporary, message: "once")) : .success(output: nil)
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await driver.step(max: 4)
+        // The first pass: row 1 failed, row 2 done. The lane then shut: row 2's second change
+        // went through the queue at once, row 1's waits for its first change's retry.
+        #expect(driver.effects == [[Self.id(1)], [Self.id(3)]])
+        #expect(driver.machine.queue.queued == 2 && !driver.machine.directLaneOpen(now: driver.now), "row 1: the retry, and its second change behind it")
+        #expect(try await driver.runToEnd())
+        let order = driver.effects.map { $0[0] }
+        #expect(order.firstIndex(of: Self.id(0))! < order.firstIndex(of: Self.id(2))!, "\(order)")
+        #expect(Set(order).count == 4 && order.count == 4)
+    }
+}

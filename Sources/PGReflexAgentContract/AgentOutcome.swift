@@ -3,3 +3,10 @@ public enum AgentOutcome: Sendable, Equatable {
     case success(output: [UInt8]?)
     case failure(AgentError)
 }
+
+extension AgentOutcome {
+    /// The failure's error; nil on success.
+    public var error: AgentError? {
+        if case .failure(let error) = self { error } else { nil }
+    }
+}

@@ -5,8 +5,6 @@ import PGReflexJournal
 import PGReflexRouter
 import PGReflexState
 
-extension AgentRuntime: RouteBreakerView {}
-
 /// The actor's side of the machine's decisions: reading the journal and asking the store what
 /// admission needs, then calling the agent as the machine says and handing back the outcomes.
 extension RouteConsumer {

@@ -15,8 +15,8 @@ extension RouteConsumer {
         guard let changes = machine.takeCommit(now: now, receiptMark: { agent.receiptMark() }) else { return }
         try await store.commit(changes)
         guard case .follow = mode else { return }
-        channel.update(settings.consumerName, .init(floor: machine.watermark.confirmed, pausesCapture: true))
-        if machine.pruneIsDue(now: now) { try await prune() }
+        channel.update(settings.consumerName, .init(floor: machine.records.watermark.confirmed, pausesCapture: true))
+        if machine.records.pruneIsDue(now: now) { try await prune() }
     }
 
     /// Forgets the done records of events the journal no longer holds (no replay can reach
@@ -24,7 +24,7 @@ extension RouteConsumer {
     /// the records of such events' skips into counts: the state store grows with the journal's
     /// retention, not with the route's history.
     func prune() async throws {
-        guard let oldest = try Journal.oldestPosition(directory: journalDirectory), let confirmed = machine.watermark.confirmed else { return }
+        guard let oldest = try Journal.oldestPosition(directory: journalDirectory), let confirmed = machine.records.watermark.confirmed else { return }
         let floor = min(oldest, confirmed).commitLSN.rawValue
         let keysBefore = wallMicros() - (settings.idempotency.map { UnixTime.micros($0.period) } ?? 0)
         let forgotten = try await store.pruneDone(route: settings.name, agent: runtime.name, before: floor, keysBefore: keysBefore)

@@ -16,7 +16,7 @@ extension RouteConsumer {
         }
         publishDue = false
         nextPublish = now.advanced(by: Self.publishInterval)
-        metrics.publish(&machine.tally, inFlight: machine.outstanding.count, queued: machine.queue.queued)
+        metrics.publish(&machine.tally, inFlight: machine.calls.outstanding.count, queued: machine.calls.queue.queued)
         let counts = machine.counts
         var route = RouteStatus(agent: runtime.name)
         route.read = counts.read
@@ -28,11 +28,11 @@ extension RouteConsumer {
         route.retries = counts.retries
         route.deadLettered = counts.deadLettered
         route.duplicates = counts.duplicates
-        route.inFlight = machine.outstanding.count
-        route.queued = machine.queue.queued
-        route.held = machine.heldEvents.count
+        route.inFlight = machine.calls.outstanding.count
+        route.queued = machine.calls.queue.queued
+        route.held = machine.stages.heldEvents.count
         route.breaker = runtime.breakerState
-        route.position = machine.watermark.confirmed?.commitLSN.rawValue
+        route.position = machine.records.watermark.confirmed?.commitLSN.rawValue
         route.commitToAgent = machine.commitToAgent
         route.callDuration = machine.callDuration
         status.updateRoute(settings.name, route)

@@ -111,7 +111,7 @@ public actor RouteConsumer {
         thread = DedicatedThread()
         let now = ContinuousClock.now
         nextPublish = now
-        let loaded = try await Machine.load(settings: settings, agent: runtime.agent, store: store, journalDirectory: journalDirectory,
+        let loaded = try await RouteConsumer.loadMachine(settings: settings, agent: runtime.agent, store: store, journalDirectory: journalDirectory,
                                             mode: mode, now: now, noticesCalls: logger.logLevel <= .info,
                                             tally: RouteTally(enabled: status.metricsEnabled), logger: logger)
         machine = loaded.machine
@@ -146,8 +146,8 @@ public actor RouteConsumer {
                 "route.succeeded": "\(counts.succeeded)", "route.retries": "\(counts.retries)",
                 "route.dead_lettered": "\(counts.deadLettered)", "route.duplicates": "\(counts.duplicates)",
                 "route.superseded": "\(counts.superseded)", "route.deferred": "\(counts.deferred)", "route.skipped": "\(counts.skipped.values.reduce(0, +))",
-                "route.held": "\(machine.heldEvents.count)", "route.peak_running": "\(counts.peakRunning)",
-                "route.position": "\(machine.watermark.confirmed?.description ?? "-")",
+                "route.held": "\(machine.stages.heldEvents.count)", "route.peak_running": "\(counts.peakRunning)",
+                "route.position": "\(machine.records.watermark.confirmed?.description ?? "-")",
             ])
         }
         let inbox = self.inbox
@@ -184,7 +184,7 @@ public actor RouteConsumer {
             try handleCompletions(group: &group)
             var read = 0
             let buffered = machine.pendingEvents
-            if !rangeDone && buffered < settings.maxBufferedEvents && machine.watermark.inFlight < settings.maxBufferedEvents * 10 {
+            if !rangeDone && buffered < settings.maxBufferedEvents && machine.records.watermark.inFlight < settings.maxBufferedEvents * 10 {
                 read = try await readAndAdmit(upTo: channel.mark, max: settings.maxBufferedEvents - buffered, group: &group)
                 if case .replay = mode, read == 0 {
                     rangeDone = true
@@ -192,8 +192,8 @@ public actor RouteConsumer {
                 }
             }
             let now = clock.now
-            if finished && read == 0 { machine.flushAll(now: now) }
-            machine.timersFired(now: now, wallNow: wallMicros())
+            if finished && read == 0 { try machine.flushAll(now: now, wallNow: wallMicros()) }
+            try machine.timersFired(now: now, wallNow: wallMicros())
             try start(group: &group, now: now)
             let done = finished && read == 0 && machine.isIdle
             if done || machine.commitIsDue(now: now) { try await commit(now: now) }
@@ -214,17 +214,17 @@ public actor RouteConsumer {
     /// what did not stays after the cursor and runs again next time.
     func drain(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         let deadline = clock.now.advanced(by: drainTimeout)
-        while !machine.outstanding.isEmpty && clock.now < deadline {
+        while !machine.calls.outstanding.isEmpty && clock.now < deadline {
             let seen = inbox.wake.generation
             try handleCompletions(retrying: false, group: &group)
             try await commit(now: clock.now)
-            if machine.outstanding.isEmpty { break }
+            if machine.calls.outstanding.isEmpty { break }
             await inbox.wake.wait(since: seen, timeout: clock.now.duration(to: deadline))
         }
         try handleCompletions(retrying: false, group: &group)
-        if !machine.outstanding.isEmpty {
+        if !machine.calls.outstanding.isEmpty {
             logger.warning("calls still running at the stop's deadline were abandoned: their events run again at the next start",
-                           metadata: ["route.abandoned_calls": "\(machine.outstanding.count)"])
+                           metadata: ["route.abandoned_calls": "\(machine.calls.outstanding.count)"])
         }
         try await commit(now: clock.now)
         if case .follow = mode { try await prune() }

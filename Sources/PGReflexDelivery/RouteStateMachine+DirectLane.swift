@@ -11,26 +11,6 @@ import PGReflexRouter
 /// It is the route's cost per event with a fast agent (`noop`, `log`, `file`): no job is
 /// queued, scanned and started, and an event's key is spelled out only if its call fails.
 extension RouteStateMachine {
-    struct DirectLane {
-        /// A row of a table (its key's hash from the journal): the same row twice in one pass
-        /// ends the pass.
-        struct Row: Hashable {
-            var table: String
-            var keyHash: UInt64
-        }
-
-        private(set) var events: [RoutedEvent] = []
-        private var rows: Set<Row> = []
-
-        /// False when the event's row is already in this pass, or the pass is full.
-        mutating func add(_ event: RoutedEvent) -> Bool {
-            guard events.count < RouteStateMachine.callsPerPassAtOnce,
-                  rows.insert(Row(table: event.table, keyHash: event.keyHash)).inserted else { return false }
-            events.append(event)
-            return true
-        }
-    }
-
     /// Whether the route has nothing that orders, holds, groups or paces its calls, besides
     /// the per-key order the lane keeps itself.
     var directLaneEligible: Bool {
@@ -40,8 +20,7 @@ extension RouteStateMachine {
     }
 
     func directLaneOpen(now: Instant) -> Bool {
-        answersAtOnce && directLaneEligible && queue.queued == 0 && queue.inFlight == 0 && outstanding.isEmpty && heldKeys.isEmpty
-            && (disabledUntil.map { now >= $0 } ?? true)
+        answersAtOnce && directLaneEligible && stages.heldKeys.isEmpty && calls.isQuiet(now: now)
     }
 
     /// Hands the pass's events to the agent at once (true), or, with the agent's breaker not
@@ -52,7 +31,7 @@ extension RouteStateMachine {
         guard breaker.isClosed else {
             for var event in events {
                 event.key = event.defaultKey
-                enqueue(Job(events: [event], key: event.key, group: nil, priority: 0))
+                calls.enqueue(Job(events: [event], key: event.key, group: nil, priority: 0))
             }
             return false
         }

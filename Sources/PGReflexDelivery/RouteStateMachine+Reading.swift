@@ -11,10 +11,10 @@ extension RouteStateMachine {
     /// is not this route's (the record is then complete).
     mutating func consider(_ record: JournalRecord) throws -> (event: RoutedEvent, values: CELActivation?)? {
         counts.read += 1
-        try watermark.delivered(record.position, endsTransactionAt: record.transactionEnd)
+        try records.delivered(record)
         // A backfill aimed at another route is not this route's to see.
         guard let metadata = record.resolvedMetadata, metadata.route == nil || metadata.route == settings.name else {
-            try complete(record.position)
+            try records.complete(record.position)
             return nil
         }
         // The envelope is parsed at most once, and only when something needs its values: the
@@ -29,7 +29,7 @@ extension RouteStateMachine {
             if found.isTag {
                 // A tool's tag: it marks the rest of its transaction and is nobody's event.
                 causeTag = found.cause.map { (record.position.commitLSN, $0) }
-                try complete(record.position)
+                try records.complete(record.position)
                 return nil
             }
             cause = found.cause
@@ -43,7 +43,7 @@ extension RouteStateMachine {
         guard verdict == .matches else {
             counts.filtered += 1
             tally.count(table: metadata.table, op: op, .filtered)
-            try complete(record.position)
+            try records.complete(record.position)
             return nil
         }
         var event = RoutedEvent(position: record.position, id: RoutedEvent.id(record.position), table: metadata.table, op: op,
@@ -71,7 +71,7 @@ extension RouteStateMachine {
             for (event, values) in events {
                 if let value = RouteValues.keyValue(idempotency.key, values) { admission.idempotencyValues[event.id] = value }
             }
-            let unknown = Set(admission.idempotencyValues.values).filter { idempotencyRun[$0] == nil }
+            let unknown = Set(admission.idempotencyValues.values).filter { stages.idempotencyRun[$0] == nil }
             queries.idempotency = unknown.map { DoneKey(eventID: Self.idempotencyRecord($0), route: settings.name, agent: agentName) }
             queries.idempotencySince = wallNow - UnixTime.micros(idempotency.period)
         }

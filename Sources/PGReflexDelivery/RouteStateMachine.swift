@@ -12,7 +12,7 @@ import PGReflexStatus
 /// outcome does (done, retried, dead-lettered), and what to record and when.
 ///
 /// Its mutating methods return ``Action``s: calls for its owner (``RouteConsumer``) to run,
-/// and notices to log. Records wait in ``pending`` and the cursor in ``watermark`` until the
+/// and notices to log. Records and the cursor wait in ``records`` (``RouteRecords``) until the
 /// owner takes a commit (``takeCommit(now:receiptMark:)``). It performs no I/O and reads no
 /// clock: the owner passes `now` (an `Instant`, for timers) and `wallNow` (Unix microseconds,
 /// for commit times and windows), so tests drive it with a test clock and never sleep.
@@ -20,21 +20,7 @@ import PGReflexStatus
 /// The agent's circuit breaker is shared by every route of the agent: the machine reads and
 /// updates it through a ``RouteBreakerView``, which its owner passes in.
 struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Duration {
-    /// One call: an event, or a batch or window of them.
-    struct Job: Sendable {
-        var events: [RoutedEvent]
-        var key: String
-        var group: String?
-        var priority: Int
-        var attempt = 0
-        var notBefore: Instant?
-        var firstAttempt: Int64?
-        var idempotencyKey: String?
-        /// The window the events came from: their stored entries go when the call is done.
-        var fromWindow = false
-        /// Called from the direct lane: it waits in the queue, under its row's key, only if it fails.
-        var direct = false
-    }
+    typealias Job = RouteCalls<Instant>.Job
 
     /// A call handed to the owner: `id` names it when its outcome comes back.
     struct Call: Sendable {
@@ -71,7 +57,7 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
         var checked = false
         var idempotencyValues: [String: String] = [:]
         var done: Set<String> = []
-        var lane: DirectLane?
+        var lane: DirectLanePass?
         /// A pass ran: the lane opens again (if it may) before the next event.
         var reopenLane = false
         let now: Instant
@@ -81,42 +67,23 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
     let settings: RouteSettings
     let agentName: String
     /// The agent answers at once (``Agent/answersAtOnce``): its calls finish before the next
-    /// pass, so `concurrency` cannot bind them, and a pass hands over up to `callsPerPassAtOnce`.
+    /// pass, so `concurrency` cannot bind them, and a pass hands over up to ``DirectLanePass/capacity``.
     let answersAtOnce: Bool
-    /// Following the journal (the cursor moves), or re-delivering a range (it does not).
-    let follows: Bool
     /// A forced replay: events recorded as done run again.
     let force: Bool
     /// Each finished call is a notice (the log's level lets `info` through).
     let noticesCalls: Bool
-    static var callsPerPassAtOnce: Int { 1024 }
 
-    var watermark: AcknowledgementWatermark
-    var queue: KeyedQueue<Job>
-    var throttle: GCRA<Instant>?
-    var rateLimit: GCRA<Instant>?
-    var debounce: Debounce<Instant, RoutedEvent>?
-    var batcher: Batcher<Instant, RoutedEvent>?
-    var window: SlidingWindow<UnixTime, RoutedEvent>?
-    /// Windows that fired before a restart and whose call had not finished: the earlier events,
-    /// by the id of the event that fired them. That event, read again, fires the same call.
-    var firedWindows: [String: [RoutedEvent]] = [:]
-    var nextWindowPrune: Instant
+    /// The per-key queue, throttle, breaker, pauses, calls in flight and retries.
+    var calls: RouteCalls<Instant>
+    /// The records of the next commit, and the cursor.
+    var records: RouteRecords<Instant>
+    /// Pins, idempotency, the rate limit, shedding, debounce, batches and windows.
+    var stages: RouteStages<Instant>
+    /// When the per-key state that no longer matters is next forgotten.
     var nextKeyPrune: Instant
-    /// `shed: {action: pause}` holds the calls now.
-    var shedPaused = false
-    /// Calls started and not yet finished: the job, the agent's receipt mark before it, and when.
-    var outstanding: [Int: (job: Job, mark: Int64?, started: Instant)] = [:]
-    var nextCall = 0
     /// Matched events not yet done (queued, waiting in a debounce or batch, running, held).
     var pendingEvents = 0
-    /// Records for the next commit.
-    var pending = StateCommit()
-    var cursorMoved = false
-    /// When the state store last committed: commits are grouped (one fsync per interval).
-    var lastCommit: Instant
-    /// When the records of events no replay can reach are next pruned.
-    var nextPrune: Instant
     /// Done records may exist after the cursor up to this id (out-of-order completions before
     /// a crash, or a replayed range): only events up to it are looked up.
     var lastDone: String?
@@ -124,18 +91,7 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
     var receipted: Set<String>
     /// The cause a tool's tag message gave its transaction (its commit LSN).
     var causeTag: (commitLSN: LSN, cause: AgentCausation.Cause)?
-    /// Idempotency keys run (or started) lately, with when.
-    var idempotencyRun: [String: Instant] = [:]
-    /// Keys held by a schema pin, and the events held.
-    var heldKeys: Set<String> = []
-    var heldEvents: [RoutedEvent] = []
-    var heldAlerted: Set<String> = []
-    var nextHoldReminder: Instant
-    var disabledUntil: Instant?
-    var random: any RandomNumberGenerator
     var counts = RouteCounts()
-    /// When a held-back call may start next (a throttle, a backoff, an open breaker).
-    var nextAdmission: Instant?
     /// Commit to agent start (first attempts), and the calls' own durations, in microseconds.
     var commitToAgent = LatencyHistogram()
     var callDuration = LatencyHistogram()
@@ -153,51 +109,23 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
         self.settings = settings
         self.agentName = agentName
         self.answersAtOnce = answersAtOnce
-        self.follows = follows
         self.force = force
         self.noticesCalls = noticesCalls
         self.lastDone = lastDone
         self.receipted = receipted
         self.tally = tally
-        self.random = random
-        watermark = AcknowledgementWatermark(resumingAfter: start)
-        queue = KeyedQueue(limit: settings.concurrency.limit, groupLimit: settings.concurrency.key == nil ? nil : settings.concurrency.limit)
-        throttle = settings.throttle.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.burst) }
-        // Inngest's rate limit lets `limit` events through in any one period, back to back.
-        rateLimit = settings.rateLimit.map { GCRA(limit: $0.limit, period: $0.period, burst: $0.limit) }
-        debounce = settings.debounce.map { Debounce(period: $0.period, timeout: $0.timeout) }
-        batcher = settings.batch.map { Batcher(maxSize: $0.maxSize, timeout: $0.timeout) }
-        window = settings.window.map { SlidingWindow(count: $0.count, period: $0.period) }
-        nextWindowPrune = now
+        calls = RouteCalls(settings: settings, answersAtOnce: answersAtOnce, random: random)
+        records = RouteRecords(route: settings.name, agent: agentName, consumerName: settings.consumerName, follows: follows,
+                               resumingAfter: start, now: now)
+        stages = RouteStages(settings: settings, now: now)
         nextKeyPrune = now
-        lastCommit = now
-        nextPrune = now
-        nextHoldReminder = now
     }
 
     /// The windows the state store kept: open ones, and fired ones whose call had not finished.
     mutating func restore(_ entries: [WindowEntry]) {
-        guard var window else { return }
-        for entry in entries {
-            let event = RoutedEvent(position: nil, id: entry.eventID, table: entry.table, op: entry.op, commitTime: entry.at,
-                                    envelope: entry.envelope, key: entry.key)
-            pendingEvents += 1
-            if let firing = Self.firingEvent(ofStoredKey: entry.key) {
-                firedWindows[firing, default: []].append(event)
-                continue
-            }
-            let (_, expired) = window.add(event, key: entry.key, at: UnixTime(microseconds: entry.at))
-            for old in expired { leaveWindow(old) }
-        }
-        self.window = window
-    }
-
-    /// The stored key of a fired window's earlier events: apart from every key a route's
-    /// `window.key` can give (those never hold a control character before "fired:").
-    static func storedKey(firedBy eventID: String) -> String { "\u{1}fired:" + eventID }
-
-    static func firingEvent(ofStoredKey key: String) -> String? {
-        key.hasPrefix("\u{1}fired:") ? String(key.dropFirst("\u{1}fired:".count)) : nil
+        guard stages.windows != nil else { return }
+        pendingEvents += entries.count
+        for old in stages.windows!.restore(entries) { leaveWindow(old) }
     }
 
     /// The actions gathered since the last call, for the owner.
@@ -209,17 +137,4 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
     mutating func notice(_ notice: RouteNotice) {
         output.append(.notice(notice))
     }
-}
-
-/// The agent's circuit breaker, as routes see it: shared by every route of the agent (opened
-/// by any route's failures, closed by any route's success).
-protocol RouteBreakerView<Instant> {
-    associatedtype Instant: InstantProtocol where Instant.Duration == Duration
-    /// Whether calls go through without a decision: looking changes nothing.
-    var isClosed: Bool { get }
-    func decide(now: Instant) -> CircuitBreaker<Instant>.Decision
-    /// True when this success closed the breaker.
-    func succeeded() -> Bool
-    /// True when this failure opened the breaker.
-    func failed(now: Instant) -> Bool
 }

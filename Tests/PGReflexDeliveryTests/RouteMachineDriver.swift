@@ -82,7 +82,7 @@ struct RouteMachineDriver {
         self.mark = mark
         self.outcome = outcome
         self.wall = wall
-        let loaded = try await Machine.load(settings: settings, agent: agent, store: store, journalDirectory: journalDirectory,
+        let loaded = try await RouteConsumer.loadMachine(settings: settings, agent: agent, store: store, journalDirectory: journalDirectory,
                                             mode: .follow, now: now, noticesCalls: true, logger: Logger(label: "test"))
         machine = loaded.machine
         reader = JournalReader(directory: journalDirectory, after: loaded.start)
@@ -113,8 +113,8 @@ struct RouteMachineDriver {
             try perform(machine.admit(done: done, idempotencyRun: run, breaker: breaker))
         }
         // The journal is whole: capture has finished.
-        if read == 0 { machine.flushAll(now: now) }
-        machine.timersFired(now: now, wallNow: wall)
+        if read == 0 { try machine.flushAll(now: now, wallNow: wall) }
+        try machine.timersFired(now: now, wallNow: wall)
         var more = true
         while more {
             let step = try machine.startCalls(now: now, wallNow: wall, captureBehind: { _ in false }, breaker: breaker, receiptMark: { nil })
@@ -145,7 +145,7 @@ struct RouteMachineDriver {
         running = []
         restarts += 1
         breaker = Breaker()
-        let loaded = try await Machine.load(settings: settings, agent: agent, store: store, journalDirectory: journalDirectory,
+        let loaded = try await RouteConsumer.loadMachine(settings: settings, agent: agent, store: store, journalDirectory: journalDirectory,
                                             mode: .follow, now: now, noticesCalls: true, logger: Logger(label: "test"))
         machine = loaded.machine
         reader = JournalReader(directory: journalDirectory, after: loaded.start)

@@ -5,14 +5,14 @@ import PGReflexRouter
 import PGReflexState
 import PGReflexWire
 
-extension RouteStateMachine {
-    /// A route's machine as its state store left it, and the position its reading starts
+extension RouteConsumer {
+    /// A route's state machine as its state store left it, and the position its reading starts
     /// after. Following: the saved cursor (a first start saves the configured `start` at
     /// once), the events the agent's receipts show took effect since the cursor's mark, and the
     /// windows the store kept. A replay starts before `from` and moves no cursor.
-    static func load(settings: RouteSettings, agent: any Agent, store: any StateStore, journalDirectory: String,
+    static func loadMachine<Instant>(settings: RouteSettings, agent: any Agent, store: any StateStore, journalDirectory: String,
                      mode: RouteConsumer.Mode, now: Instant, noticesCalls: Bool, tally: RouteTally = RouteTally(enabled: false),
-                     logger: Logger) async throws -> (machine: Self, start: EventPosition?) {
+                     logger: Logger) async throws -> (machine: RouteStateMachine<Instant>, start: EventPosition?) {
         let lastDone = try await store.lastDone(route: settings.name, agent: agent.name)
         var receipted: Set<String> = []
         let start: EventPosition?
@@ -31,14 +31,14 @@ extension RouteStateMachine {
                 }
             } else {
                 start = try settings.start.initialPosition(journalDirectory: journalDirectory, consumer: settings.consumerName, logger: logger)
-                try await store.commit(StateCommit(cursor: storedCursor(settings.consumerName, start, mark: agent.receiptMark())))
+                try await store.commit(StateCommit(cursor: RouteRecords<Instant>.storedCursor(settings.consumerName, start, mark: agent.receiptMark())))
             }
         case .replay(let from, _, let forced):
             force = forced
             start = StartPosition.before(from)
         }
         let follows: Bool = if case .follow = mode { true } else { false }
-        var machine = Self(settings: settings, agentName: agent.name, answersAtOnce: agent.answersAtOnce, follows: follows, force: force, resumingAfter: start, lastDone: lastDone, receipted: receipted, now: now, noticesCalls: noticesCalls, tally: tally)
+        var machine = RouteStateMachine(settings: settings, agentName: agent.name, answersAtOnce: agent.answersAtOnce, follows: follows, force: force, resumingAfter: start, lastDone: lastDone, receipted: receipted, now: now, noticesCalls: noticesCalls, tally: tally)
         // Open windows outlive a restart in the state store; the cursor has passed them.
         if settings.window != nil { machine.restore(try await store.windowEntries(route: settings.name)) }
         return (machine, start)

@@ -22,10 +22,9 @@ struct CheckCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        global.bootstrapLogging()
-        let configuration: RunConfiguration
-        let report: CheckReport
-        do {
+        try global.run {
+            let configuration: RunConfiguration
+            let report: CheckReport
             configuration = try RunConfiguration.load(config, requireEnvironment: false)
             var current: [String: SchemaRegistry.Current]?
             if let registry {
@@ -33,15 +32,13 @@ struct CheckCommand: AsyncParsableCommand {
                 current = try SchemaRegistry(directory: registry).currentTables
             }
             report = configuration.check(registry: current, requireEnvironment: requireEnv)
-        } catch {
-            throw fail(error)
+            var standardError = StandardError()
+            for warning in report.warnings { print("pgreflex: warning: \(warning)", to: &standardError) }
+            for error in report.errors { print("pgreflex: error: \(error)", to: &standardError) }
+            guard report.errors.isEmpty else { throw ExitCode(1) }
+            print("\(config): ok: \(configuration.consumers.count) consumers, \(configuration.agents.count) agents, \(configuration.routes.count) routes"
+                + (registry.map { ", routes checked against \($0)" } ?? "")
+                + (report.warnings.isEmpty ? "" : ", \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s")"))
         }
-        var standardError = StandardError()
-        for warning in report.warnings { print("pgreflex: warning: \(warning)", to: &standardError) }
-        for error in report.errors { print("pgreflex: error: \(error)", to: &standardError) }
-        guard report.errors.isEmpty else { throw ExitCode(1) }
-        print("\(config): ok: \(configuration.consumers.count) consumers, \(configuration.agents.count) agents, \(configuration.routes.count) routes"
-            + (registry.map { ", routes checked against \($0)" } ?? "")
-            + (report.warnings.isEmpty ? "" : ", \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s")"))
     }
 }

@@ -149,9 +149,8 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            let logger = Logger(label: "pgreflex.dlq")
-            do {
+            try await global.run {
+                let logger = Logger(label: "pgreflex.dlq")
                 let configuration = try RunConfiguration.load(filters.config, requireEnvironment: false)
                 let store = try filters.store()
                 var filter = try filters.filter()
@@ -175,10 +174,6 @@ struct DLQCommand: AsyncParsableCommand {
                     }
                 }
                 if failed > 0 { throw ExitCode(1) }
-            } catch let exit as ExitCode {
-                throw exit
-            } catch {
-                throw fail(error)
             }
         }
     }

@@ -32,37 +32,34 @@ struct DetokenizeCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        global.bootstrapLogging()
-        let keyring: PrivacyKeyring
-        do {
+        try global.run {
+            let keyring: PrivacyKeyring
             guard let loaded = try RunConfiguration.loadPrivacy(config).keyring else {
                 throw ValidationError("\(config): privacy has no keys section, so there is nothing to detokenize with")
             }
             keyring = loaded
-        } catch {
-            throw fail(error)
-        }
-        var input = tokens
-        if input.isEmpty {
-            while let line = readLine() { input.append(line) }
-        }
-        var failures = 0
-        var standardError = StandardError()
-        for (n, token) in input.enumerated() {
-            let trimmed = token.trimmingCharacters(in: .whitespaces)
-            var value: [UInt8] = []
-            if !trimmed.isEmpty {
-                do {
-                    value = try keyring.reveal(trimmed)
-                } catch {
-                    // The token itself is not echoed: a damaged token may still hold most of a value.
-                    failures += 1
-                    print("pgreflex: error: line \(n + 1): \(error)", to: &standardError)
-                }
+            var input = tokens
+            if input.isEmpty {
+                while let line = readLine() { input.append(line) }
             }
-            value.append(UInt8(ascii: "\n"))
-            try FileDescriptorWriter.standardOutput.write(value)
+            var failures = 0
+            var standardError = StandardError()
+            for (n, token) in input.enumerated() {
+                let trimmed = token.trimmingCharacters(in: .whitespaces)
+                var value: [UInt8] = []
+                if !trimmed.isEmpty {
+                    do {
+                        value = try keyring.reveal(trimmed)
+                    } catch {
+                        // The token itself is not echoed: a damaged token may still hold most of a value.
+                        failures += 1
+                        print("pgreflex: error: line \(n + 1): \(error)", to: &standardError)
+                    }
+                }
+                value.append(UInt8(ascii: "\n"))
+                try FileDescriptorWriter.standardOutput.write(value)
+            }
+            if failures > 0 { throw ExitCode(1) }
         }
-        if failures > 0 { throw ExitCode(1) }
     }
 }

@@ -19,11 +19,10 @@ struct JournalCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            let segments: [Journal.SegmentInfo]
-            let gaps: [JournalGap]
-            let consumers: [JournalConsumer.Lag]
-            do {
+            try global.run {
+                let segments: [Journal.SegmentInfo]
+                let gaps: [JournalGap]
+                let consumers: [JournalConsumer.Lag]
                 segments = try Journal.inspect(directory: directory)
                 gaps = try Journal.gaps(directory: directory)
                 if segments.isEmpty && !FileManager.default.fileExists(atPath: directory + "/consumers")
@@ -32,32 +31,30 @@ struct JournalCommand: AsyncParsableCommand {
                         + "pass the run configuration's journal.directory")
                 }
                 consumers = try JournalConsumer.lags(journal: directory)
-            } catch {
-                throw fail(error)
-            }
-            print("segment\tbytes\trecords\tfirst\tlast\tstatus")
-            for s in segments {
-                let status = s.problem.map { problem in
-                    "\(problem.code) at byte \(problem.offset ?? 0)"
-                        + (s.recordsAfterProblem > 0 ? " (\(s.recordsAfterProblem) records after it still verify)" : "")
-                } ?? "ok"
-                print([s.name, "\(s.bytes)", "\(s.records)", s.first.map(\.description) ?? "-", s.last.map(\.description) ?? "-", status]
-                    .joined(separator: "\t"))
-            }
-            for gap in gaps { print("gap: \(gap)" + (gap.walFrom == nil ? " (journal repair)" : "")) }
-            let total = segments.reduce(0) { $0 + $1.records }
-            let walGaps = gaps.filter { $0.walFrom != nil }.count
-            print("\(segments.count) segments, \(total) records, \(segments.filter { $0.problem != nil }.count) with problems"
-                + (gaps.count == walGaps ? "" : ", \(gaps.count - walGaps) gaps from repairs")
-                + (walGaps == 0 ? "" : ", \(walGaps) gaps of WAL never captured"))
-            if !consumers.isEmpty {
-                print("consumer\tposition\tbehind_records\tbehind_wal_bytes\theld_tables\tdropped")
-                for c in consumers {
-                    print([c.name, c.position?.description ?? "-", "\(c.behindRecords)", "\(c.behindBytes)",
-                           c.held.isEmpty ? "-" : c.held.joined(separator: ","), "\(c.dropped)"].joined(separator: "\t"))
+                print("segment\tbytes\trecords\tfirst\tlast\tstatus")
+                for s in segments {
+                    let status = s.problem.map { problem in
+                        "\(problem.code) at byte \(problem.offset ?? 0)"
+                            + (s.recordsAfterProblem > 0 ? " (\(s.recordsAfterProblem) records after it still verify)" : "")
+                    } ?? "ok"
+                    print([s.name, "\(s.bytes)", "\(s.records)", s.first.map(\.description) ?? "-", s.last.map(\.description) ?? "-", status]
+                        .joined(separator: "\t"))
                 }
+                for gap in gaps { print("gap: \(gap)" + (gap.walFrom == nil ? " (journal repair)" : "")) }
+                let total = segments.reduce(0) { $0 + $1.records }
+                let walGaps = gaps.filter { $0.walFrom != nil }.count
+                print("\(segments.count) segments, \(total) records, \(segments.filter { $0.problem != nil }.count) with problems"
+                    + (gaps.count == walGaps ? "" : ", \(gaps.count - walGaps) gaps from repairs")
+                    + (walGaps == 0 ? "" : ", \(walGaps) gaps of WAL never captured"))
+                if !consumers.isEmpty {
+                    print("consumer\tposition\tbehind_records\tbehind_wal_bytes\theld_tables\tdropped")
+                    for c in consumers {
+                        print([c.name, c.position?.description ?? "-", "\(c.behindRecords)", "\(c.behindBytes)",
+                               c.held.isEmpty ? "-" : c.held.joined(separator: ","), "\(c.dropped)"].joined(separator: "\t"))
+                    }
+                }
+                if segments.contains(where: { $0.problem != nil }) { throw ExitCode(1) }
             }
-            if segments.contains(where: { $0.problem != nil }) { throw ExitCode(1) }
         }
     }
 
@@ -70,7 +67,7 @@ struct JournalCommand: AsyncParsableCommand {
         @Flag(help: "Really truncate (without it, only show what would be cut).") var yes = false
 
         func run() async throws {
-            try await global.run {
+            try global.run {
                 let problems = try Journal.inspect(directory: directory).filter { $0.problem?.offset != nil }
                 if problems.isEmpty {
                     print("nothing to repair")

@@ -88,6 +88,18 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// The same, for a command with nothing to wait for.
+    func run(_ body: () throws -> Void) throws {
+        bootstrapLogging()
+        do {
+            try body()
+        } catch let code as ExitCode {
+            throw code
+        } catch {
+            throw fail(error)
+        }
+    }
+
     func bootstrapLogging() {
         let level = logLevel
         switch effectiveLogFormat {

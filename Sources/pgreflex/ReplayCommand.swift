@@ -55,9 +55,8 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        global.bootstrapLogging()
-        let logger = Logger(label: "pgreflex.replay")
-        do {
+        try await global.run {
+            let logger = Logger(label: "pgreflex.replay")
             // Replay reads the journal only: the source's DSN need not be set.
             let configuration = try RunConfiguration.load(config, requireEnvironment: false)
             if let route {
@@ -89,8 +88,6 @@ struct ReplayCommand: AsyncParsableCommand {
             if dryRun {
                 for (table, count) in summary.perTable.sorted(by: { $0.key < $1.key }) { print("\(table)\t\(count)") }
             }
-        } catch {
-            throw fail(error)
         }
     }
 

@@ -27,7 +27,7 @@ struct RouteCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await global.run {
+            try global.run {
                 let configuration = try RunConfiguration.load(config, requireEnvironment: false)
                 guard !configuration.routes.isEmpty else { throw ValidationError("\(config) has no routes: section to test") }
                 guard let data = FileManager.default.contents(atPath: event) else {

@@ -61,18 +61,16 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        global.bootstrapLogging()
-        signal(SIGPIPE, SIG_IGN)
-        let logger = Logger(label: "pgreflex.run")
-        let pipeline: RunPipeline
-        let leftovers: StartLeftovers
-        do {
+        try await global.run {
+            signal(SIGPIPE, SIG_IGN)
+            let logger = Logger(label: "pgreflex.run")
             var configuration = try RunConfiguration.load(config)
             if let server {
                 configuration.server = try Self.serverSettings(server)
                 configuration.serverSetting = "--server"
             }
-            leftovers = StartLeftovers(configuration)
+            let leftovers = StartLeftovers(configuration)
+            let pipeline: RunPipeline
             do {
                 pipeline = try await RunPipeline(configuration: configuration, range: range.streamRange, ifNoCheckpoint: ifNoCheckpoint,
                                                  drainTimeout: .seconds(drainTimeout), acceptGap: acceptGap, logger: logger)
@@ -82,14 +80,12 @@ struct RunCommand: AsyncParsableCommand {
                 leftovers.removeAfterFailedStart()
                 throw error
             }
-        } catch {
-            throw fail(error)
-        }
-        do {
-            try await pipeline.run()
-        } catch {
-            if !pipeline.streamed { leftovers.removeAfterFailedStart() }
-            throw fail(error)
+            do {
+                try await pipeline.run()
+            } catch {
+                if !pipeline.streamed { leftovers.removeAfterFailedStart() }
+                throw error
+            }
         }
     }
 }

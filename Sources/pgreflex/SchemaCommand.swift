@@ -70,9 +70,8 @@ struct SchemaCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            global.bootstrapLogging()
-            let report: SchemaCheck
-            do {
+            try await global.run {
+                let report: SchemaCheck
                 // A missing or mistyped registry must not pass the CI gate while checking nothing.
                 try requireRegistry(registry)
                 let store = try SchemaRegistry(directory: registry)
@@ -93,11 +92,9 @@ struct SchemaCommand: AsyncParsableCommand {
                     }
                 }
                 report = SchemaCheck(candidates: candidates, registry: store, onlyListed: !tables.isEmpty)
-            } catch {
-                throw fail(error)
+                print(format == .json ? report.json : report.text, terminator: "")
+                if report.breaks || (requireRegistered && !report.newTables.isEmpty) { throw ExitCode(1) }
             }
-            print(format == .json ? report.json : report.text, terminator: "")
-            if report.breaks || (requireRegistered && !report.newTables.isEmpty) { throw ExitCode(1) }
         }
     }
 
@@ -110,21 +107,18 @@ struct SchemaCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            global.bootstrapLogging()
-            let store: SchemaRegistry
-            do {
+            try global.run {
+                let store: SchemaRegistry
                 try requireRegistry(registry)
                 store = try SchemaRegistry(directory: registry)
-            } catch {
-                throw fail(error)
+                var any = false
+                for name in store.tables.keys.sorted() {
+                    guard let pending = store.tables[name]!.pending else { continue }
+                    any = true
+                    for version in pending { printReview(store, table: name, version: version) }
+                }
+                if !any { print("no pending versions in \(registry)") }
             }
-            var any = false
-            for name in store.tables.keys.sorted() {
-                guard let pending = store.tables[name]!.pending else { continue }
-                any = true
-                for version in pending { printReview(store, table: name, version: version) }
-            }
-            if !any { print("no pending versions in \(registry)") }
         }
     }
 
@@ -139,9 +133,8 @@ struct SchemaCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            global.bootstrapLogging()
-            let name = TableName(parsing: table)?.description ?? table
-            do {
+            try global.run {
+                let name = TableName(parsing: table)?.description ?? table
                 try requireRegistry(registry)
                 let (store, accepted) = try SchemaRegistry.update(directory: registry) { store in
                     (store, try store.accept(table: name, through: version))
@@ -149,8 +142,6 @@ struct SchemaCommand: AsyncParsableCommand {
                 for version in accepted { printReview(store, table: name, version: version) }
                 print("accepted \(name) v\(accepted.lowerBound)\(accepted.count > 1 ? " through v\(accepted.upperBound)" : ""): "
                     + "a running `pgreflex run` delivers its held events within a few seconds; commit \(registry) to keep the review")
-            } catch {
-                throw fail(error)
             }
         }
     }

@@ -5,6 +5,7 @@ import PGReflexCapture
 import PGReflexConfig
 import PGReflexDelivery
 import PGReflexRouter
+import PGReflexRuntime
 import PGReflexSnapshot
 import PGReflexState
 import PGReflexTransport
@@ -31,82 +32,31 @@ struct SnapshotCommand: AsyncParsableCommand {
         @Option(help: "Read at most this many rows per second.") var maxRowsPerSecond: Int?
         @OptionGroup var global: GlobalOptions
 
-        func run() async throws {
-            global.bootstrapLogging()
-            let configuration = try RunConfiguration.load(config)
+        func validate() throws {
             guard (1...100_000).contains(chunkSize) else {
                 throw ValidationError("--chunk-size \(chunkSize) is out of range: give 1 to 100000 rows (1024 is a good start)")
             }
             if let maxRowsPerSecond, maxRowsPerSecond < 1 {
                 throw ValidationError("--max-rows-per-second must be 1 or more; leave it out to read as fast as the stream allows")
             }
-            var names: [TableName] = []
-            for part in tables.split(separator: ",") {
-                guard let name = TableName(parsing: part.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--tables: '\(part)' is not a table name; write schema.table, comma-separated")
-                }
-                names.append(name)
-            }
-            guard !names.isEmpty else { throw ValidationError("--tables names no table; write schema.table, comma-separated") }
-            if !configuration.source.tables.isEmpty {
-                for name in names where !configuration.source.tables.contains(name) {
-                    throw ValidationError("\(name) is not among source.tables in \(config): its changes are not captured, so a snapshot cannot be joined to them. Add it to source.tables")
-                }
-            }
-            if let route {
-                guard let settings = configuration.routes.first(where: { $0.name == route }) else {
-                    throw ValidationError("no route named \(route) in \(config); the routes are \(configuration.routes.map(\.name).joined(separator: ", "))")
-                }
-                if !settings.route.ops.isEmpty && !settings.route.ops.contains("r") {
-                    throw ValidationError("route \(route) has ops [\(settings.route.ops.sorted().joined(separator: ", "))], which leave out r (snapshot reads): add r to its ops")
-                }
-                for name in names where !settings.route.tables.isEmpty && !settings.route.tables.contains(where: { $0.matches(name.description) }) {
-                    throw ValidationError("route \(route) does not match table \(name): its reads would all be filtered out. Add the table to the route's tables")
-                }
-            }
-            try await check(names, configuration: configuration)
-            let job = try await SQLiteStateStore(directory: configuration.stateDirectory).createSnapshot(SnapshotJob(
-                kind: .incremental, tables: names.map(\.description), condition: condition, chunkSize: chunkSize, route: route,
-                maxRowsPerSecond: maxRowsPerSecond, createdAt: 0))
-            print("snapshot \(job.id) queued: \(job.tables.joined(separator: ", "))\(route.map { " for route \($0) only" } ?? "")")
-            print("a running `pgreflex run --config \(config)` picks it up within a second; watch it with `pgreflex snapshot status --config \(config)`")
         }
 
-        /// The tables exist and are published, and the condition is valid SQL for each: checked
-        /// now, not when `run` reaches them.
-        private func check(_ names: [TableName], configuration: RunConfiguration) async throws {
-            let logger = Logger(label: "pgreflex.snapshot")
-            let problem = try await PostgresConnection.withConnection(configuration.source.dsn, mode: .sql, logger: logger) { connection in
-                try await self.problem(with: names, configuration: configuration, on: connection)
+        func run() async throws {
+            try await global.run {
+                var names: [TableName] = []
+                for part in tables.split(separator: ",") {
+                    guard let name = TableName(parsing: part.trimmingCharacters(in: .whitespaces)) else {
+                        throw ValidationError("--tables: '\(part)' is not a table name; write schema.table, comma-separated")
+                    }
+                    names.append(name)
+                }
+                guard !names.isEmpty else { throw ValidationError("--tables names no table; write schema.table, comma-separated") }
+                let job = try await RunConfiguration.load(config).queueSnapshot(
+                    tables: names, condition: condition, chunkSize: chunkSize, route: route, maxRowsPerSecond: maxRowsPerSecond,
+                    file: config, logger: Logger(label: "pgreflex.snapshot"))
+                print("snapshot \(job.id) queued: \(job.tables.joined(separator: ", "))\(route.map { " for route \($0) only" } ?? "")")
+                print("a running `pgreflex run --config \(config)` picks it up within a second; watch it with `pgreflex snapshot status --config \(config)`")
             }
-            if let problem { throw ValidationError(problem) }
-        }
-
-        private func problem(with names: [TableName], configuration: RunConfiguration, on connection: PostgresConnection) async throws -> String? {
-            let published = Set(try await connection.publicationTables(configuration.source.publication))
-            for name in names {
-                guard try await connection.snapshotTable(name) != nil else {
-                    return "table \(name) does not exist in the source database"
-                }
-                if !published.isEmpty && !published.contains(name) {
-                    return "table \(name) is not in publication \(configuration.source.publication): its changes are not streamed. Add it (ALTER PUBLICATION … ADD TABLE)"
-                }
-                guard let condition else { continue }
-                let sql = "SELECT 1 FROM \(ChunkQuery.qualified(schema: name.schema, name: name.name)) WHERE (\(condition)) LIMIT 0"
-                try await connection.execute("BEGIN READ ONLY")
-                let failure: PostgresError?
-                do {
-                    _ = try await connection.readTuples(sql, parameters: [])
-                    failure = nil
-                } catch {
-                    failure = error
-                }
-                await connection.rollbackQuietly()
-                if let failure {
-                    return "--where does not work on \(name): \(failure.message). Write a SQL condition on its columns, e.g. \"created_at > now() - interval '7 days'\""
-                }
-            }
-            return nil
         }
     }
 
@@ -119,20 +69,21 @@ struct SnapshotCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            let configuration = try RunConfiguration.load(config, requireEnvironment: false)
-            let jobs = try await SQLiteStateStore.openExisting(directory: configuration.stateDirectory)?.snapshots() ?? []
-            if format == .json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                for job in jobs { print(String(decoding: try encoder.encode(job), as: UTF8.self)) }
-                return
+            try await global.run {
+                let configuration = try RunConfiguration.load(config, requireEnvironment: false)
+                let jobs = try await SQLiteStateStore.openExisting(directory: configuration.stateDirectory)?.snapshots() ?? []
+                if format == .json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = .sortedKeys
+                    for job in jobs { print(String(decoding: try encoder.encode(job), as: UTF8.self)) }
+                    return
+                }
+                if jobs.isEmpty {
+                    print("no snapshots: start one with `pgreflex snapshot start --config \(config) --tables …`")
+                    return
+                }
+                for job in jobs { print(SnapshotCommand.line(job)) }
             }
-            if jobs.isEmpty {
-                print("no snapshots: start one with `pgreflex snapshot start --config \(config) --tables …`")
-                return
-            }
-            for job in jobs { print(SnapshotCommand.line(job)) }
         }
     }
 
@@ -162,8 +113,9 @@ struct SnapshotCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Pause a snapshot after its chunk in hand; streaming goes on.")
         @Option(help: "The YAML configuration file `run` uses.") var config: String
         @Option(help: "The snapshot (default: the one running or waiting).") var id: Int64?
+        @OptionGroup var global: GlobalOptions
         func run() async throws {
-            try await SnapshotCommand.transition(config: config, id: id, from: [.pending, .running], to: .paused, verb: "pause")
+            try await global.run { try await SnapshotCommand.transition(config: config, id: id, from: [.pending, .running], to: .paused, verb: "pause") }
         }
     }
 
@@ -171,8 +123,9 @@ struct SnapshotCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Resume a paused snapshot from its last chunk.")
         @Option(help: "The YAML configuration file `run` uses.") var config: String
         @Option(help: "The snapshot (default: the paused one).") var id: Int64?
+        @OptionGroup var global: GlobalOptions
         func run() async throws {
-            try await SnapshotCommand.transition(config: config, id: id, from: [.paused], to: .running, verb: "resume")
+            try await global.run { try await SnapshotCommand.transition(config: config, id: id, from: [.paused], to: .running, verb: "resume") }
         }
     }
 
@@ -180,8 +133,9 @@ struct SnapshotCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cancel a snapshot: its open chunk is dropped, nothing more is read.")
         @Option(help: "The YAML configuration file `run` uses.") var config: String
         @Option(help: "The snapshot (default: the one running or waiting).") var id: Int64?
+        @OptionGroup var global: GlobalOptions
         func run() async throws {
-            try await SnapshotCommand.transition(config: config, id: id, from: [.pending, .running, .paused], to: .cancelled, verb: "cancel")
+            try await global.run { try await SnapshotCommand.transition(config: config, id: id, from: [.pending, .running, .paused], to: .cancelled, verb: "cancel") }
         }
     }
 }

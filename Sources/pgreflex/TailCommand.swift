@@ -93,44 +93,36 @@ struct TailCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        global.bootstrapLogging()
-        // A closed stdout must surface as EPIPE (handled: stop without confirming), not kill us.
-        signal(SIGPIPE, SIG_IGN)
-        let logger = Logger(label: "pgreflex.tail")
-        let policy: PrivacyPolicy?
-        do {
-            policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
-        } catch {
-            throw fail(error)
+        try await global.run {
+            // A closed stdout must surface as EPIPE (handled: stop without confirming), not kill us.
+            signal(SIGPIPE, SIG_IGN)
+            let logger = Logger(label: "pgreflex.tail")
+            let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
+            let source = SourceOptions(
+                dsn: try connection.resolved(), slot: slot, publication: publication, tables: tables, createSlot: createSlot,
+                createPublication: createPublication, allTables: allTables,
+                monitor: .init(heartbeatInterval: heartbeatIntervalMS.map { .milliseconds($0) },
+                               retainedWALWarningBytes: 1 << 30))
+            let options = CapturePipeline.Options(
+                source: source, startLSN: range.startLSN, endLSN: range.endLSN, idleExit: range.idleDuration,
+                protocolVersion: protoVersion, streaming: streaming == .on ? .on : .off, serverName: serverName,
+                unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
+                decimalHandling: decimalHandlingMode, privacy: policy, schemaRegistry: registry)
+            try await runUntilDone(CaptureService(tail: CapturePipeline(options: options, logger: logger), output: .standardOutput),
+                                   logger: logger)
         }
-        let source = SourceOptions(
-            dsn: try connection.resolved(), slot: slot, publication: publication, tables: tables, createSlot: createSlot,
-            createPublication: createPublication, allTables: allTables,
-            monitor: .init(heartbeatInterval: heartbeatIntervalMS.map { .milliseconds($0) },
-                           retainedWALWarningBytes: 1 << 30))
-        let options = CapturePipeline.Options(
-            source: source, startLSN: range.startLSN, endLSN: range.endLSN, idleExit: range.idleDuration,
-            protocolVersion: protoVersion, streaming: streaming == .on ? .on : .off, serverName: serverName,
-            unavailableValuePlaceholder: unavailableValuePlaceholder, transactionEvents: transactionEvents,
-            decimalHandling: decimalHandlingMode, privacy: policy, schemaRegistry: registry)
-        try await runUntilDone(CaptureService(tail: CapturePipeline(options: options, logger: logger), output: .standardOutput),
-                               logger: logger)
     }
 }
 
 /// Runs one pipeline service under swift-service-lifecycle (graceful stop on SIGTERM and
-/// SIGINT) and turns its failure into the standard error message and exit code.
+/// SIGINT); its failure ends the group and is thrown.
 func runUntilDone(_ service: CaptureService, logger: Logger) async throws {
     let group = ServiceGroup(configuration: .init(
         services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
                          failureTerminationBehavior: .gracefullyShutdownGroup)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
-    do {
-        try await group.run()
-    } catch {
-        throw fail(error)
-    }
+    try await group.run()
 }
 
 func parseTables(_ text: String) throws -> [TableName] {

@@ -33,34 +33,33 @@ struct WebhookCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            global.bootstrapLogging()
-            do {
-                var secrets = secret
-                if let secretEnv {
-                    guard let value = ProcessInfo.processInfo.environment[secretEnv], !value.isEmpty else {
-                        throw ValidationError("--secret-env \(secretEnv): the variable is not set")
+            try global.run {
+                do {
+                    var secrets = secret
+                    if let secretEnv {
+                        guard let value = ProcessInfo.processInfo.environment[secretEnv], !value.isEmpty else {
+                            throw ValidationError("--secret-env \(secretEnv): the variable is not set")
+                        }
+                        secrets += value.split(separator: " ").map(String.init)
                     }
-                    secrets += value.split(separator: " ").map(String.init)
-                }
-                guard !secrets.isEmpty else { throw ValidationError("give the receiver's secret: --secret whsec_… or --secret-env NAME") }
-                var headers: [String: String] = [:]
-                for line in header {
-                    guard let colon = line.firstIndex(of: ":") else {
-                        throw ValidationError("--header '\(line)' is not 'name: value'")
+                    guard !secrets.isEmpty else { throw ValidationError("give the receiver's secret: --secret whsec_… or --secret-env NAME") }
+                    var headers: [String: String] = [:]
+                    for line in header {
+                        guard let colon = line.firstIndex(of: ":") else {
+                            throw ValidationError("--header '\(line)' is not 'name: value'")
+                        }
+                        headers[line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
                     }
-                    headers[line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    guard let data = FileManager.default.contents(atPath: body) else { throw ValidationError("--body \(body): cannot read the file") }
+                    let verifier = try WebhookSignature(secrets: secrets)
+                    try verifier.verify(id: headers["webhook-id"], timestamp: headers["webhook-timestamp"], signatures: headers["webhook-signature"],
+                                        body: [UInt8](data), now: now.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date())
+                    print("verified: webhook-id \(headers["webhook-id"]!)")
+                } catch let failure as WebhookSignature.Failure {
+                    var standardError = StandardError()
+                    print("pgreflex: not verified: \(failure)", to: &standardError)
+                    throw ExitCode(1)
                 }
-                guard let data = FileManager.default.contents(atPath: body) else { throw ValidationError("--body \(body): cannot read the file") }
-                let verifier = try WebhookSignature(secrets: secrets)
-                try verifier.verify(id: headers["webhook-id"], timestamp: headers["webhook-timestamp"], signatures: headers["webhook-signature"],
-                                    body: [UInt8](data), now: now.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date())
-                print("verified: webhook-id \(headers["webhook-id"]!)")
-            } catch let failure as WebhookSignature.Failure {
-                var standardError = StandardError()
-                print("pgreflex: not verified: \(failure)", to: &standardError)
-                throw ExitCode(1)
-            } catch {
-                throw fail(error)
             }
         }
     }

@@ -139,6 +139,7 @@ let package = Package(
         .target(
             name: "PGReflexCapture",
             dependencies: [
+                "PGReflexAgentContract",
                 "PGReflexThreads",
                 "PGReflexDispatch",
                 "PGReflexEnvelope",
@@ -459,7 +460,7 @@ let package = Package(
             name: "PGReflexCaptureTests",
             dependencies: [
                 "PGReflexFiles",
-                "PGReflexCapture", "PGReflexDelivery", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexTransport",
+                "PGReflexCapture", "PGReflexDelivery", "PGReflexEnvelope", "PGReflexJournal", "PGReflexSchema", "PGReflexTestSupport", "PGReflexTransport",
                 "PGReflexWire",
             ],
             swiftSettings: strictSettings

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -27,6 +28,18 @@ public enum AgentCausation {
 
         /// The tag's content.
         public var tag: String { #"{"agent":"\#(agent)","depth":\#(depth)}"# }
+    }
+
+    /// The cause a tag's content stands for: nil when it is not `{"depth": n, "agent": "…"}`
+    /// with a whole number.
+    public static func cause(tagContent: some Collection<UInt8>) -> Cause? {
+        guard let tag = try? JSONDecoder().decode(Tag.self, from: Data(tagContent)) else { return nil }
+        return Cause(depth: tag.depth, agent: tag.agent)
+    }
+
+    private struct Tag: Decodable {
+        var depth: Int
+        var agent: String
     }
 
     /// The cause an origin stands for: nil for no origin or another system's.

@@ -25,6 +25,7 @@ struct JournalingOutput: ChangeOutput {
     var buffer = JSONWriter(capacity: 64 << 10)
     /// The latest event, held until we know whether it ends its transaction.
     private var pending: JournalRecord?
+    private var causation = CausationTracker()
     /// A keepalive position reached with nothing open: confirmable once the journal is synced.
     private var caughtUpTo = LSN.invalid
     /// The furthest keepalive position written to the journal's `confirmed.json`: only that far
@@ -69,8 +70,8 @@ struct JournalingOutput: ChangeOutput {
         // After a restart the slot resends transactions the journal may already hold (wholly or
         // in part): positions are deterministic, so those events are skipped, not duplicated.
         if let last = journal.lastAppended, position <= last { return }
-        let record = JournalRecord(position: position, metadata: JournalRecord.Metadata(event, key: key.map { buffer.bytes[$0] }),
-                                   envelope: Array(buffer.bytes[start...]))
+        let metadata = JournalRecord.Metadata(event, key: key.map { buffer.bytes[$0] }, causation: causation.causation(of: event))
+        let record = JournalRecord(position: position, metadata: metadata, envelope: Array(buffer.bytes[start...]))
         if event.commitLSN == .invalid {
             try append(record)  // a non-transactional message or snapshot read stands alone
         } else {

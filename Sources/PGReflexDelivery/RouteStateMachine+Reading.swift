@@ -18,23 +18,34 @@ extension RouteStateMachine {
             return nil
         }
         // The envelope is parsed at most once, and only when something needs its values: the
-        // causation check (a byte search finds the few changes agents made), the route's
-        // condition or changed columns, or a key expression (``prepare(_:now:wallNow:)``).
+        // route's condition or changed columns, or a key expression (``prepare(_:now:wallNow:)``).
         var values: CELActivation?
         var cause: AgentCausation.Cause?
-        if AgentCausation.mayCarryCause(record.envelope) {
+        switch metadata.causation {
+        case .none: break
+        case .agent(let depth, let agent): cause = AgentCausation.Cause(depth: depth, agent: agent)
+        case .tag, .unreadableTag:
+            // A tool's tag: it marks the rest of its transaction (capture did) and is nobody's event.
+            try records.complete(record.position)
+            return nil
+        case .unknown:
+            // Journaled before capture said (format 2): the envelope says, for the few changes
+            // agents made (a byte search finds them).
+            guard AgentCausation.mayCarryCause(record.envelope) else {
+                if let tag = causeTag, tag.commitLSN == record.position.commitLSN { cause = tag.cause }
+                break
+            }
             let parsed = RouteValues.values(of: record.envelope)
             values = parsed
             let found = RouteValues.cause(of: parsed)
             if found.isTag {
-                // A tool's tag: it marks the rest of its transaction and is nobody's event.
                 causeTag = found.cause.map { (record.position.commitLSN, $0) }
                 try records.complete(record.position)
                 return nil
             }
             cause = found.cause
+            if cause == nil, let tag = causeTag, tag.commitLSN == record.position.commitLSN { cause = tag.cause }
         }
-        if cause == nil, let tag = causeTag, tag.commitLSN == record.position.commitLSN { cause = tag.cause }
         let op = String(UnicodeScalar(metadata.operation))
         let verdict = settings.route.verdict(table: metadata.table, op: op) {
             if values == nil { values = RouteValues.values(of: record.envelope) }

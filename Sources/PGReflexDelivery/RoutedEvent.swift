@@ -67,11 +67,8 @@ enum RouteValues {
         if case .map(let event)? = values["event"], case .map(let message)? = event["message"],
            case .string(AgentCausation.tagPrefix)? = message["prefix"] {
             // The tag's content is a few bytes of its own JSON, not the envelope.
-            guard case .string(let content)? = message["content"], let data = Data(base64Encoded: content),
-                  case .map(let tag)? = try? JSONDecoder().decode(CELValue.self, from: data),
-                  case .int(let depth)? = tag["depth"], let depth = Int(exactly: depth), case .string(let agent)? = tag["agent"]
-            else { return (nil, true) }
-            return (AgentCausation.Cause(depth: depth, agent: agent), true)
+            guard case .string(let content)? = message["content"], let data = Data(base64Encoded: content) else { return (nil, true) }
+            return (AgentCausation.cause(tagContent: data), true)
         }
         guard case .map(let source)? = values["source"], case .string(let origin)? = source["origin"] else { return (nil, false) }
         return (AgentCausation.cause(origin: origin), false)

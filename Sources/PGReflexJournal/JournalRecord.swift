@@ -8,8 +8,12 @@ public import PGReflexWire
 /// `commitLSN:u64 ordinal:u32 flags:u8 [endLSN:u64] [metadata] envelope`, where flag 1 says an
 /// end LSN follows and flag 2 that metadata does:
 /// `op:u8 xid:u32 commitTime:i64 schemaVersion:u32 keyHash:u64 tableLength:u16 table`;
-/// flag 4 (with 2) that the event is for one route only: `routeLength:u16 route`.
-/// Format 1 records (segments written before metadata) never set flag 2.
+/// flag 4 (with 2) that the event is for one route only: `routeLength:u16 route`;
+/// flag 8 (with 2) that capture says who caused it: `kind:u8` (0 no agent, 1 an agent's change,
+/// 2 a causation tag, 3 a tag without a readable cause), then for kinds 1 and 2
+/// `depth:u32 agentLength:u16 agent`.
+/// Format 1 records (segments written before metadata) never set flag 2; format 2 records never
+/// set flag 8.
 public struct JournalRecord: Equatable, Sendable {
     /// What an event is, for routing, holds, partitioning and per-key order.
     public struct Metadata: Equatable, Sendable {
@@ -27,10 +31,28 @@ public struct JournalRecord: Equatable, Sendable {
         /// A backfill aimed at one route (`snapshot start --route`): no other route or
         /// consumer receives the event.
         public var route: String?
+        /// Who caused the event, as capture saw it.
+        public var causation: Causation
+
+        /// Whether an agent's action made the change (the loop guard's input), as capture saw it
+        /// from the replication origin or from the causation tag earlier in the transaction.
+        public enum Causation: Equatable, Sendable {
+            /// Written before capture said (format 2 and older): a reader looks in the envelope.
+            case unknown
+            /// No agent's action.
+            case none
+            /// An agent's action, `depth` deep in a chain of them.
+            case agent(depth: Int, agent: String)
+            /// A causation tag: nobody's event; its cause marks the rest of its transaction.
+            case tag(depth: Int, agent: String)
+            /// A causation tag whose content says no cause: nobody's event, and no mark.
+            case unreadableTag
+        }
 
         public init(table: String, operation: UInt8, schemaVersion: Int?, xid: UInt32, commitTime: Int64, keyHash: UInt64,
-                    route: String? = nil) {
+                    route: String? = nil, causation: Causation = .unknown) {
             self.route = route
+            self.causation = causation
             self.table = table
             self.operation = operation
             self.schemaVersion = schemaVersion
@@ -73,7 +95,8 @@ public struct JournalRecord: Equatable, Sendable {
         buffer.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
         Self.append(position.commitLSN.rawValue, into: &buffer)
         Self.append(UInt32(truncatingIfNeeded: position.ordinal), into: &buffer)
-        buffer.append((transactionEnd == nil ? 0 : 1) | (metadata == nil ? 0 : 2) | (metadata?.route == nil ? 0 : 4))
+        let causation = metadata?.causation ?? .unknown
+        buffer.append((transactionEnd == nil ? 0 : 1) | (metadata == nil ? 0 : 2) | (metadata?.route == nil ? 0 : 4) | (causation == .unknown ? 0 : 8))
         if let transactionEnd { Self.append(transactionEnd.rawValue, into: &buffer) }
         if let metadata {
             buffer.append(metadata.operation)
@@ -87,6 +110,17 @@ public struct JournalRecord: Equatable, Sendable {
             if let route = metadata.route?.utf8.prefix(Int(UInt16.max)) {
                 Self.append(UInt16(route.count), into: &buffer)
                 buffer.append(contentsOf: route)
+            }
+            switch causation {
+            case .unknown: break
+            case .none: buffer.append(0)
+            case .unreadableTag: buffer.append(3)
+            case .agent(let depth, let agent), .tag(let depth, let agent):
+                if case .agent = causation { buffer.append(1) } else { buffer.append(2) }
+                Self.append(UInt32(clamping: depth), into: &buffer)
+                let name = agent.utf8.prefix(Int(UInt16.max))
+                Self.append(UInt16(name.count), into: &buffer)
+                buffer.append(contentsOf: name)
             }
         }
         buffer.append(contentsOf: envelope)
@@ -103,7 +137,8 @@ public struct JournalRecord: Equatable, Sendable {
         let lsn = load(UInt64.self, payload, base)
         let ordinal = load(UInt32.self, payload, base + 8)
         let flags = payload[base + 12]
-        guard flags & ~7 == 0, flags & 6 != 4 else { return nil }
+        // Flags 4 and 8 only with metadata (2).
+        guard flags & ~15 == 0, flags & 6 != 4, flags & 10 != 8 else { return nil }
         var offset = base + 13
         var end: LSN?
         if flags & 1 != 0 {
@@ -133,8 +168,28 @@ public struct JournalRecord: Equatable, Sendable {
                 route = String(decoding: payload[offset..<(offset + length)], as: UTF8.self)
                 offset += length
             }
+            var causation = Metadata.Causation.unknown
+            if flags & 8 != 0 {
+                guard payload.endIndex - offset >= 1 else { return nil }
+                let kind = payload[offset]
+                offset += 1
+                switch kind {
+                case 0: causation = .none
+                case 3: causation = .unreadableTag
+                case 1, 2:
+                    guard payload.endIndex - offset >= 6 else { return nil }
+                    let depth = Int(load(UInt32.self, payload, offset))
+                    let length = Int(load(UInt16.self, payload, offset + 4))
+                    offset += 6
+                    guard payload.endIndex - offset >= length else { return nil }
+                    let agent = String(decoding: payload[offset..<(offset + length)], as: UTF8.self)
+                    offset += length
+                    causation = kind == 1 ? .agent(depth: depth, agent: agent) : .tag(depth: depth, agent: agent)
+                default: return nil
+                }
+            }
             metadata = Metadata(table: table, operation: operation, schemaVersion: version == 0 ? nil : Int(version), xid: xid,
-                                commitTime: commitTime, keyHash: keyHash, route: route)
+                                commitTime: commitTime, keyHash: keyHash, route: route, causation: causation)
         }
         return JournalRecord(position: EventPosition(commitLSN: LSN(lsn), ordinal: Int(ordinal)), transactionEnd: end,
                              metadata: metadata, envelope: Array(payload[offset...]))

@@ -5,7 +5,7 @@ import PGReflexTestSupport
 import PGReflexWire
 import Testing
 
-/// Record metadata (format 2), journals of format 1 still read, unknown formats refused.
+/// Record metadata (formats 2 and 3), journals of formats 1 and 2 still read, unknown formats refused.
 @Suite struct JournalFormatTests {
     let logger = Logger(label: "pgreflex.test.journal")
 
@@ -14,7 +14,19 @@ import Testing
         JournalRecord.Metadata(table: i % 5 == 0 ? "" : "public.t\(i % 3)", operation: i % 7 == 3 ? UInt8(ascii: "r") : Array("cudtm".utf8)[i % 5],
                                schemaVersion: i % 5 == 0 ? nil : i % 4 + 1, xid: UInt32(i), commitTime: Int64(i) * 1_000_003 - 7,
                                keyHash: JournalRecord.Metadata.keyHash(Array("{\"id\":\(i)}".utf8)),
-                               route: i % 7 == 3 ? "route_\(i % 2 == 0 ? "" : "é")\(i)" : nil)
+                               route: i % 7 == 3 ? "route_\(i % 2 == 0 ? "" : "é")\(i)" : nil, causation: causation(i))
+    }
+
+    /// Every kind of causation (flag 8), and records without it.
+    func causation(_ i: Int) -> JournalRecord.Metadata.Causation {
+        switch i % 6 {
+        case 0: .unknown
+        case 1: .none
+        case 2: .agent(depth: i % 3 + 1, agent: "fixer_\(i)")
+        case 3: .tag(depth: 1, agent: "é")
+        case 4: .unreadableTag
+        default: .agent(depth: 3, agent: "")
+        }
     }
 
     @Test func metadataRoundTripsThroughSegments() throws {
@@ -63,6 +75,34 @@ import Testing
         let segments = try Journal.inspect(directory: dir)
         #expect(segments.count == 2, "the format 1 segment is closed as it is; new records start a format 2 one")
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/0000000000000064-00000000.seg")) == Data(bytes))
+    }
+
+    @Test func aFormatTwoJournalIsReadWithCausationUnknownAndContinuedInAFormatThreeSegment() throws {
+        let dir = NSTemporaryDirectory() + "pgreflex-format2-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var bytes = Array("PGRJ".utf8) + [2, 0, 0, 0]
+        let old = (0..<10).map { i in
+            var meta = metadata(i)
+            meta.causation = .unknown  // format 2 never said
+            return JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0), transactionEnd: LSN(UInt64(100 + i)),
+                                 metadata: meta, envelope: Array("{\"old\":\(i)}\n".utf8))
+        }
+        for record in old { record.encode(into: &bytes) }
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/0000000000000064-00000000.seg"))
+        let journal = try Journal(options: .init(directory: dir), logger: logger)
+        let new = JournalRecord(position: EventPosition(commitLSN: LSN(200), ordinal: 0), transactionEnd: LSN(200),
+                                metadata: metadata(2), envelope: Array("{\"new\":1}\n".utf8))
+        try journal.append(new)
+        try journal.sync()
+        var read: [JournalRecord] = []
+        try journal.read { read.append($0) }
+        #expect(read == old + [new])
+        #expect(read.prefix(10).allSatisfy { $0.metadata?.causation == .unknown })
+        #expect(try Journal.inspect(directory: dir).count == 2, "the format 2 segment is closed as it is; new records start a format 3 one")
+        let newest = try Journal.inspect(directory: dir).last!
+        let header = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + newest.name)).prefix(8)
+        #expect(Array(header) == Array("PGRJ".utf8) + [3, 0, 0, 0])
     }
 
     @Test func anUnknownFormatIsRefusedByName() throws {

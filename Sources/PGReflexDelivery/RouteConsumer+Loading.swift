@@ -11,7 +11,8 @@ extension RouteConsumer {
     /// once), the events the agent's receipts show took effect since the cursor's mark, and the
     /// windows the store kept. A replay starts before `from` and moves no cursor.
     static func loadMachine<Instant>(settings: RouteSettings, agent: any Agent, store: any StateStore, journalDirectory: String,
-                     mode: RouteConsumer.Mode, now: Instant, noticesCalls: Bool, tally: RouteTally = RouteTally(enabled: false),
+                     mode: RouteConsumer.Mode, now: Instant, noticesCalls: Bool, sharedValues: EventValuesCache? = nil,
+                                     tally: RouteTally = RouteTally(enabled: false),
                      logger: Logger) async throws -> (machine: RouteStateMachine<Instant>, start: EventPosition?) {
         let lastDone = try await store.lastDone(route: settings.name, agent: agent.name)
         var receipted: Set<String> = []
@@ -38,7 +39,8 @@ extension RouteConsumer {
             start = StartPosition.before(from)
         }
         let follows: Bool = if case .follow = mode { true } else { false }
-        var machine = RouteStateMachine(settings: settings, agentName: agent.name, answersAtOnce: agent.answersAtOnce, follows: follows, force: force, resumingAfter: start, lastDone: lastDone, receipted: receipted, now: now, noticesCalls: noticesCalls, tally: tally)
+        var machine = RouteStateMachine(settings: settings, agentName: agent.name, answersAtOnce: agent.answersAtOnce, follows: follows, force: force, resumingAfter: start, lastDone: lastDone, receipted: receipted, now: now, noticesCalls: noticesCalls,
+                                         sharedValues: sharedValues, tally: tally)
         // Open windows outlive a restart in the state store; the cursor has passed them.
         if settings.window != nil { machine.restore(try await store.windowEntries(route: settings.name)) }
         return (machine, start)

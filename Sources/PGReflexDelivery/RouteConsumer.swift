@@ -94,7 +94,7 @@ public actor RouteConsumer {
     /// registers its floor with the channel before capture appends.
     public init(settings: RouteSettings, runtime: AgentRuntime, store: any StateStore, journalDirectory: String,
                 channel: JournalChannel, mode: Mode = .follow, drainTimeout: Duration = .seconds(30),
-                status: PipelineStatus = PipelineStatus(), logger: Logger) async throws {
+                status: PipelineStatus = PipelineStatus(), sharedValues: EventValuesCache? = nil, logger: Logger) async throws {
         var logger = logger
         logger[metadataKey: "route"] = "\(settings.name)"
         logger[metadataKey: "agent"] = "\(runtime.name)"
@@ -112,7 +112,7 @@ public actor RouteConsumer {
         let now = ContinuousClock.now
         nextPublish = now
         let loaded = try await RouteConsumer.loadMachine(settings: settings, agent: runtime.agent, store: store, journalDirectory: journalDirectory,
-                                            mode: mode, now: now, noticesCalls: logger.logLevel <= .info,
+                                            mode: mode, now: now, noticesCalls: logger.logLevel <= .info, sharedValues: sharedValues,
                                             tally: RouteTally(enabled: status.metricsEnabled), logger: logger)
         machine = loaded.machine
         reader = JournalReader(directory: journalDirectory, after: loaded.start)

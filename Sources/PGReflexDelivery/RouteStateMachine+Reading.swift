@@ -35,7 +35,7 @@ extension RouteStateMachine {
                 if let tag = causeTag, tag.commitLSN == record.position.commitLSN { cause = tag.cause }
                 break
             }
-            let parsed = RouteValues.values(of: record.envelope)
+            let parsed = self.values(at: record.position, envelope: record.envelope)
             values = parsed
             let found = RouteValues.cause(of: parsed)
             if found.isTag {
@@ -48,7 +48,7 @@ extension RouteStateMachine {
         }
         let op = String(UnicodeScalar(metadata.operation))
         let verdict = settings.route.verdict(table: metadata.table, op: op) {
-            if values == nil { values = RouteValues.values(of: record.envelope) }
+            if values == nil { values = self.values(at: record.position, envelope: record.envelope) }
             return values!
         }
         guard verdict == .matches else {
@@ -76,7 +76,7 @@ extension RouteStateMachine {
         }
         // Every key expression of the route reads the values parsed for the condition, or parsed
         // here once: one parse per event, whatever the number of expressions.
-        let events = settings.readsEventValues ? matched.map { ($0.event, $0.values ?? RouteValues.values(of: $0.event.envelope)) } : matched
+        let events = settings.readsEventValues ? matched.map { ($0.event, $0.values ?? values(at: $0.event.position!, envelope: $0.event.envelope)) } : matched
         var admission = Admission(events: events, now: now, wallNow: wallNow)
         if let idempotency = settings.idempotency, !force {
             for (event, values) in events {
@@ -88,6 +88,11 @@ extension RouteStateMachine {
         }
         self.admission = admission
         return queries
+    }
+
+    /// An envelope's values: parsed once for all routes when they share a cache.
+    func values(at position: EventPosition, envelope: [UInt8]) -> CELActivation {
+        sharedValues?.values(at: position, envelope: envelope) ?? RouteValues.values(of: envelope)
     }
 
     /// The done record that says an idempotency key's call ran.

@@ -73,6 +73,8 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
     let force: Bool
     /// Each finished call is a notice (the log's level lets `info` through).
     let noticesCalls: Bool
+    /// Values other routes parsed already (nil: this route parses its own).
+    let sharedValues: EventValuesCache?
 
     /// The per-key queue, throttle, breaker, pauses, calls in flight and retries.
     var calls: RouteCalls<Instant>
@@ -104,13 +106,14 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
     /// `start`: the cursor's position (nil: the journal's beginning).
     init(settings: RouteSettings, agentName: String, answersAtOnce: Bool, follows: Bool, force: Bool = false,
          resumingAfter start: EventPosition?, lastDone: String?, receipted: Set<String> = [], now: Instant,
-         noticesCalls: Bool, tally: RouteTally = RouteTally(enabled: false),
+         noticesCalls: Bool, sharedValues: EventValuesCache? = nil, tally: RouteTally = RouteTally(enabled: false),
          random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.settings = settings
         self.agentName = agentName
         self.answersAtOnce = answersAtOnce
         self.force = force
         self.noticesCalls = noticesCalls
+        self.sharedValues = sharedValues
         self.lastDone = lastDone
         self.receipted = receipted
         self.tally = tally

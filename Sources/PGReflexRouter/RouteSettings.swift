@@ -140,6 +140,12 @@ public struct RouteSettings: Sendable {
             || debounce?.key != nil || batch?.key != nil || window?.key != nil
     }
 
+    /// Whether the route reads matched or candidate events' values at all (its condition, its
+    /// changed columns, or another expression): routes that do share one parse per event.
+    public var readsValues: Bool {
+        route.condition != nil || !route.columnsChanged.isEmpty || readsEventValues
+    }
+
     public init(route: Route, agent: String, start: StartPosition = .latest, key: CELExpression? = nil,
                 concurrency: Concurrency = .init(), throttle: Rate? = nil, rateLimit: Rate? = nil,
                 debounce: DebounceSettings? = nil, batch: BatchSettings? = nil, priority: CELExpression? = nil,

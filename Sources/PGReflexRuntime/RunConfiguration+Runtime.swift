@@ -40,7 +40,7 @@ extension RunConfiguration {
 
 extension RunConfiguration {
     /// One consumer per route, with the agents they call (one runtime, and one circuit breaker,
-    /// per agent) and the state store.
+    /// per agent) and the state store. Routes that read events' values share one parse of each.
     public func routeConsumers(channel: JournalChannel, mode: RouteConsumer.Mode = .follow,
                                only: String? = nil, store: SQLiteStateStore? = nil, status: PipelineStatus = PipelineStatus(),
                                drainTimeout: Duration, logger: Logger) async throws -> [RouteConsumer] {
@@ -53,11 +53,13 @@ extension RunConfiguration {
             guard let built = made[agent.name] else { continue }
             runtimes[agent.name] = AgentRuntime(agent: built, breakerFailures: agent.breakerFailures, breakerCoolDown: agent.breakerCoolDown)
         }
+        let sharedValues = chosen.filter(\.readsValues).count > 1 ? EventValuesCache() : nil
         var consumers: [RouteConsumer] = []
         for route in chosen {
             consumers.append(try await RouteConsumer(settings: route, runtime: runtimes[route.agent]!, store: store,
                                                      journalDirectory: journal.directory, channel: channel, mode: mode,
-                                                     drainTimeout: drainTimeout, status: status, logger: logger))
+                                                     drainTimeout: drainTimeout, status: status,
+                                                     sharedValues: route.readsValues ? sharedValues : nil, logger: logger))
         }
         return consumers
     }

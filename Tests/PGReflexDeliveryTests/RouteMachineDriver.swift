@@ -73,8 +73,11 @@ struct RouteMachineDriver {
     /// Records the last pass read (0: the journal's end).
     var lastRead = -1
 
+    let sharedValues: EventValuesCache?
+
     init(settings: RouteSettings, answersAtOnce: Bool, directory: String, mark: JournalChannel.DurableMark, wall: Int64,
-         outcome: @escaping (AgentCall) -> AgentOutcome) async throws {
+         sharedValues: EventValuesCache? = nil, outcome: @escaping (AgentCall) -> AgentOutcome) async throws {
+        self.sharedValues = sharedValues
         self.settings = settings
         agent = ScriptedAgent(answersAtOnce: answersAtOnce)
         journalDirectory = directory + "/journal"
@@ -83,7 +86,8 @@ struct RouteMachineDriver {
         self.outcome = outcome
         self.wall = wall
         let loaded = try await RouteConsumer.loadMachine(settings: settings, agent: agent, store: store, journalDirectory: journalDirectory,
-                                            mode: .follow, now: now, noticesCalls: true, logger: Logger(label: "test"))
+                                            mode: .follow, now: now, noticesCalls: true, sharedValues: sharedValues,
+                                                          logger: Logger(label: "test"))
         machine = loaded.machine
         reader = JournalReader(directory: journalDirectory, after: loaded.start)
     }
@@ -146,7 +150,8 @@ struct RouteMachineDriver {
         restarts += 1
         breaker = Breaker()
         let loaded = try await RouteConsumer.loadMachine(settings: settings, agent: agent, store: store, journalDirectory: journalDirectory,
-                                            mode: .follow, now: now, noticesCalls: true, logger: Logger(label: "test"))
+                                            mode: .follow, now: now, noticesCalls: true, sharedValues: sharedValues,
+                                                          logger: Logger(label: "test"))
         machine = loaded.machine
         reader = JournalReader(directory: journalDirectory, after: loaded.start)
         lastRead = -1

@@ -25,13 +25,13 @@ import Testing
     }
 
     /// A driver over `rows`, in a directory the test removes.
-    static func driver(_ settings: RouteSettings, rows: [(id: Int, k: Int)], answersAtOnce: Bool = false,
+    static func driver(_ settings: RouteSettings, rows: [(id: Int, k: Int)], answersAtOnce: Bool = false, sharedValues: EventValuesCache? = nil,
                        outcome: @escaping (AgentCall) -> AgentOutcome = { _ in .success(output: nil) }) async throws -> (RouteMachineDriver, String) {
         let directory = NSTemporaryDirectory() + "pgreflex-machine-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let mark = try RouteMachineDriver.journal(rows: rows, in: directory + "/journal", base: base)
         let driver = try await RouteMachineDriver(settings: settings, answersAtOnce: answersAtOnce, directory: directory, mark: mark,
-                                                  wall: base, outcome: outcome)
+                                                  wall: base, sharedValues: sharedValues, outcome: outcome)
         return (driver, directory)
     }
 
@@ -135,5 +135,40 @@ import Testing
         let order = driver.effects.map { $0[0] }
         #expect(order.firstIndex(of: Self.id(0))! < order.firstIndex(of: Self.id(2))!, "\(order)")
         #expect(Set(order).count == 4 && order.count == 4)
+    }
+
+    @Test func routesThatShareACacheParseEachEventOnceAndDecideAsAlone() async throws {
+        let rows = (0..<50).map { (id: $0, k: $0 % 3) }
+        let odd = try Self.settings("odd", condition: "after.id % 2 == 1")
+        let keyed = try Self.settings("keyed", key: "after.k", condition: "after.id > 10")
+        var alone: [[[String]]] = []
+        for settings in [odd, keyed] {
+            var (driver, directory) = try await Self.driver(settings, rows: rows)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try await driver.runToEnd())
+            alone.append(driver.effects)
+        }
+        let cache = EventValuesCache(capacity: 64)
+        var shared: [[[String]]] = []
+        for settings in [odd, keyed] {
+            var (driver, directory) = try await Self.driver(settings, rows: rows, sharedValues: cache)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try await driver.runToEnd())
+            shared.append(driver.effects)
+            #expect(cache.count == 50 && cache.parses == 50, "each event parsed once, by the first route")
+        }
+        #expect(shared == alone)
+        #expect(alone[0].count == 25 && alone[1].count == 39)
+    }
+
+    @Test func theCacheKeepsTheMostRecentEventsOnly() {
+        let cache = EventValuesCache(capacity: 3)
+        for i in 0..<5 {
+            let values = cache.values(at: EventPosition(commitLSN: LSN(UInt64(i + 1)), ordinal: 0), envelope: Array(#"{"after":{"id":\#(i)}}"#.utf8))
+            #expect(values == RouteValues.values(of: Array(#"{"after":{"id":\#(i)}}"#.utf8)))
+        }
+        #expect(cache.count == 3)
+        // Not JSON: no values, as without the cache.
+        #expect(cache.values(at: EventPosition(commitLSN: LSN(9), ordinal: 0), envelope: Array("x".utf8)).isEmpty)
     }
 }

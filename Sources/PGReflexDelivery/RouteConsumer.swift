@@ -12,9 +12,12 @@ public import PGReflexWire
 import Synchronization
 
 /// One route and its agent as a journal consumer of its own (`route:<name>`): it reads the
-/// journal at the pace its agent drains it, decides each event (``Route``), puts the matches
-/// through the route's flow control, and calls the agent, one call at a time per key, in
-/// commit order, with retries, the agent's circuit breaker and the dead-letter queue.
+/// journal at the pace its agent drains it, and does what its ``RouteStateMachine`` decides:
+/// which events match, what the route's flow control does with them, which calls start (one at
+/// a time per key, in commit order, with retries, the agent's circuit breaker and the
+/// dead-letter queue) and what their outcomes record. The actor holds only the reader, the
+/// store, the calls' task group and their inbox; it asks the store, calls the agent, commits
+/// and logs.
 ///
 /// Its cursor lives in the state store and moves in the same transaction that records which
 /// events are done, dead-lettered or skipped: after a crash, an event is either done (and not
@@ -47,11 +50,6 @@ public actor RouteConsumer {
 
         func post(_ completion: Completion) {
             completions.withLock { $0.append(completion) }
-            wake.notify()
-        }
-
-        func post(contentsOf batch: [Completion]) {
-            completions.withLock { $0.append(contentsOf: batch) }
             wake.notify()
         }
 

@@ -207,8 +207,8 @@ public struct RunConfiguration: Sendable {
             }
         }
         let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
-        let tools = try top["tools"].map { try reader.tools($0) } ?? []
-        let agents = try top["agents"].map { try reader.agents($0, tools: tools) } ?? []
+        let tools = try top["tools"].map { try AgentsSection(reader: reader).tools($0) } ?? []
+        let agents = try top["agents"].map { try AgentsSection(reader: reader).agents($0, tools: tools) } ?? []
         let (routes, marks) = try top["routes"].map { try reader.routes($0, agents: agents) } ?? ([], [:])
         for agent in agents {
             guard case .file = agent.kind else { continue }

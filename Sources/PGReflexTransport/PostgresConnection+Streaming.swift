@@ -1,61 +1,11 @@
 import CLibPQ
 import Logging
 import PGReflexThreads
-public import PGReflexWire
+import PGReflexWire
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// What START_REPLICATION asks pgoutput for.
-public struct ReplicationStreamOptions: Sendable {
-    public enum Streaming: String, Sendable {
-        /// Large transactions are sent whole at commit (the server may spill them to disk).
-        case off
-        /// Large in-progress transactions are streamed in blocks (protocol 2+, PostgreSQL 14+).
-        case on
-        /// As `on`, with abort LSN and time on Stream Abort (protocol 4, PostgreSQL 16+).
-        case parallel
-    }
-
-    public var slot: String
-    public var publications: [String]
-    /// `0/0` starts at the slot's confirmed position.
-    public var startLSN: LSN
-    public var protocolVersion: Int
-    public var streaming: Streaming
-    /// Deliver `pg_logical_emit_message` messages.
-    public var messages: Bool
-    public var statusInterval: Duration
-    /// When set, an empty batch is delivered after each such stretch without frames, so a
-    /// consumer can act on silence (for example, exit when idle) without a timer of its own.
-    public var idleTick: Duration?
-
-    public init(
-        slot: String, publications: [String], startLSN: LSN = .invalid, protocolVersion: Int = 2,
-        streaming: Streaming = .on, messages: Bool = true, statusInterval: Duration = .seconds(10),
-        idleTick: Duration? = nil
-    ) {
-        self.idleTick = idleTick
-        self.slot = slot
-        self.publications = publications
-        self.startLSN = startLSN
-        self.protocolVersion = protocolVersion
-        self.streaming = streaming
-        self.messages = messages
-        self.statusInterval = statusInterval
-    }
-
-    /// The highest protocol version a server supports: 1 before 14, 2 on 14, 3 on 15, 4 from 16.
-    public static func maximumProtocolVersion(serverVersion: Int) -> Int {
-        switch serverVersion {
-        case ..<140000: 1
-        case ..<150000: 2
-        case ..<160000: 3
-        default: 4
-        }
-    }
-}
 
 extension PostgresConnection {
     /// Starts streaming and runs `body` with the stream. When `body` returns or throws, the
@@ -88,27 +38,7 @@ extension PostgresConnection {
 
     private func startReplication(_ options: ReplicationStreamOptions) throws(PostgresError) {
         let pg = try connection()
-        let maximum = ReplicationStreamOptions.maximumProtocolVersion(serverVersion: pg.serverVersion)
-        if options.protocolVersion > maximum || options.protocolVersion < 1 {
-            throw PostgresError(
-                code: .unsupportedServer,
-                message: "pgoutput protocol version \(options.protocolVersion) needs a newer server: this one "
-                    + "(server_version_num \(pg.serverVersion)) supports up to \(maximum). Ask for \(maximum) or lower")
-        }
-        if options.streaming == .parallel && options.protocolVersion < 4 {
-            throw PostgresError(code: .unsupportedServer, message: "streaming = parallel needs protocol version 4 (PostgreSQL 16+)")
-        }
-        if options.streaming != .off && options.protocolVersion < 2 {
-            throw PostgresError(code: .unsupportedServer, message: "streaming of large transactions needs protocol version 2 or later; use --streaming off with protocol 1")
-        }
-        var parameters = [
-            "proto_version \(Self.replicationLiteral(String(options.protocolVersion)))",
-            "publication_names \(Self.replicationLiteral(options.publications.map(Self.replicationIdentifier).joined(separator: ",")))",
-        ]
-        if options.messages { parameters.append("messages 'true'") }
-        if options.protocolVersion >= 2 { parameters.append("streaming \(Self.replicationLiteral(options.streaming.rawValue))") }
-        let command = "START_REPLICATION SLOT \(Self.replicationIdentifier(options.slot)) LOGICAL \(options.startLSN) "
-            + "(\(parameters.joined(separator: ", ")))"
+        let command = try options.startCommand(serverVersion: pg.serverVersion)
         guard let result = pg.execute(command) else { throw PostgresError.classifyLost(pg.errorMessage) }
         if result.status != PGRES_COPY_BOTH {
             throw PostgresError.classifyServer(sqlState: result.sqlState, message: result.primaryMessage ?? pg.errorMessage)
@@ -118,15 +48,6 @@ extension PostgresConnection {
             "replication.start_lsn": "\(options.startLSN == .invalid ? "the slot's confirmed position" : options.startLSN.description)",
             "replication.proto_version": "\(options.protocolVersion)", "replication.streaming": "\(options.streaming.rawValue)",
         ])
-    }
-
-    /// The replication grammar takes plain '…' literals only (no E'' escapes).
-    static func replicationLiteral(_ value: String) -> String {
-        "'" + value.replacingAll("'", with: "''") + "'"
-    }
-
-    static func replicationIdentifier(_ value: String) -> String {
-        "\"" + value.replacingAll("\"", with: "\"\"") + "\""
     }
 
     /// The read loop. Runs on the connection's own thread and blocks it (in `poll`) until the
@@ -328,17 +249,5 @@ private struct PumpLoop {
             }
         }
         return firstError
-    }
-
-}
-
-extension String {
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        out.reserveCapacity(utf8.count)
-        for c in self {
-            if c == target { out += replacement } else { out.append(c) }
-        }
-        return out
     }
 }

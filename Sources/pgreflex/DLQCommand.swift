@@ -157,14 +157,8 @@ struct DLQCommand: AsyncParsableCommand {
                 filter.id = id
                 let letters = try await store.deadLetters(filter)
                 guard !letters.isEmpty else { throw ValidationError("no dead letters match: `pgreflex dlq list` shows them") }
-                let agents = try configuration.makeAgents(Set(letters.compactMap { letter in configuration.routes.first { $0.name == letter.route }?.agent }), logger: logger)
                 var failed = 0
-                for letter in letters {
-                    guard let route = configuration.routes.first(where: { $0.name == letter.route }) else {
-                        throw ValidationError("dead letter \(letter.id ?? 0) is of route \(letter.route), which \(filters.config) no longer has: restore the route, or drop the letter (dlq drop --id \(letter.id ?? 0) --yes)")
-                    }
-                    guard let agent = agents[route.agent] else { continue }
-                    let outcome = try await RouteConsumer.retry(letter, settings: route, agent: agent, store: store)
+                for (letter, outcome) in try await configuration.retry(letters, store: store, file: filters.config, logger: logger) {
                     switch outcome {
                     case .success:
                         print("\(letter.id ?? 0)\t\(letter.eventID)\tdone")

@@ -93,16 +93,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     /// Through one route, as `run` would deliver it, but over the range only.
     func replay(route: String, configuration: RunConfiguration, logger: Logger) async throws {
-        guard configuration.routes.contains(where: { $0.name == route }) else {
-            throw ValidationError("--route \(route): no such route; the routes are \(configuration.routes.map(\.name).joined(separator: ", "))")
-        }
-        let journal = try Journal(options: .init(directory: configuration.journal.directory, readOnly: true), logger: logger)
-        let channel = JournalChannel(mark: journal.durableMark)
-        channel.finish()
-        let consumers = try await configuration.routeConsumers(channel: channel, mode: .replay(from: fromLSN, to: toLSN, force: force),
-                                                            only: route, drainTimeout: .seconds(30), logger: logger)
-        try await consumers[0].run()
-        let counts = await consumers[0].counts
+        let counts = try await configuration.replay(route: route, from: fromLSN, to: toLSN, force: force, logger: logger)
         var standardError = StandardError()
         print("route \(route): read \(counts.read) events, \(counts.read - counts.filtered) matched, \(counts.succeeded) calls succeeded, "
               + "\(counts.duplicates) already done (skipped\(force ? "" : "; --force runs them again")), \(counts.deadLettered) dead-lettered",

@@ -48,17 +48,17 @@ extension RouteConsumer {
                 log(notice)
             case .answerNow(let calls):
                 let started = clock.now
-                let outcomes = runtime.agent.handleAtOnce(calls.map(\.call))
+                let outcomes = runtime.agent.handleAtOnce(calls.calls)
                 let finished = clock.now
-                let micros = UnixTime.micros(started.duration(to: finished)) / Int64(calls.count)
+                let micros = UnixTime.micros(started.duration(to: finished)) / Int64(calls.calls.count)
                 let more = try machine.answered(calls, outcomes, micros: micros, now: finished, wallNow: wallMicros(), breaker: runtime)
                 work.insert(contentsOf: more, at: index + 1)
             case .run(let calls):
                 let inbox = self.inbox
                 let agent = runtime.agent
                 let timeout = settings.timeout
-                for call in calls {
-                    group.addTask(executorPreference: thread) { [call = call.call, id = call.id] in
+                for (id, call) in zip(calls.ids, calls.calls) {
+                    group.addTask(executorPreference: thread) {
                         let outcome = await Self.call(agent, call, timeout: timeout)
                         inbox.post(Completion(call: id, outcome: outcome))
                     }

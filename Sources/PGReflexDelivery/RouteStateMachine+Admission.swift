@@ -11,66 +11,70 @@ extension RouteStateMachine {
     /// Admits the events ``prepare(_:now:wallNow:)`` took, with the store's answers: the done
     /// records found among them, and the idempotency keys' records found.
     mutating func admit(done: Set<String>, idempotencyRun found: Set<DoneKey>, breaker: some RouteBreakerView<Instant>) throws -> [Action] {
-        guard admission != nil else { return takeOutput() }
-        let now = admission!.now
-        for key in found { stages.idempotencyRun[String(key.eventID.dropFirst(Self.idempotencyRecord("").count))] = now }
-        admission!.done = done
-        admission!.lane = directLaneOpen(now: now) ? DirectLanePass() : nil
+        guard var batch = admission.take() else { return takeOutput() }
+        for key in found { stages.idempotencyRun[String(key.eventID.dropFirst(Self.idempotencyRecord("").count))] = batch.now }
+        batch.done = done
+        batch.lane = directLaneOpen(now: batch.now) ? DirectLanePass() : nil
+        admission = batch
         try continueAdmission(breaker: breaker)
         return takeOutput()
     }
 
     /// Goes on with the batch until it is admitted, or a direct-lane pass is handed over
-    /// (``answered(_:_:micros:now:wallNow:breaker:)`` then goes on).
+    /// (``answered(_:_:micros:now:wallNow:breaker:)`` then goes on). The batch is taken out of
+    /// ``admission`` while it is worked on (each read of an optional's field would copy it
+    /// whole), and put back only when a pass interrupts it.
     mutating func continueAdmission(breaker: some RouteBreakerView<Instant>) throws {
-        while admission != nil {
-            let now = admission!.now
-            let wallNow = admission!.wallNow
-            if admission!.reopenLane {
-                admission!.reopenLane = false
-                admission!.lane = directLaneOpen(now: now) ? DirectLanePass() : nil
+        guard var batch = admission.take() else { return }
+        let now = batch.now
+        let wallNow = batch.wallNow
+        while true {
+            if batch.reopenLane {
+                batch.reopenLane = false
+                batch.lane = directLaneOpen(now: now) ? DirectLanePass() : nil
             }
-            let index = admission!.next
-            guard index < admission!.events.count else {
-                let lane = admission!.lane
-                admission = nil
-                if let lane { _ = try runDirect(lane.events, now: now, wallNow: wallNow, breaker: breaker) }
+            let index = batch.next
+            guard index < batch.events.count else {
+                if let lane = batch.lane { _ = try runDirect(lane.events, now: now, wallNow: wallNow, breaker: breaker) }
                 return
             }
-            let (event, values) = admission!.events[index]
-            if admission!.checked {
-                admission!.checked = false
+            let event = batch.events[index].event
+            if batch.checked {
+                batch.checked = false
             } else {
                 pendingEvents += 1
-                if try handledBeforeTheLane(event, wallNow: wallNow) {
-                    admission!.next += 1
+                if try handledBeforeTheLane(event, done: batch.done, wallNow: wallNow) {
+                    batch.next += 1
                     continue
                 }
             }
-            if admission!.lane != nil {
+            if batch.lane != nil {
                 // Nothing waits in the queue: the event is called with the others of this pass,
                 // and needs its key's text only if its call fails.
-                if admission!.lane!.add(event) {
-                    admission!.next += 1
+                if batch.lane!.add(event) {
+                    batch.next += 1
                     continue
                 }
                 // Its row already in the pass, or the pass full: the pass runs first, then the
                 // event is looked at again (a failure in the pass shuts the lane).
-                let pass = admission!.lane!.events
-                admission!.lane = nil
-                admission!.checked = true
-                admission!.reopenLane = true
-                if try runDirect(pass, now: now, wallNow: wallNow, breaker: breaker) { return }
+                let pass = batch.lane!.events
+                batch.lane = nil
+                batch.checked = true
+                batch.reopenLane = true
+                if try runDirect(pass, now: now, wallNow: wallNow, breaker: breaker) {
+                    admission = batch
+                    return
+                }
                 continue
             }
-            admission!.next += 1
-            try stage(event, values, now: now, wallNow: wallNow)
+            batch.next += 1
+            try stage(event, batch.events[index].values, idempotencyKey: batch.idempotencyValues[event.id], now: now, wallNow: wallNow)
         }
     }
 
     /// Duplicates and agents' changes: done with before anything else, the lane included.
-    mutating func handledBeforeTheLane(_ event: RoutedEvent, wallNow: Int64) throws -> Bool {
-        if admission!.done.contains(event.id) || receipted.contains(event.id) {
+    mutating func handledBeforeTheLane(_ event: RoutedEvent, done: Set<String>, wallNow: Int64) throws -> Bool {
+        if done.contains(event.id) || receipted.contains(event.id) {
             counts.duplicates += 1
             try finish(event)
             return true
@@ -94,12 +98,12 @@ extension RouteStateMachine {
     }
 
     /// The event's keys, then the stages after the lane (``RouteStages``).
-    mutating func stage(_ event: RoutedEvent, _ values: CELActivation?, now: Instant, wallNow: Int64) throws {
+    mutating func stage(_ event: RoutedEvent, _ values: CELActivation?, idempotencyKey: String?, now: Instant, wallNow: Int64) throws {
         var event = event
         event.key = settings.key.flatMap { RouteValues.keyValue($0, values) } ?? event.defaultKey
         if let throttleKey = settings.throttle?.key { event.throttleKey = RouteValues.keyValue(throttleKey, values) ?? "" }
         var outcomes: [RouteStages<Instant>.Outcome] = []
-        stages.stage(event, values, idempotencyKey: admission!.idempotencyValues[event.id], now: now, wallNow: wallNow, into: &outcomes)
+        stages.stage(event, values, idempotencyKey: idempotencyKey, now: now, wallNow: wallNow, into: &outcomes)
         try apply(outcomes, wallNow: wallNow)
     }
 

@@ -14,34 +14,31 @@ extension RouteStateMachine {
     /// `receiptMark` is the agent's mark before calls that run as tasks.
     mutating func startCalls(now: Instant, wallNow: Int64, captureBehind: (Duration) -> Bool, breaker: some RouteBreakerView<Instant>,
                              receiptMark: () -> Int64?) throws -> (actions: [Action], more: Bool) {
-        let (started, pause) = calls.startable(now: now, captureBehind: captureBehind, breaker: breaker)
+        let (started, pause) = self.calls.startable(now: now, captureBehind: captureBehind, breaker: breaker)
         if let pause { notice(pause) }
         guard !started.isEmpty else { return (takeOutput(), false) }
-        var jobs: [Job] = []
-        var agentCalls: [AgentCall] = []
-        jobs.reserveCapacity(started.count)
-        agentCalls.reserveCapacity(started.count)
+        var calls = Calls(capacity: started.count)
         for var job in started {
             if job.attempt == 0, isStale(job, wallNow: wallNow) {
                 // Judged again as the call would start: the agent's own backlog ages too. A
                 // retry is not shed (its first attempt may have acted).
-                calls.abandon(job)
+                self.calls.abandon(job)
                 for event in job.events { skip(event, .shed, at: wallNow) }
                 try finish(job)
                 continue
             }
-            agentCalls.append(begin(&job, wallNow: wallNow))
-            jobs.append(job)
+            calls.calls.append(begin(&job, wallNow: wallNow))
+            calls.jobs.append(job)
         }
-        guard !jobs.isEmpty else { return (takeOutput(), true) }
-        counts.peakRunning = max(counts.peakRunning, calls.outstanding.count + jobs.count)
+        guard !calls.jobs.isEmpty else { return (takeOutput(), true) }
+        counts.peakRunning = max(counts.peakRunning, self.calls.outstanding.count + calls.jobs.count)
         if answersAtOnce {
             // Nothing is outstanding: the owner answers them before anything else happens.
-            output.append(.answerNow(zip(jobs, agentCalls).map { Call(id: -1, job: $0, call: $1) }))
+            output.append(.answerNow(calls))
             return (takeOutput(), true)
         }
-        let ids = calls.track(jobs, mark: receiptMark(), now: now)
-        output.append(.run(zip(ids, zip(jobs, agentCalls)).map { Call(id: $0, job: $1.0, call: $1.1) }))
+        calls.ids = self.calls.track(calls.jobs, mark: receiptMark(), now: now)
+        output.append(.run(calls))
         return (takeOutput(), false)
     }
 

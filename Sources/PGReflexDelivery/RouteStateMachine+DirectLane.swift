@@ -35,25 +35,24 @@ extension RouteStateMachine {
             }
             return false
         }
-        var calls: [Call] = []
-        calls.reserveCapacity(events.count)
+        var calls = Calls(capacity: events.count)
         for event in events {
             var job = Job(events: [event], key: "", group: nil, priority: 0, direct: true)
-            let call = begin(&job, wallNow: wallNow)
-            calls.append(Call(id: -1, job: job, call: call))
+            calls.calls.append(begin(&job, wallNow: wallNow))
+            calls.jobs.append(job)
         }
-        counts.peakRunning = max(counts.peakRunning, calls.count)
+        counts.peakRunning = max(counts.peakRunning, calls.jobs.count)
         output.append(.answerNow(calls))
         return true
     }
 
     /// The outcomes of calls handed over with ``Action/answerNow(_:)``, in order; `micros` is
     /// each call's share of the time they took. An admission the pass interrupted goes on.
-    mutating func answered(_ calls: [Call], _ outcomes: [AgentOutcome], micros: Int64, now: Instant, wallNow: Int64,
+    mutating func answered(_ calls: Calls, _ outcomes: [AgentOutcome], micros: Int64, now: Instant, wallNow: Int64,
                            breaker: some RouteBreakerView<Instant>) throws -> [Action] {
-        precondition(outcomes.count == calls.count, "an agent answers every call it is handed")
-        for (call, outcome) in zip(calls, outcomes) {
-            var job = call.job
+        precondition(outcomes.count == calls.jobs.count, "an agent answers every call it is handed")
+        for (job, outcome) in zip(calls.jobs, outcomes) {
+            var job = job
             // A failed call's retry waits in the queue under its row's key.
             if job.direct, case .failure = outcome { job.key = job.events[0].defaultKey }
             try record(job, outcome, micros: micros, now: now, wallNow: wallNow, retrying: true, breaker: breaker)

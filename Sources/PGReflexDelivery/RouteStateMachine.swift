@@ -22,20 +22,26 @@ import PGReflexStatus
 struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Duration {
     typealias Job = RouteCalls<Instant>.Job
 
-    /// A call handed to the owner: `id` names it when its outcome comes back.
-    struct Call: Sendable {
-        var id: Int
-        var job: Job
-        var call: AgentCall
+    /// Calls handed to the owner, as parallel arrays (the agent takes `calls` as they are).
+    struct Calls: Sendable {
+        /// Name each call's outcome when it comes back; empty for calls answered at once.
+        var ids: [Int] = []
+        var jobs: [Job] = []
+        var calls: [AgentCall] = []
+
+        init(capacity: Int) {
+            jobs.reserveCapacity(capacity)
+            calls.reserveCapacity(capacity)
+        }
     }
 
     enum Action: Sendable {
         /// Calls to run as tasks, each under the route's timeout; their outcomes go to
         /// ``callFinished(_:_:now:wallNow:retrying:breaker:)``.
-        case run([Call])
+        case run(Calls)
         /// Calls for an agent that answers at once: their outcomes go to
         /// ``answered(_:_:micros:now:wallNow:breaker:)`` before anything else happens.
-        case answerNow([Call])
+        case answerNow(Calls)
         case notice(RouteNotice)
     }
 

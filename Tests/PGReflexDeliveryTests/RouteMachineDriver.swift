@@ -62,7 +62,8 @@ struct RouteMachineDriver {
     var reader: JournalReader
     var now = TestInstant.at(0)
     var wall: Int64
-    var running: [Machine.Call] = []
+    /// Calls handed over as tasks and not yet finished.
+    var running: [(id: Int, job: Machine.Job, call: AgentCall)] = []
     /// The events of each call that took effect, in the order they did.
     var effects: [[String]] = []
     var notices: [RouteNotice] = []
@@ -104,7 +105,7 @@ struct RouteMachineDriver {
             finishing = finishing.filter { call in !running.contains { $0.id == call.id } }
         }
         for call in finishing {
-            let result = take(call)
+            let result = take(job: call.job, call: call.call)
             try perform(machine.callFinished(call.id, result, now: now, wallNow: wall, retrying: true, breaker: breaker))
         }
         var matched: [(event: RoutedEvent, values: CELActivation?)] = []
@@ -142,7 +143,7 @@ struct RouteMachineDriver {
     }
 
     /// kill -9: what is in memory is gone; a call in flight took effect or did not (`tookEffect`).
-    mutating func crash(tookEffect: (Machine.Call) -> Bool) async throws {
+    mutating func crash(tookEffect: ((id: Int, job: Machine.Job, call: AgentCall)) -> Bool) async throws {
         for call in running where tookEffect(call) {
             if case .success = outcome(call.call) { effects.append(call.job.events.map(\.id)) }
         }
@@ -167,9 +168,9 @@ struct RouteMachineDriver {
         return false
     }
 
-    private mutating func take(_ call: Machine.Call) -> AgentOutcome {
-        let result = outcome(call.call)
-        if case .success = result { effects.append(call.job.events.map(\.id)) }
+    private mutating func take(job: Machine.Job, call: AgentCall) -> AgentOutcome {
+        let result = outcome(call)
+        if case .success = result { effects.append(job.events.map(\.id)) }
         return result
     }
 
@@ -180,9 +181,9 @@ struct RouteMachineDriver {
         while index < work.count {
             switch work[index] {
             case .notice(let notice): notices.append(notice)
-            case .run(let calls): running += calls
+            case .run(let calls): running += zip(calls.ids, zip(calls.jobs, calls.calls)).map { ($0, $1.0, $1.1) }
             case .answerNow(let calls):
-                let outcomes = calls.map { take($0) }
+                let outcomes = zip(calls.jobs, calls.calls).map { take(job: $0, call: $1) }
                 work.insert(contentsOf: try machine.answered(calls, outcomes, micros: 1, now: now, wallNow: wall, breaker: breaker), at: index + 1)
             }
             index += 1

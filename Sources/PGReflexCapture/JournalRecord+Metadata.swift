@@ -21,13 +21,14 @@ struct CausationTracker {
     /// The cause the last tag gave its transaction.
     private var tag: (commitLSN: LSN, cause: AgentCausation.Cause)?
 
-    mutating func causation(of event: ChangeEvent) -> JournalRecord.Metadata.Causation {
-        if let message = event.message, message.prefix == AgentCausation.tagPrefix {
+    /// An event's causation, from its commit LSN, origin and (for a logical message) the message.
+    mutating func causation(commitLSN: LSN, origin: String?, message: PgOutputMessage.LogicalMessage?) -> JournalRecord.Metadata.Causation {
+        if let message, message.prefix == AgentCausation.tagPrefix {
             let cause = AgentCausation.cause(tagContent: message.content.bytes)
-            tag = cause.map { (event.commitLSN, $0) }
+            tag = cause.map { (commitLSN, $0) }
             return cause.map { .tag(depth: $0.depth, agent: $0.agent) } ?? .unreadableTag
         }
-        if let cause = AgentCausation.cause(origin: event.origin) ?? tag.flatMap({ $0.commitLSN == event.commitLSN ? $0.cause : nil }) {
+        if let cause = AgentCausation.cause(origin: origin) ?? tag.flatMap({ $0.commitLSN == commitLSN ? $0.cause : nil }) {
             return .agent(depth: cause.depth, agent: cause.agent)
         }
         return .none

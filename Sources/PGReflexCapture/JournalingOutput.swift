@@ -70,7 +70,7 @@ struct JournalingOutput: ChangeOutput {
         // After a restart the slot resends transactions the journal may already hold (wholly or
         // in part): positions are deterministic, so those events are skipped, not duplicated.
         if let last = journal.lastAppended, position <= last { return }
-        let metadata = JournalRecord.Metadata(event, key: key.map { buffer.bytes[$0] }, causation: causation.causation(of: event))
+        let metadata = JournalRecord.Metadata(event, key: key.map { buffer.bytes[$0] }, causation: causation.causation(commitLSN: event.commitLSN, origin: event.origin, message: event.message))
         let record = JournalRecord(position: position, metadata: metadata, envelope: Array(buffer.bytes[start...]))
         if event.commitLSN == .invalid {
             try append(record)  // a non-transactional message or snapshot read stands alone

@@ -139,8 +139,9 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
 
     /// The actions gathered since the last call, for the owner.
     mutating func takeOutput() -> [Action] {
-        defer { output.removeAll(keepingCapacity: true) }
-        return output
+        var taken: [Action] = []
+        swap(&taken, &output)
+        return taken
     }
 
     mutating func notice(_ notice: RouteNotice) {

@@ -12,9 +12,10 @@ extension RouteConsumer {
 
     /// Reads up to `max` records and admits the route's; returns how many were read.
     func readAndAdmit(upTo mark: JournalChannel.DurableMark, max: Int, group: inout ThrowingDiscardingTaskGroup<any Error>) async throws -> Int {
-        var matched: [(event: RoutedEvent, values: CELActivation?)] = []
-        let read = try reader.read(upTo: mark, through: replayEnd, maxRecords: Swift.max(1, max)) { record in
-            if let event = try machine.consider(record) { matched.append(event) }
+        let reader = self.reader
+        let replayEnd = self.replayEnd
+        let (read, matched) = try machine.consider { visit in
+            try reader.read(upTo: mark, through: replayEnd, maxRecords: Swift.max(1, max), visit)
         }
         guard let queries = machine.prepare(matched, now: clock.now, wallNow: wallMicros()) else { return read }
         let done = queries.done.isEmpty ? [] : Set(try await store.done(among: Array(queries.done), since: nil).map(\.eventID))

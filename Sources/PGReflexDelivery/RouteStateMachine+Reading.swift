@@ -7,6 +7,18 @@ import PGReflexState
 /// Deciding each journal record: the route's tests (tables, ops, changed columns, condition)
 /// and an agent's causation, with the envelope parsed at most once.
 extension RouteStateMachine {
+    /// Considers each record the owner's `read` visits (the owner reads the journal); returns
+    /// how many were read and the matched events. One call per batch: the records go to
+    /// ``consider(_:)`` without an access to the owner's state each.
+    mutating func consider(reading read: ((JournalRecord) throws -> Void) throws -> Int) throws
+        -> (read: Int, matched: [(event: RoutedEvent, values: CELActivation?)]) {
+        var matched: [(event: RoutedEvent, values: CELActivation?)] = []
+        let count = try read { record in
+            if let event = try consider(record) { matched.append(event) }
+        }
+        return (count, matched)
+    }
+
     /// A record the owner read: the matched event and the values parsed for it, or nil when it
     /// is not this route's (the record is then complete).
     mutating func consider(_ record: JournalRecord) throws -> (event: RoutedEvent, values: CELActivation?)? {

@@ -3,6 +3,7 @@ import Foundation
 import PGReflexConfig
 import PGReflexDelivery
 import PGReflexRouter
+import PGReflexRuntime
 import PGReflexState
 import PGReflexWire
 
@@ -35,19 +36,18 @@ struct RouteCommand: AsyncParsableCommand {
                 }
                 let lines = data.split(separator: UInt8(ascii: "\n")).filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x0D } }
                 for (number, line) in lines.enumerated() {
-                    let activation: CELActivation
+                    let judged: RouteVerdicts?
                     do {
-                        activation = try CELValue.activation(envelope: line)
+                        judged = try configuration.verdicts(for: line)
                     } catch {
                         throw ValidationError("--event \(event): line \(number + 1) is not a JSON envelope")
                     }
-                    guard case .string(let table) = activation["table"], case .string(let op) = activation["op"] else {
+                    guard let judged else {
                         throw ValidationError("--event \(event): line \(number + 1) has no source.schema, source.table and op: is it a pgreflex envelope?")
                     }
-                    if lines.count > 1 { print("event \(number + 1) (\(op) on \(table)):") }
-                    for route in configuration.routes.map(\.route) {
-                        let verdict = route.verdict(table: table, op: op) { activation }
-                        print("\(route.name)\t\(verdict == .matches ? "matches" : "no: \(verdict)")")
+                    if lines.count > 1 { print("event \(number + 1) (\(judged.op) on \(judged.table)):") }
+                    for (route, verdict) in judged.verdicts {
+                        print("\(route)\t\(verdict == .matches ? "matches" : "no: \(verdict)")")
                     }
                 }
             }

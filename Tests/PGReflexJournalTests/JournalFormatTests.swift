@@ -49,60 +49,69 @@ import Testing
         #expect(JournalRecord.Metadata.keyHash(Array("a".utf8)) == 0xAF63_DC4C_8601_EC8C)
     }
 
-    @Test func aFormatOneJournalIsReadAndContinuedInANewSegment() throws {
-        let dir = NSTemporaryDirectory() + "pgreflex-format1-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        // A segment as format 1 wrote it: its header, then records without metadata.
-        var bytes = Array("PGRJ".utf8) + [1, 0, 0, 0]
-        let old = (0..<10).map { i in
-            JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0), transactionEnd: LSN(UInt64(100 + i)),
-                          envelope: Array("{\"old\":\(i)}\n".utf8))
-        }
-        for record in old { record.encode(into: &bytes) }
-        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/0000000000000064-00000000.seg"))
-
-        let journal = try Journal(options: .init(directory: dir), logger: logger)
-        #expect(journal.lastAppended == old.last?.position)
-        let new = JournalRecord(position: EventPosition(commitLSN: LSN(200), ordinal: 0), transactionEnd: LSN(200),
-                                metadata: metadata(1), envelope: Array("{\"new\":1}\n".utf8))
-        try journal.append(new)
-        try journal.sync()
-        var read: [JournalRecord] = []
-        try journal.read { read.append($0) }
-        #expect(read == old + [new])
-        #expect(read.prefix(10).allSatisfy { $0.metadata == nil })
-        let segments = try Journal.inspect(directory: dir)
-        #expect(segments.count == 2, "the format 1 segment is closed as it is; new records start a format 2 one")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/0000000000000064-00000000.seg")) == Data(bytes))
+    /// What opening a journal whose one segment an older pgreflex wrote (in `format`, holding
+    /// `old`) and appending a record to it gives.
+    struct Continued {
+        var lastAppendedAtOpen: EventPosition?
+        var new: JournalRecord
+        var read: [JournalRecord]
+        var segments: [Journal.SegmentInfo]
+        /// The old segment's bytes as written, and as they are after the append.
+        var oldBytes: [UInt8]
+        var oldBytesAfter: [UInt8]
+        var newHeader: [UInt8]
     }
 
-    @Test func aFormatTwoJournalIsReadWithCausationUnknownAndContinuedInAFormatThreeSegment() throws {
-        let dir = NSTemporaryDirectory() + "pgreflex-format2-\(UUID().uuidString)"
+    func continueOlderJournal(format: UInt8, _ old: [JournalRecord]) throws -> Continued {
+        let dir = NSTemporaryDirectory() + "pgreflex-format\(format)-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var bytes = Array("PGRJ".utf8) + [2, 0, 0, 0]
-        let old = (0..<10).map { i in
-            var meta = metadata(i)
-            meta.causation = .unknown  // format 2 never said
-            return JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0), transactionEnd: LSN(UInt64(100 + i)),
-                                 metadata: meta, envelope: Array("{\"old\":\(i)}\n".utf8))
-        }
+        var bytes = Array("PGRJ".utf8) + [format, 0, 0, 0]
         for record in old { record.encode(into: &bytes) }
-        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/0000000000000064-00000000.seg"))
+        let oldPath = dir + "/0000000000000064-00000000.seg"
+        try Data(bytes).write(to: URL(fileURLWithPath: oldPath))
         let journal = try Journal(options: .init(directory: dir), logger: logger)
+        let lastAppended = journal.lastAppended
         let new = JournalRecord(position: EventPosition(commitLSN: LSN(200), ordinal: 0), transactionEnd: LSN(200),
                                 metadata: metadata(2), envelope: Array("{\"new\":1}\n".utf8))
         try journal.append(new)
         try journal.sync()
         var read: [JournalRecord] = []
         try journal.read { read.append($0) }
-        #expect(read == old + [new])
-        #expect(read.prefix(10).allSatisfy { $0.metadata?.causation == .unknown })
-        #expect(try Journal.inspect(directory: dir).count == 2, "the format 2 segment is closed as it is; new records start a format 3 one")
-        let newest = try Journal.inspect(directory: dir).last!
-        let header = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + newest.name)).prefix(8)
-        #expect(Array(header) == Array("PGRJ".utf8) + [3, 0, 0, 0])
+        let segments = try Journal.inspect(directory: dir)
+        return Continued(lastAppendedAtOpen: lastAppended, new: new, read: read, segments: segments, oldBytes: bytes,
+                         oldBytesAfter: Array(try Data(contentsOf: URL(fileURLWithPath: oldPath))),
+                         newHeader: Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + segments.last!.name)).prefix(8)))
+    }
+
+    @Test func aFormatOneJournalIsReadAndContinuedInANewSegment() throws {
+        // Records as format 1 wrote them: without metadata.
+        let old = (0..<10).map { i in
+            JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0), transactionEnd: LSN(UInt64(100 + i)),
+                          envelope: Array("{\"old\":\(i)}\n".utf8))
+        }
+        let continued = try continueOlderJournal(format: 1, old)
+        #expect(continued.lastAppendedAtOpen == old.last?.position)
+        #expect(continued.read == old + [continued.new])
+        #expect(continued.read.prefix(10).allSatisfy { $0.metadata == nil })
+        #expect(continued.segments.count == 2, "the format 1 segment is closed as it is; new records start a new one")
+        #expect(continued.oldBytesAfter == continued.oldBytes)
+        #expect(continued.newHeader == Array("PGRJ".utf8) + [JournalSegment.format, 0, 0, 0])
+    }
+
+    @Test func aFormatTwoJournalIsReadWithCausationUnknownAndContinuedInAFormatThreeSegment() throws {
+        let old = (0..<10).map { i in
+            var meta = metadata(i)
+            meta.causation = .unknown  // format 2 never said
+            return JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0), transactionEnd: LSN(UInt64(100 + i)),
+                                 metadata: meta, envelope: Array("{\"old\":\(i)}\n".utf8))
+        }
+        let continued = try continueOlderJournal(format: 2, old)
+        #expect(continued.read == old + [continued.new])
+        #expect(continued.read.prefix(10).allSatisfy { $0.metadata?.causation == .unknown })
+        #expect(continued.segments.count == 2, "the format 2 segment is closed as it is; new records start a format 3 one")
+        #expect(continued.oldBytesAfter == continued.oldBytes)
+        #expect(continued.newHeader == Array("PGRJ".utf8) + [3, 0, 0, 0])
     }
 
     @Test func anUnknownFormatIsRefusedByName() throws {

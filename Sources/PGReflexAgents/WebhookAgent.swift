@@ -107,9 +107,17 @@ public final class WebhookAgent: Agent {
     /// W3C Trace Context, derived from the event id: the same event always gives the same trace,
     /// so a receiver's spans line up with the change that caused them, on every retry.
     static func traceparent(eventID: String) -> String {
-        let digest = Array(SHA256.hash(data: Array(eventID.utf8)))
-        func hex(_ bytes: ArraySlice<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-        return "00-\(hex(digest[0..<16]))-\(hex(digest[16..<24]))-01"
+        // Written byte by byte: String(format:) per byte was a tenth of a webhook call's CPU.
+        let digits = Array("0123456789abcdef".utf8)
+        var text = Array("00-".utf8)
+        text.reserveCapacity(55)
+        for (i, byte) in SHA256.hash(data: Array(eventID.utf8)).prefix(24).enumerated() {
+            if i == 16 { text.append(UInt8(ascii: "-")) }
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        text += Array("-01".utf8)
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// CloudEvents 1.0, structured: one event, or an array of them for a batch.
@@ -144,7 +152,8 @@ public final class WebhookAgent: Agent {
         let text = String(decoding: body.prefix(200), as: UTF8.self)
         switch status {
         case 200..<300:
-            let isJSON = (try? JSONSerialization.jsonObject(with: Data(body))) != nil
+            // Most receivers answer with no body: nothing to parse (a failed parse throws and allocates).
+            let isJSON = !body.isEmpty && (try? JSONSerialization.jsonObject(with: Data(body))) != nil
             return .success(output: isJSON ? body : nil)
         case 429, 502, 503, 504:
             return .failure(AgentError(code: .throttled, message: "HTTP \(status)", retryAfter: Self.retryAfter(retryAfter)))

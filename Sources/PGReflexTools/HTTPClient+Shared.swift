@@ -6,7 +6,17 @@ extension HTTPClient {
     /// pooled across agents and routes. Redirects are not followed: a 3xx is the receiver's
     /// mistake, and is reported as one. A refused or unroutable connection fails within the
     /// connect timeout, and is retried by the dispatcher, not inside the call.
+    ///
+    /// Calls in flight are bounded by each route's `concurrency`, so the pool does not bound them
+    /// a second time: its own default (8 connections per host) held a `concurrency: 64` webhook
+    /// route to 8 requests at once, the other 56 calls queued inside the client.
     public static let pgreflex = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
                                             configuration: HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                                                    timeout: .init(connect: .seconds(5))))
+                                                                                    timeout: .init(connect: .seconds(5)),
+                                                                                    connectionPool: .init(idleTimeout: .seconds(60),
+                                                                                                          concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost)))
+
+    /// Connections kept per host: above any sensible route's concurrency, below a receiver's
+    /// file-descriptor limit.
+    public static let maxConnectionsPerHost = 512
 }

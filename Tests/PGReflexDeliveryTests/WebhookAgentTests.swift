@@ -73,6 +73,8 @@ import Testing
         #expect(trace == WebhookAgent.traceparent(eventID: "00000000016b3748-00000000"))
         #expect(trace != WebhookAgent.traceparent(eventID: "00000000016b3748-00000001"))
         #expect(trace.range(of: "^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", options: .regularExpression) != nil, "\(trace)")
+        // Pinned: SHA-256 of the id, its first 16 bytes the trace id and the next 8 the span id.
+        #expect(trace == "00-70e443edaa6b207e084c77aea237aee8-25089ba83650a62f-01")
         let event = AgentEvent(id: "e1", table: "public.orders", op: "u", envelope: Array("{\"op\":\"u\"}\n".utf8), commitTime: 1_764_547_200_000_000)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(WebhookAgent.cloudEvents([event]))) as? [String: Any])
         #expect(object["specversion"] as? String == "1.0" && object["source"] as? String == "/pgreflex/public.orders")

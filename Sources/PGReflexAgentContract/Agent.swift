@@ -22,12 +22,18 @@ public protocol Agent: Sendable {
     /// executor hop or timer per call (a `file` agent writes them all and syncs once; no
     /// timeout could cut such a call short anyway).
     func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome]
+
+    /// True for agents that end every call by its `timeout` themselves (a webhook puts a deadline
+    /// on its request): the dispatcher runs such a call as it is. False (the default): the
+    /// dispatcher races the call against a timer, a task and a timer more per call.
+    var endsCallsByTheirTimeout: Bool { get }
 }
 
 extension Agent {
     public func receiptMark() -> Int64? { nil }
     public func receipts(since mark: Int64) throws -> Set<String> { [] }
     public var answersAtOnce: Bool { false }
+    public var endsCallsByTheirTimeout: Bool { false }
     public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome] {
         preconditionFailure("\(name) does not answer at once: its calls go through handle(_:)")
     }

@@ -29,6 +29,8 @@ public final class ActingAgent: Agent {
     public var name: String { inner.name }
     public func receiptMark() -> Int64? { inner.receiptMark() }
     public func receipts(since mark: Int64) throws -> Set<String> { try inner.receipts(since: mark) }
+    /// With no actions allowed no tool ever runs, so the call takes as long as the inner agent's.
+    public var endsCallsByTheirTimeout: Bool { allowed.isEmpty && inner.endsCallsByTheirTimeout }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
         let output: [UInt8]

@@ -54,6 +54,9 @@ public final class WebhookAgent: Agent {
         }
     }
 
+    /// Each request carries the call's deadline, and so does each poll of a 202.
+    public var endsCallsByTheirTimeout: Bool { true }
+
     public func handle(_ call: AgentCall) async -> AgentOutcome {
         let body = settings.format == .cloudevents ? Self.cloudEvents(call.events) : AgentPayload.body(call.events)
         let id = call.events.first?.id ?? call.idempotencyKey
@@ -78,7 +81,9 @@ public final class WebhookAgent: Agent {
             while response.status.code == 202, let location = response.headers.first(name: "location") {
                 _ = try await response.body.collect(upTo: 1 << 20)
                 let pause = Self.retryAfter(response.headers.first(name: "retry-after")) ?? .seconds(1)
-                try await Task.sleep(for: min(pause, .seconds(30)))
+                let left = Duration.nanoseconds((deadline - NIODeadline.now()).nanoseconds)
+                guard left > .zero else { throw HTTPClientError.deadlineExceeded }
+                try await Task.sleep(for: min(pause, .seconds(30), left))
                 guard NIODeadline.now() < deadline else { throw HTTPClientError.deadlineExceeded }
                 var poll = HTTPClientRequest(url: Self.resolve(location, against: settings.url))
                 poll.headers.add(name: "user-agent", value: "pgreflex")

@@ -80,7 +80,8 @@ extension RouteConsumer {
 
     /// One attempt, no longer than `timeout`.
     static func call(_ agent: any Agent, _ call: AgentCall, timeout: Duration) async -> AgentOutcome {
-        await withTaskGroup(of: AgentOutcome?.self) { group in
+        if agent.endsCallsByTheirTimeout { return await agent.handle(call) }
+        return await withTaskGroup(of: AgentOutcome?.self) { group in
             group.addTask { await agent.handle(call) }
             group.addTask {
                 try? await Task.sleep(for: timeout)

@@ -34,10 +34,13 @@ final class WebhookReceiver: Sendable {
     let answer: @Sendable (Received, [Received]) -> (Int, String?)
     /// GET /status, polled after a 202: the status for the n-th poll (from 1).
     let poll: @Sendable (Int) -> Int
+    /// How long each POST takes to answer (a slow receiver).
+    let delay: Duration
 
-    init(answer: @escaping @Sendable (Received, [Received]) -> (Int, String?), poll: @escaping @Sendable (Int) -> Int = { _ in 200 }) {
+    init(delay: Duration = .zero, answer: @escaping @Sendable (Received, [Received]) -> (Int, String?), poll: @escaping @Sendable (Int) -> Int = { _ in 200 }) {
         self.answer = answer
         self.poll = poll
+        self.delay = delay
     }
 
     /// Serves while `body` runs.
@@ -45,6 +48,7 @@ final class WebhookReceiver: Sendable {
         let router = Router()
         router.post("hook") { request, _ -> Response in
             let bytes = try await request.body.collect(upTo: 1 << 20)
+            if self.delay > .zero { try await Task.sleep(for: self.delay) }
             let header = { (name: String) in request.headers[HTTPField.Name(name)!] ?? "" }
             let item = Received(id: header("webhook-id"), timestamp: header("webhook-timestamp"), signature: header("webhook-signature"),
                                 contentType: header("content-type"), traceparent: header("traceparent"),
@@ -198,6 +202,25 @@ struct WebhookRetryTests {
         let list = f.command(["dlq", "list", "--config", f.config]).output
         #expect(list.contains("retryable_exhausted"), "\(list)")
         #expect(list.contains("retry_after_max"), "\(list)")
+    }
+
+    /// A webhook bounds each request by the route's timeout itself (the dispatcher runs no timer
+    /// beside it): a receiver slower than that fails each attempt as a timeout, and the call is
+    /// dead-lettered after its attempts.
+    @Test func aReceiverSlowerThanTheTimeoutFailsEachAttemptAsATimeout() async throws {
+        let f = try RouteFixture("slow", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
+        defer { f.remove() }
+        try f.sql("INSERT INTO orders VALUES (1);")
+        let receiver = WebhookReceiver(delay: .seconds(3)) { _, _ in (200, nil) }
+        let (status, log) = try await receiver.serving { port in
+            try configure(f, port: port, retries: "{ attempts: 2, backoff: { initial: 10ms, max: 10ms }, timeout: 300ms }")
+            return try await run(f)
+        }
+        #expect(status == 0, "\(log)")
+        #expect(receiver.requests.count == 2, "two attempts, each cut short")
+        let list = f.command(["dlq", "list", "--config", f.config]).output
+        #expect(list.contains("did not answer within"), "\(list)")
+        #expect(f.status()["hook"]?["dead_letters"] == "1")
     }
 
     @Test func aPoisonEventBlocksOnlyItsKey() async throws {

@@ -27,6 +27,11 @@ public protocol Agent: Sendable {
     /// on its request): the dispatcher runs such a call as it is. False (the default): the
     /// dispatcher races the call against a timer, a task and a timer more per call.
     var endsCallsByTheirTimeout: Bool { get }
+
+    /// Where this agent's next call runs best: a webhook's on one of the HTTP client's event
+    /// loops, so its request and answer need no hop between threads. nil (the default): on the
+    /// route's own thread. Only an agent whose calls never block may name one.
+    var callExecutor: (any TaskExecutor)? { get }
 }
 
 extension Agent {
@@ -34,6 +39,7 @@ extension Agent {
     public func receipts(since mark: Int64) throws -> Set<String> { [] }
     public var answersAtOnce: Bool { false }
     public var endsCallsByTheirTimeout: Bool { false }
+    public var callExecutor: (any TaskExecutor)? { nil }
     public func handleAtOnce(_ calls: [AgentCall]) -> [AgentOutcome] {
         preconditionFailure("\(name) does not answer at once: its calls go through handle(_:)")
     }

@@ -31,6 +31,9 @@ public final class ActingAgent: Agent {
     public func receipts(since mark: Int64) throws -> Set<String> { try inner.receipts(since: mark) }
     /// With no actions allowed no tool ever runs, so the call takes as long as the inner agent's.
     public var endsCallsByTheirTimeout: Bool { allowed.isEmpty && inner.endsCallsByTheirTimeout }
+    /// Tools may block (a database's client on its thread): only without actions does a call
+    /// run where the inner agent's would.
+    public var callExecutor: (any TaskExecutor)? { allowed.isEmpty ? inner.callExecutor : nil }
 
     public func handle(_ call: AgentCall) async -> AgentOutcome {
         let output: [UInt8]

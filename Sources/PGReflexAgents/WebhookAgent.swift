@@ -57,6 +57,10 @@ public final class WebhookAgent: Agent {
     /// Each request carries the call's deadline, and so does each poll of a 202.
     public var endsCallsByTheirTimeout: Bool { true }
 
+    /// Signing, the request and its answer never block: the call runs on an event loop of the
+    /// HTTP client, where its connection is.
+    public var callExecutor: (any TaskExecutor)? { EventLoopExecutor.next() }
+
     public func handle(_ call: AgentCall) async -> AgentOutcome {
         let body = settings.format == .cloudevents ? Self.cloudEvents(call.events) : AgentPayload.body(call.events)
         let id = call.events.first?.id ?? call.idempotencyKey

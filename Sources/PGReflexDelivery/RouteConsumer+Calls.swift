@@ -59,7 +59,7 @@ extension RouteConsumer {
                 let agent = runtime.agent
                 let timeout = settings.timeout
                 for (id, call) in zip(calls.ids, calls.calls) {
-                    group.addTask(executorPreference: thread) {
+                    group.addTask(executorPreference: agent.callExecutor ?? thread) {
                         let outcome = await Self.call(agent, call, timeout: timeout)
                         inbox.post(Completion(call: id, outcome: outcome))
                     }

@@ -42,11 +42,16 @@ fi
 mkdir -p "$OUT/cre2"
 printf 'module CRE2 {\n  header "%s"\n  export *\n}\n' "$PWD/Sources/CRE2/include/CRE2.h" > "$OUT/cre2/module.modulemap"
 clang++ -O1 -fsanitize=fuzzer-no-link,address -std=c++17 -ISources/CRE2/include -c Sources/CRE2/CRE2.cpp -o "$OUT/CRE2.o"
+# The router's one Swift dependency besides Wire: the dispatcher's pure types (route settings).
+swiftc "${FLAGS[@]}" -module-name PGReflexDispatch -emit-library -static \
+  -o "$OUT/libPGReflexDispatch.a" -emit-module -emit-module-path "$OUT/PGReflexDispatch.swiftmodule" \
+  -enable-upcoming-feature InternalImportsByDefault -enable-upcoming-feature MemberImportVisibility \
+  Sources/PGReflexDispatch/*.swift
 swiftc "${FLAGS[@]}" -module-name PGReflexRouter -emit-library -static -I "$OUT" -I "$OUT/cre2" \
   -o "$OUT/libPGReflexRouter.a" -emit-module -emit-module-path "$OUT/PGReflexRouter.swiftmodule" \
   -enable-upcoming-feature InternalImportsByDefault -enable-upcoming-feature MemberImportVisibility \
   Sources/PGReflexRouter/*.swift
-swiftc "${FLAGS[@]}" -I "$OUT" -I "$OUT/cre2" -L "$OUT" -lPGReflexRouter -lPGReflexWire "$OUT/CRE2.o" -lre2 -lstdc++ -lswiftSynchronization -lFoundation \
+swiftc "${FLAGS[@]}" -I "$OUT" -I "$OUT/cre2" -L "$OUT" -lPGReflexRouter -lPGReflexDispatch -lPGReflexWire "$OUT/CRE2.o" -lre2 -lstdc++ -lswiftSynchronization -lFoundation \
   Tests/Fuzz/CELFuzzer.swift -o "$OUT/fuzz"
 mkdir -p "$OUT/seeds"
 cp Tests/Fuzz/cel-seeds/* "$OUT/seeds/"

@@ -189,38 +189,38 @@ struct WebhookRetryTests {
     /// A Retry-After past `retries.retry_after_max` is not retried early: the call fails at once,
     /// retryable but exhausted, and the letter says why and what to change.
     @Test func aRetryAfterPastTheCeilingDeadLettersWithTheReason() async throws {
-        let f = try RouteFixture("rx", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
+        let receiver = WebhookReceiver { _, _ in (429, "7200") }
+        let list = try await deadLettersOfOneOrder("rx", through: receiver,
+                                                   retries: "{ attempts: 3, backoff: { initial: 10ms, max: 1s }, retry_after_max: 1m }")
+        #expect(receiver.requests.count == 1, "no early retry")
+        #expect(list.contains("retryable_exhausted"), "\(list)")
+        #expect(list.contains("retry_after_max"), "\(list)")
+    }
+
+    /// One order through `receiver` under `retries`; the run must end cleanly with one dead
+    /// letter. Returns `dlq list`'s output.
+    func deadLettersOfOneOrder(_ name: String, through receiver: WebhookReceiver, retries: String) async throws -> String {
+        let f = try RouteFixture(name, tables: "CREATE TABLE orders (id int PRIMARY KEY);")
         defer { f.remove() }
         try f.sql("INSERT INTO orders VALUES (1);")
-        let receiver = WebhookReceiver { _, _ in (429, "7200") }
         let (status, log) = try await receiver.serving { port in
-            try configure(f, port: port, retries: "{ attempts: 3, backoff: { initial: 10ms, max: 1s }, retry_after_max: 1m }")
+            try configure(f, port: port, retries: retries)
             return try await run(f)
         }
         #expect(status == 0, "\(log)")
-        #expect(receiver.requests.count == 1, "no early retry")
-        let list = f.command(["dlq", "list", "--config", f.config]).output
-        #expect(list.contains("retryable_exhausted"), "\(list)")
-        #expect(list.contains("retry_after_max"), "\(list)")
+        #expect(f.status()["hook"]?["dead_letters"] == "1")
+        return f.command(["dlq", "list", "--config", f.config]).output
     }
 
     /// A webhook bounds each request by the route's timeout itself (the dispatcher runs no timer
     /// beside it): a receiver slower than that fails each attempt as a timeout, and the call is
     /// dead-lettered after its attempts.
     @Test func aReceiverSlowerThanTheTimeoutFailsEachAttemptAsATimeout() async throws {
-        let f = try RouteFixture("slow", tables: "CREATE TABLE orders (id int PRIMARY KEY);")
-        defer { f.remove() }
-        try f.sql("INSERT INTO orders VALUES (1);")
         let receiver = WebhookReceiver(delay: .seconds(3)) { _, _ in (200, nil) }
-        let (status, log) = try await receiver.serving { port in
-            try configure(f, port: port, retries: "{ attempts: 2, backoff: { initial: 10ms, max: 10ms }, timeout: 300ms }")
-            return try await run(f)
-        }
-        #expect(status == 0, "\(log)")
+        let list = try await deadLettersOfOneOrder("slow", through: receiver,
+                                                   retries: "{ attempts: 2, backoff: { initial: 10ms, max: 10ms }, timeout: 300ms }")
         #expect(receiver.requests.count == 2, "two attempts, each cut short")
-        let list = f.command(["dlq", "list", "--config", f.config]).output
         #expect(list.contains("did not answer within"), "\(list)")
-        #expect(f.status()["hook"]?["dead_letters"] == "1")
     }
 
     @Test func aPoisonEventBlocksOnlyItsKey() async throws {

@@ -205,12 +205,6 @@ public final class CapturePipeline: Sendable {
                 for action in monitor.tick(at: clock.now) {
                     await self.perform(action, on: session, monitor: &monitor)
                 }
-                // Idle means no delivered change: heartbeats, keepalives and skipped tables do not
-                // count. A transaction still arriving is never cut short.
-                if let idle = options.idleExit, !consumer.isMidTransaction, lastActivity.duration(to: clock.now) >= idle {
-                    stopReason = .idle
-                    break
-                }
                 if batch.frames.isEmpty {
                     // Quiet: let the output sync what it holds (group commit deadlines).
                     if try !consumer.flush(inputDry: true) {
@@ -219,8 +213,14 @@ public final class CapturePipeline: Sendable {
                     }
                     try await driver?.step(&consumer)
                     consumer.publish(to: self.status, now: PostgresTimestamp.now().unixMicroseconds)
+                    if Self.idle(options.idleExit, midTransaction: consumer.isMidTransaction, since: lastActivity, now: clock.now) {
+                        stopReason = .idle
+                        break
+                    }
                     continue
                 }
+                // A batch is looked at before idleness is judged: the first change after a long
+                // quiet (a slow start under load) is delivered, not dropped for arriving late.
                 let before = consumer.events
                 if let reason = try await consumer.consume(batch) {
                     stopReason = reason
@@ -229,6 +229,9 @@ public final class CapturePipeline: Sendable {
                 if consumer.events != before {
                     lastActivity = clock.now
                     monitor.changeSeen(at: clock.now)
+                } else if Self.idle(options.idleExit, midTransaction: consumer.isMidTransaction, since: lastActivity, now: clock.now) {
+                    stopReason = .idle
+                    break
                 }
                 try await driver?.step(&consumer)
                 if options.snapshots?.mode == .initialOnly, driver?.isIdle == true {
@@ -394,5 +397,12 @@ public final class CapturePipeline: Sendable {
             logger.error("could not take back the publication change this failed start made",
                          metadata: ["replication.publication": "\(options.source.publication)", "error.code": "\(error.code)"])
         }
+    }
+
+    /// Idle means no delivered change for `limit`: heartbeats, keepalives and skipped tables do
+    /// not count, and a transaction still arriving is never cut short.
+    static func idle(_ limit: Duration?, midTransaction: Bool, since lastActivity: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
+        guard let limit, !midTransaction else { return false }
+        return lastActivity.duration(to: now) >= limit
     }
 }

@@ -164,7 +164,9 @@ struct ReplicationEndToEndTests {
         try cluster.createSlot("idle_slot")
         try cluster.psql("INSERT INTO idle VALUES (1)")
         var opts = CapturePipeline.Options(source: .init(dsn: cluster.conninfo, slot: "idle_slot", publication: "idle_pub"))
-        opts.idleExit = .milliseconds(800)
+        // Long enough for the first change to arrive on a loaded machine (in CI, 800 ms once was
+        // not): idleness counts from the start, and a change must come before it.
+        opts.idleExit = .seconds(3)
         let (lines, summary) = try await runTail(opts)
         #expect(lines.count == 1)
         #expect(summary.stopReason == .idle)

@@ -219,8 +219,6 @@ public final class CapturePipeline: Sendable {
                     }
                     continue
                 }
-                // A batch is looked at before idleness is judged: the first change after a long
-                // quiet (a slow start under load) is delivered, not dropped for arriving late.
                 let before = consumer.events
                 if let reason = try await consumer.consume(batch) {
                     stopReason = reason
@@ -397,12 +395,5 @@ public final class CapturePipeline: Sendable {
             logger.error("could not take back the publication change this failed start made",
                          metadata: ["replication.publication": "\(options.source.publication)", "error.code": "\(error.code)"])
         }
-    }
-
-    /// Idle means no delivered change for `limit`: heartbeats, keepalives and skipped tables do
-    /// not count, and a transaction still arriving is never cut short.
-    static func idle(_ limit: Duration?, midTransaction: Bool, since lastActivity: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
-        guard let limit, !midTransaction else { return false }
-        return lastActivity.duration(to: now) >= limit
     }
 }

@@ -28,11 +28,7 @@ public final class EventLoopExecutor: TaskExecutor {
         shared[turn.add(1, ordering: .relaxed).oldValue % shared.count]
     }
 
-    private static let shared: [EventLoopExecutor] = {
-        var loops: [EventLoopExecutor] = []
-        for loop in HTTPClient.pgreflex.eventLoopGroup.makeIterator() { loops.append(EventLoopExecutor(loop)) }
-        return loops
-    }()
+    private static let shared = HTTPClient.pgreflex.eventLoopGroup.makeIterator().map(EventLoopExecutor.init)
 
     private static let turn = Atomic<Int>(0)
 }

@@ -12,7 +12,7 @@ extension HTTPClient {
     /// route to 8 requests at once, the other 56 calls queued inside the client.
     public static let pgreflex = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
 
-    static var configuration: HTTPClient.Configuration {
+    private static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)),
                                                      connectionPool: .init(idleTimeout: .seconds(60),
                                                                            concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost))
@@ -24,5 +24,5 @@ extension HTTPClient {
 
     /// Connections kept per host: above any sensible route's concurrency, below a receiver's
     /// file-descriptor limit.
-    public static let maxConnectionsPerHost = 512
+    static let maxConnectionsPerHost = 512
 }

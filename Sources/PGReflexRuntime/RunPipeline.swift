@@ -43,8 +43,8 @@ public struct RunPipeline: Sendable {
         if configuration.server != nil {
             // Metrics cost only when someone can read them.
             let registry = PrometheusCollectorRegistry()
-            var factory = PrometheusMetricsFactory(registry: registry)
-            factory.durationHistogramBuckets["pgreflex_commit_to_agent_seconds"] =
+            var factory = DescribedMetricsFactory(registry: registry)
+            factory.durationBuckets["pgreflex_commit_to_agent_seconds"] =
                 [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000].map { Duration.milliseconds($0) }
             MetricsSystem.bootstrap(factory)
             self.registry = registry

@@ -100,6 +100,12 @@ struct OperateTests {
             samples[String(match.1)] = Double(match.2)
         }
         func sample(_ key: String) -> Double { samples[key] ?? -1 }
+        // Prometheus's own linter passes the scrape: every family has help text and a type.
+        let lint = try Self.promtoolCheck(metrics)
+        #expect(lint.status == 0 && lint.output.isEmpty, "promtool check metrics: \(lint.output)")
+        let families = metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
+        let described = metrics.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }
+        #expect(families.count >= 13 && described.count == families.count, "\(families.count) families, \(described.count) with help")
         let routed = ["matched", "filtered"].map { sample(#"pgreflex_route_events_total{route="big",table="operate.orders",op="c",outcome="\#($0)"}"#) }
         #expect(routed.reduce(0, +) == 40 && sample(#"pgreflex_changes_received_total{table="operate.orders",op="c"}"#) == 40, "\(routed)")
         #expect(sample(#"pgreflex_agent_call_duration_seconds_bucket{route="big",agent="nothing",le="+Inf"}"#) == 30)
@@ -142,6 +148,24 @@ struct OperateTests {
         // After the run: status says so, and still reads the store and the journal.
         let after = f.command(["status", "--config", f.config])
         #expect(after.output.contains("pgreflex run: not running") && after.output.contains("dead letters: 1"), "\(after.output)")
+    }
+
+    /// `promtool check metrics` (Debian's `prometheus` package, which `.ci/run` installs) on a
+    /// scrape: its exit status and what it printed.
+    static func promtoolCheck(_ metrics: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["promtool", "check", "metrics"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(metrics.utf8))
+        try input.fileHandleForWriting.close()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
     }
 
     @Test func textLogsOnRequest() throws {

@@ -14,7 +14,8 @@ import Glibc
 /// three large orders in a row), status changes, support tickets, stock going down and being
 /// restocked, and audits that touch nothing an agent cares about. Offered at `rate` changes a
 /// second for `duration`; then it waits for the agents to finish, and its return ends the run.
-/// It shows progress as it goes: one line redrawn on a terminal, a log line otherwise.
+/// It shows progress as it goes: one line redrawn on a terminal four times a second; off a
+/// terminal (CI, a pipe) a log line at most every 10 s, and only when a count changed.
 final class DemoTraffic: Service, Sendable {
     static let skus = (1...12).map { String(format: "SKU-%02d", $0) }
 
@@ -34,6 +35,9 @@ final class DemoTraffic: Service, Sendable {
     let logger: Logger
     /// Changes written, by table.
     let written = Mutex<[String: Int]>([:])
+    /// Off a terminal: when the last progress line was logged, and its counts.
+    let lastLogged = Mutex<(at: ContinuousClock.Instant, counts: [Int])?>(nil)
+    static let logInterval = Duration.seconds(10)
 
     init(conninfo: String, rate: Int, duration: Duration, status: PipelineStatus, interactive: Bool, logger: Logger) {
         self.conninfo = conninfo
@@ -72,7 +76,7 @@ final class DemoTraffic: Service, Sendable {
                     }
                 }
                 if clock.now >= nextProgress {
-                    nextProgress = clock.now.advanced(by: interactive ? .milliseconds(250) : .seconds(5))
+                    nextProgress = clock.now.advanced(by: .milliseconds(250))
                     progress(elapsed: start.duration(to: clock.now))
                 }
                 if (try? await cancelWhenGracefulShutdown({ try await Task.sleep(until: clock.now.advanced(by: tick)) })) == nil { stopped = true }
@@ -88,7 +92,7 @@ final class DemoTraffic: Service, Sendable {
             progress(elapsed: start.duration(to: clock.now))
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) }
         }
-        progress(elapsed: start.duration(to: clock.now))
+        progress(elapsed: start.duration(to: clock.now), final: true)
         if interactive { FileHandle.standardOutput.write(Data("\n".utf8)) }
     }
 
@@ -128,7 +132,8 @@ final class DemoTraffic: Service, Sendable {
         written.withLock { $0[table, default: 0] += 1 }
     }
 
-    private func progress(elapsed: Duration) {
+    /// `final`: the last line, logged off a terminal whatever the interval.
+    private func progress(elapsed: Duration, final: Bool = false) {
         let report = status.report(now: PostgresTimestamp.now().unixMicroseconds)
         let routes = report.routes.values
         let read = report.capture.progress.changes
@@ -142,6 +147,14 @@ final class DemoTraffic: Service, Sendable {
         if interactive {
             FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
         } else {
+            let counts = [read, filtered, dispatched, report.inFlight, letters]
+            let now = ContinuousClock.now
+            let due = lastLogged.withLock { last -> Bool in
+                if let last, last.counts == counts || (!final && now < last.at.advanced(by: Self.logInterval)) { return false }
+                last = (now, counts)
+                return true
+            }
+            guard due else { return }
             logger.notice("demo progress", metadata: [
                 "demo.changes": "\(read)", "demo.filtered": "\(filtered)", "demo.agent_calls": "\(dispatched)",
                 "demo.in_flight": "\(report.inFlight)", "demo.dead_letters": "\(letters)", "demo.lag_bytes": "\(report.capture.progress.lagBytes)",

@@ -270,6 +270,10 @@ struct OperateTests {
         }
         let holds = output.firstMatch(of: /payment holds placed\s+(\d+)/).flatMap { Int($0.1) } ?? 0
         #expect(holds > 0, "\(output)")
+        // Off a terminal, progress is a log line at most every 10 s and the last one: a 6 s run
+        // with its wait for the agents logs two or three, not one every 250 ms.
+        let progress = log.components(separatedBy: "demo progress").count - 1
+        #expect((1...3).contains(progress), "\(progress) progress lines")
         let database = log.firstMatch(of: /PostgreSQL is up: host=(\/tmp\/pgr-\w+)/).map { String($0.1) }
         #expect(database != nil && !FileManager.default.fileExists(atPath: database ?? "/"), "the demo's database and files are gone: \(log.suffix(2000))")
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir)) == ["demo.err", "demo.out"], "nothing written where it ran")

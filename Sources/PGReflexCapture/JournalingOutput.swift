@@ -87,6 +87,8 @@ struct JournalingOutput: ChangeOutput {
     }
 
     private mutating func append(_ record: JournalRecord) throws {
+        var record = record
+        record.metadata?.journaledAt = PostgresTimestamp.now().unixMicroseconds
         try journal.append(record)
         if policy.appended(at: clock.now) == .sync { try sync() }
     }

@@ -11,9 +11,10 @@ public import PGReflexWire
 /// flag 4 (with 2) that the event is for one route only: `routeLength:u16 route`;
 /// flag 8 (with 2) that capture says who caused it: `kind:u8` (0 no agent, 1 an agent's change,
 /// 2 a causation tag, 3 a tag without a readable cause), then for kinds 1 and 2
-/// `depth:u32 agentLength:u16 agent`.
+/// `depth:u32 agentLength:u16 agent`;
+/// flag 16 (with 2) that the time capture journaled it follows: `journaledAt:i64`.
 /// Format 1 records (segments written before metadata) never set flag 2; format 2 records never
-/// set flag 8.
+/// set flag 8; format 3 records never set flag 16.
 public struct JournalRecord: Equatable, Sendable {
     /// What an event is, for routing, holds, partitioning and per-key order.
     public struct Metadata: Equatable, Sendable {
@@ -33,6 +34,9 @@ public struct JournalRecord: Equatable, Sendable {
         public var route: String?
         /// Who caused the event, as capture saw it.
         public var causation: Causation
+        /// When capture appended it to the journal, Unix microseconds; 0 when not said (format 3
+        /// and older). `event show` reports the time from commit to journal with it.
+        public var journaledAt: Int64
 
         /// Whether an agent's action made the change (the loop guard's input), as capture saw it
         /// from the replication origin or from the causation tag earlier in the transaction.
@@ -50,7 +54,8 @@ public struct JournalRecord: Equatable, Sendable {
         }
 
         public init(table: String, operation: UInt8, schemaVersion: Int?, xid: UInt32, commitTime: Int64, keyHash: UInt64,
-                    route: String? = nil, causation: Causation = .unknown) {
+                    route: String? = nil, causation: Causation = .unknown, journaledAt: Int64 = 0) {
+            self.journaledAt = journaledAt
             self.route = route
             self.causation = causation
             self.table = table
@@ -96,7 +101,9 @@ public struct JournalRecord: Equatable, Sendable {
         Self.append(position.commitLSN.rawValue, into: &buffer)
         Self.append(UInt32(truncatingIfNeeded: position.ordinal), into: &buffer)
         let causation = metadata?.causation ?? .unknown
-        buffer.append((transactionEnd == nil ? 0 : 1) | (metadata == nil ? 0 : 2) | (metadata?.route == nil ? 0 : 4) | (causation == .unknown ? 0 : 8))
+        let journaledAt = metadata?.journaledAt ?? 0
+        buffer.append((transactionEnd == nil ? 0 : 1) | (metadata == nil ? 0 : 2) | (metadata?.route == nil ? 0 : 4) | (causation == .unknown ? 0 : 8)
+            | (journaledAt == 0 ? 0 : 16))
         if let transactionEnd { Self.append(transactionEnd.rawValue, into: &buffer) }
         if let metadata {
             buffer.append(metadata.operation)
@@ -122,6 +129,7 @@ public struct JournalRecord: Equatable, Sendable {
                 Self.append(UInt16(name.count), into: &buffer)
                 buffer.append(contentsOf: name)
             }
+            if journaledAt != 0 { Self.append(journaledAt, into: &buffer) }
         }
         buffer.append(contentsOf: envelope)
         let payload = buffer.count - start - Self.headerSize
@@ -137,8 +145,8 @@ public struct JournalRecord: Equatable, Sendable {
         let lsn = load(UInt64.self, payload, base)
         let ordinal = load(UInt32.self, payload, base + 8)
         let flags = payload[base + 12]
-        // Flags 4 and 8 only with metadata (2).
-        guard flags & ~15 == 0, flags & 6 != 4, flags & 10 != 8 else { return nil }
+        // Flags 4, 8 and 16 only with metadata (2).
+        guard flags & ~31 == 0, flags & 6 != 4, flags & 10 != 8, flags & 18 != 16 else { return nil }
         var offset = base + 13
         var end: LSN?
         if flags & 1 != 0 {
@@ -188,8 +196,14 @@ public struct JournalRecord: Equatable, Sendable {
                 default: return nil
                 }
             }
+            var journaledAt: Int64 = 0
+            if flags & 16 != 0 {
+                guard payload.endIndex - offset >= 8 else { return nil }
+                journaledAt = load(Int64.self, payload, offset)
+                offset += 8
+            }
             metadata = Metadata(table: table, operation: operation, schemaVersion: version == 0 ? nil : Int(version), xid: xid,
-                                commitTime: commitTime, keyHash: keyHash, route: route, causation: causation)
+                                commitTime: commitTime, keyHash: keyHash, route: route, causation: causation, journaledAt: journaledAt)
         }
         return JournalRecord(position: EventPosition(commitLSN: LSN(lsn), ordinal: Int(ordinal)), transactionEnd: end,
                              metadata: metadata, envelope: Array(payload[offset...]))

@@ -5,13 +5,13 @@ import PGReflexFiles
 
 /// One segment file of the journal: a header, then framed records (``JournalRecord``).
 public enum JournalSegment {
-    /// The format new segments are written in: 3, records with metadata that says who caused
-    /// the event (2: metadata without it).
-    public static let format: UInt8 = 3
+    /// The format new segments are written in: 4, records whose metadata says when capture
+    /// journaled them (3: without it; 2: without who caused the event either).
+    public static let format: UInt8 = 4
     /// `PGRJ` and the format version.
     public static let header: [UInt8] = Array("PGRJ".utf8) + [format, 0, 0, 0]
-    /// Formats this version reads: 1 (no metadata), 2 and 3.
-    static let readableFormats: ClosedRange<UInt8> = 1...3
+    /// Formats this version reads: 1 (no metadata), 2, 3 and 4.
+    static let readableFormats: ClosedRange<UInt8> = 1...4
 
     /// The format of a segment's header; nil when it is not a pgreflex segment header.
     static func format(ofHeader bytes: ArraySlice<UInt8>) -> UInt8? {

@@ -5,7 +5,7 @@ import PGReflexTestSupport
 import PGReflexWire
 import Testing
 
-/// Record metadata (formats 2 and 3), journals of formats 1 and 2 still read, unknown formats refused.
+/// Record metadata (formats 2 to 4), journals of formats 1 to 3 still read, unknown formats refused.
 @Suite struct JournalFormatTests {
     let logger = Logger(label: "pgreflex.test.journal")
 
@@ -14,7 +14,8 @@ import Testing
         JournalRecord.Metadata(table: i % 5 == 0 ? "" : "public.t\(i % 3)", operation: i % 7 == 3 ? UInt8(ascii: "r") : Array("cudtm".utf8)[i % 5],
                                schemaVersion: i % 5 == 0 ? nil : i % 4 + 1, xid: UInt32(i), commitTime: Int64(i) * 1_000_003 - 7,
                                keyHash: JournalRecord.Metadata.keyHash(Array("{\"id\":\(i)}".utf8)),
-                               route: i % 7 == 3 ? "route_\(i % 2 == 0 ? "" : "é")\(i)" : nil, causation: causation(i))
+                               route: i % 7 == 3 ? "route_\(i % 2 == 0 ? "" : "é")\(i)" : nil, causation: causation(i),
+                               journaledAt: i % 4 == 0 ? 0 : 1_800_000_000_000_000 + Int64(i))
     }
 
     /// Every kind of causation (flag 8), and records without it.
@@ -103,15 +104,29 @@ import Testing
         let old = (0..<10).map { i in
             var meta = metadata(i)
             meta.causation = .unknown  // format 2 never said
+            meta.journaledAt = 0
             return JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0), transactionEnd: LSN(UInt64(100 + i)),
                                  metadata: meta, envelope: Array("{\"old\":\(i)}\n".utf8))
         }
         let continued = try continueOlderJournal(format: 2, old)
         #expect(continued.read == old + [continued.new])
         #expect(continued.read.prefix(10).allSatisfy { $0.metadata?.causation == .unknown })
-        #expect(continued.segments.count == 2, "the format 2 segment is closed as it is; new records start a format 3 one")
+        #expect(continued.segments.count == 2, "the format 2 segment is closed as it is; new records start a format 4 one")
         #expect(continued.oldBytesAfter == continued.oldBytes)
-        #expect(continued.newHeader == Array("PGRJ".utf8) + [3, 0, 0, 0])
+        #expect(continued.newHeader == Array("PGRJ".utf8) + [4, 0, 0, 0])
+    }
+
+    @Test func aFormatThreeJournalIsReadWithoutJournalTimesAndContinuedInAFormatFourSegment() throws {
+        let old = (0..<10).map { i in
+            var meta = metadata(i)
+            meta.journaledAt = 0  // format 3 never said
+            return JournalRecord(position: EventPosition(commitLSN: LSN(UInt64(100 + i)), ordinal: 0), transactionEnd: LSN(UInt64(100 + i)),
+                                 metadata: meta, envelope: Array("{\"old\":\(i)}\n".utf8))
+        }
+        let continued = try continueOlderJournal(format: 3, old)
+        #expect(continued.read == old + [continued.new])
+        #expect(continued.segments.count == 2 && continued.oldBytesAfter == continued.oldBytes)
+        #expect(continued.newHeader == Array("PGRJ".utf8) + [4, 0, 0, 0])
     }
 
     @Test func anUnknownFormatIsRefusedByName() throws {

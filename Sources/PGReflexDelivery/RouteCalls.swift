@@ -50,6 +50,8 @@ struct RouteCalls<Instant: InstantProtocol> where Instant.Duration == Duration {
     /// When a held-back call may start next (a throttle, a backoff, an open breaker, a pause).
     var nextAdmission: Instant?
     var random: any RandomNumberGenerator
+    /// Jobs the throttle holds back (by their first event's id), so each is traced once.
+    var throttleNoted: Set<String> = []
 
     init(settings: RouteSettings, answersAtOnce: Bool, random: any RandomNumberGenerator) {
         self.settings = settings
@@ -70,14 +72,15 @@ struct RouteCalls<Instant: InstantProtocol> where Instant.Duration == Duration {
 
     var isIdle: Bool { outstanding.isEmpty && queue.queued == 0 }
 
-    /// The jobs that may start now, in the queue's order, and a notice when `shed: pause`
-    /// began or ended. `captureBehind` tells whether capture lags by more than a duration.
+    /// The jobs that may start now, in the queue's order, a notice when `shed: pause` began or
+    /// ended, and the jobs the throttle newly holds back with when they may start.
+    /// `captureBehind` tells whether capture lags by more than a duration.
     mutating func startable(now: Instant, captureBehind: (Duration) -> Bool,
-                            breaker: some RouteBreakerView<Instant>) -> (jobs: [Job], notice: RouteNotice?) {
+                            breaker: some RouteBreakerView<Instant>) -> (jobs: [Job], notice: RouteNotice?, throttled: [(Job, until: Instant)]) {
         nextAdmission = nil
         if let disabledUntil, now < disabledUntil {
             nextAdmission = disabledUntil
-            return ([], nil)
+            return ([], nil, [])
         }
         var notice: RouteNotice?
         if let shed = settings.shed, shed.action == .pause {
@@ -88,13 +91,14 @@ struct RouteCalls<Instant: InstantProtocol> where Instant.Duration == Duration {
             }
             if behind {
                 nextAdmission = now.advanced(by: .milliseconds(500))
-                return ([], notice)
+                return ([], notice, [])
             }
         }
         var breakerClosed = true
         let settings = self.settings
         var throttle = self.throttle
         var nextAdmission = self.nextAdmission
+        var throttled: [(Job, until: Instant)] = []
         let started = queue.start(limit: answersAtOnce ? DirectLanePass.capacity : nil) { job in
             if let notBefore = job.notBefore, notBefore > now {
                 nextAdmission = min(nextAdmission ?? notBefore, notBefore)
@@ -102,6 +106,7 @@ struct RouteCalls<Instant: InstantProtocol> where Instant.Duration == Duration {
             }
             guard breakerClosed else { return false }
             if throttle != nil, let conforms = throttle!.take(Self.throttleKey(job, settings), now: now) {
+                throttled.append((job, conforms))
                 nextAdmission = min(nextAdmission ?? conforms, conforms)
                 return false
             }
@@ -119,7 +124,10 @@ struct RouteCalls<Instant: InstantProtocol> where Instant.Duration == Duration {
         }
         self.throttle = throttle
         self.nextAdmission = nextAdmission
-        return (started.map(\.event), notice)
+        let jobs = started.map(\.event)
+        if !throttleNoted.isEmpty { for job in jobs { throttleNoted.remove(job.events[0].id) } }
+        throttled = throttled.filter { throttleNoted.insert($0.0.events[0].id).inserted }
+        return (jobs, notice, throttled)
     }
 
     static func throttleKey(_ job: Job, _ settings: RouteSettings) -> String {

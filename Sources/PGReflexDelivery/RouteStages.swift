@@ -14,8 +14,8 @@ struct RouteStages<Instant: InstantProtocol> where Instant.Duration == Duration 
         /// A call for the queue.
         case call(Job)
         case skipped(RoutedEvent, Skip.Reason)
-        /// A newer event of its debounce key replaced it: handled, with no call.
-        case superseded(RoutedEvent)
+        /// A newer event of its debounce key (`by`, its id) replaced it: handled, with no call.
+        case superseded(RoutedEvent, by: String)
         /// It fell out of its window without completing it: handled, with no call.
         case leftWindow(RoutedEvent)
         /// In a window the store keeps: the store gets `entry`, and the cursor may pass it.
@@ -97,7 +97,9 @@ struct RouteStages<Instant: InstantProtocol> where Instant.Duration == Duration 
             }
         } else if let settingsDebounce = settings.debounce {
             let key = settingsDebounce.key.flatMap { RouteValues.keyValue($0, values) } ?? event.key
-            for case .superseded(let replaced) in debounce!.received(event, key: key, now: now) { outcomes.append(.superseded(replaced)) }
+            for case .superseded(let replaced) in debounce!.received(event, key: key, now: now) {
+                outcomes.append(.superseded(replaced, by: event.id))
+            }
         } else if let settingsBatch = settings.batch {
             let key = settingsBatch.key.flatMap { RouteValues.keyValue($0, values) } ?? ""
             if let full = batcher!.add(event, key: key, now: now) {

@@ -115,18 +115,23 @@ extension RouteStateMachine {
             case .skipped(let event, let reason):
                 skip(event, reason, at: wallNow)
                 try finish(event)
-            case .superseded(let event):
+            case .superseded(let event, let newer):
                 counts.superseded += 1
+                trace(.debounced, event, at: wallNow, detail: newer)
                 recordHandled(event)
                 try finish(event)
-            case .leftWindow(let event): leaveWindow(event)
+            case .leftWindow(let event):
+                trace(.leftWindow, event, at: wallNow)
+                leaveWindow(event)
             case .keptInWindow(let entry, let position):
+                records.pending.traces.append(RouteTrace(route: settings.name, kind: .window, events: [entry.eventID], at: wallNow, detail: entry.key))
                 records.pending.windowAdded.append(entry)
                 try records.complete(position)
             case .storedFired(let entries): records.pending.windowAdded += entries
             case .duplicate(let event): try finish(event)
-            case .held(_, let notice):
+            case .held(let event, let notice):
                 counts.held += 1
+                trace(.held, event, at: wallNow, detail: event.schemaVersion.map(String.init) ?? "")
                 if let notice { self.notice(notice) }
             }
         }
@@ -138,6 +143,11 @@ extension RouteStateMachine {
         records.skip(event, reason, at: at)
         let total = counts.skipped[reason]!
         if total == 1 || total.isMultiple(of: 1000) { notice(.skipped(reason, total: total)) }
+    }
+
+    /// A flow-control step for `event show`.
+    mutating func trace(_ kind: RouteTrace.Kind, _ event: RoutedEvent, at: Int64, detail: String = "") {
+        records.pending.traces.append(RouteTrace(route: settings.name, kind: kind, events: [event.id], at: at, readAt: event.readAt, detail: detail))
     }
 
     /// An event fell out of its window without completing it: handled.

@@ -14,8 +14,12 @@ extension RouteStateMachine {
     /// `receiptMark` is the agent's mark before calls that run as tasks.
     mutating func startCalls(now: Instant, wallNow: Int64, captureBehind: (Duration) -> Bool, breaker: some RouteBreakerView<Instant>,
                              receiptMark: () -> Int64?) throws -> (actions: [Action], more: Bool) {
-        let (started, pause) = self.calls.startable(now: now, captureBehind: captureBehind, breaker: breaker)
+        let (started, pause, throttled) = self.calls.startable(now: now, captureBehind: captureBehind, breaker: breaker)
         if let pause { notice(pause) }
+        for (job, until) in throttled {
+            let wallUntil = wallNow + UnixTime.micros(now.duration(to: until))
+            for event in job.events { trace(.throttled, event, at: wallNow, detail: String(wallUntil)) }
+        }
         guard !started.isEmpty else { return (takeOutput(), false) }
         var calls = Calls(capacity: started.count)
         for var job in started {
@@ -88,6 +92,7 @@ extension RouteStateMachine {
             if outcome.error?.code != .deferred { noticeCall(job, outcome: "failed_retryable", micros: micros, error: outcome.error) }
         }
         for notice in notices { self.notice(notice) }
+        traceAttempt(job, verdict, outcome.error, micros: micros, wallNow: wallNow)
         switch verdict {
         case .succeeded:
             counts.succeeded += 1
@@ -114,6 +119,24 @@ extension RouteStateMachine {
             deadLetter(job, error, wallNow: wallNow)
             try finish(job)
         }
+    }
+
+    /// The attempt for `event show`: its events, when they were read, when it started, how long
+    /// it took and how it ended. The key is stored only when it is not the first event's id.
+    mutating func traceAttempt(_ job: Job, _ verdict: RouteCalls<Instant>.Verdict, _ error: AgentError?, micros: Int64, wallNow: Int64) {
+        let outcome: String
+        switch verdict {
+        case .succeeded: outcome = "succeeded"
+        case .deferred: outcome = "deferred"
+        case .retrying: outcome = "retrying"
+        case .disabled: outcome = "paused"
+        case .stays: outcome = "stopped"
+        case .deadLetter: outcome = "dead_lettered"
+        }
+        records.pending.traces.append(RouteTrace(
+            route: settings.name, kind: .attempt, events: job.events.map(\.id), at: wallNow - micros, attempt: job.attempt,
+            readAt: job.events[0].readAt, micros: micros, outcome: outcome, key: job.idempotencyKey ?? "",
+            error: error.map { "\($0.code.rawValue): \($0.message)" } ?? ""))
     }
 
     mutating func deadLetter(_ job: Job, _ error: AgentError, wallNow: Int64) {

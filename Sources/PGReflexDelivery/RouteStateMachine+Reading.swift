@@ -88,7 +88,12 @@ extension RouteStateMachine {
         }
         // Every key expression of the route reads the values parsed for the condition, or parsed
         // here once: one parse per event, whatever the number of expressions.
-        let events = settings.readsEventValues ? matched.map { ($0.event, $0.values ?? values(at: $0.event.position!, envelope: $0.event.envelope)) } : matched
+        // The batch was read just now: its read time is `wallNow` (for the trace's stages).
+        let events = matched.map { item -> (event: RoutedEvent, values: CELActivation?) in
+            var event = item.event
+            event.readAt = wallNow
+            return (event, settings.readsEventValues ? item.values ?? values(at: event.position!, envelope: event.envelope) : item.values)
+        }
         var admission = Admission(events: events, now: now, wallNow: wallNow)
         if let idempotency = settings.idempotency, !force {
             for (event, values) in events {

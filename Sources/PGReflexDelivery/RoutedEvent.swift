@@ -21,6 +21,8 @@ struct RoutedEvent: Sendable {
     /// The throttle key's value, worked out at admission from the event's one parse; nil for
     /// an event restored from the store (a window's), whose envelope is parsed when it calls.
     var throttleKey: String?
+    /// When the route read it from the journal, Unix microseconds (0: restored from the store).
+    var readAt: Int64 = 0
 
     var id: String { body.id }
     var table: String { body.table }

@@ -42,7 +42,9 @@ extension SQLiteStateStore {
                 ON CONFLICT (route, reason) DO UPDATE SET count = count + excluded.count, last = max(last, excluded.last)
                 """, arguments: [route, floor])
             try db.execute(sql: "DELETE FROM skips WHERE route = ? AND event_id < ?", arguments: [route, floor])
-            return db.changesCount
+            let folded = db.changesCount
+            try Self.pruneTraces(route: route, before: commitLSN, db)
+            return folded
         }
     }
 }

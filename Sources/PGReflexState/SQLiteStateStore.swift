@@ -135,6 +135,7 @@ public final class SQLiteStateStore: StateStore {
         registerDoneRuns(&migrator)
         registerSkipTotals(&migrator)
         registerOneLetterPerEvent(&migrator)
+        registerTraces(&migrator)
         return migrator
     }
 
@@ -172,6 +173,7 @@ public final class SQLiteStateStore: StateStore {
                     """).execute(arguments: [result.route, result.agent, result.eventID, result.eventCount, result.idempotencyKey,
                                      result.attempt, Data(result.output), result.at, result.durationMicros])
             }
+            try Self.insertTraces(changes.traces, at: now, db)
             for id in changes.removedDeadLetters {
                 try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE id = ?").execute(arguments: [id])
             }
@@ -213,7 +215,7 @@ public final class SQLiteStateStore: StateStore {
 
     public func deadLetters(_ filter: DeadLetterFilter) async throws -> [DeadLetter] {
         try await select("dead_letters", [("id = ?", filter.id), ("route = ?", filter.route), ("agent = ?", filter.agent),
-                                          ("table_name = ?", filter.table), ("last_attempt >= ?", filter.since), ("last_attempt < ?", filter.until)],
+                                          ("table_name = ?", filter.table), ("event_id = ?", filter.eventID), ("last_attempt >= ?", filter.since), ("last_attempt < ?", filter.until)],
                          limit: filter.limit, Self.deadLetter)
     }
 

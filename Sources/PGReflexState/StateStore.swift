@@ -30,6 +30,12 @@ public protocol StateStore: Sendable {
 
     func deadLetters(_ filter: DeadLetterFilter) async throws -> [DeadLetter]
 
+    /// What routes did with these events (``RouteTrace``), in the order recorded.
+    func traces(of eventIDs: [String]) async throws -> [RouteTrace]
+
+    /// The event's skips, by any route.
+    func skips(of eventID: String) async throws -> [Skip]
+
     /// What agents answered (their outcome JSON), newest last.
     func results(_ filter: AgentResultFilter) async throws -> [AgentResult]
 
@@ -44,8 +50,8 @@ public protocol StateStore: Sendable {
     func pruneDone(route: String, agent: String, before commitLSN: UInt64, keysBefore: Int64) async throws -> Int
 
     /// Folds a route's records of skipped events committed before `commitLSN` (the journal no
-    /// longer holds them) into its counts per reason; `skipCounts` stays the same. Returns how
-    /// many records were folded.
+    /// longer holds them) into its counts per reason; `skipCounts` stays the same; forgets its
+    /// traces of those events. Returns how many skip records were folded.
     func pruneSkips(route: String, before commitLSN: UInt64) async throws -> Int
 }
 
@@ -62,11 +68,14 @@ public struct StateCommit: Sendable {
     public var windowRemoved: [(route: String, eventID: String)]
     /// Outcomes agents returned, kept as receipts.
     public var results: [AgentResult]
+    /// What the route did with events besides their other records.
+    public var traces: [RouteTrace]
     public var cursor: StoredCursor?
 
     public init(done: [DoneKey] = [], deadLetters: [DeadLetter] = [], skips: [Skip] = [], removedDeadLetters: [Int64] = [],
                 windowAdded: [WindowEntry] = [], windowRemoved: [(route: String, eventID: String)] = [], results: [AgentResult] = [],
-                cursor: StoredCursor? = nil) {
+                traces: [RouteTrace] = [], cursor: StoredCursor? = nil) {
+        self.traces = traces
         self.done = done
         self.results = results
         self.deadLetters = deadLetters
@@ -79,6 +88,6 @@ public struct StateCommit: Sendable {
 
     public var isEmpty: Bool {
         done.isEmpty && deadLetters.isEmpty && skips.isEmpty && removedDeadLetters.isEmpty && windowAdded.isEmpty && windowRemoved.isEmpty
-            && results.isEmpty && cursor == nil
+            && results.isEmpty && traces.isEmpty && cursor == nil
     }
 }

@@ -87,7 +87,7 @@ let package = Package(
         // page, /readyz, `pgreflex status` and the demo. No I/O.
         .target(
             name: "PGReflexStatus",
-            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")],
+            dependencies: ["PGReflexWire", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strictSettings
         ),
         // The operator's side of `run`: /metrics, /healthz, /readyz and the status page

@@ -259,6 +259,23 @@ public final class Journal {
         }
     }
 
+    /// Visits the records of a journal directory with `from <= position <= to`, in order, with
+    /// the segment and offset each is at (`event show`). Read only: no lock, no repair; a torn
+    /// tail (the writer mid-append) ends a segment.
+    public static func locate(directory: String, from: EventPosition? = nil, to: EventPosition? = nil,
+                              _ visit: (JournalRecord, _ segment: String, _ offset: Int) throws -> Void) throws {
+        let names = try segmentNames(directory)
+        for (i, name) in names.enumerated() {
+            if let from, i + 1 < names.count, let next = position(ofSegment: names[i + 1]), next <= from { continue }
+            if let to, let first = position(ofSegment: name), first > to { break }
+            _ = try JournalSegment.scan(directory + "/" + name) { record, offset in
+                if let from, record.position < from { return }
+                if let to, record.position > to { return }
+                try visit(record, name, offset)
+            }
+        }
+    }
+
     /// Every segment with its range and whether it verifies.
     public static func inspect(directory: String) throws -> [SegmentInfo] {
         // A missing directory is a mistake (a typo), not an empty journal.

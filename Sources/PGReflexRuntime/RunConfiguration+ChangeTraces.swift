@@ -1,5 +1,6 @@
 import Foundation
 public import PGReflexConfig
+public import PGReflexMonitoring
 import PGReflexAgentContract
 import PGReflexJournal
 import PGReflexRouter
@@ -160,6 +161,32 @@ extension RunConfiguration {
         if let last = route.steps.last?.kind, ["window", "held", "throttled"].contains(last) { return last == "window" ? "in_window" : last }
         if !route.calls.isEmpty { return "waiting" }
         return passed ? "handled" : "not_read"
+    }
+
+    /// A route's latest calls and dead letters (the status page's route page); nil when the
+    /// configuration has no such route.
+    public func routeActivity(_ name: String, limit: Int = 50, store: any StateStore) async throws -> RouteActivity? {
+        guard routes.contains(where: { $0.name == name }) else { return nil }
+        let calls = try await store.recentAttempts(route: name, limit: limit).map { trace in
+            RouteActivity.Call(events: trace.events, attempt: ChangeTrace.Attempt(
+                number: trace.attempt, readAt: trace.readAt, startedAt: trace.at, micros: trace.micros, outcome: trace.outcome,
+                error: trace.error.isEmpty ? nil : trace.error))
+        }
+        let letters = try await store.deadLetters(DeadLetterFilter(route: name, newestFirst: true, limit: limit)).map { letter in
+            RouteActivity.Letter(eventID: letter.eventID, letter: ChangeTrace.DeadLetterReference(
+                id: letter.id ?? 0, errorClass: letter.errorClass, message: letter.message, attempts: letter.attempts), lastAttempt: letter.lastAttempt)
+        }
+        return RouteActivity(route: name, calls: calls, deadLetters: letters)
+    }
+
+    /// The status page's change and route pages, over this configuration's journal and `store`.
+    public func changePages(store: any StateStore) -> ChangePages {
+        ChangePages(
+            changes: { text in
+                guard let query = ChangeQuery(parsing: text) else { return nil }
+                return try await self.changeTraces(query, store: store)
+            },
+            route: { name in try await self.routeActivity(name, store: store) })
     }
 
     /// A kept outcome split into the decision (without its receipts) and its actions.

@@ -24,6 +24,8 @@ public struct RunPipeline: Sendable {
     let consumers: [any DeliveryConsumer]
     public let status: PipelineStatus
     let reporter: StatusReporter
+    /// The status page's change and route pages.
+    let pages: ChangePages
     let server: ServerSettings?
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
@@ -70,6 +72,7 @@ public struct RunPipeline: Sendable {
         captureOptions.pipeline.snapshots = SnapshotOptions(mode: configuration.snapshotMode, chunkSize: configuration.snapshotChunkSize,
                                                             store: store)
         capture = JournalCapture(options: captureOptions, channel: channel, status: status, logger: logger)
+        pages = configuration.changePages(store: store)
         reporter = StatusReporter(status: status, channel: channel, journalDirectory: configuration.journal.directory,
                                   stateDirectory: configuration.stateDirectory, store: store, logger: logger)
     }
@@ -89,8 +92,8 @@ public struct RunPipeline: Sendable {
             .init(service: reporter, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
         ]
         if let server, let registry {
-            services.append(.init(service: StatusServer.application(settings: server, status: status, registry: registry, logger: logger,
-                                                                   onBound: onServerBound),
+            services.append(.init(service: StatusServer.application(settings: server, status: status, registry: registry, pages: pages,
+                                                                   logger: logger, onBound: onServerBound),
                                   successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup))
         }
         services += extra.map(ending)

@@ -40,14 +40,17 @@ public struct DeadLetterFilter: Sendable, Equatable {
     public var agent: String?
     public var table: String?
     public var eventID: String?
+    /// The newest first (and `limit` keeps the newest).
+    public var newestFirst = false
     /// Last attempt at or after / before, Unix microseconds.
     public var since: Int64?
     public var until: Int64?
     public var limit: Int?
 
     public init(id: Int64? = nil, route: String? = nil, agent: String? = nil, table: String? = nil, eventID: String? = nil,
-                since: Int64? = nil, until: Int64? = nil, limit: Int? = nil) {
+                newestFirst: Bool = false, since: Int64? = nil, until: Int64? = nil, limit: Int? = nil) {
         self.eventID = eventID
+        self.newestFirst = newestFirst
         self.id = id
         self.route = route
         self.agent = agent

@@ -59,6 +59,18 @@ extension SQLiteStateStore {
         }
     }
 
+    public func recentAttempts(route: String, limit: Int) async throws -> [RouteTrace] {
+        try await database.read { db in
+            var found: [RouteTrace] = []
+            let rows = try Data.fetchCursor(db, sql: "SELECT lines FROM traces WHERE route = ? ORDER BY rowid DESC", arguments: [route])
+            while found.count < limit, let lines = try rows.next() {
+                // A row's lines are in the order recorded: newest last.
+                found += RouteTrace.decode(lines, route: route).filter { $0.kind == .attempt }.reversed().prefix(limit - found.count)
+            }
+            return found
+        }
+    }
+
     public func skips(of eventID: String) async throws -> [Skip] {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM skips WHERE event_id = ? ORDER BY at", arguments: [eventID]).compactMap { row in

@@ -216,7 +216,7 @@ public final class SQLiteStateStore: StateStore {
     public func deadLetters(_ filter: DeadLetterFilter) async throws -> [DeadLetter] {
         try await select("dead_letters", [("id = ?", filter.id), ("route = ?", filter.route), ("agent = ?", filter.agent),
                                           ("table_name = ?", filter.table), ("event_id = ?", filter.eventID), ("last_attempt >= ?", filter.since), ("last_attempt < ?", filter.until)],
-                         limit: filter.limit, Self.deadLetter)
+                         limit: filter.limit, newestFirst: filter.newestFirst, Self.deadLetter)
     }
 
     public func results(_ filter: AgentResultFilter) async throws -> [AgentResult] {
@@ -231,9 +231,9 @@ public final class SQLiteStateStore: StateStore {
     }
 
     /// Rows of `table` matching the filters that have a value (nil filters match everything),
-    /// oldest first.
+    /// oldest first (or newest first).
     private func select<T: Sendable>(_ table: String, _ filters: [(sql: String, value: (any DatabaseValueConvertible & Sendable)?)], limit: Int?,
-                                     _ map: @escaping @Sendable (Row) -> T) async throws -> [T] {
+                                     newestFirst: Bool = false, _ map: @escaping @Sendable (Row) -> T) async throws -> [T] {
         var conditions: [String] = []
         var arguments = StatementArguments()
         for (sql, value) in filters {
@@ -243,7 +243,7 @@ public final class SQLiteStateStore: StateStore {
         }
         var sql = "SELECT * FROM \(table)"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY id"
+        sql += newestFirst ? " ORDER BY id DESC" : " ORDER BY id"
         if let limit { sql += " LIMIT \(limit)" }
         let query = sql
         let values = arguments

@@ -33,6 +33,9 @@ public protocol StateStore: Sendable {
     /// What routes did with these events (``RouteTrace``), in the order recorded.
     func traces(of eventIDs: [String]) async throws -> [RouteTrace]
 
+    /// A route's latest call attempts, newest first (the status page's route page).
+    func recentAttempts(route: String, limit: Int) async throws -> [RouteTrace]
+
     /// The event's skips, by any route.
     func skips(of eventID: String) async throws -> [Skip]
 

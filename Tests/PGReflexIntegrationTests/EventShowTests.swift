@@ -3,6 +3,10 @@ import PGReflexTestSupport
 import PGReflexWire
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `pgreflex event show`: one change's story, from its commit to its receipts, on a real
 /// PostgreSQL, through a debounce, a window, a retry after a 500, a dead letter and a filter.
 @Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
@@ -135,6 +139,81 @@ struct EventShowTests {
             }
             #expect(![byKey.output, shown.output, text.output].contains { $0.contains(Self.secret) })
         }
+    }
+
+    /// The status page's search, change pages and route pages, served by a running `run`: the
+    /// same story, linked from the routes table, and no protected value on any page.
+    @Test func theStatusPageFindsAChangeAndLinksItsCallsAndDeadLetters() async throws {
+        let f = try RouteFixture("evpage", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, note text);")
+        defer { f.remove() }
+        try f.configure("""
+            server: { port: 0 }
+            privacy: { columns: [{ match: evpage.orders.note, policy: redact }] }
+            agents:
+              nothing: { noop: {} }
+              broken: { exec: { command: [/bin/false] } }
+            routes:
+              big: { tables: [evpage.orders], if: "double(event.after.total) > 100.0", agent: nothing }
+              doomed: { tables: [evpage.orders], if: "event.after.id == 1", agent: broken, retries: { attempts: 1 } }
+            """)
+        let log = f.dir + "/run.log"
+        let run = PostgresCluster.spawn([f.exe, "run", "--config", f.config], standardError: log)
+        defer {
+            kill(run, SIGKILL)
+            _ = PostgresCluster.wait(run)
+        }
+        func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            port = LogLines.last(in: logText(), message: "status server listening: /metrics, /healthz, /readyz, /")
+                .flatMap { $0["server.port"] }.flatMap { Int($0) }
+        }
+        let server = try #require(port, "no status server line: \(logText())")
+        try f.sql("INSERT INTO orders SELECT g, g * 10, '\(Self.secret)-' || g FROM generate_series(1, 20) g;")
+        var routePage = ""
+        for _ in 0..<100 {
+            routePage = try await httpGet(server, "/route/doomed").body
+            if routePage.firstMatch(of: /<table id="dead-letters">.*?\/change\?q=/.dotMatchesNewlines()) != nil { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        var pages: [String: String] = [:]
+        // The main page: a search box, and each route linking to its page.
+        let main = try await httpGet(server, "/")
+        pages["main"] = main.body
+        #expect(main.body.contains("<form id=\"search\" action=\"/change\" method=\"get\">") && main.body.contains("<a href=\"/route/doomed\">doomed</a>"))
+        #expect(!main.body.contains("<script"))
+        // The route page: its dead letter links to its change's page.
+        pages["route"] = routePage
+        let letters = routePage.firstMatch(of: /<table id="dead-letters">(.*?)<\/table>/.dotMatchesNewlines()).map { String($0.1) } ?? ""
+        let letterLink = try #require(letters.firstMatch(of: /<a href="(\/change\?q=[0-9a-f]{16}-[0-9a-f]{8})">/).map { String($0.1) }, "\(routePage)")
+        let calls = routePage.firstMatch(of: /<table id="calls">(.*?)<\/table>/.dotMatchesNewlines()).map { String($0.1) } ?? ""
+        #expect(calls.contains(letterLink), "the call links to the same change: \(calls)")
+        // The change page: the same story as event show, by the link and by the row's key.
+        let change = try await httpGet(server, letterLink)
+        pages["change"] = change.body
+        #expect(change.status == 200, "\(change.body)")
+        let id = String(letterLink.dropFirst("/change?q=".count))
+        #expect(change.body.contains("<section class=\"change\" id=\"change-\(id)\">"))
+        let doomed = change.body.firstMatch(of: /<div class="route" id="route-doomed">(.*?)<\/div>/.dotMatchesNewlines()).map { String($0.1) } ?? ""
+        #expect(doomed.contains("<span class=\"state\">dead_lettered</span>") && doomed.contains("dead letter "), "\(doomed)")
+        let big = change.body.firstMatch(of: /<div class="route" id="route-big">(.*?)<\/div>/.dotMatchesNewlines()).map { String($0.1) } ?? ""
+        #expect(big.contains("verdict: filtered: the if condition is false (if: false)"), "\(big)")
+        let byKey = try await httpGet(server, "/change?q=evpage.orders%3A1")
+        pages["key"] = byKey.body
+        #expect(byKey.status == 200 && byKey.body.contains("id=\"change-\(id)\""), "\(byKey.body)")
+        let bad = try await httpGet(server, "/change?q=garbage")
+        #expect(bad.status == 400 && bad.body.contains("neither an event id"), "\(bad.body)")
+        let missing = try await httpGet(server, "/change?q=00000000ffffffff-00000000")
+        #expect(missing.status == 404)
+        // The leak scan over every page served.
+        let scanned = f.dir + "/pages"
+        try FileManager.default.createDirectory(atPath: scanned, withIntermediateDirectories: true)
+        for (name, body) in pages { try body.write(toFile: scanned + "/" + name + ".html", atomically: true, encoding: .utf8) }
+        let scan = LeakScan.scan([scanned], for: (1...20).map { "\(Self.secret)-\($0)" } + [Self.secret])
+        #expect(scan.files == pages.count && scan.hits.isEmpty, "\(scan.hits.prefix(5))")
+        kill(run, SIGTERM)
+        #expect(PostgresCluster.wait(run) == 0)
     }
 
     @Test func badQueriesSayWhatToGive() async throws {

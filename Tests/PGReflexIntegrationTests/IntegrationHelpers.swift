@@ -10,6 +10,10 @@ import PGReflexTransport
 import PGReflexWire
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// A decoded line of `pgreflex tail` output.
 struct TailLine {
     let json: [String: Any]
@@ -195,4 +199,20 @@ func expectMetadataMatchesEnvelopes(journal directory: String) throws -> Int {
         #expect(metadata.keyHash == JournalRecord.Metadata.keyHash(try #require(key)))
     }
     return count
+}
+
+/// One GET to 127.0.0.1 on a connection of its own, as a scraper makes it; a refused or dropped
+/// connection is tried again twice.
+func httpGet(_ port: Int, _ path: String) async throws -> (status: Int, body: String) {
+    var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+    request.setValue("close", forHTTPHeaderField: "Connection")
+    for attempt in 1... {
+        do {
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        } catch where attempt < 3 {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+    fatalError("unreachable")
 }

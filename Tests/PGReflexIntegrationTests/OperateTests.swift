@@ -15,20 +15,8 @@ import Glibc
 struct OperateTests {
     static let secret = "pii-7731-do-not-leak"
 
-    /// One request on a connection of its own, as a scraper makes it; a refused or dropped
-    /// connection is tried again twice.
     func get(_ port: Int, _ path: String) async throws -> (status: Int, body: String) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.setValue("close", forHTTPHeaderField: "Connection")
-        for attempt in 1... {
-            do {
-                let (data, response) = try await URLSession.shared.data(for: request)
-                return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
-            } catch where attempt < 3 {
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
-        fatalError("unreachable")
+        try await httpGet(port, path)
     }
 
     @Test func aRunServesMetricsHealthAndItsStatus() async throws {
@@ -114,7 +102,8 @@ struct OperateTests {
         let page = try await get(port, "/")
         #expect(page.status == 200 && page.body.hasPrefix("<!DOCTYPE html>") && page.body.contains("<meta http-equiv=\"refresh\""))
         let routes = page.body.firstMatch(of: /<table id="routes">(.*?)<\/table>/.dotMatchesNewlines()).map { String($0.1) } ?? ""
-        let rows = routes.matches(of: /<tr>(.*?)<\/tr>/).map { $0.1.matches(of: /<t[dh]>(.*?)<\/t[dh]>/).map { String($0.1) } }
+        // A route's name links to its page.
+        let rows = routes.matches(of: /<tr>(.*?)<\/tr>/).map { $0.1.matches(of: /<t[dh]>(?:<a href="[^"]*">)?(.*?)(?:<\/a>)?<\/t[dh]>/).map { String($0.1) } }
         #expect(rows.count == 3 && rows.allSatisfy { $0.count == rows[0].count }, "\(routes)")
         #expect(rows.dropFirst().map { $0[0] } == ["big", "doomed"] && rows[1][4] == "30" && rows[2][9] == "1", "\(rows)")
         #expect(page.body.contains("<p id=\"capture\" class=\"ok\">capture: streaming</p>"))

@@ -14,7 +14,7 @@ extension RouteConsumer {
     func readAndAdmit(upTo mark: JournalChannel.DurableMark, max: Int, group: inout ThrowingDiscardingTaskGroup<any Error>) async throws -> Int {
         let reader = self.reader
         let replayEnd = self.replayEnd
-        let (read, matched) = try machine.consider { visit in
+        let (read, matched) = try machine.consider(readAt: wallMicros()) { visit in
             try reader.read(upTo: mark, through: replayEnd, maxRecords: Swift.max(1, max), visit)
         }
         guard let queries = machine.prepare(matched, now: clock.now, wallNow: wallMicros()) else { return read }

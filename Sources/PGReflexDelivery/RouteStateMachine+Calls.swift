@@ -133,10 +133,21 @@ extension RouteStateMachine {
         case .stays: outcome = "stopped"
         case .deadLetter: outcome = "dead_lettered"
         }
-        records.pending.traces.append(RouteTrace(
-            route: settings.name, kind: .attempt, events: job.events.map(\.id), at: wallNow - micros, attempt: job.attempt,
-            readAt: job.events[0].readAt, micros: micros, outcome: outcome, key: job.idempotencyKey ?? "",
-            error: error.map { "\($0.code.rawValue): \($0.message)" } ?? ""))
+        let at = wallNow - micros, readAt = job.events[0].readAt
+        guard job.events.count == 1, job.idempotencyKey == nil, error == nil else {
+            records.pending.traces.append(RouteTrace(
+                route: settings.name, kind: .attempt, events: job.events.map(\.id), at: at, attempt: job.attempt, readAt: readAt,
+                micros: micros, outcome: outcome, key: job.idempotencyKey ?? "", error: error.map { "\($0.code.rawValue): \($0.message)" } ?? ""))
+            return
+        }
+        // Calls of one event alike but for it (a direct-lane pass) share a line.
+        if let last = records.pending.traces.indices.last,
+           records.pending.traces[last].joins(attempt: job.attempt, at: at, readAt: readAt, micros: micros, outcome: outcome) {
+            records.pending.traces[last].events.append(job.events[0].id)
+            return
+        }
+        records.pending.traces.append(RouteTrace(route: settings.name, kind: .attempts, events: [job.events[0].id], at: at, attempt: job.attempt,
+                                                 readAt: readAt, micros: micros, outcome: outcome))
     }
 
     mutating func deadLetter(_ job: Job, _ error: AgentError, wallNow: Int64) {

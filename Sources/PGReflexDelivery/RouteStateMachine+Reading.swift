@@ -9,19 +9,20 @@ import PGReflexState
 extension RouteStateMachine {
     /// Considers each record the owner's `read` visits (the owner reads the journal); returns
     /// how many were read and the matched events. One call per batch: the records go to
-    /// ``consider(_:)`` without an access to the owner's state each.
-    mutating func consider(reading read: ((JournalRecord) throws -> Void) throws -> Int) throws
+    /// ``consider(_:readAt:)`` without an access to the owner's state each. `readAt`: when the
+    /// owner reads them, Unix microseconds (the trace's read stage).
+    mutating func consider(readAt: Int64, reading read: ((JournalRecord) throws -> Void) throws -> Int) throws
         -> (read: Int, matched: [(event: RoutedEvent, values: CELActivation?)]) {
         var matched: [(event: RoutedEvent, values: CELActivation?)] = []
         let count = try read { record in
-            if let event = try consider(record) { matched.append(event) }
+            if let event = try consider(record, readAt: readAt) { matched.append(event) }
         }
         return (count, matched)
     }
 
     /// A record the owner read: the matched event and the values parsed for it, or nil when it
     /// is not this route's (the record is then complete).
-    mutating func consider(_ record: JournalRecord) throws -> (event: RoutedEvent, values: CELActivation?)? {
+    mutating func consider(_ record: JournalRecord, readAt: Int64) throws -> (event: RoutedEvent, values: CELActivation?)? {
         counts.read += 1
         try records.delivered(record)
         // A backfill aimed at another route is not this route's to see.
@@ -73,6 +74,7 @@ extension RouteStateMachine {
                                 commitTime: metadata.commitTime, envelope: record.envelope, schemaVersion: metadata.schemaVersion,
                                 keyHash: metadata.keyHash, key: "")
         event.cause = cause
+        event.readAt = readAt
         counts.matched += 1
         tally.count(table: metadata.table, op: op, .matched)
         return (event, values)
@@ -88,12 +90,7 @@ extension RouteStateMachine {
         }
         // Every key expression of the route reads the values parsed for the condition, or parsed
         // here once: one parse per event, whatever the number of expressions.
-        // The batch was read just now: its read time is `wallNow` (for the trace's stages).
-        let events = matched.map { item -> (event: RoutedEvent, values: CELActivation?) in
-            var event = item.event
-            event.readAt = wallNow
-            return (event, settings.readsEventValues ? item.values ?? values(at: event.position!, envelope: event.envelope) : item.values)
-        }
+        let events = settings.readsEventValues ? matched.map { ($0.event, $0.values ?? values(at: $0.event.position!, envelope: $0.event.envelope)) } : matched
         var admission = Admission(events: events, now: now, wallNow: wallNow)
         if let idempotency = settings.idempotency, !force {
             for (event, values) in events {

@@ -120,12 +120,14 @@ extension RunConfiguration {
     func fill(_ route: inout ChangeTrace.Route, id: String, position: EventPosition, consumer: String, traces: [RouteTrace], skips: [Skip],
               letters: [DeadLetter], store: (any StateStore)?) async throws {
         let mine = traces.filter { $0.route == route.name }
-        route.steps = mine.filter { $0.kind != .attempt }.map { ChangeTrace.Step(kind: $0.kind.rawValue, detail: $0.detail, at: $0.at) }
+        route.steps = mine.filter { $0.kind != .attempt && $0.kind != .attempts }.map { ChangeTrace.Step(kind: $0.kind.rawValue, detail: $0.detail, at: $0.at) }
         route.steps += skips.filter { $0.route == route.name }.map { ChangeTrace.Step(kind: $0.reason.rawValue, detail: "", at: $0.at) }
         route.steps.sort { $0.at < $1.at }
         // Attempts, grouped into calls by their first event and key, in the order they ran.
         var calls: [ChangeTrace.Call] = []
-        for attempt in mine where attempt.kind == .attempt {
+        for var attempt in mine where attempt.kind == .attempt || attempt.kind == .attempts {
+            // A line of one-event calls alike: this event's call is one of them.
+            if attempt.kind == .attempts { attempt.events = [id] }
             let value = attempt.key.isEmpty ? attempt.events.first ?? id : attempt.key
             let key = AgentCall.idempotencyKey(route: route.name, agent: route.agent, value: value)
             let entry = ChangeTrace.Attempt(number: attempt.attempt, readAt: attempt.readAt, startedAt: attempt.at, micros: attempt.micros,

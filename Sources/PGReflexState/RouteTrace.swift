@@ -7,6 +7,11 @@ public struct RouteTrace: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         /// One attempt of a call; `events` are all the call's events.
         case attempt
+        /// Attempts of calls of one event each, alike in all but their event: the same attempt
+        /// number, start, duration and outcome, their key each event's id (a direct-lane pass
+        /// calls a run of events at once). `events` lists them: a route records one line per
+        /// pass, not per event.
+        case attempts
         /// Superseded in a debounce: `detail` is the event that replaced it.
         case debounced
         /// Kept in an open window: `detail` is the window's key.
@@ -55,15 +60,36 @@ public struct RouteTrace: Sendable, Equatable {
         self.detail = detail
     }
 
-    /// One line of tab-separated fields (tabs and line breaks in text become spaces): a route
-    /// writes one per call, so it is built from bytes, not through a JSON encoder.
+    /// Whether a call of one event can join this `.attempts` line.
+    public func joins(attempt: Int, at: Int64, readAt: Int64, micros: Int64, outcome: String) -> Bool {
+        kind == .attempts && self.attempt == attempt && self.at == at && self.readAt == readAt && self.micros == micros && self.outcome == outcome
+    }
+
+    /// One line of tab-separated fields (tabs and line breaks in text become spaces): routes
+    /// write them for every call, so it is built from bytes, not through a JSON encoder.
     func encode(into buffer: inout [UInt8]) {
         func text(_ value: String) {
             for byte in value.utf8 { buffer.append(byte == 9 || byte == 10 || byte == 13 ? 32 : byte) }
             buffer.append(9)
         }
         func number(_ value: Int64) {
-            text(String(value))
+            if value < 0 { buffer.append(UInt8(ascii: "-")) }
+            var magnitude = value.magnitude
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                         UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            withUnsafeMutableBytes(of: &digits) { raw in
+                repeat {
+                    raw[count] = UInt8(magnitude % 10) + 48
+                    magnitude /= 10
+                    count += 1
+                } while magnitude > 0
+                while count > 0 {
+                    count -= 1
+                    buffer.append(raw[count])
+                }
+            }
+            buffer.append(9)
         }
         text(kind.rawValue)
         for (index, id) in events.enumerated() {

@@ -26,18 +26,36 @@ extension SQLiteStateStore {
     /// bucket its events come from (a window's events may span two).
     static func insertTraces(_ traces: [RouteTrace], at now: Int64, _ db: Database) throws {
         guard !traces.isEmpty else { return }
-        var rows: [String: [Int64: [UInt8]]] = [:]
+        struct Run {
+            var route: String
+            var bucket: Int64
+            var lines: [UInt8] = []
+        }
+        var runs: [Run] = []
         for trace in traces {
-            var line: [UInt8] = []
-            trace.encode(into: &line)
-            var buckets: Set<Int64> = []
-            for id in trace.events { buckets.insert(bucket(of: id)) }
-            for bucket in buckets { rows[trace.route, default: [:]][bucket, default: []] += line }
+            guard let first = trace.events.first else { continue }
+            var buckets = [bucket(of: first)]
+            // A window's or batch's events may come from more than one bucket (rarely).
+            for id in trace.events.dropFirst() where trace.kind == .attempt {
+                let other = bucket(of: id)
+                if !buckets.contains(other) { buckets.append(other) }
+            }
+            for bucket in buckets {
+                // A route's traces come together and mostly in one bucket: the last run is the one.
+                let index: Int
+                if let last = runs.indices.last, runs[last].bucket == bucket, runs[last].route == trace.route {
+                    index = last
+                } else if let found = runs.firstIndex(where: { $0.bucket == bucket && $0.route == trace.route }) {
+                    index = found
+                } else {
+                    runs.append(Run(route: trace.route, bucket: bucket))
+                    index = runs.count - 1
+                }
+                trace.encode(into: &runs[index].lines)
+            }
         }
         let insert = try db.cachedStatement(sql: "INSERT INTO traces (route, bucket, at, lines) VALUES (?, ?, ?, ?)")
-        for (route, buckets) in rows {
-            for (bucket, lines) in buckets { try insert.execute(arguments: [route, bucket, now, Data(lines)]) }
-        }
+        for run in runs { try insert.execute(arguments: [run.route, run.bucket, now, Data(run.lines)]) }
     }
 
     public func traces(of eventIDs: [String]) async throws -> [RouteTrace] {
@@ -64,8 +82,20 @@ extension SQLiteStateStore {
             var found: [RouteTrace] = []
             let rows = try Data.fetchCursor(db, sql: "SELECT lines FROM traces WHERE route = ? ORDER BY rowid DESC", arguments: [route])
             while found.count < limit, let lines = try rows.next() {
-                // A row's lines are in the order recorded: newest last.
-                found += RouteTrace.decode(lines, route: route).filter { $0.kind == .attempt }.reversed().prefix(limit - found.count)
+                // A row's lines are in the order recorded: newest last. A line of one-event calls
+                // alike is a call per event.
+                let attempts = RouteTrace.decode(lines, route: route).flatMap { trace -> [RouteTrace] in
+                    switch trace.kind {
+                    case .attempt: return [trace]
+                    case .attempts: return trace.events.map { event in
+                        var one = trace
+                        one.events = [event]
+                        return one
+                    }
+                    default: return []
+                    }
+                }
+                found += attempts.reversed().prefix(limit - found.count)
             }
             return found
         }

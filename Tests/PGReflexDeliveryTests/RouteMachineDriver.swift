@@ -110,7 +110,7 @@ struct RouteMachineDriver {
         }
         var matched: [(event: RoutedEvent, values: CELActivation?)] = []
         let read = try reader.read(upTo: mark, maxRecords: max) { record in
-            if let event = try machine.consider(record) { matched.append(event) }
+            if let event = try machine.consider(record, readAt: wall) { matched.append(event) }
         }
         if let queries = machine.prepare(matched, now: now, wallNow: wall) {
             let done = queries.done.isEmpty ? [] : Set(try await store.done(among: queries.done, since: nil).map(\.eventID))

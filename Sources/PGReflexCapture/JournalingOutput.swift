@@ -36,6 +36,9 @@ struct JournalingOutput: ChangeOutput {
     /// `run --accept-gap`: a slot past the journal is accepted, and the gap recorded.
     let acceptGap: Bool
 
+    /// A wall-clock reading and the monotonic instant of it (``wallMicros(at:)``).
+    private var wallBase: (at: ContinuousClock.Instant, micros: Int64)?
+
     /// How often a paused capture repeats its warning.
     static let fullWarningInterval = Duration.seconds(30)
 
@@ -87,10 +90,23 @@ struct JournalingOutput: ChangeOutput {
     }
 
     private mutating func append(_ record: JournalRecord) throws {
+        let now = clock.now
         var record = record
-        record.metadata?.journaledAt = PostgresTimestamp.now().unixMicroseconds
+        record.metadata?.journaledAt = wallMicros(at: now)
         try journal.append(record)
-        if policy.appended(at: clock.now) == .sync { try sync() }
+        if policy.appended(at: now) == .sync { try sync() }
+    }
+
+    /// The wall clock at `now`, from the monotonic reading the group commit needs anyway: the
+    /// wall clock is read again once a second (it may be stepped), not for every record.
+    private mutating func wallMicros(at now: ContinuousClock.Instant) -> Int64 {
+        if let base = wallBase, base.at.duration(to: now) < .seconds(1) {
+            let elapsed = base.at.duration(to: now).components
+            return base.micros + elapsed.seconds * 1_000_000 + elapsed.attoseconds / 1_000_000_000_000
+        }
+        let micros = PostgresTimestamp.now().unixMicroseconds
+        wallBase = (now, micros)
+        return micros
     }
 
     mutating func caughtUp(to lsn: LSN) {

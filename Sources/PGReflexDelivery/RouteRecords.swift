@@ -23,6 +23,17 @@ struct RouteRecords<Instant: InstantProtocol> where Instant.Duration == Duration
     /// Records for the next commit.
     var pending = StateCommit()
     var cursorMoved = false
+    /// The `.attempts` trace line that one-event calls alike join, and where it is in `pending`.
+    var openAttempts: (key: AttemptsKey, index: Int)?
+
+    /// What one-event calls sharing a trace line have in common.
+    struct AttemptsKey: Equatable {
+        var at: Int64
+        var micros: Int64
+        var readAt: Int64
+        var attempt: Int
+        var outcome: String
+    }
     /// When the state store last committed.
     var lastCommit: Instant
     /// When the records of events no replay can reach are next pruned.
@@ -83,6 +94,7 @@ struct RouteRecords<Instant: InstantProtocol> where Instant.Duration == Duration
     /// is the agent's receipt mark to save with the cursor.
     mutating func takeCommit(now: Instant, mark: () -> Int64?) -> StateCommit? {
         lastCommit = now
+        openAttempts = nil
         guard follows else {
             guard !pending.isEmpty else { return nil }
             defer { pending = StateCommit() }

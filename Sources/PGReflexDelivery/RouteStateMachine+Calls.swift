@@ -141,11 +141,12 @@ extension RouteStateMachine {
             return
         }
         // Calls of one event alike but for it (a direct-lane pass) share a line.
-        if let last = records.pending.traces.indices.last,
-           records.pending.traces[last].joins(attempt: job.attempt, at: at, readAt: readAt, micros: micros, outcome: outcome) {
-            records.pending.traces[last].events.append(job.events[0].id)
+        let key = RouteRecords<Instant>.AttemptsKey(at: at, micros: micros, readAt: readAt, attempt: job.attempt, outcome: outcome)
+        if let open = records.openAttempts, open.key == key {
+            records.pending.traces[open.index].events.append(job.events[0].id)
             return
         }
+        records.openAttempts = (key, records.pending.traces.count)
         records.pending.traces.append(RouteTrace(route: settings.name, kind: .attempts, events: [job.events[0].id], at: at, attempt: job.attempt,
                                                  readAt: readAt, micros: micros, outcome: outcome))
     }

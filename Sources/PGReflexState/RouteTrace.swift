@@ -60,11 +60,6 @@ public struct RouteTrace: Sendable, Equatable {
         self.detail = detail
     }
 
-    /// Whether a call of one event can join this `.attempts` line.
-    public func joins(attempt: Int, at: Int64, readAt: Int64, micros: Int64, outcome: String) -> Bool {
-        kind == .attempts && self.attempt == attempt && self.at == at && self.readAt == readAt && self.micros == micros && self.outcome == outcome
-    }
-
     /// One line of tab-separated fields (tabs and line breaks in text become spaces): routes
     /// write them for every call, so it is built from bytes, not through a JSON encoder.
     func encode(into buffer: inout [UInt8]) {
@@ -94,7 +89,8 @@ public struct RouteTrace: Sendable, Equatable {
         text(kind.rawValue)
         for (index, id) in events.enumerated() {
             if index > 0 { buffer.append(UInt8(ascii: ",")) }
-            for byte in id.utf8 { buffer.append(byte == 9 || byte == 10 || byte == 13 || byte == 44 ? 32 : byte) }
+            // Event ids are hex and a dash (``EventID``): nothing to replace.
+            buffer.append(contentsOf: id.utf8)
         }
         buffer.append(9)
         number(at)

@@ -23,8 +23,9 @@ struct RouteRecords<Instant: InstantProtocol> where Instant.Duration == Duration
     /// Records for the next commit.
     var pending = StateCommit()
     var cursorMoved = false
-    /// The `.attempts` trace line that one-event calls alike join, and where it is in `pending`.
-    var openAttempts: (key: AttemptsKey, index: Int)?
+    /// The `.attempts` trace line that one-event calls alike join, and where it is in `pending`
+    /// (its events are a run of `pending.done`).
+    var openAttempts: (key: AttemptsKey, index: Int, start: Int, end: Int)?
 
     /// What one-event calls sharing a trace line have in common.
     struct AttemptsKey: Equatable {

@@ -134,21 +134,26 @@ extension RouteStateMachine {
         case .deadLetter: outcome = "dead_lettered"
         }
         let at = wallNow - micros, readAt = job.events[0].readAt
-        guard job.events.count == 1, job.idempotencyKey == nil, error == nil else {
+        guard job.events.count == 1, job.idempotencyKey == nil, error == nil, verdict == .succeeded else {
             records.pending.traces.append(RouteTrace(
                 route: settings.name, kind: .attempt, events: job.events.map(\.id), at: at, attempt: job.attempt, readAt: readAt,
                 micros: micros, outcome: outcome, key: job.idempotencyKey ?? "", error: error.map { "\($0.code.rawValue): \($0.message)" } ?? ""))
             return
         }
-        // Calls of one event alike but for it (a direct-lane pass) share a line.
+        // Calls of one event that succeeded alike but for it (a direct-lane pass) share a line,
+        // whose events are the done records that follow: the event's is next.
         let key = RouteRecords<Instant>.AttemptsKey(at: at, micros: micros, readAt: readAt, attempt: job.attempt, outcome: outcome)
-        if let open = records.openAttempts, open.key == key {
-            records.pending.traces[open.index].events.append(job.events[0].id)
+        let next = records.pending.done.count
+        if let open = records.openAttempts, open.key == key, open.end == next {
+            records.pending.traces[open.index].doneRange = open.start..<(next + 1)
+            records.openAttempts!.end = next + 1
             return
         }
-        records.openAttempts = (key, records.pending.traces.count)
-        records.pending.traces.append(RouteTrace(route: settings.name, kind: .attempts, events: [job.events[0].id], at: at, attempt: job.attempt,
-                                                 readAt: readAt, micros: micros, outcome: outcome))
+        records.openAttempts = (key, records.pending.traces.count, next, next + 1)
+        var line = RouteTrace(route: settings.name, kind: .attempts, events: [], at: at, attempt: job.attempt, readAt: readAt, micros: micros,
+                              outcome: outcome)
+        line.doneRange = next..<(next + 1)
+        records.pending.traces.append(line)
     }
 
     mutating func deadLetter(_ job: Job, _ error: AgentError, wallNow: Int64) {

@@ -44,6 +44,10 @@ public struct RouteTrace: Sendable, Equatable {
     /// A failed attempt's error: its code and message.
     public var error: String
     public var detail: String
+    /// Instead of `events` (an `.attempts` line of calls that succeeded): their events are those
+    /// of these done records of the same commit. A route finishes thousands of calls a second,
+    /// and a second copy of each id cost more than the rest of the trace.
+    public var doneRange: Range<Int>?
 
     public init(route: String, kind: Kind, events: [String], at: Int64, attempt: Int = 0, readAt: Int64 = 0, micros: Int64 = 0,
                 outcome: String = "", key: String = "", error: String = "", detail: String = "") {
@@ -62,7 +66,8 @@ public struct RouteTrace: Sendable, Equatable {
 
     /// One line of tab-separated fields (tabs and line breaks in text become spaces): routes
     /// write them for every call, so it is built from bytes, not through a JSON encoder.
-    func encode(into buffer: inout [UInt8]) {
+    /// `done`: the commit's done records, which `doneRange` names.
+    func encode(into buffer: inout [UInt8], done: [DoneKey]) {
         func text(_ value: String) {
             for byte in value.utf8 { buffer.append(byte == 9 || byte == 10 || byte == 13 ? 32 : byte) }
             buffer.append(9)
@@ -87,10 +92,15 @@ public struct RouteTrace: Sendable, Equatable {
             buffer.append(9)
         }
         text(kind.rawValue)
-        for (index, id) in events.enumerated() {
+        func id(_ index: Int, _ id: String) {
             if index > 0 { buffer.append(UInt8(ascii: ",")) }
             // Event ids are hex and a dash (``EventID``): nothing to replace.
             buffer.append(contentsOf: id.utf8)
+        }
+        if let doneRange {
+            for (index, key) in done[doneRange].enumerated() { id(index, key.eventID) }
+        } else {
+            for (index, event) in events.enumerated() { id(index, event) }
         }
         buffer.append(9)
         number(at)

@@ -24,7 +24,7 @@ extension SQLiteStateStore {
 
     /// Inserts a commit's traces: one row per route and bucket. An entry is filed under each
     /// bucket its events come from (a window's events may span two).
-    static func insertTraces(_ traces: [RouteTrace], at now: Int64, _ db: Database) throws {
+    static func insertTraces(_ traces: [RouteTrace], done: [DoneKey], at now: Int64, _ db: Database) throws {
         guard !traces.isEmpty else { return }
         struct Run {
             var route: String
@@ -33,7 +33,7 @@ extension SQLiteStateStore {
         }
         var runs: [Run] = []
         for trace in traces {
-            guard let first = trace.events.first else { continue }
+            guard let first = trace.doneRange.map({ done[$0.lowerBound].eventID }) ?? trace.events.first else { continue }
             var buckets = [bucket(of: first)]
             // A window's or batch's events may come from more than one bucket (rarely).
             for id in trace.events.dropFirst() where trace.kind == .attempt {
@@ -51,7 +51,7 @@ extension SQLiteStateStore {
                     runs.append(Run(route: trace.route, bucket: bucket))
                     index = runs.count - 1
                 }
-                trace.encode(into: &runs[index].lines)
+                trace.encode(into: &runs[index].lines, done: done)
             }
         }
         let insert = try db.cachedStatement(sql: "INSERT INTO traces (route, bucket, at, lines) VALUES (?, ?, ?, ?)")

@@ -173,7 +173,7 @@ public final class SQLiteStateStore: StateStore {
                     """).execute(arguments: [result.route, result.agent, result.eventID, result.eventCount, result.idempotencyKey,
                                      result.attempt, Data(result.output), result.at, result.durationMicros])
             }
-            try Self.insertTraces(changes.traces, at: now, db)
+            try Self.insertTraces(changes.traces, done: changes.done, at: now, db)
             for id in changes.removedDeadLetters {
                 try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE id = ?").execute(arguments: [id])
             }

@@ -322,6 +322,7 @@ let package = Package(
                 "PGReflexSnapshot",
                 "PGReflexState",
                 "PGReflexStatus",
+                "PGReflexTools",
                 "PGReflexTransport",
                 "PGReflexWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

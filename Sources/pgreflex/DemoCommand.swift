@@ -125,6 +125,15 @@ struct DemoCommand: AsyncParsableCommand {
         _ = try await session.query("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", parameters: [configuration.source.slot])
         guard !Self.interrupted.load(ordering: .relaxed) else { return nil }
 
+        // With a model: sized to it, so that its calls finish (DemoModelSizing).
+        var sizing: DemoModelSizing?
+        if llmURL != nil {
+            say("timing the model: one call per LLM agent, then two at once")
+            sizing = try await DemoModelSizing.measure(configuration, askedRate: rate, logger: logger)
+            sizing?.apply(to: &configuration)
+            if let sizing { say(sizing.summaryLine) }
+        }
+        guard !Self.interrupted.load(ordering: .relaxed) else { return nil }
         configuration.server = ServerSettings(port: port)
         // The breach window is ten minutes in the examples; the demo has seconds.
         for index in configuration.routes.indices where configuration.routes[index].window != nil {
@@ -132,14 +141,15 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let pipeline = try await RunPipeline(configuration: configuration, ifNoCheckpoint: .earliest,
                                              drainTimeout: .seconds(10), logger: logger)
-        let traffic = DemoTraffic(conninfo: cluster.conninfo, rate: rate, duration: .seconds(duration), status: pipeline.status,
-                                  interactive: interactive, logger: logger)
+        let traffic = DemoTraffic(conninfo: cluster.conninfo, rate: sizing?.rate ?? rate, duration: .seconds(duration),
+                                  burstEvery: sizing?.burstEvery ?? .seconds(10), status: pipeline.status, interactive: interactive, logger: logger)
         let port = Mutex<Int?>(nil)
         try await pipeline.run(extra: [traffic]) { bound in
             port.withLock { $0 = bound }
             say("status page: http://127.0.0.1:\(bound)/   metrics: http://127.0.0.1:\(bound)/metrics")
         }
-        return try await DemoSummary.collect(status: pipeline.status, traffic: traffic, session: session, configuration: configuration)
+        return try await DemoSummary.collect(status: pipeline.status, traffic: traffic, session: session, configuration: configuration,
+                                             sizing: sizing)
     }
 
     /// `--examples` (a custom demo), else nil: the files the binary carries.

@@ -11,7 +11,7 @@ struct DemoSummary {
     var text: String
 
     static func collect(status: PipelineStatus, traffic: DemoTraffic, session: PostgresConnection,
-                        configuration: RunConfiguration) async throws -> DemoSummary {
+                        configuration: RunConfiguration, sizing: DemoModelSizing? = nil) async throws -> DemoSummary {
         let report = status.report(now: 0)
         let written = traffic.written.withLock { $0 }
         func count(_ sql: String) async -> String {
@@ -35,6 +35,16 @@ struct DemoSummary {
         rows.append(["all", "", "", "", "\(calls)", "\(report.routes.values.reduce(0) { $0 + $1.succeeded })", "", "\(letters)",
                      all.p50.map(StatusReport.micros) ?? "-", all.p95.map(StatusReport.micros) ?? "-", all.p99.map(StatusReport.micros) ?? "-"])
         lines.append(StatusReport.table(rows, indent: "  "))
+        if let sizing {
+            // Every LLM call should finish: the demo was sized so that they do.
+            let llm = Set(sizing.callSeconds.map(\.agent))
+            let routes = report.routes.values.filter { llm.contains($0.agent) }
+            let finished = routes.reduce(0) { $0 + $1.succeeded + $1.deadLettered }
+            let abandoned = routes.reduce(0) { $0 + max(0, $1.matched - $1.skipped - $1.succeeded - $1.deadLettered) }
+            lines.append("  " + sizing.summaryLine)
+            lines.append("  LLM calls: \(finished) finished (\(routes.reduce(0) { $0 + $1.succeeded }) ok, "
+                + "\(routes.reduce(0) { $0 + $1.deadLettered }) dead-lettered), \(abandoned) abandoned")
+        }
         lines.append("")
         lines.append("what the agents did (each action once, with a receipt)")
         lines.append(StatusReport.table([

@@ -30,6 +30,8 @@ final class DemoTraffic: Service, Sendable {
     let conninfo: String
     let rate: Int
     let duration: Duration
+    /// How often one customer places three large orders in a row (the breach window's trigger).
+    let burstEvery: Duration
     let status: PipelineStatus
     let interactive: Bool
     let logger: Logger
@@ -39,8 +41,10 @@ final class DemoTraffic: Service, Sendable {
     let lastLogged = Mutex<(at: ContinuousClock.Instant, counts: [Int])?>(nil)
     static let logInterval = Duration.seconds(10)
 
-    init(conninfo: String, rate: Int, duration: Duration, status: PipelineStatus, interactive: Bool, logger: Logger) {
+    init(conninfo: String, rate: Int, duration: Duration, burstEvery: Duration = .seconds(10), status: PipelineStatus, interactive: Bool,
+         logger: Logger) {
         self.conninfo = conninfo
+        self.burstEvery = burstEvery
         self.rate = rate
         self.duration = duration
         self.status = status
@@ -68,7 +72,7 @@ final class DemoTraffic: Service, Sendable {
                 }
                 if clock.now >= nextBurst {
                     // One customer, three orders over 500 in a row: the breach window fires.
-                    nextBurst = clock.now.advanced(by: .seconds(10))
+                    nextBurst = clock.now.advanced(by: burstEvery)
                     let customer = Int.random(in: 900...999, using: &random)
                     for _ in 0..<3 {
                         try await session.execute("INSERT INTO orders (customer_id, total_amount, status, is_first_order) VALUES (\(customer), \(Int.random(in: 520...2400, using: &random)).00, 'new', false)")

@@ -57,6 +57,12 @@ public final class ActingAgent: Agent {
         // as deferred (the route tries it again after the wait, spending no attempt, and its
         // timeout does not run meanwhile), and the decision is kept for that try. Its waits add
         // up to at most the limits' max_wait.
+        if let (limit, count) = limits.withLock({ $0.neverFits(actions) }) {
+            pending.withLock { _ = $0.removeValue(forKey: call.idempotencyKey) }
+            return .failure(AgentError(code: .permanent, message: "agents.\(name): its decision has \(count) \(limit.tool ?? "") actions under one "
+                + "action limit's key, more than its burst (\(limit.burst)) lets through at once, so it could never run: raise burst in "
+                + "action_limits, or have the agent act less; the answer was: \(String(decoding: output.prefix(2000), as: UTF8.self))"))
+        }
         let now = ContinuousClock.now
         if let wait = limits.withLock({ $0.take(actions, now: now) }) {
             let ceiling = limits.withLock { $0.maxWait(for: actions) }

@@ -48,6 +48,18 @@ public struct ActionLimits: Sendable {
         limits.filter { limit in actions.contains { limit.applies(to: $0) } }.map(\.effectiveMaxWait).max() ?? .zero
     }
 
+    /// A limit under which the decision's actions could never all take their slots at once:
+    /// more of them fall on one key than its `burst` lets through together. Such a decision
+    /// would wait until `max_wait` and fail; it fails at once instead, saying so.
+    public func neverFits(_ actions: [ActionRunner.Action]) -> (limit: ActionLimit, count: Int)? {
+        for limit in limits {
+            var perKey: [String: Int] = [:]
+            for action in actions where limit.applies(to: action) { perKey[limit.key(of: action), default: 0] += 1 }
+            if let most = perKey.values.max(), most > limit.burst { return (limit, most) }
+        }
+        return nil
+    }
+
     /// Takes a slot for each action under each limit that applies, all or none: when one is
     /// over, nothing is taken, and the wait until it would conform is returned.
     public mutating func take(_ actions: [ActionRunner.Action], now: ContinuousClock.Instant) -> Duration? {

@@ -142,7 +142,8 @@ struct DemoCommand: AsyncParsableCommand {
         let pipeline = try await RunPipeline(configuration: configuration, ifNoCheckpoint: .earliest,
                                              drainTimeout: .seconds(10), logger: logger)
         let traffic = DemoTraffic(conninfo: cluster.conninfo, rate: sizing?.rate ?? rate, duration: .seconds(duration),
-                                  burstEvery: sizing?.burstEvery ?? .seconds(10), status: pipeline.status, interactive: interactive, logger: logger)
+                                  burstEvery: sizing?.burstEvery ?? .seconds(10), callBudget: sizing?.callBudget, status: pipeline.status,
+                                  interactive: interactive, logger: logger)
         let port = Mutex<Int?>(nil)
         try await pipeline.run(extra: [traffic]) { bound in
             port.withLock { $0 = bound }

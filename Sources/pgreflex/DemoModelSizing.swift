@@ -14,7 +14,12 @@ import PGReflexTransport
 /// starts, each LLM agent answers one call (its real prompt, on a made-up row, with no action
 /// carried out), and two calls at once show whether the server answers in parallel. From those:
 /// the LLM routes' concurrency, the traffic's rate and how often the three-order burst comes,
-/// so that the model is busy about half the time and every call finishes.
+/// so that the model is busy about half the time, and how long the demo waits at the end for
+/// the calls still running, so that every call finishes.
+///
+/// A made-up row is an easy call: real ones (an order with the customer's history, a small
+/// model using every step it has) took up to ten times as long here. So the budget per call is
+/// ten times the slowest measured call, and the model's share is planned on three times it.
 struct DemoModelSizing {
     /// One call's seconds, by agent.
     var callSeconds: [(agent: String, seconds: Double)]
@@ -24,6 +29,8 @@ struct DemoModelSizing {
     var rate: Int
     var askedRate: Int
     var burstEvery: Duration
+    /// What one call may take: the end waits this long for each call still running or queued.
+    var callBudget: Duration
 
     /// LLM calls per change the demo's traffic makes: 40 % are orders, of which about 9 % are
     /// large or first orders (fraud review); 8 % are tickets (triage).
@@ -55,14 +62,16 @@ struct DemoModelSizing {
         async let second = time(slowest.made, table: slowest.table)
         _ = try await (first, second)
         let pair = seconds(start.duration(to: clock.now))
-        // Two at once in well under twice one: the server answers in parallel.
-        let concurrency = pair < slowest.seconds * 1.5 ? 4 : 1
-        let target = utilization * Double(concurrency) / max(slowest.seconds, 0.05)
+        // Two at once in little more than one: the server answers in parallel. Otherwise calls
+        // in parallel only queue in the server, their timeouts running: one at a time.
+        let concurrency = pair < slowest.seconds * 1.25 ? 4 : 1
+        let target = utilization * Double(concurrency) / max(3 * slowest.seconds, 0.05)
         // A third of the model's share for the bursts (three calls each), the rest for the traffic.
         let burstEvery = Duration.seconds(max(10, Int((9 / target).rounded(.up))))
         let rate = min(askedRate, max(1, Int((2 * target / 3 / callsPerChange).rounded(.down))))
         return DemoModelSizing(callSeconds: timed.map { ($0.agent, $0.seconds) }, pairSeconds: pair, concurrency: concurrency, rate: rate,
-                               askedRate: askedRate, burstEvery: burstEvery)
+                               askedRate: askedRate, burstEvery: burstEvery,
+                               callBudget: .milliseconds(max(10_000, Int((10 * slowest.seconds * 1000).rounded(.up)))))
     }
 
     /// One call on a made-up row of `table`, in seconds.
@@ -100,6 +109,6 @@ struct DemoModelSizing {
         let calls = callSeconds.map { "\($0.agent) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
         return "sized to the model: one call took \(calls), two at once \(String(format: "%.2f", pairSeconds)) s; "
             + "LLM routes' concurrency \(concurrency), traffic \(rate) changes/s" + (rate < askedRate ? " (asked \(askedRate))" : "")
-            + ", three large orders every \(burstEvery.components.seconds) s"
+            + ", three large orders every \(burstEvery.components.seconds) s, up to \(callBudget.components.seconds) s a call at the end"
     }
 }

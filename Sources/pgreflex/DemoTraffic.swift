@@ -32,6 +32,9 @@ final class DemoTraffic: Service, Sendable {
     let duration: Duration
     /// How often one customer places three large orders in a row (the breach window's trigger).
     let burstEvery: Duration
+    /// With a model: how long the end waits for each call still running or queued (at least
+    /// 60 s in all); nil: 60 s.
+    let callBudget: Duration?
     let status: PipelineStatus
     let interactive: Bool
     let logger: Logger
@@ -41,9 +44,10 @@ final class DemoTraffic: Service, Sendable {
     let lastLogged = Mutex<(at: ContinuousClock.Instant, counts: [Int])?>(nil)
     static let logInterval = Duration.seconds(10)
 
-    init(conninfo: String, rate: Int, duration: Duration, burstEvery: Duration = .seconds(10), status: PipelineStatus, interactive: Bool,
-         logger: Logger) {
+    init(conninfo: String, rate: Int, duration: Duration, burstEvery: Duration = .seconds(10), callBudget: Duration? = nil,
+         status: PipelineStatus, interactive: Bool, logger: Logger) {
         self.conninfo = conninfo
+        self.callBudget = callBudget
         self.burstEvery = burstEvery
         self.rate = rate
         self.duration = duration
@@ -86,8 +90,10 @@ final class DemoTraffic: Service, Sendable {
                 if (try? await cancelWhenGracefulShutdown({ try await Task.sleep(until: clock.now.advanced(by: tick)) })) == nil { stopped = true }
             }
         }
-        // The agents finish what was written (up to 60 s), unless a Ctrl-C cut the demo short.
-        let quietBy = clock.now.advanced(by: .seconds(60))
+        // The agents finish what was written (up to 60 s, or a call budget for each call left),
+        // unless a Ctrl-C cut the demo short.
+        let left = status.report(now: 0).routes.values.reduce(0) { $0 + $1.inFlight + $1.queued }
+        let quietBy = clock.now.advanced(by: max(.seconds(60), (callBudget ?? .zero) * (left + 1)))
         while !stopped && !Task.isShuttingDownGracefully && clock.now < quietBy {
             let report = status.report(now: 0)
             let behind = report.routes.values.contains { $0.inFlight > 0 || $0.queued > 0 } || !report.capture.progress.caughtUp

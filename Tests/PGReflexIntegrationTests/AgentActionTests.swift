@@ -162,6 +162,32 @@ extension AgentActionTests {
     }
 }
 
+extension AgentActionTests {
+    /// A decision with more actions under one limit's key than its burst lets through at once
+    /// could never take its slots: it used to wait out max_wait (ten minutes by default) and
+    /// fail then. It fails at once, saying why; with the burst raised it runs.
+    @Test func aDecisionThatCouldNeverFitItsLimitFailsAtOnce() throws {
+        for (name, burst, expectLetter) in [("actfit", "", true), ("actfit2", ", burst: 2", false)] {
+            let f = try RouteFixture(name, tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric, email text);")
+            defer { f.remove() }
+            try f.cluster.psql("CREATE SCHEMA \(name)_side; CREATE TABLE \(name)_side.flags (order_id int, email text);")
+            try configure(f)
+            // One limit over every action, no key: a decision's flag and announce share its key.
+            let text = try String(contentsOfFile: f.config, encoding: .utf8)
+                .replacingOccurrences(of: "actions: [flag, refuse, announce] }",
+                                      with: "actions: [flag, refuse, announce], action_limits: [{ limit: 10, period: 1m\(burst) }] }")
+            try text.write(toFile: f.config, atomically: true, encoding: .utf8)
+            try f.sql("INSERT INTO orders VALUES (1, 900, 'a@example.com');")
+            let started = Date()
+            let run = try f.runToEnd()
+            #expect(run.status == 0 && Date().timeIntervalSince(started) < 60, "\(run.output.suffix(1500))")
+            let letters = f.command(["dlq", "list", "--config", f.config]).output
+            #expect(letters.contains("more than its burst (1) lets through at once, so it could never run") == expectLetter, "\(letters)")
+            #expect(try f.cluster.psql("SELECT count(*) FROM \(name)_side.flags").trimmingCharacters(in: .whitespacesAndNewlines) == (expectLetter ? "0" : "1"))
+        }
+    }
+}
+
 /// The loop guard: agents whose actions write the very table that wakes them.
 @Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct LoopGuardTests {

@@ -52,8 +52,12 @@ extension RunConfiguration {
             }
         case .key(let table, let value):
             let wanted = Self.keyObject(value)
+            // A plain value that JSON writes as it is is somewhere in the envelope's bytes: a byte
+            // search passes over most records before any is parsed.
+            let needle = wanted == nil && !value.utf8.contains { $0 < 32 || $0 == 34 || $0 == 92 } ? Array(value.utf8) : nil
             try Journal.locate(directory: journal.directory) { record, segment, offset in
-                guard let metadata = record.resolvedMetadata, metadata.table == table else { return }
+                guard let metadata = record.resolvedMetadata, metadata.table == table,
+                      needle.map({ record.envelope.firstRange(of: $0) != nil }) ?? true else { return }
                 guard let key = Self.keyObject(ofEnvelope: record.envelope), Self.key(key, matches: wanted, text: value) else { return }
                 found.append((record, segment, offset))
                 // Newest first, at most `limit`: older ones drop off as the scan goes on.

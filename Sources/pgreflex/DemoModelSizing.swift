@@ -12,19 +12,21 @@ import PGReflexTransport
 /// one call at a time in about a second; offered 50 changes a second, the LLM routes got six
 /// calls a second, and most timed out or were abandoned at the end. So before the traffic
 /// starts, each LLM agent answers one call (its real prompt, on a made-up row, with no action
-/// carried out), and two calls at once show whether the server answers in parallel. From those:
+/// carried out), and two calls at once of the quickest show whether the server answers in parallel. From those:
 /// the LLM routes' concurrency, the traffic's rate and how often the three-order burst comes,
 /// so that the model is busy about half the time, and how long the demo waits at the end for
 /// the calls still running, so that every call finishes.
 ///
 /// A made-up row is an easy call: real ones (an order with the customer's history, a small
 /// model using every step it has) took up to ten times as long here. So the budget per call is
-/// ten times the slowest measured call, and the model's share is planned on three times it.
+/// ten times the slowest measured call (at most the routes' timeout), and the model's share is
+/// planned on three times it.
 struct DemoModelSizing {
     /// One call's seconds, by agent.
     var callSeconds: [(agent: String, seconds: Double)]
-    /// Two calls at once, of the slowest agent.
+    /// Two calls at once, of the quickest agent.
     var pairSeconds: Double
+    var pairAgent: String
     var concurrency: Int
     var rate: Int
     var askedRate: Int
@@ -56,22 +58,27 @@ struct DemoModelSizing {
             timed.append((name, try await time(agent, table: table), agent, table))
         }
         let slowest = timed.max { $0.seconds < $1.seconds }!
+        // No attempt outlasts its route's timeout: the end never waits longer than that per call.
+        let llm = Set(timed.map(\.agent))
+        let routeTimeout = configuration.routes.filter { llm.contains($0.agent) }.map(\.timeout).max() ?? .seconds(120)
+        // Two calls of the quickest agent at once (the same prompt, so the same work each).
+        let quickest = timed.min { $0.seconds < $1.seconds }!
         let clock = ContinuousClock()
         let start = clock.now
-        async let first = time(slowest.made, table: slowest.table)
-        async let second = time(slowest.made, table: slowest.table)
+        async let first = time(quickest.made, table: quickest.table)
+        async let second = time(quickest.made, table: quickest.table)
         _ = try await (first, second)
         let pair = seconds(start.duration(to: clock.now))
         // Two at once in little more than one: the server answers in parallel. Otherwise calls
         // in parallel only queue in the server, their timeouts running: one at a time.
-        let concurrency = pair < slowest.seconds * 1.25 ? 4 : 1
+        let concurrency = pair < quickest.seconds * 1.25 ? 4 : 1
         let target = utilization * Double(concurrency) / max(3 * slowest.seconds, 0.05)
         // A third of the model's share for the bursts (three calls each), the rest for the traffic.
         let burstEvery = Duration.seconds(max(10, Int((9 / target).rounded(.up))))
         let rate = min(askedRate, max(1, Int((2 * target / 3 / callsPerChange).rounded(.down))))
-        return DemoModelSizing(callSeconds: timed.map { ($0.agent, $0.seconds) }, pairSeconds: pair, concurrency: concurrency, rate: rate,
+        return DemoModelSizing(callSeconds: timed.map { ($0.agent, $0.seconds) }, pairSeconds: pair, pairAgent: quickest.agent, concurrency: concurrency, rate: rate,
                                askedRate: askedRate, burstEvery: burstEvery,
-                               callBudget: .milliseconds(max(10_000, Int((10 * slowest.seconds * 1000).rounded(.up)))))
+                               callBudget: min(.milliseconds(max(10_000, Int((10 * slowest.seconds * 1000).rounded(.up)))), routeTimeout))
     }
 
     /// One call on a made-up row of `table`, in seconds.
@@ -85,8 +92,10 @@ struct DemoModelSizing {
                              agent: agent.name, idempotencyValue: "demo-sizing")
         let clock = ContinuousClock()
         let start = clock.now
-        // A weak model's answer may not be a valid decision: it answered all the same.
-        if case .failure(let error) = await agent.handle(call), error.isRetryable {
+        // A weak model's answer may not be a valid decision, and a busy one may take longer than
+        // the agent's timeout: it answered (or is slow) all the same. Only a server that is not
+        // there, or fails, stops the demo.
+        if case .failure(let error) = await agent.handle(call), error.isRetryable && error.code != .timeout {
             throw ValidationError("the model did not answer the demo's first call (\(error.code.rawValue): \(error.message)): check --llm-url and that the server is up")
         }
         return seconds(start.duration(to: clock.now))
@@ -107,7 +116,7 @@ struct DemoModelSizing {
     /// What the summary says it chose, and why.
     var summaryLine: String {
         let calls = callSeconds.map { "\($0.agent) \(String(format: "%.2f", $0.seconds)) s" }.joined(separator: ", ")
-        return "sized to the model: one call took \(calls), two at once \(String(format: "%.2f", pairSeconds)) s; "
+        return "sized to the model: one call took \(calls), two of \(pairAgent) at once \(String(format: "%.2f", pairSeconds)) s; "
             + "LLM routes' concurrency \(concurrency), traffic \(rate) changes/s" + (rate < askedRate ? " (asked \(askedRate))" : "")
             + ", three large orders every \(burstEvery.components.seconds) s, up to \(callBudget.components.seconds) s a call at the end"
     }

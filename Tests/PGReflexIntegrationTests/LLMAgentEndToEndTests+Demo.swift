@@ -3,9 +3,10 @@ import PGReflexTestSupport
 import Testing
 
 /// `pgreflex demo --llm-url` against the small local model (../shared/llm): the demo times the
-/// model first and sizes the LLM routes and the traffic to it, so that every call finishes.
-@Suite(.localModel, .serialized, .timeLimit(.minutes(10)))
-struct DemoModelTests {
+/// model first and sizes the LLM routes and the traffic to it, so that every call finishes. In
+/// the LLM suite, so that its model serves one test at a time: timings taken while another test
+/// drives the model would be theirs too.
+extension LLMAgentEndToEndTests {
     @Test func theDemoSizesItselfToTheModelAndEveryCallFinishes() async throws {
         let dir = NSTemporaryDirectory() + "pgreflex-demo-llm-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

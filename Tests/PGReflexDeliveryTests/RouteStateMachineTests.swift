@@ -119,6 +119,35 @@ import Testing
         #expect(try await driver.store.windowEntries(route: "r").map(\.eventID).sorted() == [Self.id(1), Self.id(3)])
     }
 
+    /// What `event show` reads of flow control: the trace a route records for each step.
+    @Test func tracesSayWhatFlowControlDid() async throws {
+        // Throttled: one call a second; the second waits, traced once with when it may start.
+        var throttled = try Self.settings()
+        throttled.throttle = .init(limit: 1, period: .seconds(1), burst: 1)
+        var (driver, directory) = try await Self.driver(throttled, rows: [(1, 1), (2, 2)])
+        #expect(try await driver.runToEnd())
+        var traces = try await driver.store.traces(of: [Self.id(0), Self.id(1)])
+        let waits = traces.filter { $0.kind == .throttled }
+        #expect(waits.map(\.events) == [[Self.id(1)]] && waits.allSatisfy { Int64($0.detail)! > $0.at }, "\(traces)")
+        #expect(traces.filter { $0.kind == .attempts || $0.kind == .attempt }.flatMap(\.events).sorted() == [Self.id(0), Self.id(1)])
+        try? FileManager.default.removeItem(atPath: directory)
+        // Debounced: each superseded event names the one that replaced it.
+        (driver, directory) = try await Self.driver(try Self.settings(debounce: .seconds(10)), rows: [(1, 1), (2, 1)])
+        #expect(try await driver.runToEnd())
+        traces = try await driver.store.traces(of: [Self.id(0)])
+        #expect(traces.filter { $0.kind == .debounced }.map(\.detail) == [Self.id(1)], "\(traces)")
+        try? FileManager.default.removeItem(atPath: directory)
+        // Held: a schema pin the events' version is not among.
+        var pinned = try Self.settings()
+        pinned.schemaVersions = ["public.orders": [2]]
+        (driver, directory) = try await Self.driver(pinned, rows: [(1, 1)])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for _ in 0..<5 { try await driver.step() }
+        try await driver.commit()
+        traces = try await driver.store.traces(of: [Self.id(0)])
+        #expect(traces.map(\.kind) == [.held] && traces.first?.detail == "1", "\(traces)")
+    }
+
     @Test func theDirectLaneHandsOverPassesAndAFailedCallsRowWaitsInTheQueue() async throws {
         // Rows 1 and 2 change twice each: each repeat ends a pass. Row 1's first change fails once.
         var (driver, directory) = try await Self.driver(try Self.settings(), rows: [(1, 0), (2, 0), (1, 0), (2, 0)], answersAtOnce: true) { call in

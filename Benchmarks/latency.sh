@@ -8,6 +8,8 @@
 # rate the driver really offered.
 #   Benchmarks/latency.sh [SECONDS] [RATES]      (default 15 s at each of 1000,10000,50000 changes/s)
 #   PGREFLEX_BIN=path (skip the build, measure that binary)
+#   STAGES=N (after each rate, `pgreflex event show` on N sampled events: p50 and p99 of each stage,
+#   commit → journaled → read → call start, and where the slowest 1 % spent their time)
 SECONDS_PER_RATE=${1:-15}
 RATES=${2:-1000,10000,50000}
 RUN_PID=
@@ -86,5 +88,35 @@ print(json.dumps({"offered_changes_per_s": rate, "achieved_changes_per_s": round
 PY
   kill "$RUN_PID"; wait "$RUN_PID" || true
   RUN_PID=
+  if [ -n "${STAGES:-}" ]; then
+    python3 - "$PGREFLEX" "$run" "$STAGES" <<'PY'
+import json, random, sqlite3, subprocess, sys
+exe, run, wanted = sys.argv[1], sys.argv[2], int(sys.argv[3])
+# Every event the route called is in its done runs.
+ids = []
+for (blob,) in sqlite3.connect(run + "/state/state.sqlite").execute("SELECT ids FROM done_runs"):
+    ids += blob.decode().split("\n")
+random.seed(1)
+rows = []
+for event in random.sample(ids, min(wanted, len(ids))):
+    out = subprocess.run([exe, "event", "show", "--config", run + "/run.yaml", "--id", event, "--format", "json"],
+                         capture_output=True, text=True).stdout
+    change = json.loads(out.splitlines()[0])
+    route = next(r for r in change["routes"] if r["route"] == "everything")["stages"]
+    stages = (change["stages"]["commit_to_journaled_ms"], route["journaled_to_read_ms"], route["read_to_call_ms"])
+    if None not in stages: rows.append((sum(stages),) + stages)
+names = ["commit_to_call", "commit_to_journaled", "journaled_to_read", "read_to_call"]
+def pct(q, k):
+    values = sorted(row[k] for row in rows)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+report = {"sampled": len(rows)}
+for k, name in enumerate(names):
+    report[name + "_p50_ms"], report[name + "_p99_ms"] = pct(0.5, k), pct(0.99, k)
+tail = sorted(rows)[int(0.99 * len(rows)):]
+for k, name in enumerate(names[1:], 1):
+    report["slowest_1pct_" + name + "_mean_ms"] = round(sum(row[k] for row in tail) / max(1, len(tail)), 2)
+print(json.dumps(report))
+PY
+  fi
   psql "$CONN" -qXAt -c "SELECT pg_drop_replication_slot('lat_$rate')" >/dev/null
 done

@@ -23,8 +23,14 @@ struct RouteFixture {
         dir = NSTemporaryDirectory() + "pgreflex-route-\(name)-\(UUID().uuidString)"
         exe = try pgreflexExecutable()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try cluster.psql("CREATE SCHEMA \(name); SET search_path = \(name);\n\(tables)\nCREATE PUBLICATION \(name)_pub FOR TABLES IN SCHEMA \(name);")
-        try cluster.createSlot("\(name)_slot")
+        do {
+            try cluster.psql("CREATE SCHEMA \(name); SET search_path = \(name);\n\(tables)\nCREATE PUBLICATION \(name)_pub FOR TABLES IN SCHEMA \(name);")
+            try cluster.createSlot("\(name)_slot")
+        } catch {
+            // A fixture that failed to set up leaves no directory behind (its test never got to remove it).
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
     }
 
     func remove() {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The status page's page per change (`/change?q=…`): what `event show` says, server-rendered,
 /// with no script and no external asset. Every value is escaped; the envelope is the journal's,
 /// after privacy.
@@ -28,7 +30,7 @@ extension ChangeTrace {
              place.schemaVersion.map(String.init) ?? "-", key ?? "-", Self.time(place.commitTime) ?? "-", Self.time(place.journaledAt) ?? "-",
              Self.milliseconds(from: place.commitTime, to: place.journaledAt).map(Self.ms) ?? "-"],
         ])
-        html += "<h3>Envelope</h3>\n<pre class=\"envelope\">\(StatusReport.escape(String(decoding: envelope, as: UTF8.self).trimmingSuffixNewline))</pre>\n"
+        html += "<h3>Envelope</h3>\n<pre class=\"envelope\">\(StatusReport.escape(String(decoding: envelope, as: UTF8.self).trimmingCharacters(in: .newlines)))</pre>\n"
         for route in routes { html += route.htmlSection(journaledAt: place.journaledAt) }
         return html + "</section>\n"
     }

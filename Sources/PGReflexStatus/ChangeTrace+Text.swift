@@ -1,3 +1,4 @@
+import Foundation
 import PGReflexWire
 
 /// `event show` for a person: the change, then each route's story, stage times in ms.
@@ -9,7 +10,7 @@ extension ChangeTrace {
             + "xid \(place.xid)\(place.schemaVersion.map { ", schema version \($0)" } ?? "")")
         lines.append("  committed \(Self.time(place.commitTime) ?? "-"), journaled \(Self.time(place.journaledAt) ?? "- (not recorded)")"
             + (Self.milliseconds(from: place.commitTime, to: place.journaledAt).map { " (+\(Self.ms($0)))" } ?? ""))
-        lines.append("  envelope: " + String(decoding: envelope, as: UTF8.self).trimmingSuffixNewline)
+        lines.append("  envelope: " + String(decoding: envelope, as: UTF8.self).trimmingCharacters(in: .newlines))
         for route in routes {
             lines.append("")
             lines.append(contentsOf: route.textLines(journaledAt: place.journaledAt))
@@ -56,13 +57,5 @@ extension ChangeTrace.Route {
         ].compactMap { name, value in value.map { "\(name) \(ChangeTrace.ms($0))" } }
         if !stages.isEmpty { lines.append("    stages: " + stages.joined(separator: ", ")) }
         return lines
-    }
-}
-
-extension String {
-    var trimmingSuffixNewline: String {
-        var text = self
-        while text.last == "\n" { text.removeLast() }
-        return text
     }
 }

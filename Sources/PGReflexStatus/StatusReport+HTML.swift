@@ -1,3 +1,5 @@
+import Foundation
+
 /// The status page at `/`: the same report, server-rendered, refreshing itself. No scripts and
 /// no external assets, so it works behind any proxy and in any browser.
 extension StatusReport {
@@ -68,20 +70,12 @@ extension StatusReport {
         return html + "</tbody></table>\n"
     }
 
-    /// Text for a URL's path or query: everything but unreserved characters percent-encoded.
+    /// Text for a URL's path or query: everything but RFC 3986's unreserved characters percent-encoded.
     public static func percentEncoded(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(Character(UnicodeScalar(byte)))
-            default:
-                out += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 15, radix: 16, uppercase: true)
-            }
-        }
-        return out
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
     }
+
+    static let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
 
     static func escape(_ text: String) -> String {
         var out = ""

@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "PGReflexAgentContract", targets: ["PGReflexAgentContract"]),
         .library(name: "PGReflexFiles", targets: ["PGReflexFiles"]),
         .library(name: "PGReflexRuntime", targets: ["PGReflexRuntime"]),
+        .library(name: "PGReflexTraces", targets: ["PGReflexTraces"]),
         .library(name: "PGReflexState", targets: ["PGReflexState"]),
         .library(name: "PGReflexSnapshot", targets: ["PGReflexSnapshot"]),
         .library(name: "PGReflexAgents", targets: ["PGReflexAgents"]),
@@ -302,10 +303,30 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Golden traces: canonical events with the decisions they led to, recorded with side
+        // effects off and replayed in CI against the current configuration (`pgreflex trace`).
+        .target(
+            name: "PGReflexTraces",
+            dependencies: [
+                "PGReflexAgentContract",
+                "PGReflexAgents",
+                "PGReflexConfig",
+                "PGReflexDelivery",
+                "PGReflexJournal",
+                "PGReflexPrivacy",
+                "PGReflexRouter",
+                "PGReflexTools",
+                "PGReflexTransport",
+                "PGReflexWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "pgreflex",
             dependencies: [
                 "PGReflexRuntime",
+                "PGReflexTraces",
                 "PGReflexAgentContract",
                 "PGReflexAgents",
                 "PGReflexCapture",
@@ -490,6 +511,7 @@ let package = Package(
                 "PGReflexJournal",
                 "PGReflexThreads",
                 "PGReflexTools",
+                "PGReflexTraces",
                 "PGReflexTransport",
                 "PGReflexWire",
                 "PGReflexTestSupport",

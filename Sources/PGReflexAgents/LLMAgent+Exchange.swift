@@ -58,16 +58,34 @@ extension LLMAgent {
         return body
     }
 
-    func request(messages: [[String: Any]], maxTokens: Int, citations: [String], deadline: NIODeadline, timeout: Duration) async -> Result<Answer, AgentError> {
+    func request(messages: [[String: Any]], maxTokens: Int, citations: [String], call: AgentCall, deadline: NIODeadline, timeout: Duration) async -> Result<Answer, AgentError> {
+        guard let body = try? JSONSerialization.data(withJSONObject: requestBody(messages: messages, maxTokens: maxTokens, citations: citations), options: [.sortedKeys]) else {
+            return .failure(AgentError(code: .permanent, message: "agents.\(name): the request could not be encoded as JSON"))
+        }
+        let reply: Result<[UInt8], AgentError>
+        if let exchange {
+            reply = await exchange.exchange(call: call, request: Array(body)) { await self.post(Array(body), deadline: deadline, timeout: timeout) }
+        } else {
+            reply = await post(Array(body), deadline: deadline, timeout: timeout)
+        }
+        switch reply {
+        case .failure(let error): return .failure(error)
+        case .success(let bytes):
+            guard let answer = Self.answer(bytes) else {
+                return .failure(AgentError(code: .permanent, message: "agents.\(name): \(endpoint) did not answer as an OpenAI-compatible chat completion (no choices[0].message)"))
+            }
+            return .success(answer)
+        }
+    }
+
+    /// The request to the model: its answer's body when it is 200.
+    func post(_ body: [UInt8], deadline: NIODeadline, timeout: Duration) async -> Result<[UInt8], AgentError> {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "pgreflex")
         if let key = settings.apiKey { request.headers.add(name: "authorization", value: "Bearer \(key)") }
-        guard let body = try? JSONSerialization.data(withJSONObject: requestBody(messages: messages, maxTokens: maxTokens, citations: citations)) else {
-            return .failure(AgentError(code: .permanent, message: "agents.\(name): the request could not be encoded as JSON"))
-        }
-        request.body = .bytes(Array(body))
+        request.body = .bytes(body)
         do {
             let response = try await HTTPClient.pgreflex.execute(request, deadline: deadline, logger: nil)
             let bytes = Array(try await response.body.collect(upTo: 8 << 20).readableBytesView)
@@ -82,10 +100,7 @@ extension LLMAgent {
                 }
                 return .failure(AgentError(code: .permanent, message: "agents.\(name): HTTP \(status) from \(endpoint), not 200"))
             }
-            guard let answer = Self.answer(bytes) else {
-                return .failure(AgentError(code: .permanent, message: "agents.\(name): \(endpoint) did not answer as an OpenAI-compatible chat completion (no choices[0].message)"))
-            }
-            return .success(answer)
+            return .success(bytes)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             return .failure(AgentError(code: .timeout, message: "agents.\(name): \(endpoint) did not answer within \(timeout)"))
         } catch is CancellationError {

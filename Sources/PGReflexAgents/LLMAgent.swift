@@ -97,12 +97,15 @@ public final class LLMAgent: Agent {
     let system: MustacheTemplate
     let prompt: MustacheTemplate
     let logger: Logger
+    /// Between the agent and its model (`trace`); nil: straight to the model.
+    let exchange: (any ChatExchange)?
 
     /// Fails when a template does not parse.
-    public init(name: String, settings: Settings, tools: [String: any Tool] = [:], logger: Logger) throws(AgentError) {
+    public init(name: String, settings: Settings, tools: [String: any Tool] = [:], exchange: (any ChatExchange)? = nil, logger: Logger) throws(AgentError) {
         self.name = name
         self.settings = settings
         self.tools = tools
+        self.exchange = exchange
         self.logger = logger
         system = try Self.template(settings.system, setting: "agents.\(name).llm.system")
         prompt = try Self.template(settings.prompt, setting: "agents.\(name).llm.prompt")
@@ -162,7 +165,7 @@ public final class LLMAgent: Agent {
             let remaining = settings.tokenBudget - used.total
             guard remaining > 0 else { break }
             let answer: Answer
-            switch await request(messages: messages, maxTokens: min(settings.maxTokens, remaining), citations: citations, deadline: deadline, timeout: timeout) {
+            switch await request(messages: messages, maxTokens: min(settings.maxTokens, remaining), citations: citations, call: call, deadline: deadline, timeout: timeout) {
             case .failure(let error): return .failure(error)
             case .success(let value): answer = value
             }

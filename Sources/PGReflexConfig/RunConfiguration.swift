@@ -91,6 +91,8 @@ public struct RunConfiguration: Sendable {
     public var snapshotChunkSize = 1024
     /// The `*_env` variables a load with `requireEnvironment: false` found unset, in file order.
     public var unsetEnvironment: [UnsetVariable] = []
+    /// `traces.tolerances`: added to every golden trace's own (`trace verify`).
+    public var traceTolerances: [TraceTolerance] = []
 
     /// `requireEnvironment: false` (for commands that read state and call no agent): an unset
     /// `*_env` variable is not an error but an entry of `unsetEnvironment`, its value left empty;
@@ -116,7 +118,7 @@ public struct RunConfiguration: Sendable {
         let reader = Reader(file: file, base: ((file as NSString).deletingLastPathComponent as String), environment: environment,
                             requireEnvironment: requireEnvironment)
         guard let root else { throw ConfigurationError(file: file, line: 1, message: "the file is empty: it needs source, journal and sink (or consumers) sections") }
-        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "tools", "agents", "routes", "state", "privacy", "schemas", "server"])
+        let top = try reader.mapping(root, "the file", keys: ["source", "journal", "sink", "consumers", "tools", "agents", "routes", "state", "privacy", "schemas", "server", "traces"])
 
         let sourceNode = try reader.required(top, "source", in: root)
         let source = try reader.mapping(sourceNode, "source",
@@ -240,6 +242,7 @@ public struct RunConfiguration: Sendable {
             file: file, server: server)
         configuration.snapshotMode = snapshotMode
         configuration.snapshotChunkSize = snapshotChunkSize
+        configuration.traceTolerances = try top["traces"].map { try reader.traceTolerances($0) } ?? []
         configuration.unsetEnvironment = reader.unsetVariables.found
         configuration.serverSetting = "server.port in \(file)"
         return configuration

@@ -19,7 +19,7 @@ public enum ChangeQuery: Sendable, Equatable {
     /// `0000000001A2B3C8-00000003`, or `public.orders:1234`; nil when it is neither.
     public init?(parsing text: String) {
         let text = text.trimmingCharacters(in: .whitespaces)
-        if Self.position(ofEventID: text) != nil {
+        if EventPosition(eventID: text) != nil {
             self = .id(text.lowercased())
             return
         }
@@ -29,13 +29,6 @@ public enum ChangeQuery: Sendable, Equatable {
         self = .key(table: table.contains(".") ? table : "public." + table, value: value)
     }
 
-    /// The journal position an event id names; nil when it is not one.
-    static func position(ofEventID text: String) -> EventPosition? {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].count == 16, parts[1].count == 8,
-              let lsn = UInt64(parts[0], radix: 16), let ordinal = UInt32(parts[1], radix: 16) else { return nil }
-        return EventPosition(commitLSN: LSN(lsn), ordinal: Int(ordinal))
-    }
 }
 
 extension RunConfiguration {
@@ -46,7 +39,7 @@ extension RunConfiguration {
         var found: [(record: JournalRecord, segment: String, offset: Int)] = []
         switch query {
         case .id(let id):
-            guard let position = ChangeQuery.position(ofEventID: id) else { return [] }
+            guard let position = EventPosition(eventID: id) else { return [] }
             try Journal.locate(directory: journal.directory, from: position, to: position) { record, segment, offset in
                 found.append((record, segment, offset))
             }

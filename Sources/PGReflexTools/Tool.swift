@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import PGReflexAgentContract
 
 /// What an agent's decision may act through: a named, typed tool. Read tools (`sql_query`)
@@ -87,7 +87,7 @@ public struct ToolParameter: Sendable, Equatable {
     }
 
     /// JSONSerialization's booleans are NSNumbers too; they print as true/false.
-    static func isBool(_ number: NSNumber) -> Bool {
+    public static func isBool(_ number: NSNumber) -> Bool {
         let text = String(decoding: (try? JSONSerialization.data(withJSONObject: number, options: [.fragmentsAllowed])) ?? Data(), as: UTF8.self)
         return text == "true" || text == "false"
     }
@@ -128,6 +128,8 @@ public struct ToolReceipt: Sendable, Equatable {
         /// Its idempotency key was already recorded: it ran before (a retry, a replay), and
         /// did not run again.
         case alreadyDone = "already_done"
+        /// Side effects were off (`trace record`, `trace verify`): it did not run.
+        case simulated
     }
 
     public var status: Status

@@ -17,7 +17,7 @@ struct PGReflexCommand: AsyncParsableCommand {
         commandName: "pgreflex",
         abstract: "Turns PostgreSQL changes into triggers for AI agents.",
         version: EnvelopeWriter.version,
-        subcommands: [DemoCommand.self, TailCommand.self, RunCommand.self, StatusCommand.self, CheckCommand.self, RouteCommand.self, DLQCommand.self, ResultsCommand.self, EventCommand.self, WebhookCommand.self, ReplayCommand.self, DetokenizeCommand.self, SchemaCommand.self, SlotCommand.self, SnapshotCommand.self, JournalCommand.self])
+        subcommands: [DemoCommand.self, TailCommand.self, RunCommand.self, StatusCommand.self, CheckCommand.self, RouteCommand.self, DLQCommand.self, ResultsCommand.self, EventCommand.self, TraceCommand.self, WebhookCommand.self, ReplayCommand.self, DetokenizeCommand.self, SchemaCommand.self, SlotCommand.self, SnapshotCommand.self, JournalCommand.self])
 }
 
 /// A subcommand's discussion: what it says, then one example and the doc that explains it.

@@ -140,7 +140,9 @@ struct AgentsSection {
                         } catch {
                             throw reader.fail(value, error.message)
                         }
-                        arguments[try reader.string(name, "\(key).enrich.arguments")] = text
+                        let parameter = try reader.string(name, "\(key).enrich.arguments")
+                        arguments[parameter] = text
+                        reader.marks.found["\(key).enrich.\(tool).\(parameter)"] = reader.expressionMark(value)
                     }
                 }
                 settings.enrich.append(LLMAgent.Enrichment(tool: tool, arguments: arguments))
@@ -176,6 +178,11 @@ struct AgentsSection {
             }
         }
         guard let text, let node = inline ?? file else { return nil }
+        if let inline {
+            reader.marks.found["\(key).\(setting)"] = reader.expressionMark(inline)
+        } else if let file {
+            reader.marks.found["\(key).\(setting)"] = RunConfiguration.ExpressionMark(line: 1, column: 1, file: reader.path(try reader.string(file, "\(key).\(setting)_file")))
+        }
         do {
             try LLMAgent.validate(template: text, setting: "\(key).\(setting)")
         } catch {

@@ -5,23 +5,42 @@ import Yams
 
 extension RunConfiguration.Reader {
     /// `routes:`, a mapping of route names to what each matches, its agent and its flow
-    /// control; with where each `if` expression starts in the file.
-    func routes(_ node: Node, agents: [AgentSettings]) throws -> (routes: [RouteSettings], marks: [String: RunConfiguration.ExpressionMark]) {
+    /// control; where each expression and `columns_changed` starts goes to ``marks``.
+    func routes(_ node: Node, agents: [AgentSettings]) throws -> [RouteSettings] {
         guard case .mapping(let entries) = node else {
             throw fail(node, "routes must map each route's name to { tables, ops, columns_changed, if, agent, … }")
         }
         var routes: [RouteSettings] = []
-        var marks: [String: RunConfiguration.ExpressionMark] = [:]
         for (key, value) in entries {
             let name = try string(key, "routes")
             guard ConsumerSettings.isValidName(name) else {
                 throw fail(key, "routes: '\(name)' is not a route name: use letters, digits, _ and - (it names the route's cursor)")
             }
-            if case .mapping(let fields) = value, let condition = fields["if"] { marks[name] = expressionMark(condition) }
+            if case .mapping(let fields) = value { markExpressions(fields, route: name) }
             guard !routes.contains(where: { $0.name == name }) else { throw fail(key, "routes: '\(name)' appears twice: rename one") }
             routes.append(try routeSettings(value, name: name, agents: agents))
         }
-        return (routes, marks)
+        return routes
+    }
+
+    /// Where the route's column-reading settings start: `if`, `columns_changed` and each key.
+    func markExpressions(_ fields: Node.Mapping, route: String) {
+        for (key, value) in fields {
+            guard let name = key.string else { continue }
+            if name == "if" || name == "key" || name == "columns_changed" || name == "tables" || name == "schema_versions" {
+                marks.found["routes.\(route).\(name)"] = expressionMark(value)
+            } else if case .mapping(let inner) = value {
+                for (innerKey, innerValue) in inner {
+                    guard let innerName = innerKey.string, innerName == "key" || innerName == "run" else { continue }
+                    marks.found["routes.\(route).\(name).\(innerName)"] = expressionMark(innerValue)
+                }
+            }
+        }
+    }
+
+    /// What a parse found the places of; one per parse, never shared across threads.
+    final class SettingMarks {
+        var found: [String: RunConfiguration.ExpressionMark] = [:]
     }
 
     /// Where an expression's first character is in the file (no column for block scalars, whose
@@ -95,17 +114,20 @@ extension RunConfiguration {
         public var line: Int?
         /// nil for a block scalar (`|` or `>`).
         public var column: Int?
+        /// The file it is in when not the configuration's (a `prompt_file`).
+        public var file: String?
 
-        public init(line: Int?, column: Int?) {
+        public init(line: Int?, column: Int?, file: String? = nil) {
             self.line = line
             self.column = column
+            self.file = file
         }
 
         /// An error at a line and column inside the expression, placed in the file.
         func error(file: String, line: Int, column: Int, message: String) -> ConfigurationError {
             let fileLine = self.line.map { $0 + line - 1 }
             let fileColumn = line == 1 ? self.column.map { $0 + column - 1 } : nil
-            return ConfigurationError(file: file, line: fileLine, column: fileColumn,
+            return ConfigurationError(file: self.file ?? file, line: fileLine, column: fileColumn,
                                       message: message + (fileColumn == nil ? " (line \(line), column \(column) of the expression)" : ""))
         }
     }

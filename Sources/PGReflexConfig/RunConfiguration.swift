@@ -75,7 +75,10 @@ public struct RunConfiguration: Sendable {
     /// `routes:`, in file order.
     public var routes: [RouteSettings]
     /// Where each route's `if` starts in the file, by route name.
-    public var routeConditionMarks: [String: ExpressionMark]
+    /// Where each setting that reads an event's columns starts (`routes.NAME.if`,
+    /// `routes.NAME.debounce.key`, `routes.NAME.columns_changed`, `agents.NAME.llm.prompt`, …),
+    /// so that `check` and `schema check --config` name the file and line of a break.
+    public var settingMarks: [String: ExpressionMark]
     /// `state.directory`: the dispatcher's state store (done records, route cursors, the
     /// dead-letter queue). Default: `state` beside the journal's directory.
     public var stateDirectory: String
@@ -211,7 +214,7 @@ public struct RunConfiguration: Sendable {
         let schemas = try top["schemas"].map { try reader.mapping($0, "schemas", keys: ["directory", "on_new_version", "tables"]) }
         let tools = try top["tools"].map { try AgentsSection(reader: reader).tools($0) } ?? []
         let agents = try top["agents"].map { try AgentsSection(reader: reader).agents($0, tools: tools) } ?? []
-        let (routes, marks) = try top["routes"].map { try reader.routes($0, agents: agents) } ?? ([], [:])
+        let routes = try top["routes"].map { try reader.routes($0, agents: agents) } ?? []
         for agent in agents {
             guard case .file = agent.kind else { continue }
             let users = routes.filter { $0.agent == agent.name }.map(\.name)
@@ -237,7 +240,7 @@ public struct RunConfiguration: Sendable {
             privacy: try top["privacy"].map { try reader.privacy($0) },
             schemaRegistry: reader.path(try schemas?["directory"].map { try reader.string($0, "schemas.directory") } ?? "Schemas"),
             schemaVersionPolicy: try schemas.map { try reader.schemaVersionPolicy($0) } ?? SchemaVersionPolicy(),
-            tools: tools, agents: agents, routes: routes, routeConditionMarks: marks,
+            tools: tools, agents: agents, routes: routes, settingMarks: reader.marks.found,
             stateDirectory: try state?["directory"].map { reader.path(try reader.string($0, "state.directory")) } ?? Self.besideJournal(journalDirectory),
             file: file, server: server)
         configuration.snapshotMode = snapshotMode
@@ -263,6 +266,7 @@ public struct RunConfiguration: Sendable {
         let environment: [String: String]
         let requireEnvironment: Bool
         let unsetVariables = UnsetVariables()
+        let marks = SettingMarks()
 
         func fail(_ node: Node, _ message: String) -> ConfigurationError {
             ConfigurationError(file: file, line: RunConfiguration.line(node), column: node.mark.map { $0.column }, message: message)

@@ -61,9 +61,15 @@ struct SchemaCommand: AsyncParsableCommand {
         var allowEmpty = false
         @Flag(help: "Fail when a checked table is not in the registry (a table added without `schema snapshot`).")
         var requireRegistered = false
+        @Option(help: "Also check this run configuration's routes and prompt templates against the checked tables: a column they read that is gone, or a comparison its new type breaks, is a break at its file:line.")
+        var config: String?
         @OptionGroup var global: GlobalOptions
 
         enum Format: String, ExpressibleByArgument { case text, json }
+
+        static func json(_ error: ConfigurationError) -> [String: Any] {
+            ["file": error.file, "line": error.line ?? NSNull(), "column": error.column ?? NSNull(), "message": error.message]
+        }
 
         func validate() throws {
             if connection.dsn != nil && against != nil { throw ValidationError("give one of --dsn (a database) or --against (a registry directory), not both") }
@@ -79,9 +85,11 @@ struct SchemaCommand: AsyncParsableCommand {
                     throw SchemaRegistryError(file: registry, message: "holds no table: nothing would be checked. Record the tables "
                         + "with `pgreflex schema snapshot --registry \(registry)` and commit them, or pass --allow-empty")
                 }
+                let configuration = try config.map { try RunConfiguration.load($0, requireEnvironment: false) }
                 var candidates: [TableSchema]
                 if against == nil {
-                    let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) }
+                    // The envelopes' shapes: the configuration's privacy applies unless --privacy names another.
+                    let policy = try privacy.map { try RunConfiguration.loadPrivacy($0) } ?? configuration?.privacy
                     candidates = try await liveSchemas(dsn: try connection.resolved(), tables: tables).map { $0.protected(by: policy) }
                 } else {
                     let other = try SchemaRegistry(directory: against!)
@@ -92,7 +100,30 @@ struct SchemaCommand: AsyncParsableCommand {
                     }
                 }
                 report = SchemaCheck(candidates: candidates, registry: store, onlyListed: !tables.isEmpty)
-                print(format == .json ? report.json : report.text, terminator: "")
+                // The routes and templates against the tables as checked, each at the version the
+                // registry gives its shape (a new one numbered after the last).
+                var scratch = store
+                let routeFindings = configuration?.findings(against: Dictionary(candidates.map { schema in
+                    (schema.qualifiedName, SchemaRegistry.Current(version: scratch.record(schema).version, schema: schema))
+                }) { first, _ in first })
+                switch format {
+                case .text:
+                    print(report.text, terminator: "")
+                    if let routeFindings, let config {
+                        for error in routeFindings.errors { print("BREAKING \(error)") }
+                        for warning in routeFindings.warnings { print("warning  \(warning)") }
+                        print(routeFindings.errors.isEmpty ? "schema check: the routes and templates of \(config) read only what the tables have"
+                              : "schema check: \(routeFindings.errors.count) break\(routeFindings.errors.count == 1 ? "" : "s") in the routes and templates of \(config)")
+                    }
+                case .json:
+                    guard let routeFindings else { print(report.json); break }
+                    var object = (try? JSONSerialization.jsonObject(with: Data(report.json.utf8))) as? [String: Any] ?? [:]
+                    object["route_breaks"] = routeFindings.errors.map(Self.json)
+                    object["route_warnings"] = routeFindings.warnings.map(Self.json)
+                    object["compatible"] = !report.breaks && routeFindings.errors.isEmpty
+                    print(String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(), as: UTF8.self))
+                }
+                if !(routeFindings?.errors.isEmpty ?? true) { throw ExitCode(1) }
                 if report.breaks || (requireRegistered && !report.newTables.isEmpty) { throw ExitCode(1) }
             }
         }

@@ -110,7 +110,7 @@ import Testing
         #expect(config.routes[0].route.ops == ["c"] && config.routes[0].route.tables.map(\.description) == ["public.orders"])
         #expect(config.routes[1].route.columnsChanged == ["quantity_on_hand"] && config.routes[1].route.condition != nil)
         #expect(config.routes.map(\.agent) == ["fraud_agent", "log"] && config.agents.map(\.name) == ["fraud_agent", "log"])
-        #expect(config.routeConditionMarks["fraud"] == .init(line: 8, column: 9))
+        #expect(config.settingMarks["routes.fraud.if"] == .init(line: 8, column: 9))
 
         // Checked against the registry's columns: a typo names the column list, at its place.
         let columns = registry(["public.orders": [("id", .integer), ("total_amount", .decimal), ("is_first_order", .boolean)],

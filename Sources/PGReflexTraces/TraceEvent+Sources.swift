@@ -43,8 +43,11 @@ extension TraceEvent {
         guard let metadata = record.resolvedMetadata, metadata.operation != 0 else { return nil }
         let op = String(UnicodeScalar(metadata.operation))
         guard Route.operations.contains(op) else { return nil }
+        // The journal keeps an envelope as a sink writes it, with its newline: a trace keeps the JSON.
+        var envelope = record.envelope[...]
+        while let last = envelope.last, last == 0x0A || last == 0x0D || last == 0x20 { envelope.removeLast() }
         self.init(id: EventID.string(lsn: record.position.commitLSN.rawValue, ordinal: record.position.ordinal), table: metadata.table,
-                  op: op, commitTime: metadata.commitTime, schemaVersion: metadata.schemaVersion, keyHash: metadata.keyHash, envelope: record.envelope)
+                  op: op, commitTime: metadata.commitTime, schemaVersion: metadata.schemaVersion, keyHash: metadata.keyHash, envelope: Array(envelope))
     }
 
     /// Envelopes written by hand (or copied from a sink file): one JSON object per line, each

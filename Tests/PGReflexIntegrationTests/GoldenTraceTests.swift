@@ -221,3 +221,65 @@ struct GoldenTraceTests {
         #expect(failed.status != 0 && !FileManager.default.fileExists(atPath: w.dir + "/new.jsonl"), "\(failed.output)")
     }
 }
+
+/// Recording and verifying change nothing: no row, no emitted message, no webhook request,
+/// no HTTP call. Events come from a real journal (by table and by id).
+@Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
+struct GoldenTraceSideEffectTests {
+    @Test func recordingAndVerifyingLeaveNoRowNoMessageAndNoRequest() async throws {
+        let f = try RouteFixture("trside", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric);")
+        defer { f.remove() }
+        try f.cluster.psql("CREATE SCHEMA trside_side; CREATE TABLE trside_side.holds (order_id int);")
+        // Capture first, with a route that does nothing, so that the journal holds the orders.
+        try f.configure("""
+            agents: { quiet: { noop: {} } }
+            routes: { seen: { tables: [trside.orders], agent: quiet, start: earliest } }
+            """)
+        try f.sql("INSERT INTO orders VALUES (1, 900), (2, 20);")
+        let capture = try await f.runToEndWithoutBlocking()
+        #expect(capture.status == 0, "\(capture.output)")
+        // Watches the database for what an action would write or emit from here on.
+        _ = try f.cluster.psql("SELECT pg_create_logical_replication_slot('trside_watch', 'test_decoding')")
+        defer { _ = try? f.cluster.psql("SELECT pg_drop_replication_slot('trside_watch')") }
+        try """
+            import json, os, sys
+            order = json.load(sys.stdin)["after"]
+            print(json.dumps({"summary": "dry=" + os.environ.get("PGREFLEX_DRY_RUN", "unset"),
+                              "actions": [{"tool": t, "args": {"order_id": order["id"]}} for t in ("hold", "announce", "ping")]}))
+            """.write(toFile: f.dir + "/decide.py", atomically: true, encoding: .utf8)
+        let receiver = WebhookReceiver { _, _ in (200, nil) }
+        try await receiver.serving { port in
+            try """
+                source: { dsn: "\(f.cluster.conninfo)", slot: trside_slot, publication: trside_pub }
+                journal: { directory: ./journal }
+                tools:
+                  hold: { sql_exec: { statement: "INSERT INTO trside_side.holds VALUES ($1::int)", parameters: [{ name: order_id, type: integer }] } }
+                  announce: { emit: { prefix: trside.announce, parameters: [order_id] } }
+                  ping: { http: { url: "http://127.0.0.1:\(port)/hook", parameters: [order_id] } }
+                agents:
+                  decide: { exec: { command: [python3, ./decide.py] }, actions: [hold, announce, ping] }
+                  notify: { webhook: { url: "http://127.0.0.1:\(port)/hook" } }
+                routes:
+                  decide: { tables: [trside.orders], agent: decide }
+                  notify: { tables: [trside.orders], agent: notify }
+                """.write(toFile: f.dir + "/trace.yaml", atomically: true, encoding: .utf8)
+            let config = f.dir + "/trace.yaml"
+            let record = f.command(["trace", "record", "--config", config, "--table", "trside.orders", "--out", f.dir + "/traces/orders.jsonl"])
+            #expect(record.status == 0 && record.output.contains("recorded 2 events") && record.output.contains("8 side effects simulated, none sent"), "\(record.output)")
+            let trace = try String(contentsOfFile: f.dir + "/traces/orders.jsonl", encoding: .utf8)
+            #expect(trace.contains(#""summary":"dry=1""#) && !trace.contains(#""status":"done""#), "\(trace)")
+            // By id: the second order only.
+            let second = try #require(trace.firstMatch(of: /"id":"([0-9A-F]{16}-00000001)"/)?.1, "\(trace)")
+            let byID = f.command(["trace", "record", "--config", config, "--event", String(second), "--out", f.dir + "/traces/one.jsonl"])
+            #expect(byID.status == 0 && byID.output.contains("recorded 1 event"), "\(byID.output)")
+            for _ in 0..<2 {
+                let verify = f.command(["trace", "verify", "--config", config, f.dir + "/traces"])
+                #expect(verify.status == 0 && verify.output.contains("ok: 3 events in 2 traces as recorded"), "\(verify.output)")
+            }
+        }
+        #expect(receiver.requests.isEmpty, "a webhook or an http action was sent")
+        #expect(try f.cluster.psql("SELECT count(*) FROM trside_side.holds").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        let written = try f.cluster.psql("SELECT count(*) FROM pg_logical_slot_peek_changes('trside_watch', NULL, NULL) WHERE data LIKE 'message:%' OR data LIKE '%trside_side%'")
+        #expect(written.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+}

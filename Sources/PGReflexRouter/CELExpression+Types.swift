@@ -98,7 +98,12 @@ struct CELTypePass {
             let left = type(of: a, findings: &findings)
             let right = type(of: b, findings: &findings)
             switch op {
-            case .equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual, .in: return .bool
+            case .less, .lessOrEqual, .greater, .greaterOrEqual:
+                if let problem = Self.orderingProblem(left, right) {
+                    findings.append(CELTypeFinding(severity: .error, offset: node.offset, message: problem))
+                }
+                return .bool
+            case .equal, .notEqual, .in: return .bool
             case .add, .subtract, .multiply, .divide, .remainder:
                 if left == .timestamp, right == .timestamp, op == .subtract { return .duration }
                 if left == .timestamp || right == .timestamp, left == .duration || right == .duration { return .timestamp }
@@ -128,6 +133,18 @@ struct CELTypePass {
             }
             return .map
         }
+    }
+
+    /// Why `left < right` has no value, when both types are known: a column whose type changed
+    /// to text under a comparison with a number is the common case.
+    static func orderingProblem(_ left: CELStaticType, _ right: CELStaticType) -> String? {
+        let numbers: Set<CELStaticType> = [.int, .uint, .double]
+        guard left != .dyn, right != .dyn, left != right, !(numbers.contains(left) && numbers.contains(right)) else { return nil }
+        if (left == .string && numbers.contains(right)) || (right == .string && numbers.contains(left)) {
+            return "it orders a string and a number (\(left.rawValue) and \(right.rawValue)): that has a value only while the text is a number; "
+                + "convert it (double(x) > 500.0), or check the column's type"
+        }
+        return "a \(left.rawValue) and a \(right.rawValue) cannot be ordered: compare values of one type"
     }
 
     private func requireBool(_ node: CELNode, _ role: String, findings: inout [CELTypeFinding]) {

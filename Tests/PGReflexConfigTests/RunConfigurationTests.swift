@@ -126,7 +126,7 @@ import Testing
             "routes.fraud.key: after.customer is not a column of public.orders v1, the version the stream is on; the columns are id, is_first_order, total_amount",
         ])
         let nowhere = try RunConfiguration.parse(text.replacingOccurrences(of: "tables: inventory", with: "tables: inventroy"), file: "run.yaml")
-        #expect(nowhere.check(registry: columns).errors.first?.message.contains("match no table in the schema registry") == true)
+        #expect(nowhere.check(registry: columns).errors.first?.message.contains("match no table in the schema") == true)
 
         func failure(_ routes: String) -> ConfigurationError? {
             #expect(throws: ConfigurationError.self) {

@@ -126,6 +126,54 @@ struct SchemaCompatibilityTests {
         #expect(after.output.contains("public.\(table)\tv2\tnew version"), "\(test.name): \(after.output)")
     }
 
+    /// `schema check --config`: a migration that drops or renames a column a route or a prompt
+    /// template reads, or changes a type so that a comparison no longer holds, is a break at
+    /// the setting's file:line, beside the table's own findings.
+    @Test func aMigrationThatBreaksARouteOrATemplateFailsAtItsLine() throws {
+        let cluster = try PostgresCluster.required()
+        try cluster.psql("CREATE TABLE routed (id int PRIMARY KEY, total numeric, note text, customer_id int)")
+        let exe = try pgreflexExecutable()
+        let root = NSTemporaryDirectory() + "pgreflex-routed-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let config = root + "/run.yaml"
+        try """
+            source: { dsn_env: ROUTED_DSN, slot: s, publication: p }
+            journal: { directory: ./journal }
+            agents:
+              review:
+                llm:
+                  base_url: http://127.0.0.1:1/v1
+                  model: m
+                  prompt: |
+                    Order {{event.after.id}}
+                    Note: {{event.after.note}}
+            routes:
+              big:
+                tables: [public.routed]
+                if: "event.after.total > 500"
+                debounce: { period: 1s, key: "string(event.after.customer_id)" }
+                agent: review
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let snapshot = PostgresCluster.run([exe, "schema", "snapshot", "--dsn", cluster.conninfo, "--tables", "public.routed", "--registry", root + "/Schemas"])
+        #expect(snapshot.status == 0, "\(snapshot.output)")
+        let check = [exe, "schema", "check", "--dsn", cluster.conninfo, "--tables", "public.routed", "--registry", root + "/Schemas", "--config", config]
+        let before = PostgresCluster.run(check)
+        #expect(before.status == 0 && before.output.contains("the routes and templates of \(config) read only what the tables have"), "\(before.output)")
+        try cluster.psql("ALTER TABLE routed DROP COLUMN note; ALTER TABLE routed RENAME COLUMN customer_id TO buyer_id; ALTER TABLE routed ALTER COLUMN total TYPE text")
+        let after = PostgresCluster.run(check)
+        #expect(after.status == 1, "\(after.output)")
+        #expect(after.output.contains("BREAKING \(config):10:"), "the template's line: \(after.output)")
+        #expect(after.output.contains("agents.review.llm.prompt: {{event.after.note}} reads note, which is not a column of public.routed"), "\(after.output)")
+        #expect(after.output.contains("BREAKING \(config):15:") && after.output.contains("routes.big.debounce.key: after.customer_id is not a column"), "\(after.output)")
+        #expect(after.output.contains("BREAKING \(config):14:") && after.output.contains("routes.big.if:"), "the comparison of text with a number: \(after.output)")
+        #expect(after.output.contains("schema check: 3 breaks in the routes and templates of \(config)"), "\(after.output)")
+        // The same in JSON, for tools.
+        let json = PostgresCluster.run(check + ["--format", "json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], "\(json.output)")
+        #expect((report["route_breaks"] as? [[String: Any]])?.count == 3 && report["compatible"] as? Bool == false, "\(json.output)")
+    }
+
     @Test func checkRefusesAMissingOrEmptyRegistry() throws {
         let cluster = try PostgresCluster.required()
         try cluster.psql("CREATE TABLE gate_a (id int PRIMARY KEY); CREATE TABLE gate_b (id int PRIMARY KEY)")

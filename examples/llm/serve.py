@@ -21,6 +21,10 @@ threads = int(os.environ.get("PGREFLEX_LLM_THREADS", "2"))
 params.cpuparams.n_threads = threads
 params.cpuparams_batch.n_threads = threads
 params.use_jinja = True
+# Each request evaluates its whole prompt: with the prompt cache, a request's tokens depend on
+# which request came before it (a cached prefix is evaluated in other batches), and golden
+# traces verified --live need the same answer to the same request at temperature 0.
+params.cache_prompt = False
 server = xllamacpp.Server(params)
 print("LISTENING", server.listening_address, flush=True)
 while True:

@@ -449,6 +449,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "PGReflexTracesTests",
+            dependencies: ["PGReflexAgentContract", "PGReflexConfig", "PGReflexDelivery", "PGReflexTraces"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PGReflexSnapshotTests",
             dependencies: ["PGReflexSnapshot", "PGReflexWire"],
             swiftSettings: strictSettings

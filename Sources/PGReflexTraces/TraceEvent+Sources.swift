@@ -19,20 +19,16 @@ extension TraceEvent {
         return found
     }
 
-    /// The events with these ids, from the journal, in the order given.
-    public static func fromJournal(directory: String, ids: [String]) throws -> [TraceEvent] {
-        var found: [TraceEvent] = []
+    /// The events with these ids that the journal still holds, by id (lowercased).
+    public static func fromJournal(directory: String, ids: [String]) throws -> [String: TraceEvent] {
+        var found: [String: TraceEvent] = [:]
         for id in ids {
             guard let position = EventPosition(eventID: id.lowercased()) else {
                 throw TraceError(.noEvents, "--event \(id): not an event id (it looks like 0000000001A2B3C8-00000003, as envelopes, `results list` and `dlq list` write it)")
             }
-            var event: TraceEvent?
-            try Journal.locate(directory: directory, from: position, to: position) { record, _, _ in event = TraceEvent(record) }
-            guard let event else {
-                throw TraceError(.noEvents, "--event \(id): the journal in \(directory) no longer holds it (retention removed it, or it is another database's): "
-                    + "put its envelope in a file and pass --events")
+            try Journal.locate(directory: directory, from: position, to: position) { record, _, _ in
+                if let event = TraceEvent(record) { found[id.lowercased()] = event }
             }
-            found.append(event)
         }
         return found
     }
@@ -66,23 +62,46 @@ extension TraceEvent {
             guard line.count <= GoldenTrace.lineLimit, let object = TraceJSON.parse(line) as? [String: Any] else {
                 throw fail("not a JSON object (one envelope per line)")
             }
-            guard let op = object["op"] as? String, Route.operations.contains(op) else {
-                throw fail("op must be one of \(Route.operations.sorted().joined(separator: ", "))")
+            var envelope = Array(line)
+            while let last = envelope.last, last == 0x0D || last == 0x20 || last == 0x09 { envelope.removeLast() }
+            switch Self.parse(object, envelope: envelope, defaultID: "line-\(index + 1)") {
+            case .success(let event): events.append(event)
+            case .failure(let problem): throw fail(problem.message)
             }
-            let source = object["source"] as? [String: Any]
-            let table: String
-            if let schema = source?["schema"] as? String, let name = source?["table"] as? String {
-                table = "\(schema).\(name)"
-            } else if op == "m" {
-                table = ""
-            } else {
-                throw fail("source.schema and source.table are missing: is it a pgreflex envelope?")
-            }
-            let micros = (source?["ts_us"] as? NSNumber)?.int64Value ?? ((source?["ts_ms"] as? NSNumber)?.int64Value).map { $0.multipliedReportingOverflow(by: 1000).partialValue } ?? 0
-            events.append(TraceEvent(id: object["id"] as? String ?? "line-\(index + 1)", table: table, op: op, commitTime: micros,
-                                     schemaVersion: source?["schema_version"] as? Int, envelope: Array(line)))
         }
         guard !events.isEmpty else { throw TraceError(.noEvents, "--events \(path): the file holds no envelope") }
         return events
+    }
+
+    struct Problem: Error {
+        var message: String
+    }
+
+    /// An envelope as a trace event: its `op`, `source.schema` and `source.table` (a message,
+    /// `op: m`, has no table), its `id` (else `defaultID`), and its commit time from
+    /// `source.ts_us` (or `ts_ms`).
+    static func parse(_ object: [String: Any], envelope: [UInt8], defaultID: String) -> Result<TraceEvent, Problem> {
+        guard let op = object["op"] as? String, Route.operations.contains(op) else {
+            return .failure(Problem(message: "op must be one of \(Route.operations.sorted().joined(separator: ", "))"))
+        }
+        let source = object["source"] as? [String: Any]
+        let table: String
+        if let schema = source?["schema"] as? String, let name = source?["table"] as? String {
+            table = "\(schema).\(name)"
+        } else if op == "m" {
+            table = ""
+        } else {
+            return .failure(Problem(message: "source.schema and source.table are missing: is it a pgreflex envelope?"))
+        }
+        let micros = (source?["ts_us"] as? NSNumber)?.int64Value ?? ((source?["ts_ms"] as? NSNumber)?.int64Value).map { $0.multipliedReportingOverflow(by: 1000).partialValue } ?? 0
+        return .success(TraceEvent(id: object["id"] as? String ?? defaultID, table: table, op: op, commitTime: micros,
+                                   schemaVersion: source?["schema_version"] as? Int, envelope: envelope))
+    }
+
+    /// A dead letter's envelope (the state store keeps it after the journal's retention let it go).
+    public static func fromDeadLetter(eventID: String, envelope: [UInt8]) -> TraceEvent? {
+        guard let object = TraceJSON.parse(envelope) as? [String: Any], case .success(var event) = parse(object, envelope: envelope, defaultID: eventID) else { return nil }
+        event.id = eventID
+        return event
     }
 }

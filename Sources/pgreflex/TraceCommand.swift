@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PGReflexConfig
 import PGReflexRouter
+import PGReflexState
 import PGReflexTraces
 import PGReflexWire
 
@@ -25,13 +26,34 @@ struct TraceCommand: AsyncParsableCommand {
         @Option(help: "The YAML configuration file.") var config: String
         @Option(help: "The trace file to write.") var out: String
         @Option(help: "A file of envelopes, one JSON object per line.") var events: String?
-        @Option(help: "An event id from the journal (repeatable), as `event show`, `results list` and `dlq list` write it.") var event: [String] = []
+        @Option(help: "An event id (repeatable), as `event show`, `results list` and `dlq list` write it: from the journal, or the dead-letter queue when retention let it go.") var event: [String] = []
         @Option(help: "From the journal: events committed at or after this LSN.") var fromLSN: LSN?
         @Option(help: "From the journal: events committed at or before this LSN.") var toLSN: LSN?
         @Option(help: "From the journal: only this table (schema.table, globs allowed; repeatable).") var table: [String] = []
         @Option(help: "From the journal: at most this many events.") var limit: Int = 1000
         @Flag(help: "Replace the file when it exists (`trace update` re-records one and shows what changed).") var force = false
         @OptionGroup var global: GlobalOptions
+
+        /// The events `--event` names, in its order: from the journal, or, when its retention let
+        /// one go, from the dead-letter queue, which keeps the envelope.
+        func byID(_ configuration: RunConfiguration) async throws -> [TraceEvent] {
+            var found = try TraceEvent.fromJournal(directory: configuration.journal.directory, ids: event)
+            let missing = event.filter { found[$0.lowercased()] == nil }
+            if !missing.isEmpty, let store = try SQLiteStateStore.openExisting(directory: configuration.stateDirectory) {
+                for id in missing {
+                    for letter in try await store.deadLetters(DeadLetterFilter(eventID: id.lowercased())) {
+                        if let kept = TraceEvent.fromDeadLetter(eventID: letter.eventID, envelope: letter.envelope) { found[id.lowercased()] = kept }
+                    }
+                }
+            }
+            return try event.map { id in
+                guard let kept = found[id.lowercased()] else {
+                    throw ValidationError("--event \(id): neither the journal in \(configuration.journal.directory) nor the dead-letter queue holds it "
+                        + "(retention removed it, or it is another database's): put its envelope in a file and pass --events")
+                }
+                return kept
+            }
+        }
 
         func run() async throws {
             try await global.run {
@@ -56,7 +78,7 @@ struct TraceCommand: AsyncParsableCommand {
                     }
                     chosen = event.isEmpty
                         ? try TraceEvent.fromJournal(directory: configuration.journal.directory, from: fromLSN, to: toLSN, tables: patterns, limit: limit)
-                        : try TraceEvent.fromJournal(directory: configuration.journal.directory, ids: event)
+                        : try await byID(configuration)
                 }
                 guard !chosen.isEmpty else { throw ValidationError("the journal holds no event in that range: widen --from-lsn/--to-lsn or --table") }
                 let runner = TraceRunner(configuration: configuration, logger: Logger(label: "pgreflex.trace"))

@@ -269,7 +269,7 @@ struct GoldenTraceSideEffectTests {
             let trace = try String(contentsOfFile: f.dir + "/traces/orders.jsonl", encoding: .utf8)
             #expect(trace.contains(#""summary":"dry=1""#) && !trace.contains(#""status":"done""#), "\(trace)")
             // By id: the second order only.
-            let second = try #require(trace.firstMatch(of: /"id":"([0-9A-F]{16}-00000001)"/)?.1, "\(trace)")
+            let second = try #require(trace.firstMatch(of: /"id":"([0-9a-f]{16}-00000001)"/)?.1, "\(trace)")
             let byID = f.command(["trace", "record", "--config", config, "--event", String(second), "--out", f.dir + "/traces/one.jsonl"])
             #expect(byID.status == 0 && byID.output.contains("recorded 1 event"), "\(byID.output)")
             for _ in 0..<2 {
@@ -281,5 +281,29 @@ struct GoldenTraceSideEffectTests {
         #expect(try f.cluster.psql("SELECT count(*) FROM trside_side.holds").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         let written = try f.cluster.psql("SELECT count(*) FROM pg_logical_slot_peek_changes('trside_watch', NULL, NULL) WHERE data LIKE 'message:%' OR data LIKE '%trside_side%'")
         #expect(written.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
+    /// `--event ID` finds an event the journal no longer holds in the dead-letter queue, which
+    /// keeps its envelope; an id neither holds is an error that says what to do.
+    @Test func anEventTheJournalLetGoComesFromTheDeadLetterQueue() async throws {
+        let f = try RouteFixture("trdlq", tables: "CREATE TABLE orders (id int PRIMARY KEY, total numeric);")
+        defer { f.remove() }
+        try f.configure("""
+            agents: { fails: { exec: { command: [/bin/false] } } }
+            routes: { r: { tables: [trdlq.orders], agent: fails, retries: { attempts: 1 }, start: earliest } }
+            """)
+        try f.sql("INSERT INTO orders VALUES (1, 900);")
+        let run = try await f.runToEndWithoutBlocking()
+        #expect(run.status == 0, "\(run.output)")
+        let letters = f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output
+        let id = try #require(letters.firstMatch(of: /"event_id":"([0-9a-f]{16}-[0-9a-f]{8})"/)?.1, "\(letters)")
+        try FileManager.default.removeItem(atPath: f.dir + "/journal")
+        try FileManager.default.createDirectory(atPath: f.dir + "/journal", withIntermediateDirectories: true)
+        let record = f.command(["trace", "record", "--config", f.config, "--event", String(id), "--out", f.dir + "/t.jsonl"])
+        #expect(record.status == 0 && record.output.contains("recorded 1 event"), "\(record.output)")
+        let trace = try String(contentsOfFile: f.dir + "/t.jsonl", encoding: .utf8)
+        #expect(trace.contains(#""id":"\#(id)""#) && trace.contains(#""total":"900""#), "\(trace)")
+        let unknown = f.command(["trace", "record", "--config", f.config, "--event", "00000000ffffffff-00000000", "--out", f.dir + "/u.jsonl"])
+        #expect(unknown.status != 0 && unknown.output.contains("neither the journal") && !FileManager.default.fileExists(atPath: f.dir + "/u.jsonl"), "\(unknown.output)")
     }
 }

@@ -91,7 +91,7 @@ struct GoldenTraceFileTests {
                 }
                 if bytes.isEmpty { bytes = [0x7B] }
             }
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             do {
                 _ = try GoldenTrace.read(path: path)
             } catch {

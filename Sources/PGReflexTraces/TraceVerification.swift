@@ -60,7 +60,10 @@ public struct TraceReport: Sendable {
         }
     }
 
-    public var text: String {
+    public var text: String { text(accepted: false) }
+
+    /// The text report; `accepted`: as `trace update` prints what it re-recorded.
+    public func text(accepted: Bool) -> String {
         var lines: [String] = []
         for file in verifications {
             lines.append("\(file.file): \(file.events.count) event\(file.events.count == 1 ? "" : "s"), "
@@ -71,8 +74,13 @@ public struct TraceReport: Sendable {
             }
         }
         let events = verifications.reduce(0) { $0 + $1.events.count }, differing = verifications.reduce(0) { $0 + $1.differing }
-        lines.append(passed ? "ok: \(events) event\(events == 1 ? "" : "s") in \(verifications.count) trace\(verifications.count == 1 ? "" : "s") as recorded"
-                     : "FAILED: \(differing) of \(events) events differ; if the change is deliberate, accept it with `pgreflex trace update`")
+        if passed {
+            lines.append("ok: \(events) event\(events == 1 ? "" : "s") in \(verifications.count) trace\(verifications.count == 1 ? "" : "s") as recorded")
+        } else if accepted {
+            lines.append("accepted: \(differing) of \(events) events differ, and their traces are re-recorded")
+        } else {
+            lines.append("FAILED: \(differing) of \(events) events differ; if the change is deliberate, accept it with `pgreflex trace update`")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

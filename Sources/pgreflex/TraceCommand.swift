@@ -148,8 +148,7 @@ struct TraceCommand: AsyncParsableCommand {
                 if report.passed {
                     print("nothing to update: every event is as recorded")
                 } else {
-                    print(report.text.replacingOccurrences(of: "FAILED: ", with: "accepted: ")
-                        .replacingOccurrences(of: "; if the change is deliberate, accept it with `pgreflex trace update`", with: ""), terminator: "")
+                    print(report.text(accepted: true), terminator: "")
                 }
             }
         }

@@ -7,12 +7,11 @@ public import PGReflexTools
 /// An agent as `trace record` and `trace verify` run it: nothing it does leaves the process.
 /// Webhooks and the built-in agents are not called: each answers with a simulated receipt.
 /// `exec` agents run, with `PGREFLEX_DRY_RUN=1` in their environment. LLM agents ask the model
-/// through `exchange` (recorded, or answered from a recording), at temperature 0 when
-/// `temperatureZero`. The write tools in `tools` are the caller's simulated ones; action limits
+/// through `exchange` (recorded, or answered from a recording), at temperature 0, so that a
+/// trace is as repeatable as the model allows. The write tools in `tools` are the caller's simulated ones; action limits
 /// do not apply (a trace never waits).
 extension AgentSettings {
-    public func makeDryRunAgent(logger: Logger, tools: [String: any Tool], keyring: PrivacyKeyring?, exchange: (any ChatExchange)?,
-                                temperatureZero: Bool) throws -> any Agent {
+    public func makeDryRunAgent(logger: Logger, tools: [String: any Tool], keyring: PrivacyKeyring?, exchange: (any ChatExchange)?) throws -> any Agent {
         let runner = ActionRunner(tools: tools, keyring: keyring)
         switch kind {
         case .file: return SimulatedAgent(name: name, kind: "file")
@@ -23,7 +22,7 @@ extension AgentSettings {
             settings.environment["PGREFLEX_DRY_RUN"] = "1"
             return ActingAgent(ExecAgent(name: name, settings: settings, logger: logger), runner: runner, allowed: actions)
         case .llm(var settings):
-            if temperatureZero { settings.temperature = 0 }
+            settings.temperature = 0
             return ActingAgent(try LLMAgent(name: name, settings: settings, tools: tools, exchange: exchange, logger: logger), runner: runner, allowed: actions)
         }
     }

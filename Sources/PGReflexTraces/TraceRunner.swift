@@ -121,7 +121,7 @@ public struct TraceRunner {
         return entries
     }
 
-    /// Every agent a route names, dry-run (``AgentSettings/makeDryRunAgent(logger:tools:keyring:exchange:temperatureZero:)``).
+    /// Every agent a route names, dry-run (``AgentSettings/makeDryRunAgent(logger:tools:keyring:exchange:)``).
     func makeAgents(tape: TraceTape, live: Bool) throws -> [String: any Agent] {
         let real = live ? ToolSettings.makeTools(configuration.tools.filter { $0.effect == .read }, defaultDSN: configuration.source.dsn, privacy: configuration.privacy, logger: logger) : [:]
         var tools: [String: any Tool] = [:]
@@ -133,7 +133,7 @@ public struct TraceRunner {
         let wanted = Set(configuration.routes.map(\.agent))
         var agents: [String: any Agent] = [:]
         for agent in configuration.agents where wanted.contains(agent.name) {
-            agents[agent.name] = try agent.makeDryRunAgent(logger: logger, tools: tools, keyring: configuration.privacy?.keyring, exchange: tape, temperatureZero: true)
+            agents[agent.name] = try agent.makeDryRunAgent(logger: logger, tools: tools, keyring: configuration.privacy?.keyring, exchange: tape)
         }
         return agents
     }

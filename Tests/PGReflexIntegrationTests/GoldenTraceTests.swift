@@ -235,7 +235,9 @@ struct GoldenTraceSideEffectTests {
             agents: { quiet: { noop: {} } }
             routes: { seen: { tables: [trside.orders], agent: quiet, start: earliest } }
             """)
-        try f.sql("INSERT INTO orders VALUES (1, 900), (2, 20);")
+        // Two transactions: a range of commit LSNs can hold one of them.
+        try f.sql("INSERT INTO orders VALUES (1, 900);")
+        try f.sql("INSERT INTO orders VALUES (2, 20);")
         let capture = try await f.runToEndWithoutBlocking()
         #expect(capture.status == 0, "\(capture.output)")
         // Watches the database for what an action would write or emit from here on.
@@ -268,13 +270,19 @@ struct GoldenTraceSideEffectTests {
             #expect(record.status == 0 && record.output.contains("recorded 2 events") && record.output.contains("8 side effects simulated, none sent"), "\(record.output)")
             let trace = try String(contentsOfFile: f.dir + "/traces/orders.jsonl", encoding: .utf8)
             #expect(trace.contains(#""summary":"dry=1""#) && !trace.contains(#""status":"done""#), "\(trace)")
-            // By id: the second order only.
-            let second = try #require(trace.firstMatch(of: /"id":"([0-9a-f]{16}-00000001)"/)?.1, "\(trace)")
-            let byID = f.command(["trace", "record", "--config", config, "--event", String(second), "--out", f.dir + "/traces/one.jsonl"])
+            // By id: the second order only; and by a range of commit LSNs, each order alone.
+            let ids = trace.matches(of: /"event":\{[^}]*"id":"([0-9a-f]{16})-([0-9a-f]{8})"/).map { (lsn: String($0.1), ordinal: String($0.2)) }
+            try #require(ids.count == 2, "\(trace)")
+            let byID = f.command(["trace", "record", "--config", config, "--event", "\(ids[1].lsn)-\(ids[1].ordinal)", "--out", f.dir + "/traces/one.jsonl"])
             #expect(byID.status == 0 && byID.output.contains("recorded 1 event"), "\(byID.output)")
+            let first = String(UInt64(ids[0].lsn, radix: 16)!), second = String(UInt64(ids[1].lsn, radix: 16)!)
+            let to = f.command(["trace", "record", "--config", config, "--to-lsn", first, "--table", "trside.*", "--out", f.dir + "/traces/to.jsonl"])
+            let from = f.command(["trace", "record", "--config", config, "--from-lsn", second, "--out", f.dir + "/traces/from.jsonl"])
+            #expect(to.status == 0 && to.output.contains("recorded 1 event") && from.status == 0 && from.output.contains("recorded 1 event"), "\(to.output) \(from.output)")
+            #expect(try String(contentsOfFile: f.dir + "/traces/from.jsonl", encoding: .utf8).contains(#""id":2"#))
             for _ in 0..<2 {
                 let verify = f.command(["trace", "verify", "--config", config, f.dir + "/traces"])
-                #expect(verify.status == 0 && verify.output.contains("ok: 3 events in 2 traces as recorded"), "\(verify.output)")
+                #expect(verify.status == 0 && verify.output.contains("ok: 5 events in 4 traces as recorded"), "\(verify.output)")
             }
         }
         #expect(receiver.requests.isEmpty, "a webhook or an http action was sent")

@@ -216,7 +216,7 @@ let package = Package(
         // implementation in embedded SQLite (GRDB).
         .target(
             name: "PGReflexState",
-            dependencies: ["PGReflexSnapshot", "PGReflexWire", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PGReflexAgentContract", "PGReflexSnapshot", "PGReflexWire", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         // Typed tools agents act through (SQL, logical messages, HTTP), each run once under an

@@ -18,6 +18,9 @@ public struct AgentCall: Sendable {
     public var attempt: Int
     /// How long this attempt may take (the route's `retries.timeout`).
     public var timeout: Duration?
+    /// Ask the agent again even though the call has a recorded decision (`--redecide` on
+    /// `dlq retry` and `replay`): the new decision's actions run under new keys.
+    public var redecide = false
 
     enum Key: Sendable {
         case given(String)

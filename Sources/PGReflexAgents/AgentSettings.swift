@@ -35,8 +35,9 @@ public struct AgentSettings: Sendable {
     }
 
     /// The agent, acting through `tools` (all configured, built once per process) when its
-    /// outcome names actions.
-    public func makeAgent(logger: Logger, tools: [String: any Tool] = [:], keyring: PrivacyKeyring? = nil) throws -> any Agent {
+    /// outcome names actions; its decisions kept in `decisions` before they are carried out.
+    public func makeAgent(logger: Logger, tools: [String: any Tool] = [:], keyring: PrivacyKeyring? = nil,
+                          decisions: (any DecisionLog)? = nil) throws -> any Agent {
         let bare = try makeBareAgent(logger: logger, tools: tools)
         switch kind {
         case .file, .log, .noop:
@@ -44,7 +45,7 @@ public struct AgentSettings: Sendable {
             // answering at once (`answersAtOnce`).
             return bare
         case .webhook, .exec, .llm:
-            return ActingAgent(bare, runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions, limits: actionLimits)
+            return ActingAgent(bare, runner: ActionRunner(tools: tools, keyring: keyring), allowed: actions, limits: actionLimits, decisions: decisions)
         }
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import PGReflexTools
 
@@ -6,6 +7,11 @@ extension LLMAgent {
     static let summaryLimit = 280
     static let citationLimit = 10
     static let actionLimit = 10
+
+    /// The SHA-256 of the rendered prompts, hex: what a recorded decision answered.
+    static func promptHash(system: String, user: String) -> String {
+        SHA256.hash(data: Data((system + "\u{0}" + user).utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 
     /// The decision's JSON Schema, as the model is held to it: each action one of the allowed
     /// tools, with that tool's arguments schema.
@@ -109,13 +115,14 @@ extension LLMAgent {
         return .success(Decision(summary: summary, actions: parsed, citations: citations))
     }
 
-    /// The outcome kept as the call's result.
-    static func outcome(_ decision: Decision, model: String, usage: Usage, steps: Int) -> [UInt8] {
+    /// The outcome kept as the call's result (and, with actions, as its recorded decision):
+    /// `prompt_sha256` names the prompt it answered (the rendered system and user prompts).
+    static func outcome(_ decision: Decision, model: String, usage: Usage, steps: Int, promptHash: String) -> [UInt8] {
         let actions: [[String: Any]] = decision.actions.map {
             ["tool": $0.tool, "args": (try? JSONSerialization.jsonObject(with: Data($0.arguments.utf8))) ?? [:]]
         }
         let object: [String: Any] = [
-            "summary": decision.summary, "actions": actions, "citations": decision.citations, "model": model, "steps": steps,
+            "summary": decision.summary, "actions": actions, "citations": decision.citations, "model": model, "steps": steps, "prompt_sha256": promptHash,
             "usage": ["prompt_tokens": usage.prompt, "completion_tokens": usage.completion, "total_tokens": usage.total],
         ]
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())

@@ -153,10 +153,8 @@ public final class LLMAgent: Agent {
             }
         }
         let citations = Self.citations(context["events"] as? [Any] ?? []) + settings.enrich.map { "tools.\($0.tool)" }
-        var messages: [[String: Any]] = [
-            ["role": "system", "content": system.render(context)],
-            ["role": "user", "content": prompt.render(context)],
-        ]
+        let (systemText, userText) = (system.render(context), prompt.render(context))
+        var messages: [[String: Any]] = [["role": "system", "content": systemText], ["role": "user", "content": userText]]
         let timeout = min(call.timeout ?? settings.timeout, settings.timeout)
         let deadline = NIODeadline.now() + .nanoseconds(UnixTime.micros(timeout) * 1000)
         var used = Usage()
@@ -187,7 +185,8 @@ public final class LLMAgent: Agent {
             }
             switch Self.decision(answer, actions: settings.actions, minActions: settings.minActions) {
             case .success(let decision):
-                return .success(output: Self.outcome(decision, model: answer.model ?? settings.model, usage: used, steps: step))
+                return .success(output: Self.outcome(decision, model: answer.model ?? settings.model, usage: used, steps: step,
+                                                     promptHash: Self.promptHash(system: systemText, user: userText)))
             case .failure(let problem):
                 logger.debug("the model's answer did not fit the decision schema", metadata: ["agent": "\(name)", "step": "\(step)", "problem": "\(problem.reason)"])
                 messages.append(answer.message)

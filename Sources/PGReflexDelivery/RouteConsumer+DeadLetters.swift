@@ -7,13 +7,16 @@ extension RouteConsumer {
     /// `dlq retry`: runs a dead letter again through its route's agent, with the idempotency
     /// key its first attempts had. On success the event is recorded as done and the letter is
     /// removed, in one transaction; on failure the letter stays, and the error is returned.
-    public static func retry(_ letter: DeadLetter, settings: RouteSettings, agent: any Agent, store: any StateStore) async throws -> AgentOutcome {
+    /// `redecide`: an acting agent decides again rather than carrying out its recorded decision.
+    public static func retry(_ letter: DeadLetter, settings: RouteSettings, agent: any Agent, store: any StateStore,
+                             redecide: Bool = false) async throws -> AgentOutcome {
         let values = RouteValues.values(of: letter.envelope)
         let op: String = if case .string(let op)? = values["op"] { op } else { "" }
         let event = AgentEvent(id: letter.eventID, table: letter.table, op: op, envelope: letter.envelope)
         let value = settings.idempotency.flatMap { RouteValues.keyValue($0.key, values) }
-        let call = AgentCall(route: settings.name, events: [event], agent: agent.name, idempotencyValue: value ?? letter.eventID,
+        var call = AgentCall(route: settings.name, events: [event], agent: agent.name, idempotencyValue: value ?? letter.eventID,
                              attempt: letter.attempts + 1, timeout: settings.timeout)
+        call.redecide = redecide
         let outcome = await Self.call(agent, call, timeout: settings.timeout)
         if case .success(let output) = outcome {
             var done = [DoneKey(eventID: letter.eventID, route: settings.name, agent: agent.name)]

@@ -18,6 +18,7 @@ extension RouteConsumer {
         var receipted: Set<String> = []
         let start: EventPosition?
         let force: Bool
+        var redecide = false
         switch mode {
         case .follow:
             force = false
@@ -34,12 +35,13 @@ extension RouteConsumer {
                 start = try settings.start.initialPosition(journalDirectory: journalDirectory, consumer: settings.consumerName, logger: logger)
                 try await store.commit(StateCommit(cursor: RouteRecords<Instant>.storedCursor(settings.consumerName, start, mark: agent.receiptMark())))
             }
-        case .replay(let from, _, let forced):
+        case .replay(let from, _, let forced, let again):
             force = forced
+            redecide = again
             start = StartPosition.before(from)
         }
         let follows: Bool = if case .follow = mode { true } else { false }
-        var machine = RouteStateMachine(settings: settings, agentName: agent.name, answersAtOnce: agent.answersAtOnce, follows: follows, force: force, resumingAfter: start, lastDone: lastDone, receipted: receipted, now: now, noticesCalls: noticesCalls,
+        var machine = RouteStateMachine(settings: settings, agentName: agent.name, answersAtOnce: agent.answersAtOnce, follows: follows, force: force, redecide: redecide, resumingAfter: start, lastDone: lastDone, receipted: receipted, now: now, noticesCalls: noticesCalls,
                                          sharedValues: sharedValues, tally: tally)
         // Open windows outlive a restart in the state store; the cursor has passed them.
         if settings.window != nil { machine.restore(try await store.windowEntries(route: settings.name)) }

@@ -32,7 +32,8 @@ public actor RouteConsumer {
         case follow
         /// Re-delivers [from, to]; the cursor does not move. `force` runs events recorded as
         /// done again.
-        case replay(from: LSN, to: LSN?, force: Bool)
+        /// `redecide` asks acting agents again although their calls have recorded decisions.
+        case replay(from: LSN, to: LSN?, force: Bool, redecide: Bool = false)
     }
 
     /// What the route did, for logs, the stop line and tests.
@@ -114,7 +115,7 @@ public actor RouteConsumer {
                                             tally: RouteTally(enabled: status.metricsEnabled), logger: logger)
         machine = loaded.machine
         reader = JournalReader(directory: journalDirectory, after: loaded.start)
-        if case .replay(_, let to?, _) = mode {
+        if case .replay(_, let to?, _, _) = mode {
             replayEnd = EventPosition(commitLSN: to, ordinal: Int(UInt32.max))
         } else {
             replayEnd = nil

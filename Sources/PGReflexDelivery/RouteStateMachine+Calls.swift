@@ -65,8 +65,10 @@ extension RouteStateMachine {
             tally.callStarted(commitToAgentMicros: latency)
             for event in job.events { tally.count(table: event.table, op: event.op, .dispatched) }
         }
-        return AgentCall(route: settings.name, events: job.events.map(\.agentEvent), agent: agentName,
-                         idempotencyValue: job.idempotencyKey ?? job.events[0].id, attempt: job.attempt, timeout: settings.timeout)
+        var call = AgentCall(route: settings.name, events: job.events.map(\.agentEvent), agent: agentName,
+                             idempotencyValue: job.idempotencyKey ?? job.events[0].id, attempt: job.attempt, timeout: settings.timeout)
+        call.redecide = redecide
+        return call
     }
 
     /// The outcome of a call handed over with ``Action/run(_:)``. `retrying` false: the route

@@ -77,6 +77,8 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
     let answersAtOnce: Bool
     /// A forced replay: events recorded as done run again.
     let force: Bool
+    /// A replay with `--redecide`: acting agents decide again (``AgentCall/redecide``).
+    let redecide: Bool
     /// Each finished call is a notice (the log's level lets `info` through).
     let noticesCalls: Bool
     /// Values other routes parsed already (nil: this route parses its own).
@@ -110,7 +112,7 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
     var output: [Action] = []
 
     /// `start`: the cursor's position (nil: the journal's beginning).
-    init(settings: RouteSettings, agentName: String, answersAtOnce: Bool, follows: Bool, force: Bool = false,
+    init(settings: RouteSettings, agentName: String, answersAtOnce: Bool, follows: Bool, force: Bool = false, redecide: Bool = false,
          resumingAfter start: EventPosition?, lastDone: String?, receipted: Set<String> = [], now: Instant,
          noticesCalls: Bool, sharedValues: EventValuesCache? = nil, tally: RouteTally = RouteTally(enabled: false),
          random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
@@ -118,6 +120,7 @@ struct RouteStateMachine<Instant: InstantProtocol> where Instant.Duration == Dur
         self.agentName = agentName
         self.answersAtOnce = answersAtOnce
         self.force = force
+        self.redecide = redecide
         self.noticesCalls = noticesCalls
         self.sharedValues = sharedValues
         self.lastDone = lastDone

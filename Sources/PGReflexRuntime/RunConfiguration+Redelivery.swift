@@ -11,15 +11,16 @@ public import PGReflexWire
 /// through their routes' agents.
 extension RunConfiguration {
     /// `replay --route`: the range [from, to] through the route, as `run` would deliver it; the
-    /// route's cursor does not move. `force` runs events recorded as done again.
-    public func replay(route: String, from: LSN, to: LSN?, force: Bool, logger: Logger) async throws -> RouteCounts {
+    /// route's cursor does not move. `force` runs events recorded as done again; `redecide` asks
+    /// acting agents again rather than carrying out their recorded decisions.
+    public func replay(route: String, from: LSN, to: LSN?, force: Bool, redecide: Bool = false, logger: Logger) async throws -> RouteCounts {
         guard routes.contains(where: { $0.name == route }) else {
             throw RedeliveryError(message: "--route \(route): no such route; the routes are \(routes.map(\.name).joined(separator: ", "))")
         }
         let journal = try Journal(options: .init(directory: self.journal.directory, readOnly: true), logger: logger)
         let channel = JournalChannel(mark: journal.durableMark)
         channel.finish()
-        let consumers = try await routeConsumers(channel: channel, mode: .replay(from: from, to: to, force: force), only: route,
+        let consumers = try await routeConsumers(channel: channel, mode: .replay(from: from, to: to, force: force, redecide: redecide), only: route,
                                                  drainTimeout: .seconds(30), logger: logger)
         try await consumers[0].run()
         return await consumers[0].counts
@@ -28,17 +29,18 @@ extension RunConfiguration {
     /// `dlq retry`: each letter once, now, through its route's agent with the idempotency key of
     /// its first attempts (``RouteConsumer/retry(_:settings:agent:store:)``); those that succeed
     /// leave the queue. `file` names the configuration in messages.
-    public func retry(_ letters: [DeadLetter], store: any StateStore, file: String,
+    public func retry(_ letters: [DeadLetter], store: any StateStore, file: String, redecide: Bool = false,
                       logger: Logger) async throws -> [(letter: DeadLetter, outcome: AgentOutcome)] {
         for letter in letters where !routes.contains(where: { $0.name == letter.route }) {
             throw RedeliveryError(message: "dead letter \(letter.id ?? 0) is of route \(letter.route), which \(file) no longer has: restore the route, or drop the letter (dlq drop --id \(letter.id ?? 0) --yes)")
         }
-        let agents = try makeAgents(Set(letters.compactMap { letter in routes.first { $0.name == letter.route }?.agent }), logger: logger)
+        let agents = try makeAgents(Set(letters.compactMap { letter in routes.first { $0.name == letter.route }?.agent }),
+                                    decisions: store as? any DecisionLog, logger: logger)
         var outcomes: [(letter: DeadLetter, outcome: AgentOutcome)] = []
         for letter in letters {
             let route = routes.first { $0.name == letter.route }!
             guard let agent = agents[route.agent] else { continue }
-            outcomes.append((letter, try await RouteConsumer.retry(letter, settings: route, agent: agent, store: store)))
+            outcomes.append((letter, try await RouteConsumer.retry(letter, settings: route, agent: agent, store: store, redecide: redecide)))
         }
         return outcomes
     }

@@ -25,14 +25,15 @@ extension RunConfiguration {
 
 extension RunConfiguration {
     /// Every configured agent that `wanted` names, acting through the configured tools (built
-    /// once here, so agents that share a tool share its connection).
+    /// once here, so agents that share a tool share its connection), its decisions kept in
+    /// `decisions` (the state store) before they are carried out.
     /// Refuses, naming the setting, when a variable one of them needs is unset.
-    public func makeAgents(_ wanted: Set<String>, logger: Logger) throws -> [String: any Agent] {
+    public func makeAgents(_ wanted: Set<String>, decisions: (any DecisionLog)?, logger: Logger) throws -> [String: any Agent] {
         try requireEnvironment(for: environmentOwners(ofAgents: wanted), purpose: "calling agent \(wanted.sorted().joined(separator: ", "))")
         let tools = ToolSettings.makeTools(self.tools, defaultDSN: source.dsn, privacy: privacy, logger: logger)
         var made: [String: any Agent] = [:]
         for agent in agents where wanted.contains(agent.name) {
-            made[agent.name] = try agent.makeAgent(logger: logger, tools: tools, keyring: privacy?.keyring)
+            made[agent.name] = try agent.makeAgent(logger: logger, tools: tools, keyring: privacy?.keyring, decisions: decisions)
         }
         return made
     }
@@ -48,7 +49,7 @@ extension RunConfiguration {
         guard !chosen.isEmpty else { return [] }
         let store = try store ?? SQLiteStateStore(directory: stateDirectory)
         var runtimes: [String: AgentRuntime] = [:]
-        let made = try makeAgents(Set(chosen.map(\.agent)), logger: logger)
+        let made = try makeAgents(Set(chosen.map(\.agent)), decisions: store, logger: logger)
         for agent in agents {
             guard let built = made[agent.name] else { continue }
             runtimes[agent.name] = AgentRuntime(agent: built, breakerFailures: agent.breakerFailures, breakerCoolDown: agent.breakerCoolDown)

@@ -22,6 +22,8 @@ public struct RouteTrace: Sendable, Equatable {
         case throttled
         /// Held by a schema pin: `detail` is the held schema version.
         case held
+        /// The agent's decision was recorded before its actions ran: `detail` names its number.
+        case decided
     }
 
     public var route: String

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PGReflexWire
 
 /// Done records. A route finishes thousands of events a second, and a row per event (with its
 /// three indexes) made SQLite the route's largest single cost. So the events one commit
@@ -148,7 +149,11 @@ extension SQLiteStateStore {
                 """, arguments: [route, agent, floorBucket]) ?? 0
             try db.execute(sql: "DELETE FROM done_runs WHERE route = ? AND agent = ? AND bucket >= 0 AND bucket < ?", arguments: [route, agent, floorBucket])
             try db.execute(sql: "DELETE FROM done WHERE route = ? AND agent = ? AND at < ?", arguments: [route, agent, keysBefore])
-            return events + db.changesCount
+            let keys = db.changesCount
+            // Decisions go with their events: a replay of those is no longer possible.
+            try db.execute(sql: "DELETE FROM decisions WHERE route = ? AND agent = ? AND event_id < ?",
+                           arguments: [route, agent, EventID.string(lsn: commitLSN, ordinal: 0)])
+            return events + keys
         }
     }
 }

@@ -136,6 +136,7 @@ public final class SQLiteStateStore: StateStore {
         registerSkipTotals(&migrator)
         registerOneLetterPerEvent(&migrator)
         registerTraces(&migrator)
+        registerDecisions(&migrator)
         return migrator
     }
 

@@ -146,6 +146,8 @@ struct DLQCommand: AsyncParsableCommand {
                                    example: "pgreflex dlq retry --config run.yaml --id 12", doc: "docs/routing.md (The dead-letter queue)"))
         @OptionGroup var filters: Filters
         @Option(help: "Only this dead letter.") var id: Int64?
+        @Flag(help: "Ask the agent to decide again instead of carrying out the decision it recorded; the new decision's actions get new keys (<call key>:d<n>:<i>).")
+        var redecide = false
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
@@ -158,7 +160,7 @@ struct DLQCommand: AsyncParsableCommand {
                 let letters = try await store.deadLetters(filter)
                 guard !letters.isEmpty else { throw ValidationError("no dead letters match: `pgreflex dlq list` shows them") }
                 var failed = 0
-                for (letter, outcome) in try await configuration.retry(letters, store: store, file: filters.config, logger: logger) {
+                for (letter, outcome) in try await configuration.retry(letters, store: store, file: filters.config, redecide: redecide, logger: logger) {
                     switch outcome {
                     case .success:
                         print("\(letter.id ?? 0)\t\(letter.eventID)\tdone")

@@ -38,8 +38,11 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "Re-deliver through this route only: its conditions, flow control and agent. Its cursor does not move; events recorded as done are skipped unless --force.")
     var route: String?
 
-    @Flag(help: "With --route: run events recorded as done again (the agent gets the same idempotency keys).")
+    @Flag(help: "With --route: run events recorded as done again (the agent gets the same idempotency keys; an acting agent carries out the decision it recorded).")
     var force = false
+
+    @Flag(help: "With --route: acting agents decide again instead of carrying out their recorded decisions; the new decisions' actions get new keys (<call key>:d<n>:<i>).")
+    var redecide = false
 
     @Flag(help: "Only count what would be re-delivered, per table.")
     var dryRun = false
@@ -52,6 +55,7 @@ struct ReplayCommand: AsyncParsableCommand {
             throw ValidationError("--route re-delivers through the route's agent: leave out --output, --consumer and --dry-run")
         }
         if force && route == nil { throw ValidationError("--force applies to --route: name the route") }
+        if redecide && route == nil { throw ValidationError("--redecide applies to --route: name the route") }
     }
 
     func run() async throws {
@@ -93,7 +97,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     /// Through one route, as `run` would deliver it, but over the range only.
     func replay(route: String, configuration: RunConfiguration, logger: Logger) async throws {
-        let counts = try await configuration.replay(route: route, from: fromLSN, to: toLSN, force: force, logger: logger)
+        let counts = try await configuration.replay(route: route, from: fromLSN, to: toLSN, force: force, redecide: redecide, logger: logger)
         var standardError = StandardError()
         print("route \(route): read \(counts.read) events, \(counts.read - counts.filtered) matched, \(counts.succeeded) calls succeeded, "
               + "\(counts.duplicates) already done (skipped\(force ? "" : "; --force runs them again")), \(counts.deadLettered) dead-lettered",

@@ -47,15 +47,15 @@ import Testing
 
         // An agent that needs nothing is made; one whose secret is unset is refused, by name.
         let logger = Logger(label: "test")
-        #expect(try config.makeAgents(["quiet"], logger: logger).keys.sorted() == ["quiet"])
-        let webhook = #expect(throws: ConfigurationError.self) { try config.makeAgents(["fraud"], logger: logger) }
+        #expect(try config.makeAgents(["quiet"], decisions: nil, logger: logger).keys.sorted() == ["quiet"])
+        let webhook = #expect(throws: ConfigurationError.self) { try config.makeAgents(["fraud"], decisions: nil, logger: logger) }
         #expect(webhook?.message == "agents.fraud.webhook.secret_env names FRAUD_WEBHOOK_SECRET, which is not set: export it (whsec_… secrets, space-separated) (calling agent fraud needs it)")
         // The LLM agent needs its key and its tool's database.
         let environment = ["LLM_KEY": "k", "FRAUD_WEBHOOK_SECRET": "whsec_" + Data("secret-of-the-test".utf8).base64EncodedString()]
         let partly = try RunConfiguration.parse(Self.readme, file: "run.yaml", environment: environment, requireEnvironment: false)
-        let tool = #expect(throws: ConfigurationError.self) { try partly.makeAgents(["triage"], logger: logger) }
+        let tool = #expect(throws: ConfigurationError.self) { try partly.makeAgents(["triage"], decisions: nil, logger: logger) }
         #expect(tool?.message.hasPrefix("tools.flag_order.sql_exec.dsn_env names TOOLS_DSN, which is not set") == true)
-        #expect(try partly.makeAgents(["fraud"], logger: logger).keys.sorted() == ["fraud"])
+        #expect(try partly.makeAgents(["fraud"], decisions: nil, logger: logger).keys.sorted() == ["fraud"])
 
         // check: warnings by default, errors with --require-env; the secret's value never shows.
         let report = config.check()

@@ -35,8 +35,11 @@ import Testing
         #expect(response.usage.total == 150 && response.model == "gpt-4o-mini")
         let decision = try LLMAgent.decision(response, actions: ["refund", "notify"]).get()
         #expect(decision == LLMAgent.Decision(summary: "Refund the duplicate charge", actions: [.init(tool: "refund", arguments: #"{"order_id":7}"#)], citations: ["e-1"]))
-        let outcome = String(decoding: LLMAgent.outcome(decision, model: "m", usage: response.usage, steps: 1), as: UTF8.self)
+        let hash = LLMAgent.promptHash(system: "s", user: "u")
+        #expect(hash.count == 64 && hash != LLMAgent.promptHash(system: "s", user: "v") && hash != LLMAgent.promptHash(system: "su", user: ""))
+        let outcome = String(decoding: LLMAgent.outcome(decision, model: "m", usage: response.usage, steps: 1, promptHash: hash), as: UTF8.self)
         #expect(outcome.contains(#""actions":[{"args":{"order_id":7},"tool":"refund"}]"#) && outcome.contains(#""total_tokens":150"#), "\(outcome)")
+        #expect(outcome.contains(#""prompt_sha256":"\#(hash)""#), "\(outcome)")
     }
 
     @Test func answersOutsideTheSchemaAreRejectedWithTheReason() throws {

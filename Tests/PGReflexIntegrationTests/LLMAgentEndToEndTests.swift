@@ -58,7 +58,7 @@ struct LLMAgentEndToEndTests {
         #expect(rows.count == succeeded, "\(results.output)")
         for row in rows {
             let output = try #require(row["output"] as? [String: Any], "\(row)")
-            #expect(Set(output.keys) == ["summary", "actions", "citations", "model", "steps", "usage"], "\(output)")
+            #expect(Set(output.keys) == ["summary", "actions", "citations", "model", "steps", "usage", "prompt_sha256"], "\(output)")
             #expect(!(output["summary"] as? String ?? "").isEmpty && (output["actions"] as? [Any])?.isEmpty == true && output["citations"] is [String])
             let usage = try #require(output["usage"] as? [String: Int])
             #expect((usage["prompt_tokens"] ?? 0) > 0 && (usage["completion_tokens"] ?? 0) > 0, "\(usage)")

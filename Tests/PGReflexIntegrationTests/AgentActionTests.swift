@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import PGReflexTestSupport
 import PGReflexTools
 import Testing
@@ -92,6 +93,12 @@ struct AgentActionTests {
         let letters = f.command(["dlq", "list", "--config", f.config])
         #expect(letters.output.contains("action 1 (refuse)") && letters.output.contains("compensated: flag"), "\(f.command(["dlq", "list", "--config", f.config, "--format", "json"]).output)")
         #expect(!letters.output.contains("@example.com"), "no raw email in an error: \(letters.output)")
+
+        // Each big order's decision was recorded before its actions ran, exec's stdout as an LLM's.
+        let decisions = try DatabaseQueue(path: f.dir + "/state/state.sqlite").read { db in
+            try Int.fetchOne(db, sql: "SELECT count(DISTINCT event_id) FROM decisions WHERE route = 'decide' AND number = 1")
+        }
+        #expect(decisions == 200)
 
         // The agent never saw a raw email: only tokens.
         let seen = try String(contentsOfFile: f.dir + "/seen.jsonl", encoding: .utf8)

@@ -230,6 +230,7 @@ let package = Package(
                 "PGReflexTransport",
                 "PGReflexWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -443,7 +444,7 @@ let package = Package(
             dependencies: [
                 "PGReflexFiles",
                 "PGReflexAgentContract", "PGReflexAgents", "PGReflexDelivery", "PGReflexDispatch", "PGReflexJournal", "PGReflexRouter",
-                "PGReflexSchema", "PGReflexState", "PGReflexTestSupport", "PGReflexWire",
+                "PGReflexSchema", "PGReflexState", "PGReflexTestSupport", "PGReflexTools", "PGReflexWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -193,7 +193,7 @@ struct AgentsSection {
 
     /// `tools:`, a mapping of tool names to one kind: `sql_query: { query, parameters,
     /// protect_as }`, `sql_exec: { statement, parameters, compensate }`, `emit: { prefix,
-    /// parameters }` or `http: { url, parameters, timeout }`; the SQL kinds take `dsn_env`
+    /// parameters }` or `http: { url, parameters, timeout, secret_env }`; the SQL kinds take `dsn_env`
     /// (default: the source's database). A parameter is a name (any JSON value), or `{ name,
     /// type, nullable, values, detokenize }`; actions are checked against these before any runs.
     func tools(_ node: Node) throws -> [ToolSettings] {
@@ -216,7 +216,7 @@ struct AgentsSection {
             case "sql_query": ["query", "protect_as", "dsn_env"]
             case "sql_exec": ["statement", "compensate", "dsn_env"]
             case "emit": ["prefix", "dsn_env"]
-            default: ["url", "timeout"]
+            default: ["url", "timeout", "secret_env"]
             }
             let fields = try reader.mapping(body, path, keys: extra + ["parameters"])
             var parameters: [ToolParameter] = []
@@ -275,7 +275,15 @@ struct AgentsSection {
                 guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
                     throw reader.fail(urlNode, "\(path).url must be an http:// or https:// URL")
                 }
-                kind = .http(url: url, timeout: try fields["timeout"].map { try reader.duration($0, "\(path).timeout") } ?? .seconds(15))
+                var secrets: [String] = []
+                if let node = fields["secret_env"],
+                   let value = try reader.variable(node, setting: "\(path).secret_env", owner: .tool(name), hint: "export it (whsec_… secrets, space-separated)") {
+                    secrets = value.split(separator: " ").map(String.init)
+                    guard (try? WebhookSignature(secrets: secrets)) != nil else {
+                        throw reader.fail(node, "\(path).secret_env: \(try reader.string(node, "\(path).secret_env")) holds a secret that is not whsec_ followed by base64")
+                    }
+                }
+                kind = .http(url: url, timeout: try fields["timeout"].map { try reader.duration($0, "\(path).timeout") } ?? .seconds(15), secrets: secrets)
             }
             tools.append(ToolSettings(name: name, kind: kind, parameters: parameters, dsn: dsn))
         }

@@ -9,7 +9,8 @@ public struct ToolSettings: Sendable {
         case sqlQuery(query: String, protectAs: TableName?)
         case sqlExec(statement: String, compensate: String?)
         case emit(prefix: String)
-        case http(url: String, timeout: Duration)
+        /// `secrets`: `whsec_…` secrets: requests are signed as webhooks are (Standard Webhooks).
+        case http(url: String, timeout: Duration, secrets: [String] = [])
     }
 
     public var name: String
@@ -39,8 +40,8 @@ public struct ToolSettings: Sendable {
             return SQLTool(name: name, kind: .exec(statement, compensate: compensate), parameters: parameters, dsn: dsn, logger: logger)
         case .emit(let prefix):
             return SQLTool(name: name, kind: .emit(prefix: prefix), parameters: parameters, dsn: dsn, logger: logger)
-        case .http(let url, let timeout):
-            return HTTPTool(name: name, url: url, parameters: parameters, timeout: timeout)
+        case .http(let url, let timeout, let secrets):
+            return HTTPTool(name: name, url: url, parameters: parameters, timeout: timeout, secrets: secrets)
         }
     }
 

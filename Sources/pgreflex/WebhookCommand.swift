@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PGReflexAgents
+import PGReflexTools
 
 struct WebhookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

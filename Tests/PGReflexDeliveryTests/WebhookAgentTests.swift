@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PGReflexAgentContract
 @testable import PGReflexAgents
+import PGReflexTools
 import Testing
 
 /// How the webhook agent reads an answer, and what it sends.

@@ -2,8 +2,8 @@ import Crypto
 public import Foundation
 
 /// Standard Webhooks signatures: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`,
-/// keyed with the base64 part of a `whsec_` secret. Signing for the agent; verifying for
-/// receivers (`pgreflex webhook verify`, and the example receiver does the same).
+/// keyed with the base64 part of a `whsec_` secret. Signing for the webhook agent and the `http`
+/// tool; verifying for receivers (`pgreflex webhook verify`, and the example receiver does the same).
 public struct WebhookSignature: Sendable {
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         public enum Code: String, Sendable {

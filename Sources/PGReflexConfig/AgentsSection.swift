@@ -213,9 +213,9 @@ struct AgentsSection {
             }
             let path = "\(key).\(kindName)"
             let extra: [String] = switch kindName {
-            case "sql_query": ["query", "protect_as", "dsn_env"]
-            case "sql_exec": ["statement", "compensate", "dsn_env"]
-            case "emit": ["prefix", "dsn_env"]
+            case "sql_query": ["query", "protect_as", "dsn_env", "pool"]
+            case "sql_exec": ["statement", "compensate", "dsn_env", "pool"]
+            case "emit": ["prefix", "dsn_env", "pool"]
             default: ["url", "timeout", "secret_env"]
             }
             let fields = try reader.mapping(body, path, keys: extra + ["parameters"])
@@ -285,7 +285,12 @@ struct AgentsSection {
                 }
                 kind = .http(url: url, timeout: try fields["timeout"].map { try reader.duration($0, "\(path).timeout") } ?? .seconds(15), secrets: secrets)
             }
-            tools.append(ToolSettings(name: name, kind: kind, parameters: parameters, dsn: dsn))
+            var pool = 4
+            if let node = fields["pool"] {
+                pool = try reader.positiveInt(node, "\(path).pool")
+                guard pool <= 64 else { throw reader.fail(node, "\(path).pool is \(pool): a tool opens at most 64 sessions; a few are enough (the default is 4)") }
+            }
+            tools.append(ToolSettings(name: name, kind: kind, parameters: parameters, dsn: dsn, pool: pool))
         }
         return tools
     }

@@ -6,7 +6,9 @@ import PGReflexTransport
 public import PGReflexWire
 
 /// `sql_query` (read) and `sql_exec` (write), and `emit` (a transactional logical message), on
-/// one ordinary connection of their own, opened on first use and again after a failure.
+/// a small pool of ordinary sessions of their own (`pool`, 4 by default), each opened on first
+/// use and again after a failure. One run at a time per session; the most recently used idle
+/// session is taken first, so a tool that runs one action at a time keeps one connection.
 ///
 /// A write runs in one transaction with its receipt: a row keyed by the idempotency key in
 /// `pgreflex.action_receipts`. When the key is already there, the write is not run again. Both
@@ -32,14 +34,20 @@ public actor SQLTool: Tool {
     let privacy: PrivacyPolicy?
     let protectAs: TableName
     let logger: Logger
-    private var connection: PostgresConnection?
-    /// The replication origin the session commits under (the loop guard's depth).
-    private var origin: String?
+    /// One session of the pool: its connection and the replication origin it commits under
+    /// (the loop guard's depth).
+    struct Session {
+        var connection: PostgresConnection?
+        var origin: String?
+    }
+
+    private var sessions: [Session]
+    /// Idle sessions, the most recently used last. A run takes one and gives it back: two runs
+    /// interleaved on one connection (an actor is reentrant at each `await`) would share a
+    /// transaction and an origin.
+    private var idle: [Int]
+    private var waiting: [CheckedContinuation<Int, Never>] = []
     private var originRefused = false
-    /// One run at a time on the session: an actor is reentrant at each `await`, and two runs
-    /// interleaved on one connection would share a transaction and an origin.
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     public nonisolated var effect: ToolEffect {
         if case .query = kind { return .read }
@@ -47,8 +55,10 @@ public actor SQLTool: Tool {
     }
 
     public init(name: String, kind: Kind, parameters: [ToolParameter], dsn: String, privacy: PrivacyPolicy? = nil,
-                protectAs: TableName? = nil, logger: Logger) {
+                protectAs: TableName? = nil, pool: Int = 4, logger: Logger) {
         self.name = name
+        sessions = Array(repeating: Session(), count: max(1, pool))
+        idle = Array((0..<max(1, pool)).reversed())
         self.privacy = privacy
         self.protectAs = protectAs ?? TableName(schema: "tools", name: name)
         self.kind = kind
@@ -76,15 +86,15 @@ public actor SQLTool: Tool {
         COMMIT;
         """
 
-    private func connected() async throws(PostgresError) -> PostgresConnection {
-        if let connection { return connection }
+    private func connected(_ session: Int) async throws(PostgresError) -> PostgresConnection {
+        if let connection = sessions[session].connection { return connection }
         let opened = try await PostgresConnection.connect(dsn, mode: .sql, applicationName: "pgreflex-tool", logger: logger)
         // Only when missing: CREATE … IF NOT EXISTS still needs the CREATE privilege, which a
         // role given the table beforehand need not have.
         if effect == .write, try await opened.query("SELECT to_regclass('pgreflex.action_receipts')").rows.first?.first ?? nil == nil {
             try await opened.execute(Self.receiptsDDL)
         }
-        connection = opened
+        sessions[session].connection = opened
         return opened
     }
 
@@ -98,17 +108,21 @@ public actor SQLTool: Tool {
         return await run(invocation, compensating: true)
     }
 
+    private func acquire() async -> Int {
+        if let session = idle.popLast() { return session }
+        return await withCheckedContinuation { waiting.append($0) }
+    }
+
+    private func release(_ session: Int) {
+        if waiting.isEmpty { idle.append(session) } else { waiting.removeFirst().resume(returning: session) }
+    }
+
     private func run(_ invocation: ToolInvocation, compensating: Bool) async -> Result<ToolReceipt, ToolError> {
-        if busy {
-            await withCheckedContinuation { waiting.append($0) }
-        }
-        busy = true
-        defer {
-            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
-        }
+        let session = await acquire()
+        defer { release(session) }
         let values = invocation.values(for: parameters)
         do {
-            let connection = try await connected()
+            let connection = try await connected(session)
             switch kind {
             case .query(let sql):
                 try await connection.execute("BEGIN READ ONLY")
@@ -122,13 +136,13 @@ public actor SQLTool: Tool {
                 }
             case .exec(let statement, let undo):
                 let key = compensating ? invocation.idempotencyKey + ":compensate" : invocation.idempotencyKey
-                return try await once(connection, key: key, invocation) {
+                return try await once(connection, session: session, key: key, invocation) {
                     let sql = compensating ? undo ?? statement : statement
                     let result = try await connection.query(sql, parameters: Array(values.prefix(Self.parameterCount(sql))))
                     return #"{"rows":\#(result.affectedRows)}"#
                 }
             case .emit(let prefix):
-                return try await once(connection, key: invocation.idempotencyKey, invocation) {
+                return try await once(connection, session: session, key: invocation.idempotencyKey, invocation) {
                     var content: [String: Any] = ["causation_id": invocation.causationID, "idempotency_key": invocation.idempotencyKey]
                     content["arguments"] = invocation.arguments.mapValues { $0.map { $0 as Any } ?? NSNull() }
                     let text = String(decoding: (try? JSONSerialization.data(withJSONObject: content, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
@@ -137,8 +151,7 @@ public actor SQLTool: Tool {
                 }
             }
         } catch {
-            connection = nil  // a failed session may be in any state: the next run opens a new one
-            origin = nil
+            sessions[session] = Session()  // a failed session may be in any state: the next run opens a new one
             guard let error = error as? PostgresError else {
                 return .failure(ToolError(code: .temporary, message: "tools.\(name): \(error)"))
             }
@@ -155,13 +168,13 @@ public actor SQLTool: Tool {
     /// transaction starts with a logical message tag instead (said once). Before PostgreSQL 16
     /// an origin is active in one session at a time: while another tool's session holds this
     /// agent's origin, this write is tagged instead. Returns whether the origin is set.
-    private func useOrigin(_ cause: AgentCausation.Cause, on connection: PostgresConnection) async -> Bool {
+    private func useOrigin(_ cause: AgentCausation.Cause, on connection: PostgresConnection, session: Int) async -> Bool {
         let wanted = cause.origin
         guard !originRefused else { return false }
-        guard origin != wanted else { return true }
+        guard sessions[session].origin != wanted else { return true }
         do {
-            if origin != nil { try await connection.execute("SELECT pg_replication_origin_session_reset()") }
-            origin = nil
+            if sessions[session].origin != nil { try await connection.execute("SELECT pg_replication_origin_session_reset()") }
+            sessions[session].origin = nil
             _ = try await connection.query("""
                 SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL
                 """, parameters: [wanted])
@@ -171,7 +184,7 @@ public actor SQLTool: Tool {
                 """)
             guard xact.rows.first?.first.flatMap({ $0 }) == "t" else { return refuseOrigins(sqlState: "42501") }
             _ = try await connection.query("SELECT pg_replication_origin_session_setup($1)", parameters: [wanted])
-            origin = wanted
+            sessions[session].origin = wanted
             return true
         } catch where error.sqlState == "55006" {
             return false  // in use by another session (object_in_use): a tag for this write
@@ -189,9 +202,9 @@ public actor SQLTool: Tool {
     }
 
     /// Runs `body` and records its receipt in one transaction, unless the key is recorded.
-    private func once(_ connection: PostgresConnection, key: String, _ invocation: ToolInvocation,
+    private func once(_ connection: PostgresConnection, session: Int, key: String, _ invocation: ToolInvocation,
                       _ body: () async throws -> String) async throws -> Result<ToolReceipt, ToolError> {
-        let usingOrigin = await useOrigin(invocation.cause, on: connection)
+        let usingOrigin = await useOrigin(invocation.cause, on: connection, session: session)
         try await connection.execute("BEGIN")
         if !usingOrigin {
             _ = try await connection.query("SELECT pg_logical_emit_message(true, $1, $2)", parameters: [AgentCausation.tagPrefix, invocation.cause.tag])

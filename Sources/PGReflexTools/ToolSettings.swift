@@ -18,12 +18,15 @@ public struct ToolSettings: Sendable {
     public var parameters: [ToolParameter]
     /// The database the SQL kinds use; nil: the source's.
     public var dsn: String?
+    /// How many sessions the SQL kinds open at most (`pool`).
+    public var pool: Int
 
-    public init(name: String, kind: Kind, parameters: [ToolParameter] = [], dsn: String? = nil) {
+    public init(name: String, kind: Kind, parameters: [ToolParameter] = [], dsn: String? = nil, pool: Int = 4) {
         self.name = name
         self.kind = kind
         self.parameters = parameters
         self.dsn = dsn
+        self.pool = pool
     }
 
     public var effect: ToolEffect {
@@ -35,11 +38,11 @@ public struct ToolSettings: Sendable {
         let dsn = self.dsn ?? defaultDSN
         switch kind {
         case .sqlQuery(let query, let protectAs):
-            return SQLTool(name: name, kind: .query(query), parameters: parameters, dsn: dsn, privacy: privacy, protectAs: protectAs, logger: logger)
+            return SQLTool(name: name, kind: .query(query), parameters: parameters, dsn: dsn, privacy: privacy, protectAs: protectAs, pool: pool, logger: logger)
         case .sqlExec(let statement, let compensate):
-            return SQLTool(name: name, kind: .exec(statement, compensate: compensate), parameters: parameters, dsn: dsn, logger: logger)
+            return SQLTool(name: name, kind: .exec(statement, compensate: compensate), parameters: parameters, dsn: dsn, pool: pool, logger: logger)
         case .emit(let prefix):
-            return SQLTool(name: name, kind: .emit(prefix: prefix), parameters: parameters, dsn: dsn, logger: logger)
+            return SQLTool(name: name, kind: .emit(prefix: prefix), parameters: parameters, dsn: dsn, pool: pool, logger: logger)
         case .http(let url, let timeout, let secrets):
             return HTTPTool(name: name, url: url, parameters: parameters, timeout: timeout, secrets: secrets)
         }

@@ -109,12 +109,7 @@ struct TraceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await usage(global) {
-                let (configuration, files) = try load(config: config, traces: traces)
-                let runner = TraceRunner(configuration: configuration, logger: Logger(label: "pgreflex.trace"))
-                try runner.requireEnvironment(live: live)
-                var checked: [TraceVerification] = []
-                for file in files { checked.append(try await runner.verify(path: file, live: live, tolerances: configuration.traceTolerances)) }
-                let report = TraceReport(checked)
+                let report = try await verifyAll(config: config, traces: traces, live: live, accept: false)
                 print(report.rendered(TraceReport.Format(rawValue: format.rawValue)!), terminator: "")
                 if !report.passed { throw ExitCode(1) }
             }
@@ -135,16 +130,7 @@ struct TraceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await usage(global) {
-                let (configuration, files) = try load(config: config, traces: traces)
-                let runner = TraceRunner(configuration: configuration, logger: Logger(label: "pgreflex.trace"))
-                try runner.requireEnvironment(live: live)
-                var checked: [TraceVerification] = []
-                for file in files {
-                    let verification = try await runner.verify(path: file, live: live, tolerances: configuration.traceTolerances)
-                    if !verification.passed { try verification.updated.write(path: file) }
-                    checked.append(verification)
-                }
-                let report = TraceReport(checked)
+                let report = try await verifyAll(config: config, traces: traces, live: live, accept: true)
                 if report.passed {
                     print("nothing to update: every event is as recorded")
                 } else {
@@ -179,6 +165,21 @@ struct TraceSummary {
         "\(verb) \(events) event\(events == 1 ? "" : "s") into \(file): \(calls) call\(calls == 1 ? "" : "s"), \(replies) model repl\(replies == 1 ? "y" : "ies"), "
             + "\(reads) read\(reads == 1 ? "" : "s") kept; \(simulated) side effect\(simulated == 1 ? "" : "s") simulated, none sent"
     }
+}
+
+/// Every trace the arguments name, run again through the configuration; `accept`: a trace that
+/// differs is re-recorded (`trace update`).
+private func verifyAll(config: String, traces: [String], live: Bool, accept: Bool) async throws -> TraceReport {
+    let (configuration, files) = try load(config: config, traces: traces)
+    let runner = TraceRunner(configuration: configuration, logger: Logger(label: "pgreflex.trace"))
+    try runner.requireEnvironment(live: live)
+    var checked: [TraceVerification] = []
+    for file in files {
+        let verification = try await runner.verify(path: file, live: live, tolerances: configuration.traceTolerances)
+        if accept && !verification.passed { try verification.updated.write(path: file) }
+        checked.append(verification)
+    }
+    return TraceReport(checked)
 }
 
 /// The configuration and every trace file the arguments name (directories: their *.jsonl, sorted).

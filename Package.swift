@@ -382,6 +382,7 @@ let package = Package(
             name: "pgreflex-fuzz",
             dependencies: [
                 "PGReflexAgentContract", "PGReflexAgents", "PGReflexConfig", "PGReflexDelivery", "PGReflexJournal", "PGReflexRouter", "PGReflexTools",
+                "PGReflexTraces",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Tests/Fuzz/Harness",

@@ -4,20 +4,21 @@
 # pgoutput: the pgoutput and replication-frame decoders.
 # cel: the CEL parser and evaluator, with the envelope reader; seeded from Tests/Fuzz/cel-seeds
 #      and the conformance cases' expressions, with a dictionary of CEL's tokens.
-# config, journal, checkpoint, outputs: the harnesses of Tests/Fuzz/Harness (the YAML
+# config, journal, checkpoint, outputs, traces: the harnesses of Tests/Fuzz/Harness (the YAML
 #      configuration; journal segments and records from disk; cursor, confirmed-position and
-#      gap files; webhook, exec and LLM answers and the actions in them), built by SwiftPM with
+#      gap files; webhook, exec and LLM answers and the actions in them; golden trace and
+#      events files), built by SwiftPM with
 #      libFuzzer into .build-fuzz and seeded from Tests/Fuzz/seeds/TARGET.
 # Crashes are written to Tests/Fuzz/artifacts/; the corpus grows in a temp dir, removed at the end
 # with the build products (a finding is kept as an artifact, which is what to keep).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TARGET=pgoutput
-case "${1:-}" in pgoutput|cel|config|journal|checkpoint|outputs) TARGET=$1; shift ;; esac
+case "${1:-}" in pgoutput|cel|config|journal|checkpoint|outputs|traces) TARGET=$1; shift ;; esac
 SECONDS_TO_RUN=${1:-60}
 shift || true
 mkdir -p Tests/Fuzz/artifacts
-if [[ $TARGET =~ ^(config|journal|checkpoint|outputs)$ ]]; then
+if [[ $TARGET =~ ^(config|journal|checkpoint|outputs|traces)$ ]]; then
   # Every Swift module instrumented; -DFUZZING leaves libFuzzer's main in charge.
   swift build --scratch-path .build-fuzz --product pgreflex-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING >&2
   CORPUS=$(mktemp -d /tmp/pgreflex-fuzz-corpus-XXXXXX)

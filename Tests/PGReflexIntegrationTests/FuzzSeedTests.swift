@@ -6,7 +6,7 @@ import Testing
 /// once through `pgreflex-fuzz` with its oracles: what `Tests/Fuzz/run.sh` starts from is checked
 /// on every CI run, and a harness that no longer builds or holds fails here first.
 @Suite(.timeLimit(.minutes(10))) struct FuzzSeedTests {
-    static let targets = ["config", "journal", "checkpoint", "outputs"]
+    static let targets = ["config", "journal", "checkpoint", "outputs", "traces"]
 
     @Test(arguments: targets) func theSeedsHoldEveryOracle(_ target: String) throws {
         let harness = URL(fileURLWithPath: try pgreflexExecutable()).deletingLastPathComponent().appendingPathComponent("pgreflex-fuzz").path

@@ -1,6 +1,6 @@
 // The libFuzzer harnesses for where outside input enters beyond the wire (issue 34): the YAML
 // configuration, journal segments and records read back from disk, checkpoint and cursor files,
-// and the outputs of exec, LLM and webhook agents. Each has an oracle beyond "no crash": errors
+// the outputs of exec, LLM and webhook agents, and golden trace files. Each has an oracle beyond "no crash": errors
 // of the module's own type only, and a round trip where one exists.
 //
 // Built two ways. `Tests/Fuzz/run.sh NAME` builds it with libFuzzer and AddressSanitizer
@@ -13,7 +13,7 @@ import Foundation
 
 /// One harness per place outside input enters.
 enum FuzzTarget: String, CaseIterable {
-    case config, journal, checkpoint, outputs
+    case config, journal, checkpoint, outputs, traces
 
     /// Runs one input; an oracle that fails traps (libFuzzer reports the input).
     func run(_ bytes: [UInt8]) {
@@ -22,6 +22,7 @@ enum FuzzTarget: String, CaseIterable {
         case .journal: JournalFuzz.run(bytes)
         case .checkpoint: CheckpointFuzz.run(bytes)
         case .outputs: OutputsFuzz.run(bytes)
+        case .traces: TracesFuzz.run(bytes)
         }
     }
 

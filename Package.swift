@@ -313,6 +313,7 @@ let package = Package(
                 "PGReflexAgents",
                 "PGReflexConfig",
                 "PGReflexDelivery",
+                "PGReflexFiles",
                 "PGReflexJournal",
                 "PGReflexPrivacy",
                 "PGReflexRouter",

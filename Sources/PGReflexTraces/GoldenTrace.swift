@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexFiles
 public import PGReflexConfig
 
 /// A golden trace file: JSON lines. The first line is the header (`pgreflex_trace`, when and
@@ -10,6 +11,9 @@ public struct GoldenTrace: Sendable {
     /// A line longer than this is not read (a trace is written by pgreflex; this bounds a
     /// hand-edited or hostile one).
     public static let lineLimit = 16 << 20
+    /// A trace file, or a file of envelopes, larger than this is not read: canonical events are
+    /// tens, not millions.
+    public static let fileLimit = 256 << 20
 
     public struct Header: Sendable {
         public var recordedAt: String
@@ -33,10 +37,13 @@ public struct GoldenTrace: Sendable {
 
     /// Reads a trace; the error names the file, the line and the fix.
     public static func read(path: String) throws(TraceError) -> GoldenTrace {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TraceError(.unreadable, "\(path): cannot read the file: check the path (trace verify takes trace files or directories of them)")
+        let data: [UInt8]
+        switch BoundedFile.bytes(path, limit: fileLimit) {
+        case .success(let bytes): data = bytes
+        case .failure(let failure):
+            throw TraceError(.unreadable, "\(path) \(failure.message) (trace verify takes trace files or directories of them)")
         }
-        let lines = Array(data).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             .enumerated().filter { !$0.element.allSatisfy { $0 == 0x20 || $0 == 0x0D || $0 == 0x09 } }
         guard let first = lines.first else {
             throw TraceError(.malformed, "\(path): the file is empty: record it with `pgreflex trace record`")

@@ -1,4 +1,5 @@
 import Foundation
+import PGReflexFiles
 import PGReflexJournal
 public import PGReflexRouter
 public import PGReflexWire
@@ -50,11 +51,13 @@ extension TraceEvent {
     /// with `op` and `source.schema` and `source.table` (a message, `op: m`, has no table). The id is
     /// the envelope's `id`, or `line-N`; the commit time its `source.ts_us` (or `ts_ms`).
     public static func fromFile(path: String) throws(TraceError) -> [TraceEvent] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TraceError(.unreadable, "--events \(path): cannot read the file: check the path")
+        let data: [UInt8]
+        switch BoundedFile.bytes(path, limit: GoldenTrace.fileLimit) {
+        case .success(let bytes): data = bytes
+        case .failure(let failure): throw TraceError(.unreadable, "--events \(path) \(failure.message)")
         }
         var events: [TraceEvent] = []
-        for (index, line) in Array(data).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
             func fail(_ what: String) -> TraceError {
                 TraceError(.malformed, "--events \(path):\(index + 1): \(what)")

@@ -52,7 +52,9 @@ public final class ActingAgent: Agent {
             decided = earlier
         } else {
             var stored: AgentDecision?
-            if let decisions {
+            // An agent allowed no actions has no decision to carry out: no read of the store per
+            // call (a webhook route's calls go by the thousand).
+            if let decisions, !allowed.isEmpty {
                 do {
                     stored = try await decisions.decision(callKey: key)
                 } catch {

@@ -58,12 +58,7 @@ struct GoldenTraceTests {
         var trace: String { dir + "/traces/orders.jsonl" }
 
         func pgreflex(_ arguments: [String]) async throws -> PostgresCluster.RunResult {
-            let out = dir + "/out-\(UUID().uuidString)"
-            let status = try await runWithoutBlocking([exe] + arguments, log: out + ".err", standardOutput: out)
-            let output = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: out + ".err", encoding: .utf8)) ?? "")
-            unlink(out)
-            unlink(out + ".err")
-            return PostgresCluster.RunResult(status: status, output: output)
+            try await runCapturing([exe] + arguments, in: dir)
         }
 
         func verify(_ flags: [String] = []) async throws -> PostgresCluster.RunResult {

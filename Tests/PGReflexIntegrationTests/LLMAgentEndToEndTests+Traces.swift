@@ -29,9 +29,7 @@ extension LLMAgentEndToEndTests {
         // Offline: the model's address leads nowhere and no database is named.
         let offline = ["PGREFLEX_LLM_URL": "http://127.0.0.1:\(try PostgresCluster.freePort())/v1", "PGREFLEX_DSN": ""]
         func pgreflex(_ arguments: [String], _ environment: [String: String]) async throws -> PostgresCluster.RunResult {
-            let out = dir + "/out-\(UUID().uuidString)"
-            let status = try await runWithoutBlocking([try pgreflexExecutable()] + arguments, log: out + ".err", standardOutput: out, environment: environment)
-            return PostgresCluster.RunResult(status: status, output: ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: out + ".err", encoding: .utf8)) ?? ""))
+            try await runCapturing([try pgreflexExecutable()] + arguments, in: dir, environment: environment)
         }
         for (name, config) in [("rules", "agents.yaml"), ("llm", "agents-llm.yaml")] {
             let record = try await pgreflex(["trace", "record", "--config", root + "/examples/" + config, "--events", dir + "/canonical.jsonl",

@@ -137,6 +137,19 @@ func runWithoutBlocking(_ command: [String], log: String, standardOutput: String
     return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
 }
 
+/// ``runWithoutBlocking(_:log:standardOutput:environment:)`` with its stdout and stderr
+/// captured (in files under `directory`, removed afterwards), as a ``PostgresCluster/RunResult``.
+func runCapturing(_ command: [String], in directory: String, environment: [String: String] = [:]) async throws -> PostgresCluster.RunResult {
+    let out = directory + "/out-\(UUID().uuidString)"
+    defer {
+        unlink(out)
+        unlink(out + ".err")
+    }
+    let status = try await runWithoutBlocking(command, log: out + ".err", standardOutput: out, environment: environment)
+    let output = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: out + ".err", encoding: .utf8)) ?? "")
+    return PostgresCluster.RunResult(status: status, output: output)
+}
+
 /// The dispatcher's retries against a real HTTP receiver, through the `webhook` agent.
 @Suite(.postgresCluster, .serialized, .timeLimit(.minutes(10)))
 struct WebhookRetryTests {
